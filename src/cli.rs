@@ -1,0 +1,246 @@
+//! The command line: clap definitions, and their validation into typed requests
+//! before any AWS call is made.
+
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{AwsOptions, Regions};
+use crate::error::Error;
+use crate::lambda::FunctionRef;
+use crate::manifest::PlatformArg;
+use crate::ops::{CheckRequest, DeployRequest, FixRequest};
+use crate::reference::{ImageRef, Selector, validate_tag};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecr-lambda",
+    version,
+    about = "Make container images in Amazon ECR deployable to AWS Lambda, and deploy them",
+    long_about = "Docker buildx attaches provenance attestations by default, so the tag it pushes \
+                  names an image index that Lambda rejects. ecr-lambda points a tag at the single \
+                  platform manifest inside (the same bytes, digest verified) with no rebuild and \
+                  no docker login, and deploys it."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Options every command shares; accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Named profile from the AWS config files
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (else the region in the image URI, else the profile or environment)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send ECR and Lambda calls to this endpoint (AWS_ENDPOINT_URL* also work)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format: text for people, json for scripts (one document on stdout)
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Attempts per AWS call, retries with backoff included (standard retry mode)
+    #[arg(long, global = true, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// Seconds to wait for a connection to AWS
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub connect_timeout: u64,
+    /// Seconds to wait for AWS to answer a call
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub read_timeout: u64,
+    /// More logs on stderr: -v debug, -vv trace (RUST_LOG is used when not given)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl AwsArgs {
+    pub fn options(&self) -> AwsOptions {
+        AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: self.max_attempts,
+            connect_timeout: Duration::from_secs(self.connect_timeout),
+            read_timeout: Duration::from_secs(self.read_timeout),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read-only: will Lambda accept IMAGE as it is? If not, why, and can `fix` help?
+    Check(CheckArgs),
+    /// Make a tag Lambda-ready: write the single platform manifest to it (ECR PutImage)
+    Fix(FixArgs),
+    /// Check, fix when needed, update the function's code, and wait for the update
+    Deploy(DeployArgs),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// [ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX] (default tag: latest)
+    pub image: String,
+    /// The function the image is for (name or ARN): its architecture, package type and region are checked too
+    #[arg(long, value_name = "NAME|ARN")]
+    pub function: Option<String>,
+    /// The platform to use from a multi-platform index: linux/amd64 or linux/arm64
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// The tag to write (default: IMAGE's own tag, or TAG-ARCH for a multi-platform index)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Write nothing; print what would be written
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// [ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX] (default tag: latest)
+    pub image: String,
+    /// The function to update (name or ARN)
+    #[arg(long, value_name = "NAME|ARN")]
+    pub function: String,
+    /// The platform to use from a multi-platform index (default: the function's architecture)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// The tag to write when the image needs fixing (default as for fix)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Publish a version of the function with the new code
+    #[arg(long)]
+    pub publish: bool,
+    /// Return once Lambda has accepted the update, without waiting for it to finish
+    #[arg(long, conflicts_with = "wait_timeout")]
+    pub no_wait: bool,
+    /// Seconds to wait for the update to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub wait_timeout: u64,
+    /// Write nothing to ECR or Lambda; print the plan
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A validated command, ready to run.
+#[derive(Debug)]
+pub enum Plan {
+    Check(CheckRequest),
+    Fix(FixRequest),
+    Deploy(DeployRequest),
+    Completions(clap_complete::Shell),
+}
+
+impl Plan {
+    /// The regions named on the command line, for building the clients.
+    pub fn regions(&self) -> Regions {
+        let (image, function) = match self {
+            Plan::Check(r) => (&r.image, r.function.as_ref()),
+            Plan::Fix(r) => (&r.image, r.function.as_ref()),
+            Plan::Deploy(r) => (&r.image, Some(&r.function)),
+            Plan::Completions(_) => return Regions::default(),
+        };
+        Regions {
+            image: image.registry.as_ref().map(|r| r.region.clone()),
+            function: function.and_then(|f| f.region.clone()),
+        }
+    }
+}
+
+fn function_ref(value: Option<&str>) -> Result<Option<FunctionRef>, Error> {
+    value
+        .map(|f| {
+            f.parse::<FunctionRef>()
+                .map_err(|e| Error::Usage(e.to_string()))
+        })
+        .transpose()
+}
+
+fn platform(value: Option<&str>) -> Result<Option<crate::manifest::LambdaArch>, Error> {
+    Ok(value
+        .map(str::parse::<PlatformArg>)
+        .transpose()?
+        .map(|p| p.0))
+}
+
+fn tag(value: Option<&str>) -> Result<Option<String>, Error> {
+    if let Some(t) = value {
+        validate_tag(t)?;
+    }
+    Ok(value.map(str::to_owned))
+}
+
+impl CheckArgs {
+    fn request(&self) -> Result<CheckRequest, Error> {
+        Ok(CheckRequest {
+            image: self.image.parse::<ImageRef>()?,
+            function: function_ref(self.function.as_deref())?,
+            platform: platform(self.platform.as_deref())?,
+        })
+    }
+}
+
+impl Command {
+    /// Validates every flag into a typed plan: bad input never reaches AWS.
+    pub fn plan(&self, output: OutputFormat) -> Result<Plan, Error> {
+        Ok(match self {
+            Command::Check(args) => Plan::Check(args.request()?),
+            Command::Fix(args) => {
+                let check = args.check.request()?;
+                let tag = tag(args.tag.as_deref())?;
+                if matches!(check.image.selector, Selector::Digest(_)) && tag.is_none() {
+                    return Err(Error::Usage(
+                        "IMAGE names a digest, so there is no tag to fix: pass --tag TAG to say which \
+                         tag to write"
+                            .into(),
+                    ));
+                }
+                Plan::Fix(FixRequest {
+                    image: check.image,
+                    function: check.function,
+                    platform: check.platform,
+                    tag,
+                    dry_run: args.dry_run,
+                })
+            }
+            Command::Deploy(args) => Plan::Deploy(DeployRequest {
+                image: args.image.parse()?,
+                function: function_ref(Some(&args.function))?.expect("given"),
+                platform: platform(args.platform.as_deref())?,
+                tag: tag(args.tag.as_deref())?,
+                publish: args.publish,
+                wait: !args.no_wait,
+                wait_timeout: Duration::from_secs(args.wait_timeout),
+                dry_run: args.dry_run,
+                progress: output == OutputFormat::Text
+                    && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            }),
+            Command::Completions { shell } => Plan::Completions(*shell),
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Building the SDK clients: the standard credential chain, one shared config, and
+//! each service client pointed at the region its resources are in.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::Region;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::error::Error;
+use crate::ops::Clients;
+
+/// The AWS options every command shares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: u32,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// Where the resources are, as far as the command line says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Regions {
+    /// The region in the image URI.
+    pub image: Option<String>,
+    /// The region in a function ARN.
+    pub function: Option<String>,
+}
+
+pub async fn clients(options: &AwsOptions, regions: &Regions) -> Result<Clients, Error> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .build(),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    let configured = shared.region().map(|r| r.to_string());
+
+    let no_region = || {
+        Error::Usage(
+            "no AWS region: pass --region, use a full image URI \
+             (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY), or set AWS_REGION or a profile region"
+                .into(),
+        )
+    };
+    // The repository is where its URI says; the function is where --region, its ARN
+    // or else the image says.
+    let ecr_region = regions
+        .image
+        .clone()
+        .or_else(|| configured.clone())
+        .ok_or_else(no_region)?;
+    let lambda_region = options
+        .region
+        .clone()
+        .or_else(|| regions.function.clone())
+        .or_else(|| regions.image.clone())
+        .or(configured)
+        .ok_or_else(no_region)?;
+
+    let ecr = aws_sdk_ecr::config::Builder::from(&shared)
+        .region(Region::new(ecr_region.clone()))
+        .build();
+    let lambda = aws_sdk_lambda::config::Builder::from(&shared)
+        .region(Region::new(lambda_region.clone()))
+        .build();
+    Ok(Clients {
+        ecr: aws_sdk_ecr::Client::from_conf(ecr),
+        lambda: aws_sdk_lambda::Client::from_conf(lambda),
+        ecr_region,
+        lambda_region,
+    })
+}

@@ -1,0 +1,417 @@
+//! Amazon ECR: reading manifests as exact bytes, writing one back, and the
+//! repository's tag mutability. One of the two modules that talk to AWS.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
+use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
+use aws_sdk_ecr::operation::put_image::PutImageError;
+use aws_sdk_ecr::types::{
+    Image, ImageFailureCode, ImageIdentifier, ImageTagMutability, ImageTagMutabilityExclusionFilter,
+};
+
+use crate::digest::Digest;
+use crate::error::{AwsError, AwsErrorKind};
+use crate::manifest::RawManifest;
+use crate::manifest::media_type;
+use crate::reference::Selector;
+
+/// A repository, as the calls address it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repository {
+    /// `None`: the caller's default registry.
+    pub registry_id: Option<String>,
+    pub name: String,
+    /// Only for messages: where the repository was looked for.
+    pub region: String,
+}
+
+/// The manifest a reference resolved to.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub manifest: RawManifest,
+    /// The registry (account) that holds it, as ECR reported.
+    pub registry_id: Option<String>,
+}
+
+fn image_id(selector: &Selector) -> ImageIdentifier {
+    match selector {
+        Selector::Tag(tag) => ImageIdentifier::builder().image_tag(tag).build(),
+        Selector::Digest(digest) => ImageIdentifier::builder()
+            .image_digest(digest.as_str())
+            .build(),
+    }
+}
+
+fn batch_get_error(
+    repo: &Repository,
+    err: aws_sdk_ecr::error::SdkError<BatchGetImageError>,
+) -> AwsError {
+    let not_found =
+        matches!(err.as_service_error(), Some(e) if e.is_repository_not_found_exception());
+    let e = AwsError::from_sdk("BatchGetImage", err, |e| match e {
+        BatchGetImageError::RepositoryNotFoundException(_) => Some(AwsErrorKind::NotFound),
+        BatchGetImageError::InvalidParameterException(_) => Some(AwsErrorKind::Invalid),
+        BatchGetImageError::LimitExceededException(_) => Some(AwsErrorKind::Throttled),
+        _ => None,
+    });
+    if not_found {
+        repository_not_found(e, repo)
+    } else {
+        e
+    }
+}
+
+fn repository_not_found(mut e: AwsError, repo: &Repository) -> AwsError {
+    e.message = format!(
+        "repository {} does not exist in {} ({})",
+        repo.name,
+        repo.registry_id
+            .as_deref()
+            .unwrap_or("the default registry"),
+        repo.region
+    );
+    e.with_hint(
+        "check the repository name and the region (--region, or the region in the image URI)",
+    )
+}
+
+fn raw_manifest(image: &Image, operation: &'static str) -> Result<RawManifest, AwsError> {
+    let invalid = |what: &str| {
+        AwsError::new(
+            operation,
+            AwsErrorKind::Service,
+            format!("ECR returned {what}"),
+        )
+    };
+    let bytes = image
+        .image_manifest()
+        .ok_or_else(|| invalid("an image without a manifest"))?;
+    let digest: Digest = image
+        .image_id()
+        .and_then(|id| id.image_digest())
+        .ok_or_else(|| invalid("an image without a digest"))?
+        .parse()
+        .map_err(|_| invalid("an image with a malformed digest"))?;
+    Ok(RawManifest::new(
+        bytes.to_owned(),
+        digest,
+        image
+            .image_manifest_media_type()
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+fn failure_error(
+    repo: &Repository,
+    what: &str,
+    code: Option<&ImageFailureCode>,
+    reason: Option<&str>,
+) -> AwsError {
+    let reason = reason.unwrap_or("no reason given");
+    match code {
+        Some(ImageFailureCode::ImageNotFound)
+        | Some(ImageFailureCode::ImageTagDoesNotMatchDigest) => AwsError::new(
+            "BatchGetImage",
+            AwsErrorKind::NotFound,
+            format!(
+                "{what} not found in repository {} ({})",
+                repo.name, repo.region
+            ),
+        )
+        .with_hint(
+            "list what the repository holds with `aws ecr list-images --repository-name ...`",
+        ),
+        Some(code) => AwsError {
+            code: Some(code.as_str().to_owned()),
+            ..AwsError::new(
+                "BatchGetImage",
+                AwsErrorKind::Service,
+                format!("{what}: {reason}"),
+            )
+        },
+        None => AwsError::new(
+            "BatchGetImage",
+            AwsErrorKind::Service,
+            format!("{what}: {reason}"),
+        ),
+    }
+}
+
+/// Reads the manifest a tag or digest names: one BatchGetImage, all manifest media
+/// types accepted so ECR never converts what it returns.
+pub async fn read(
+    client: &Client,
+    repo: &Repository,
+    selector: &Selector,
+) -> Result<Resolved, AwsError> {
+    let out = client
+        .batch_get_image()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_name(&repo.name)
+        .image_ids(image_id(selector))
+        .set_accepted_media_types(Some(media_type::ACCEPTED.map(String::from).to_vec()))
+        .send()
+        .await
+        .map_err(|e| batch_get_error(repo, e))?;
+
+    let what = match selector {
+        Selector::Tag(tag) => format!("tag {tag}"),
+        Selector::Digest(digest) => format!("image {digest}"),
+    };
+    // With a digest, take the image that has it; with a tag, ECR answers with one
+    // image (its echoed tag is not trusted).
+    let image = out.images().iter().find(|image| match selector {
+        Selector::Digest(d) => {
+            image.image_id().and_then(|id| id.image_digest()) == Some(d.as_str())
+        }
+        Selector::Tag(_) => image.image_manifest().is_some(),
+    });
+    match image {
+        Some(image) => Ok(Resolved {
+            manifest: raw_manifest(image, "BatchGetImage")?,
+            registry_id: image
+                .registry_id()
+                .map(str::to_owned)
+                .or_else(|| repo.registry_id.clone()),
+        }),
+        None => {
+            let failure = out.failures().first();
+            Err(failure_error(
+                repo,
+                &what,
+                failure.and_then(|f| f.failure_code()),
+                failure.and_then(|f| f.failure_reason()),
+            ))
+        }
+    }
+}
+
+/// Reads several manifests by digest in one BatchGetImage (ECR takes up to 100 ids).
+/// Manifests ECR does not have are left out of the map.
+pub async fn read_by_digest(
+    client: &Client,
+    repo: &Repository,
+    digests: &[Digest],
+) -> Result<BTreeMap<Digest, RawManifest>, AwsError> {
+    let mut found = BTreeMap::new();
+    if digests.is_empty() {
+        return Ok(found);
+    }
+    debug_assert!(
+        digests.len() <= 100,
+        "callers ask for at most 100 manifests"
+    );
+    let ids = digests
+        .iter()
+        .map(|d| ImageIdentifier::builder().image_digest(d.as_str()).build())
+        .collect();
+    let out = client
+        .batch_get_image()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_name(&repo.name)
+        .set_image_ids(Some(ids))
+        .set_accepted_media_types(Some(media_type::ACCEPTED.map(String::from).to_vec()))
+        .send()
+        .await
+        .map_err(|e| batch_get_error(repo, e))?;
+    for image in out.images() {
+        let manifest = raw_manifest(image, "BatchGetImage")?;
+        if digests.contains(manifest.digest()) {
+            found.insert(manifest.digest().clone(), manifest);
+        }
+    }
+    Ok(found)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The tag now names the manifest.
+    Written,
+    /// ECR already had this manifest under this tag: nothing to do.
+    AlreadyThere,
+    /// The tag exists, names something else, and the repository does not let it move.
+    TagImmutable,
+}
+
+/// Writes `manifest` (its exact bytes) under `tag`, or untagged when `tag` is `None`.
+/// The digest is always sent, so ECR refuses bytes that are not what was verified.
+pub async fn put(
+    client: &Client,
+    repo: &Repository,
+    tag: Option<&str>,
+    manifest: &RawManifest,
+) -> Result<PutOutcome, AwsError> {
+    let result = client
+        .put_image()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_name(&repo.name)
+        .image_manifest(manifest.bytes())
+        .image_manifest_media_type(manifest.media_type())
+        .image_digest(manifest.digest().as_str())
+        .set_image_tag(tag.map(str::to_owned))
+        .send()
+        .await;
+    let err = match result {
+        Ok(_) => return Ok(PutOutcome::Written),
+        Err(err) => err,
+    };
+    match err.as_service_error() {
+        Some(PutImageError::ImageAlreadyExistsException(_)) => return Ok(PutOutcome::AlreadyThere),
+        Some(PutImageError::ImageTagAlreadyExistsException(_)) => {
+            return Ok(PutOutcome::TagImmutable);
+        }
+        _ => {}
+    }
+    let not_found =
+        matches!(err.as_service_error(), Some(e) if e.is_repository_not_found_exception());
+    let e = AwsError::from_sdk("PutImage", err, |e| match e {
+        PutImageError::RepositoryNotFoundException(_)
+        | PutImageError::LayersNotFoundException(_)
+        | PutImageError::ReferencedImagesNotFoundException(_) => Some(AwsErrorKind::NotFound),
+        PutImageError::ImageDigestDoesNotMatchException(_)
+        | PutImageError::InvalidParameterException(_) => Some(AwsErrorKind::Invalid),
+        PutImageError::LimitExceededException(_) => Some(AwsErrorKind::Throttled),
+        _ => None,
+    });
+    Err(if not_found {
+        repository_not_found(e, repo)
+    } else {
+        e
+    })
+}
+
+/// A repository's tag mutability setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagMutability {
+    pub setting: ImageTagMutability,
+    pub exclusion_filters: Vec<String>,
+}
+
+impl TagMutability {
+    /// Whether an existing `tag` may be moved to another image.
+    pub fn allows_moving(&self, tag: &str) -> bool {
+        let excluded = self
+            .exclusion_filters
+            .iter()
+            .any(|f| wildcard_match(f, tag));
+        match &self.setting {
+            ImageTagMutability::Immutable => false,
+            // Immutable, except the tags the filters name.
+            ImageTagMutability::ImmutableWithExclusion => excluded,
+            // Mutable, except the tags the filters name.
+            ImageTagMutability::MutableWithExclusion => !excluded,
+            _ => true,
+        }
+    }
+}
+
+/// ECR's WILDCARD filters: `*` matches any run of characters, everything else itself.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            backtrack = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((star, matched)) = backtrack {
+            pi = star + 1;
+            ti = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+pub async fn tag_mutability(client: &Client, repo: &Repository) -> Result<TagMutability, AwsError> {
+    let out = client
+        .describe_repositories()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_names(&repo.name)
+        .send()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(err) => {
+            let not_found =
+                matches!(err.as_service_error(), Some(e) if e.is_repository_not_found_exception());
+            let e = AwsError::from_sdk("DescribeRepositories", err, |e| match e {
+                DescribeRepositoriesError::RepositoryNotFoundException(_) => {
+                    Some(AwsErrorKind::NotFound)
+                }
+                DescribeRepositoriesError::InvalidParameterException(_) => {
+                    Some(AwsErrorKind::Invalid)
+                }
+                _ => None,
+            });
+            return Err(if not_found {
+                repository_not_found(e, repo)
+            } else {
+                e
+            });
+        }
+    };
+    let repository = out.repositories().first().ok_or_else(|| {
+        repository_not_found(
+            AwsError::new("DescribeRepositories", AwsErrorKind::NotFound, ""),
+            repo,
+        )
+    })?;
+    Ok(TagMutability {
+        setting: repository
+            .image_tag_mutability()
+            .cloned()
+            .unwrap_or(ImageTagMutability::Mutable),
+        exclusion_filters: repository
+            .image_tag_mutability_exclusion_filters()
+            .iter()
+            .map(ImageTagMutabilityExclusionFilter::filter)
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("dev-*", "dev-1"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("*-arm64", "v7-arm64"));
+        assert!(wildcard_match("v*-*", "v7-amd64"));
+        assert!(!wildcard_match("dev-*", "prod-1"));
+        assert!(!wildcard_match("v7", "v7-amd64"));
+        assert!(wildcard_match("a*b*c", "axxbyyc"));
+        assert!(!wildcard_match("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn mutability_with_exclusions() {
+        let m = |setting, filters: &[&str]| TagMutability {
+            setting,
+            exclusion_filters: filters.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(m(ImageTagMutability::Mutable, &[]).allows_moving("v7"));
+        assert!(!m(ImageTagMutability::Immutable, &[]).allows_moving("v7"));
+        let imm = m(
+            ImageTagMutability::ImmutableWithExclusion,
+            &["latest", "dev-*"],
+        );
+        assert!(imm.allows_moving("latest"));
+        assert!(imm.allows_moving("dev-3"));
+        assert!(!imm.allows_moving("v7"));
+        let mutable = m(ImageTagMutability::MutableWithExclusion, &["release-*"]);
+        assert!(mutable.allows_moving("v7"));
+        assert!(!mutable.allows_moving("release-1"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The top-level error, the one place that maps failures to exit codes.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::digest::DigestError;
+use crate::manifest::platform::PlatformError;
+use crate::reference::ReferenceError;
+
+/// Exit codes: a contract with scripts and CI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// check: accepted as is; fix: the tag is Lambda-ready; deploy: the function runs the image.
+    Success = 0,
+    /// The image or function cannot be used as asked (reasons printed), or the update failed.
+    NotUsable = 1,
+    /// Usage error or invalid input.
+    Usage = 2,
+    /// AWS refused or failed.
+    Aws = 3,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// What kind of AWS failure it was: decides the hint, never the exit code (always 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    NotFound,
+    AccessDenied,
+    Throttled,
+    /// Someone else changed the resource (update in progress, revision moved, tag moved).
+    Conflict,
+    /// The request never got an answer: DNS, connection, TLS.
+    Network,
+    Timeout,
+    /// AWS rejected the request as invalid.
+    Invalid,
+    Service,
+}
+
+/// A failed AWS call, named by operation, with the service's own words and a hint.
+#[derive(Debug)]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub kind: AwsErrorKind,
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: Option<String>,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: ", self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for AwsError {}
+
+impl AwsError {
+    pub fn new(operation: &'static str, kind: AwsErrorKind, message: impl Into<String>) -> Self {
+        AwsError {
+            operation,
+            kind,
+            message: message.into(),
+            hint: None,
+            code: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Classifies an SDK error. `typed` looks at the operation's modelled error
+    /// variants first; error codes common to every service come next.
+    pub fn from_sdk<E, R>(
+        operation: &'static str,
+        err: SdkError<E, R>,
+        typed: impl FnOnce(&E) -> Option<AwsErrorKind>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        let (kind, code, message) = match &err {
+            SdkError::ServiceError(ctx) => {
+                let e = ctx.err();
+                let kind = typed(e).unwrap_or_else(|| kind_of_code(e.code()));
+                let message = e
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                (kind, e.code().map(str::to_owned), message)
+            }
+            SdkError::TimeoutError(_) => (
+                AwsErrorKind::Timeout,
+                None,
+                DisplayErrorContext(&err).to_string(),
+            ),
+            SdkError::DispatchFailure(d) => {
+                let kind = if d.is_timeout() {
+                    AwsErrorKind::Timeout
+                } else {
+                    AwsErrorKind::Network
+                };
+                (kind, None, DisplayErrorContext(&err).to_string())
+            }
+            _ => (
+                AwsErrorKind::Service,
+                err.code().map(str::to_owned),
+                DisplayErrorContext(&err).to_string(),
+            ),
+        };
+        let hint = default_hint(operation, kind);
+        AwsError {
+            operation,
+            kind,
+            message,
+            hint,
+            code,
+        }
+    }
+}
+
+fn kind_of_code(code: Option<&str>) -> AwsErrorKind {
+    match code.unwrap_or("") {
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredTokenException"
+        | "SignatureDoesNotMatch" => AwsErrorKind::AccessDenied,
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => AwsErrorKind::Throttled,
+        _ => AwsErrorKind::Service,
+    }
+}
+
+fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
+    let action = match operation {
+        "BatchGetImage" => "ecr:BatchGetImage",
+        "PutImage" => "ecr:PutImage",
+        "DescribeRepositories" => "ecr:DescribeRepositories",
+        "GetFunction" => "lambda:GetFunction",
+        "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
+        _ => operation,
+    };
+    match kind {
+        AwsErrorKind::AccessDenied => Some(format!(
+            "the credentials in use lack {action} on this resource, or have expired; check the \
+             profile (--profile, AWS_PROFILE) and its IAM policy"
+        )),
+        AwsErrorKind::Throttled => Some(
+            "AWS kept throttling after the retries; try again later, or raise --max-attempts".into(),
+        ),
+        AwsErrorKind::Network => Some(
+            "no answer from the endpoint: check the network, the region (--region) and --endpoint-url"
+                .into(),
+        ),
+        AwsErrorKind::Timeout => Some(
+            "the endpoint did not answer in time; check the network, or raise --read-timeout".into(),
+        ),
+        _ => None,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// Flags that cannot work together, or a value that cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The process was interrupted while AWS was still working.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Reference(_) | Error::Platform(_) | Error::Digest(_) | Error::Usage(_) => {
+                ExitCode::Usage
+            }
+            Error::Aws(_) => ExitCode::Aws,
+            Error::Interrupted(_) => ExitCode::Interrupted,
+        }
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Aws(e) => e.hint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A short stable name for JSON output.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Error::Reference(_) | Error::Platform(_) | Error::Digest(_) | Error::Usage(_) => {
+                "usage"
+            }
+            Error::Aws(e) => match e.kind {
+                AwsErrorKind::NotFound => "not-found",
+                AwsErrorKind::AccessDenied => "access-denied",
+                AwsErrorKind::Throttled => "throttled",
+                AwsErrorKind::Conflict => "conflict",
+                AwsErrorKind::Network => "network",
+                AwsErrorKind::Timeout => "timeout",
+                AwsErrorKind::Invalid => "invalid-request",
+                AwsErrorKind::Service => "aws",
+            },
+            Error::Interrupted(_) => "interrupted",
+        }
+    }
+}

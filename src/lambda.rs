@@ -1,0 +1,385 @@
+//! AWS Lambda: what a function runs, updating its code, and waiting for the update.
+//! One of the two modules that talk to AWS.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
+use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
+use aws_sdk_lambda::types::{LastUpdateStatus, PackageType};
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+
+use crate::digest::Digest;
+use crate::error::{AwsError, AwsErrorKind};
+use crate::manifest::{FunctionFacts, LambdaArch};
+
+/// A function as given on the command line: a name, an ARN or a partial ARN,
+/// without a version or alias (code updates apply to `$LATEST`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionRef {
+    /// What is sent to Lambda as `FunctionName`.
+    pub id: String,
+    /// The region in a full ARN.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionRefError {
+    #[error(
+        "function {0:?} is not a valid name or ARN: use a name of 1-64 letters, digits, '-' or '_', \
+         or arn:aws:lambda:REGION:ACCOUNT:function:NAME"
+    )]
+    Invalid(String),
+    #[error(
+        "function {0:?} names a version or alias; ecr-lambda updates the function's code ($LATEST), \
+         so give the function without a qualifier (use --publish to publish a version)"
+    )]
+    Qualified(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl FromStr for FunctionRef {
+    type Err = FunctionRefError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || FunctionRefError::Invalid(s.to_owned());
+        let parts: Vec<&str> = s.split(':').collect();
+        let (region, name, qualified) = match parts.as_slice() {
+            [name] => (None, *name, false),
+            [name, _qualifier] if valid_name(name) => (None, *name, true),
+            // ACCOUNT:function:NAME[:QUALIFIER]
+            [account, "function", name, rest @ ..]
+                if account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && rest.len() <= 1 =>
+            {
+                (None, *name, !rest.is_empty())
+            }
+            // arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+                rest @ ..,
+            ] if partition.starts_with("aws")
+                && !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && rest.len() <= 1 =>
+            {
+                (Some((*region).to_owned()), *name, !rest.is_empty())
+            }
+            _ => return Err(invalid()),
+        };
+        if !valid_name(name) {
+            return Err(invalid());
+        }
+        if qualified {
+            return Err(FunctionRefError::Qualified(s.to_owned()));
+        }
+        Ok(FunctionRef {
+            id: s.to_owned(),
+            region,
+        })
+    }
+}
+
+impl fmt::Display for FunctionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+/// What GetFunction says about a function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionState {
+    pub name: String,
+    pub arn: String,
+    pub region: String,
+    /// As Lambda names them (`x86_64`, `arm64`).
+    pub architectures: Vec<String>,
+    pub is_image: bool,
+    pub last_update: Option<LastUpdateStatus>,
+    pub revision_id: Option<String>,
+    pub image_uri: Option<String>,
+    /// The digest of the image the function runs.
+    pub running_digest: Option<Digest>,
+}
+
+impl FunctionState {
+    pub fn facts(&self) -> FunctionFacts {
+        // Lambda functions have exactly one architecture; x86_64 when unset.
+        let arch = match self.architectures.first() {
+            None => Some(LambdaArch::X86_64),
+            Some(a) => LambdaArch::from_lambda_name(a),
+        };
+        FunctionFacts {
+            name: self.name.clone(),
+            arch,
+            is_image: self.is_image,
+            region: self.region.clone(),
+        }
+    }
+
+    pub fn update_in_progress(&self) -> bool {
+        self.last_update == Some(LastUpdateStatus::InProgress)
+    }
+
+    fn from_output(out: &GetFunctionOutput, fallback_region: &str) -> FunctionState {
+        let config = out.configuration();
+        let arn = config
+            .and_then(|c| c.function_arn())
+            .unwrap_or_default()
+            .to_owned();
+        // arn:aws:lambda:REGION:ACCOUNT:function:NAME
+        let region = arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(fallback_region)
+            .to_owned();
+        let code = out.code();
+        let running_digest = code
+            .and_then(|c| c.resolved_image_uri())
+            .and_then(|uri| uri.rsplit_once('@'))
+            .and_then(|(_, digest)| digest.parse().ok());
+        FunctionState {
+            name: config
+                .and_then(|c| c.function_name())
+                .unwrap_or_default()
+                .to_owned(),
+            arn,
+            region,
+            architectures: config
+                .map(|c| {
+                    c.architectures()
+                        .iter()
+                        .map(|a| a.as_str().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            is_image: config.and_then(|c| c.package_type()) == Some(&PackageType::Image),
+            last_update: config.and_then(|c| c.last_update_status()).cloned(),
+            revision_id: config.and_then(|c| c.revision_id()).map(str::to_owned),
+            image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
+            running_digest,
+        }
+    }
+}
+
+fn get_function_error(
+    function: &FunctionRef,
+    err: aws_sdk_lambda::error::SdkError<GetFunctionError>,
+) -> AwsError {
+    let not_found =
+        matches!(err.as_service_error(), Some(e) if e.is_resource_not_found_exception());
+    let e = AwsError::from_sdk("GetFunction", err, |e| match e {
+        GetFunctionError::ResourceNotFoundException(_) => Some(AwsErrorKind::NotFound),
+        GetFunctionError::TooManyRequestsException(_) => Some(AwsErrorKind::Throttled),
+        GetFunctionError::InvalidParameterValueException(_) => Some(AwsErrorKind::Invalid),
+        _ => None,
+    });
+    if not_found {
+        AwsError {
+            message: format!("function {function} not found"),
+            ..e
+        }
+        .with_hint("check the function name and the region (--region)")
+    } else {
+        e
+    }
+}
+
+pub async fn get_function(
+    client: &Client,
+    function: &FunctionRef,
+    region: &str,
+) -> Result<FunctionState, AwsError> {
+    let out = client
+        .get_function()
+        .function_name(&function.id)
+        .send()
+        .await
+        .map_err(|e| get_function_error(function, e))?;
+    Ok(FunctionState::from_output(&out, region))
+}
+
+/// What UpdateFunctionCode answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updated {
+    pub status: Option<LastUpdateStatus>,
+    pub version: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub async fn update_code(
+    client: &Client,
+    function: &FunctionRef,
+    image_uri: &str,
+    revision_id: Option<&str>,
+    publish: bool,
+) -> Result<Updated, AwsError> {
+    let out = client
+        .update_function_code()
+        .function_name(&function.id)
+        .image_uri(image_uri)
+        .set_revision_id(revision_id.map(str::to_owned))
+        .publish(publish)
+        .send()
+        .await
+        .map_err(|err| {
+            let conflict = err.as_service_error().map(|e| {
+                (e.is_resource_conflict_exception(), e.is_precondition_failed_exception())
+            });
+            let e = AwsError::from_sdk("UpdateFunctionCode", err, |e| match e {
+                UpdateFunctionCodeError::ResourceNotFoundException(_) => Some(AwsErrorKind::NotFound),
+                UpdateFunctionCodeError::ResourceConflictException(_)
+                | UpdateFunctionCodeError::PreconditionFailedException(_) => Some(AwsErrorKind::Conflict),
+                UpdateFunctionCodeError::TooManyRequestsException(_) => Some(AwsErrorKind::Throttled),
+                UpdateFunctionCodeError::InvalidParameterValueException(_) => Some(AwsErrorKind::Invalid),
+                _ => None,
+            });
+            match conflict {
+                Some((true, _)) => e.with_hint(format!(
+                    "another update of {function} is in progress; wait for it \
+                     (`aws lambda wait function-updated-v2 --function-name {function}`) and run deploy again"
+                )),
+                Some((_, true)) => e.with_hint(format!(
+                    "{function} was changed by someone else since it was read; run deploy again"
+                )),
+                _ => e,
+            }
+        })?;
+    Ok(Updated {
+        status: out.last_update_status().cloned(),
+        version: out.version().filter(|v| *v != "$LATEST").map(str::to_owned),
+        reason: out.last_update_status_reason().map(str::to_owned),
+    })
+}
+
+/// How waiting for an update ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Successful(FunctionState),
+    Failed {
+        reason_code: Option<String>,
+        reason: Option<String>,
+    },
+    TimedOut,
+}
+
+/// Waits with the SDK's waiter (GetFunction polls, 1 s to 300 s apart) until the
+/// last update of `function` is no longer in progress.
+pub async fn wait_updated(
+    client: &Client,
+    function: &FunctionRef,
+    region: &str,
+    max_wait: Duration,
+) -> Result<WaitOutcome, AwsError> {
+    let result = client
+        .wait_until_function_updated_v2()
+        .function_name(&function.id)
+        .wait(max_wait)
+        .await;
+    match result {
+        Ok(final_poll) => match final_poll.into_result() {
+            Ok(out) => Ok(WaitOutcome::Successful(FunctionState::from_output(
+                &out, region,
+            ))),
+            Err(err) => Err(get_function_error(function, err)),
+        },
+        Err(WaiterError::FailureState(failure)) => {
+            let config = failure
+                .final_poll()
+                .as_result()
+                .ok()
+                .and_then(|out| out.configuration());
+            Ok(WaitOutcome::Failed {
+                reason_code: config
+                    .and_then(|c| c.last_update_status_reason_code())
+                    .map(|c| c.as_str().to_owned()),
+                reason: config
+                    .and_then(|c| c.last_update_status_reason())
+                    .map(str::to_owned),
+            })
+        }
+        Err(WaiterError::ExceededMaxWait(_)) => Ok(WaitOutcome::TimedOut),
+        Err(WaiterError::OperationFailed(failed)) => {
+            Err(get_function_error(function, failed.into_error()))
+        }
+        Err(other) => Err(AwsError::new(
+            "GetFunction",
+            AwsErrorKind::Service,
+            format!(
+                "waiting for the update failed: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(&other)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_references() {
+        let ok = |s: &str| s.parse::<FunctionRef>().unwrap();
+        assert_eq!(ok("my-fn").region, None);
+        assert_eq!(
+            ok("arn:aws:lambda:eu-west-1:123456789012:function:my-fn")
+                .region
+                .as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            ok("123456789012:function:my_fn").id,
+            "123456789012:function:my_fn"
+        );
+
+        for bad in [
+            "",
+            "my fn",
+            &"x".repeat(65),
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:eu-west-1:123:function:f",
+        ] {
+            assert!(
+                matches!(
+                    bad.parse::<FunctionRef>(),
+                    Err(FunctionRefError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+        for qualified in [
+            "my-fn:3",
+            "my-fn:live",
+            "arn:aws:lambda:eu-west-1:123456789012:function:f:1",
+        ] {
+            assert!(
+                matches!(
+                    qualified.parse::<FunctionRef>(),
+                    Err(FunctionRefError::Qualified(_))
+                ),
+                "{qualified}"
+            );
+        }
+    }
+}

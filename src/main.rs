@@ -1,0 +1,103 @@
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+use ecr_lambda::cli::{Cli, OutputFormat, Plan};
+use ecr_lambda::output::{ErrorBody, ErrorReport};
+use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
+
+/// Logs never show credentials: the signer's own logs (canonical requests carry the
+/// session token) are always off, whatever RUST_LOG says.
+const ALWAYS: &str = "aws_sigv4=off";
+
+fn init_logging(verbose: u8) {
+    let filter = match verbose {
+        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        1 => "warn,ecr_lambda=debug".into(),
+        _ => "info,ecr_lambda=trace,aws_config=debug,aws_smithy_runtime=debug".into(),
+    };
+    let filter = EnvFilter::try_new(format!("{filter},{ALWAYS}"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,{ALWAYS}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose > 1)
+        .init();
+}
+
+/// Writes the result to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+fn render<R: Serialize + std::fmt::Display>(outcome: Outcome<R>, format: OutputFormat) -> ExitCode {
+    let text = match format {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&outcome.report).expect("reports serialise") + "\n"
+        }
+        OutputFormat::Text => outcome.report.to_string(),
+    };
+    emit(&text);
+    outcome.exit
+}
+
+fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
+    let exit = err.exit_code();
+    let mut message = format!("ecr-lambda: error: {err}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(&format!("  caused by: {cause}\n"));
+        source = cause.source();
+    }
+    if let Some(hint) = err.hint() {
+        message.push_str(&format!("  hint: {hint}\n"));
+    }
+    let _ = std::io::stderr().write_all(message.as_bytes());
+    if format == OutputFormat::Json {
+        let doc = ErrorReport {
+            error: ErrorBody {
+                kind: err.kind_name(),
+                message: err.to_string(),
+                hint: err.hint(),
+                exit_code: exit.code(),
+            },
+        };
+        emit(&(serde_json::to_string_pretty(&doc).expect("errors serialise") + "\n"));
+    }
+    exit
+}
+
+async fn run(cli: &Cli, plan: Plan) -> Result<ExitCode, Error> {
+    let format = cli.aws.output;
+    if let Plan::Completions(shell) = plan {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ecr-lambda", &mut out);
+        emit(&String::from_utf8_lossy(&out));
+        return Ok(ExitCode::Success);
+    }
+    let clients = config::clients(&cli.aws.options(), &plan.regions()).await?;
+    Ok(match plan {
+        Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
+        Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
+        Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
+        Plan::Completions(_) => unreachable!("handled above"),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.aws.verbose);
+    let format = cli.aws.output;
+    let exit = match cli.command.plan(format) {
+        Ok(plan) => match run(&cli, plan).await {
+            Ok(exit) => exit,
+            Err(err) => report_error(&err, format),
+        },
+        Err(err) => report_error(&err, format),
+    };
+    std::process::exit(exit.code());
+}

@@ -1,0 +1,204 @@
+//! check, fix and deploy: compositions of the ECR and Lambda calls around the
+//! decisions of [`crate::manifest`]. Nothing here decides anything about manifests.
+
+mod check;
+mod deploy;
+mod fix;
+
+use std::time::Duration;
+
+pub use check::check;
+pub use deploy::deploy;
+pub use fix::fix;
+
+use crate::ecr::{self, Repository};
+use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
+use crate::lambda::{self, FunctionRef, FunctionState};
+use crate::manifest::rules::{self, Assessment};
+use crate::manifest::{LambdaArch, RawManifest};
+use crate::output::{CheckReport, TargetReport};
+use crate::reference::{ImageRef, Registry, Selector};
+
+/// The SDK clients, each in the region its calls must go to.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecr: aws_sdk_ecr::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    /// Where the repository is: the region in the image URI, else the configured one.
+    pub ecr_region: String,
+    /// Where the function is: `--region`, else the region in a function ARN, else
+    /// the image URI's, else the configured one.
+    pub lambda_region: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRequest {
+    pub image: ImageRef,
+    pub function: Option<FunctionRef>,
+    /// `--platform`.
+    pub platform: Option<LambdaArch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixRequest {
+    pub image: ImageRef,
+    pub function: Option<FunctionRef>,
+    pub platform: Option<LambdaArch>,
+    /// `--tag`.
+    pub tag: Option<String>,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployRequest {
+    pub image: ImageRef,
+    pub function: FunctionRef,
+    pub platform: Option<LambdaArch>,
+    pub tag: Option<String>,
+    pub publish: bool,
+    /// `false` with `--no-wait`.
+    pub wait: bool,
+    pub wait_timeout: Duration,
+    pub dry_run: bool,
+    /// Show a spinner on stderr while waiting.
+    pub progress: bool,
+}
+
+/// A report and the exit code it calls for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome<R> {
+    pub report: R,
+    pub exit: ExitCode,
+}
+
+/// What was read and decided about an image, before anything is written.
+#[derive(Clone, Debug)]
+pub(crate) struct Analysis {
+    pub repo: Repository,
+    pub registry: Registry,
+    pub image: ImageRef,
+    pub root: RawManifest,
+    pub assessment: Assessment,
+    pub function: Option<FunctionState>,
+}
+
+impl Analysis {
+    /// The reference Lambda is given: the target by digest, so what was checked is
+    /// what runs, whatever happens to the tag later.
+    pub fn target_uri(&self) -> Option<String> {
+        self.assessment.target.as_ref().map(|t| {
+            format!(
+                "{}/{}@{}",
+                self.registry.host(),
+                self.repo.name,
+                t.manifest.digest()
+            )
+        })
+    }
+
+    pub fn report(&self) -> CheckReport {
+        let a = &self.assessment;
+        let image = ImageRef {
+            registry: Some(self.registry.clone()),
+            ..self.image.clone()
+        };
+        CheckReport {
+            image: image.to_string(),
+            registry_id: self.registry.account.clone(),
+            region: self.registry.region.clone(),
+            repository: self.image.repository.clone(),
+            tag: self.image.tag().map(str::to_owned),
+            digest: a.root_digest.to_string(),
+            media_type: a.root_media_type.clone(),
+            lambda_ready: a.lambda_ready(),
+            fixable: a.fixable(),
+            target: a.target.as_ref().map(|t| TargetReport {
+                digest: t.manifest.digest().to_string(),
+                media_type: t.manifest.media_type().to_owned(),
+                platform: t.platform.clone(),
+            }),
+            manifests: a.entries.clone(),
+            problems: a.problems.clone(),
+            warnings: a.warnings.clone(),
+        }
+    }
+}
+
+/// Reads the image (and the function, concurrently), fetches the children the
+/// decision needs in one call, and assesses.
+pub(crate) async fn analyse(
+    clients: &Clients,
+    image: &ImageRef,
+    function: Option<&FunctionRef>,
+    platform: Option<LambdaArch>,
+) -> Result<Analysis, Error> {
+    let mut repo = Repository {
+        registry_id: image.registry.as_ref().map(|r| r.account.clone()),
+        name: image.repository.clone(),
+        region: clients.ecr_region.clone(),
+    };
+    let read_function = async {
+        match function {
+            Some(f) => lambda::get_function(&clients.lambda, f, &clients.lambda_region)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (resolved, function) = tokio::join!(
+        ecr::read(&clients.ecr, &repo, &image.selector),
+        read_function
+    );
+    let resolved = resolved?;
+    let function = function?;
+    repo.registry_id = resolved.registry_id.clone().or(repo.registry_id);
+    let account = repo.registry_id.clone().ok_or_else(|| {
+        AwsError::new(
+            "BatchGetImage",
+            AwsErrorKind::Service,
+            "ECR did not say which registry holds the image; give the full image URI \
+             (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG)",
+        )
+    })?;
+    let registry = Registry {
+        account,
+        region: clients.ecr_region.clone(),
+    };
+
+    let root = resolved.manifest;
+    let facts = function.as_ref().map(FunctionState::facts);
+    let wanted_children = match root.parse() {
+        Ok(parsed) => {
+            rules::children_to_fetch(&parsed, platform, facts.as_ref().and_then(|f| f.arch))
+        }
+        Err(_) => Vec::new(),
+    };
+    let children = ecr::read_by_digest(&clients.ecr, &repo, &wanted_children).await?;
+
+    let display = ImageRef {
+        registry: None,
+        ..image.clone()
+    }
+    .to_string();
+    let requested_digest = match &image.selector {
+        Selector::Digest(d) => Some(d),
+        Selector::Tag(_) => None,
+    };
+    let assessment = rules::assess(&rules::Inputs {
+        image: &display,
+        root: &root,
+        children: &children,
+        requested_digest,
+        platform,
+        function: facts.as_ref(),
+        repository_region: &clients.ecr_region,
+    });
+    Ok(Analysis {
+        repo,
+        registry,
+        image: image.clone(),
+        root,
+        assessment,
+        function,
+    })
+}

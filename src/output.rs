@@ -1,0 +1,227 @@
+//! Reports: one `Serialize + Display` struct per command, printed as JSON or text.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::manifest::rules::{Entry, Finding};
+use crate::manifest::{Platform, Role};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetReport {
+    pub digest: String,
+    pub media_type: String,
+    pub platform: Option<Platform>,
+}
+
+/// What `check` found; `fix` and `deploy` print the same fields and add their own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// The full image URI, normalised.
+    pub image: String,
+    pub registry_id: String,
+    pub region: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    /// The digest the reference resolved to.
+    pub digest: String,
+    pub media_type: String,
+    pub lambda_ready: bool,
+    pub fixable: bool,
+    pub target: Option<TargetReport>,
+    /// The entries of an index; empty for a single manifest.
+    pub manifests: Vec<Entry>,
+    pub problems: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// The tag was written to name the target manifest.
+    Retagged,
+    /// Nothing to write: the image (or the tag to write) is already Lambda-ready.
+    AlreadyReady,
+    /// `--dry-run`: this would be written.
+    Planned,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FixReport {
+    #[serde(flatten)]
+    pub check: CheckReport,
+    /// `null` when nothing could be done (see `problems`).
+    pub action: Option<Action>,
+    pub written_tag: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FunctionReport {
+    pub name: String,
+    pub arn: String,
+    pub architectures: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateStatus {
+    Successful,
+    Failed,
+    InProgress,
+    Unchanged,
+    Planned,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpdateReport {
+    pub status: UpdateStatus,
+    /// The version published with `--publish`.
+    pub version: Option<String>,
+    /// Why the update failed or is not finished.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeployReport {
+    #[serde(flatten)]
+    pub fix: FixReport,
+    pub function: FunctionReport,
+    /// What UpdateFunctionCode is (or would be) given: the target by digest.
+    pub image_uri: Option<String>,
+    /// `null` when the deploy stopped before updating (see `problems`).
+    pub update: Option<UpdateReport>,
+}
+
+fn short(digest: &str) -> &str {
+    // sha256: plus 12 hex digits is enough for a person to match digests by eye.
+    digest.get(..19).unwrap_or(digest)
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Image => "image",
+        Role::Attestation => "attestation",
+        Role::Other => "other",
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "image:     {}", self.image)?;
+        writeln!(f, "digest:    {} ({})", self.digest, self.media_type)?;
+        if !self.manifests.is_empty() {
+            writeln!(f, "manifests:")?;
+            for entry in &self.manifests {
+                let platform = entry
+                    .platform
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string);
+                writeln!(
+                    f,
+                    "  {}  {:<16} {:<12} {} bytes",
+                    short(&entry.digest),
+                    platform,
+                    role_name(entry.role),
+                    entry.size
+                )?;
+            }
+        }
+        if let Some(target) = &self.target {
+            match &target.platform {
+                Some(p) => writeln!(f, "target:    {} ({p})", target.digest)?,
+                None => writeln!(f, "target:    {}", target.digest)?,
+            }
+        }
+        let verdict = if self.lambda_ready {
+            "ready: Lambda accepts this image as it is"
+        } else if self.fixable {
+            "not ready: `ecr-lambda fix` (or deploy) can make it ready"
+        } else {
+            "not ready, and fix cannot make it ready"
+        };
+        writeln!(f, "lambda:    {verdict}")?;
+        for p in &self.problems {
+            writeln!(f, "problem:   [{}] {}", p.code, p.message)?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning:   [{}] {}", w.code, w.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FixReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.check)?;
+        let tag = self.written_tag.as_deref().unwrap_or("-");
+        let target = self
+            .check
+            .target
+            .as_ref()
+            .map_or("-", |t| t.digest.as_str());
+        match self.action {
+            Some(Action::Retagged) => writeln!(f, "fix:       tag {tag} now names {target}"),
+            Some(Action::AlreadyReady) if self.written_tag.is_some() => {
+                writeln!(
+                    f,
+                    "fix:       tag {tag} already names {target}; nothing written"
+                )
+            }
+            Some(Action::AlreadyReady) => {
+                writeln!(f, "fix:       already Lambda-ready; nothing written")
+            }
+            Some(Action::Planned) => {
+                writeln!(f, "fix:       would point tag {tag} at {target} (dry run)")
+            }
+            None => writeln!(f, "fix:       nothing written"),
+        }
+    }
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.fix)?;
+        writeln!(
+            f,
+            "function:  {} ({})",
+            self.function.arn,
+            self.function.architectures.join(", ")
+        )?;
+        if let Some(uri) = &self.image_uri {
+            writeln!(f, "deploy:    {uri}")?;
+        }
+        if let Some(update) = &self.update {
+            let status = match update.status {
+                UpdateStatus::Successful => "successful",
+                UpdateStatus::Failed => "FAILED",
+                UpdateStatus::InProgress => "in progress",
+                UpdateStatus::Unchanged => "unchanged: the function already runs this image",
+                UpdateStatus::Planned => "planned (dry run)",
+            };
+            write!(f, "update:    {status}")?;
+            if let Some(version) = &update.version {
+                write!(f, ", version {version}")?;
+            }
+            writeln!(f)?;
+            if let Some(reason) = &update.reason {
+                writeln!(f, "reason:    {reason}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error, as printed on stdout with `--output json` so that a script always
+/// gets one JSON document.
+#[derive(Serialize)]
+pub struct ErrorReport<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub kind: &'a str,
+    pub message: String,
+    pub hint: Option<&'a str>,
+    pub exit_code: i32,
+}
