@@ -1,0 +1,399 @@
+//! The pure core over fixture manifests in real shapes: parsing, classification,
+//! target choice and Lambda's rules. No emulator, no network.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use ecr_lambda::digest::Digest;
+use ecr_lambda::manifest::rules::{self, Code, Inputs, tag_to_write};
+use ecr_lambda::manifest::{
+    Assessment, FunctionFacts, LambdaArch, Parsed, RawManifest, Role, assess, children_to_fetch,
+};
+use support::{Case, Manifest, load_case};
+
+fn raw(m: &Manifest) -> RawManifest {
+    RawManifest::new(
+        m.bytes.clone(),
+        m.digest.parse().unwrap(),
+        m.media_type.clone(),
+    )
+}
+
+struct Given<'a> {
+    case: &'a Case,
+    platform: Option<LambdaArch>,
+    function: Option<FunctionFacts>,
+}
+
+impl<'a> Given<'a> {
+    fn new(case: &'a Case) -> Self {
+        Given {
+            case,
+            platform: None,
+            function: None,
+        }
+    }
+
+    fn platform(mut self, arch: LambdaArch) -> Self {
+        self.platform = Some(arch);
+        self
+    }
+
+    fn function(mut self, arch: LambdaArch) -> Self {
+        self.function = Some(FunctionFacts {
+            name: "fn".into(),
+            arch: Some(arch),
+            is_image: true,
+            region: "us-east-1".into(),
+        });
+        self
+    }
+
+    /// Assesses as ops does: only the children the rules ask for are "fetched".
+    fn assess(&self) -> Assessment {
+        let root = raw(&self.case.root);
+        let wanted = match root.parse() {
+            Ok(parsed) => children_to_fetch(
+                &parsed,
+                self.platform,
+                self.function.as_ref().and_then(|f| f.arch),
+            ),
+            Err(_) => vec![],
+        };
+        let children: BTreeMap<Digest, RawManifest> = self
+            .case
+            .children
+            .iter()
+            .map(|(_, m)| raw(m))
+            .filter(|m| wanted.contains(m.digest()))
+            .map(|m| (m.digest().clone(), m))
+            .collect();
+        assess(&Inputs {
+            image: "app:v1",
+            root: &root,
+            children: &children,
+            requested_digest: None,
+            platform: self.platform,
+            function: self.function.as_ref(),
+            repository_region: "us-east-1",
+        })
+    }
+}
+
+fn problem_codes(a: &Assessment) -> Vec<Code> {
+    a.problems.iter().map(|p| p.code).collect()
+}
+
+fn warning_codes(a: &Assessment) -> Vec<Code> {
+    a.warnings.iter().map(|p| p.code).collect()
+}
+
+#[test]
+fn buildx_single_platform_index_is_fixable_to_its_image() {
+    let case = load_case("buildx-single");
+    let a = Given::new(&case).assess();
+    assert!(a.is_index);
+    assert_eq!(problem_codes(&a), [Code::ImageIndex]);
+    assert!(a.fixable() && !a.lambda_ready());
+    let roles: Vec<Role> = a.entries.iter().map(|e| e.role).collect();
+    assert_eq!(roles, [Role::Image, Role::Attestation]);
+    let target = a.target.as_ref().unwrap();
+    assert_eq!(
+        target.manifest.bytes(),
+        case.child("image-amd64.json").bytes
+    );
+    assert_eq!(
+        target.manifest.digest().as_str(),
+        case.child("image-amd64.json").digest
+    );
+    assert_eq!(target.platform.as_ref().unwrap().to_string(), "linux/amd64");
+    assert_eq!(tag_to_write(&a, Some("v1"), None).as_deref(), Some("v1"));
+}
+
+#[test]
+fn only_the_target_and_its_attestations_are_fetched() {
+    let case = load_case("buildx-multi");
+    let parsed = raw(&case.root).parse().unwrap();
+    let wanted = children_to_fetch(&parsed, Some(LambdaArch::Arm64), None);
+    let mut expected = vec![
+        case.child("image-arm64.json").digest.clone(),
+        case.child("attestation-arm64.json").digest.clone(),
+    ];
+    expected.sort();
+    let got: Vec<String> = wanted.iter().map(ToString::to_string).collect();
+    assert_eq!(got, expected);
+    // No target, nothing to fetch.
+    assert!(children_to_fetch(&parsed, None, None).is_empty());
+}
+
+#[test]
+fn multi_platform_index_needs_a_platform_and_then_writes_an_arch_tag() {
+    let case = load_case("buildx-multi");
+    let a = Given::new(&case).assess();
+    assert_eq!(
+        problem_codes(&a),
+        [Code::ImageIndex, Code::AmbiguousPlatform]
+    );
+    assert!(!a.fixable());
+    assert!(a.problems[1].message.contains("--platform"));
+
+    let a = Given::new(&case).platform(LambdaArch::Arm64).assess();
+    assert_eq!(problem_codes(&a), [Code::ImageIndex]);
+    assert_eq!(
+        a.target.as_ref().unwrap().manifest.digest().as_str(),
+        case.child("image-arm64.json").digest
+    );
+    assert_eq!(
+        tag_to_write(&a, Some("v7"), None).as_deref(),
+        Some("v7-arm64")
+    );
+    assert_eq!(
+        tag_to_write(&a, Some("v7"), Some("lambda")).as_deref(),
+        Some("lambda")
+    );
+    assert_eq!(tag_to_write(&a, None, None), None);
+
+    // The function's architecture decides when no --platform is given.
+    let a = Given::new(&case).function(LambdaArch::X86_64).assess();
+    assert!(a.fixable());
+    assert_eq!(
+        a.target.as_ref().unwrap().manifest.digest().as_str(),
+        case.child("image-amd64.json").digest
+    );
+    assert_eq!(
+        tag_to_write(&a, Some("v7"), None).as_deref(),
+        Some("v7-amd64")
+    );
+}
+
+#[test]
+fn platform_flag_against_the_function_architecture_is_a_mismatch() {
+    let case = load_case("buildx-multi");
+    let a = Given::new(&case)
+        .platform(LambdaArch::Arm64)
+        .function(LambdaArch::X86_64)
+        .assess();
+    assert!(problem_codes(&a).contains(&Code::ArchitectureMismatch));
+    assert!(!a.fixable());
+}
+
+#[test]
+fn missing_platform_is_named_by_flag_or_by_function() {
+    let case = load_case("buildx-single");
+    let a = Given::new(&case).platform(LambdaArch::Arm64).assess();
+    assert_eq!(
+        problem_codes(&a),
+        [Code::ImageIndex, Code::PlatformNotFound]
+    );
+    assert!(a.problems[1].message.contains("linux/amd64"));
+
+    let a = Given::new(&case).function(LambdaArch::Arm64).assess();
+    assert_eq!(
+        problem_codes(&a),
+        [Code::ImageIndex, Code::ArchitectureMismatch]
+    );
+    assert!(a.target.is_none());
+
+    let arm_only = load_case("arm64-only");
+    let a = Given::new(&arm_only).function(LambdaArch::Arm64).assess();
+    assert!(a.fixable(), "{:?}", a.problems);
+}
+
+#[test]
+fn docker_manifest_list_is_an_index_too() {
+    let case = load_case("docker-list");
+    let a = Given::new(&case).platform(LambdaArch::X86_64).assess();
+    assert!(a.is_index);
+    assert!(a.fixable());
+    assert_eq!(
+        a.target.as_ref().unwrap().manifest.media_type(),
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(a.runnable, 2);
+}
+
+#[test]
+fn single_manifests_are_ready_as_they_are() {
+    for name in ["docker-v2", "oci-manifest"] {
+        let case = load_case(name);
+        let a = Given::new(&case).assess();
+        assert!(a.lambda_ready(), "{name}: {:?}", a.problems);
+        assert!(!a.fixable());
+        assert!(a.entries.is_empty());
+        assert!(a.target.as_ref().unwrap().is_root);
+        assert!(a.warnings.is_empty());
+        // With a function, the architecture cannot be seen: say so, do not guess.
+        let a = Given::new(&case).function(LambdaArch::Arm64).assess();
+        assert!(a.lambda_ready());
+        assert_eq!(warning_codes(&a), [Code::ArchitectureUnverified]);
+    }
+}
+
+#[test]
+fn index_with_only_attestations_or_windows_has_nothing_to_run() {
+    for name in ["attestations-only", "windows"] {
+        let case = load_case(name);
+        let a = Given::new(&case).assess();
+        assert_eq!(
+            problem_codes(&a),
+            [Code::ImageIndex, Code::NoRunnablePlatform],
+            "{name}"
+        );
+        assert!(!a.fixable());
+    }
+    let windows = load_case("windows");
+    assert_eq!(Given::new(&windows).assess().entries[0].role, Role::Other);
+}
+
+#[test]
+fn nested_index_entries_are_other_and_never_chosen() {
+    let case = load_case("nested-index");
+    let a = Given::new(&case).assess();
+    let roles: Vec<Role> = a.entries.iter().map(|e| e.role).collect();
+    assert_eq!(roles, [Role::Other, Role::Image]);
+    assert_eq!(
+        a.target.as_ref().unwrap().manifest.digest().as_str(),
+        case.child("image-arm64.json").digest
+    );
+    let a = Given::new(&case).platform(LambdaArch::X86_64).assess();
+    assert!(problem_codes(&a).contains(&Code::PlatformNotFound));
+}
+
+#[test]
+fn zstd_layers_are_a_warning_not_a_problem() {
+    let case = load_case("zstd");
+    let a = Given::new(&case).assess();
+    assert!(a.lambda_ready());
+    assert_eq!(warning_codes(&a), [Code::UndocumentedLayerMediaType]);
+}
+
+#[test]
+fn schema1_and_malformed_manifests_are_unsupported() {
+    for name in ["schema1", "malformed"] {
+        let case = load_case(name);
+        let a = Given::new(&case).assess();
+        assert_eq!(problem_codes(&a), [Code::UnsupportedMediaType], "{name}");
+        assert!(!a.fixable() && a.target.is_none());
+    }
+    assert_eq!(raw(&load_case("schema1").root).parse(), Ok(Parsed::Schema1));
+}
+
+#[test]
+fn unusual_formatting_is_kept_byte_for_byte() {
+    let case = load_case("unusual-formatting");
+    let child = case.child("image-amd64.json");
+    assert!(
+        child.bytes.contains("\r\n"),
+        "the fixture keeps its CRLF line ends"
+    );
+    let a = Given::new(&case).assess();
+    assert!(a.fixable(), "{:?}", a.problems);
+    let target = a.target.unwrap();
+    assert_eq!(target.manifest.bytes().as_bytes(), child.bytes.as_bytes());
+    assert_eq!(target.manifest.digest().as_str(), child.digest);
+    // The manifest has no mediaType field: the registry's (and the index's) word is kept.
+    assert_eq!(
+        target.manifest.media_type(),
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn a_child_whose_bytes_do_not_match_its_digest_is_never_a_target() {
+    let mut case = load_case("buildx-single");
+    let tampered = case
+        .children
+        .iter_mut()
+        .find(|(f, _)| f == "image-amd64.json")
+        .unwrap();
+    // Same length, one byte different: only the hash can tell.
+    tampered.1.bytes = tampered.1.bytes.replacen("amd64", "amd65", 1);
+    if !tampered.1.bytes.contains("amd65") {
+        tampered.1.bytes = tampered.1.bytes.replacen('2', "3", 1);
+    }
+    let a = Given::new(&case).assess();
+    assert!(
+        problem_codes(&a).contains(&Code::DigestMismatch),
+        "{:?}",
+        a.problems
+    );
+    assert!(a.target.is_none() && !a.fixable());
+}
+
+#[test]
+fn a_root_whose_bytes_do_not_match_its_digest_is_reported() {
+    let case = load_case("docker-v2");
+    let root = RawManifest::new(
+        case.root.bytes.clone(),
+        Digest::sha256_of(b"something else"),
+        case.root.media_type.clone(),
+    );
+    let a = rules::assess(&Inputs {
+        image: "app:v1",
+        root: &root,
+        children: &BTreeMap::new(),
+        requested_digest: None,
+        platform: None,
+        function: None,
+        repository_region: "us-east-1",
+    });
+    assert_eq!(problem_codes(&a), [Code::DigestMismatch]);
+}
+
+#[test]
+fn function_rules_package_type_and_region() {
+    let case = load_case("docker-v2");
+    let root = raw(&case.root);
+    let function = FunctionFacts {
+        name: "fn".into(),
+        arch: Some(LambdaArch::X86_64),
+        is_image: false,
+        region: "eu-west-1".into(),
+    };
+    let a = rules::assess(&Inputs {
+        image: "app:v1",
+        root: &root,
+        children: &BTreeMap::new(),
+        requested_digest: None,
+        platform: None,
+        function: Some(&function),
+        repository_region: "us-east-1",
+    });
+    assert_eq!(
+        problem_codes(&a),
+        [Code::NotAnImageFunction, Code::RegionMismatch]
+    );
+    assert!(!a.fixable());
+}
+
+#[test]
+fn an_image_over_ten_gib_is_too_large() {
+    let layer = |size: u64| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{}","size":{size}}}"#,
+            "a".repeat(64)
+        )
+    };
+    let bytes = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":100}},"layers":[{},{}]}}"#,
+        "b".repeat(64),
+        layer(6 << 30),
+        layer(5 << 30)
+    );
+    let root = RawManifest::new(
+        bytes.clone(),
+        Digest::sha256_of(bytes.as_bytes()),
+        "application/vnd.oci.image.manifest.v1+json".into(),
+    );
+    let a = rules::assess(&Inputs {
+        image: "app:v1",
+        root: &root,
+        children: &BTreeMap::new(),
+        requested_digest: None,
+        platform: None,
+        function: None,
+        repository_region: "us-east-1",
+    });
+    assert_eq!(problem_codes(&a), [Code::ImageTooLarge]);
+}

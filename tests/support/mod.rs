@@ -1,0 +1,308 @@
+//! The emulator harness: a moto server started once per test binary (and gone when
+//! the binary exits), seeding through the AWS APIs the way buildx pushes, and
+//! running the built binary as a user would.
+//!
+//! moto's gaps are worked around here, never in the tool: it does not compute
+//! digests (every seed sends `imageDigest` = sha256 of the exact bytes), and it
+//! needs an IAM role before Lambda functions can be created (the launcher makes one).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
+use sha2::{Digest as _, Sha256};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ecr-lambda-test-role";
+
+pub struct Moto {
+    pub port: u16,
+    // Held so the server lives as long as this process: it exits when stdin closes.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+impl Moto {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn start_moto() -> Moto {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the moto server (pip install \"moto[server]==5.2.5\")");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the moto port");
+    let port = line.trim().parse().unwrap_or_else(|_| {
+        panic!("moto did not start (said {line:?}); is moto[server] installed?")
+    });
+    let stdin = child.stdin.take().expect("piped stdin");
+    Moto {
+        port,
+        _stdin: Mutex::new(stdin),
+        _child: Mutex::new(child),
+    }
+}
+
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(start_moto)
+}
+
+/// A name no other test in this process uses (tests share one server).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+pub async fn ecr() -> aws_sdk_ecr::Client {
+    aws_sdk_ecr::Client::new(&sdk_config(&moto().endpoint()).await)
+}
+
+pub async fn lambda() -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&sdk_config(&moto().endpoint()).await)
+}
+
+/// A manifest file of a fixture case.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub bytes: String,
+    pub digest: String,
+    pub media_type: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub root: Manifest,
+    /// By file name (`image-amd64.json`).
+    pub children: Vec<(String, Manifest)>,
+}
+
+impl Case {
+    pub fn child(&self, file: &str) -> &Manifest {
+        &self
+            .children
+            .iter()
+            .find(|(f, _)| f == file)
+            .unwrap_or_else(|| panic!("no child {file}"))
+            .1
+    }
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn load_case(name: &str) -> Case {
+    let dir = fixtures().join(name);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let manifest = |entry: &serde_json::Value| {
+        let file = entry["file"].as_str().unwrap();
+        let bytes = String::from_utf8(std::fs::read(dir.join(file)).unwrap()).unwrap();
+        let digest = entry["digest"].as_str().unwrap().to_owned();
+        assert_eq!(
+            sha256(bytes.as_bytes()),
+            digest,
+            "{name}/{file}: case.json digest"
+        );
+        (
+            file.to_owned(),
+            Manifest {
+                bytes,
+                digest,
+                media_type: entry["media_type"].as_str().unwrap().to_owned(),
+            },
+        )
+    };
+    Case {
+        root: manifest(&meta["root"]).1,
+        children: meta["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(manifest)
+            .collect(),
+    }
+}
+
+pub async fn create_repository(repo: &str, immutable: bool) {
+    let mutability = if immutable { "IMMUTABLE" } else { "MUTABLE" };
+    ecr()
+        .await
+        .create_repository()
+        .repository_name(repo)
+        .image_tag_mutability(mutability.into())
+        .send()
+        .await
+        .expect("create repository");
+}
+
+pub async fn put(repo: &str, tag: Option<&str>, m: &Manifest) {
+    ecr()
+        .await
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(&m.bytes)
+        .image_manifest_media_type(&m.media_type)
+        .image_digest(&m.digest)
+        .set_image_tag(tag.map(str::to_owned))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("seed {repo}:{tag:?}: {e:?}"));
+}
+
+/// Pushes a case as buildx does: the children by digest, then the root under `tag`.
+pub async fn seed(repo: &str, tag: &str, case: &Case) {
+    for (_, child) in &case.children {
+        put(repo, None, child).await;
+    }
+    put(repo, Some(tag), &case.root).await;
+}
+
+/// The manifest the tag names now, read straight from the emulator.
+pub async fn tag_digest(repo: &str, tag: &str) -> Option<String> {
+    let out = ecr()
+        .await
+        .batch_get_image()
+        .repository_name(repo)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(tag)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.images()
+        .first()
+        .and_then(|i| i.image_id())
+        .and_then(|id| id.image_digest())
+        .map(str::to_owned)
+}
+
+pub async fn manifest_bytes(repo: &str, digest: &str) -> String {
+    let out = ecr()
+        .await
+        .batch_get_image()
+        .repository_name(repo)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.images()[0].image_manifest().unwrap().to_owned()
+}
+
+pub fn uri(repo: &str, reference: &str) -> String {
+    format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}{reference}")
+}
+
+/// Creates an image function from a ready single manifest (moto resolves the URI in
+/// its ECR and cannot start from an index).
+pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
+    lambda()
+        .await
+        .create_function()
+        .function_name(name)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(FunctionCode::builder().image_uri(image_uri).build())
+        .architectures(arch)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
+}
+
+pub async fn function_image(name: &str) -> (Option<String>, Option<String>) {
+    let out = lambda()
+        .await
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap();
+    let code = out.code().unwrap();
+    (
+        code.image_uri().map(str::to_owned),
+        code.resolved_image_uri().map(str::to_owned),
+    )
+}
+
+/// Runs the built binary against the emulator, with fake credentials and no
+/// access to the user's AWS files.
+pub fn run(args: &[&str]) -> Output {
+    let endpoint = moto().endpoint();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-lambda"));
+    cmd.arg("--endpoint-url").arg(&endpoint).args(args);
+    isolate(&mut cmd);
+    cmd.output().expect("run ecr-lambda")
+}
+
+/// A command with only the environment the tests choose.
+pub fn isolate(cmd: &mut Command) {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/nonexistent/ecr-lambda-tests/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/ecr-lambda-tests/credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
