@@ -141,3 +141,185 @@ async fn deploy_fixes_and_deploys_in_one_run() {
     let (_, resolved) = function_image(&function).await;
     assert!(resolved.unwrap().ends_with(&target.digest));
 }
+
+#[tokio::test]
+async fn multi_platform_index_deploys_to_x86_64_and_arm64_functions() {
+    let (repo, x86, case) = buildx_setup("buildx-multi", "v7", Architecture::X8664).await;
+    let arm = unique("fn-arm");
+    create_function(&arm, &uri(&repo, ":base"), Architecture::Arm64).await;
+    let image = uri(&repo, ":v7");
+
+    // Without a function or --platform there is no single answer.
+    let out = run(&["check", &image, "--output", "json"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(codes(&json(&out)["problems"]), ["image-index", "ambiguous-platform"]);
+
+    for (function, arch, file) in [(&x86, "amd64", "image-amd64.json"), (&arm, "arm64", "image-arm64.json")] {
+        let target = case.child(file);
+        let out = run(&["deploy", &image, "--function", function, "--output", "json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let report = json(&out);
+        let arch_tag = format!("v7-{arch}");
+        assert_eq!(report["written_tag"], arch_tag.as_str());
+        assert_eq!(report["target"]["digest"], target.digest.as_str());
+        assert_eq!(tag_digest(&repo, &arch_tag).await.as_deref(), Some(target.digest.as_str()));
+        let (_, resolved) = function_image(function).await;
+        assert!(resolved.unwrap().ends_with(&target.digest), "{function}");
+    }
+    // The multi-platform tag still serves its other consumers.
+    assert_eq!(tag_digest(&repo, "v7").await.as_deref(), Some(case.root.digest.as_str()));
+}
+
+#[tokio::test]
+async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
+    let repo = unique("immutable");
+    let case = load_case("buildx-single");
+    create_repository(&repo, true).await;
+    seed(&repo, "v1", &case).await;
+    let image = uri(&repo, ":v1");
+
+    let out = run(&["fix", &image, "--output", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(codes(&report["problems"]), ["image-index", "tag-immutable"]);
+    assert_eq!(report["action"], Value::Null);
+    assert_eq!(report["fixable"], false);
+    assert!(report["problems"][1]["message"].as_str().unwrap().contains("--tag"));
+    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+
+    // A new tag is allowed.
+    let out = run(&["fix", &image, "--tag", "v1-lambda", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["action"], "retagged");
+    let target = case.child("image-amd64.json");
+    assert_eq!(tag_digest(&repo, "v1-lambda").await.as_deref(), Some(target.digest.as_str()));
+    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let (repo, function, case) = buildx_setup("buildx-single", "v3", Architecture::X8664).await;
+    let image = uri(&repo, ":v3");
+    let before = function_image(&function).await;
+
+    let out = run(&["fix", &image, "--dry-run", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["action"], "planned");
+    assert_eq!(json(&out)["written_tag"], "v3");
+
+    let out = run(&["deploy", &image, "--function", &function, "--dry-run", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["action"], "planned");
+    assert_eq!(report["update"]["status"], "planned");
+    let target = case.child("image-amd64.json");
+    assert_eq!(report["image_uri"], uri(&repo, &format!("@{}", target.digest)).as_str());
+
+    assert_eq!(tag_digest(&repo, "v3").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(function_image(&function).await, before);
+}
+
+#[tokio::test]
+async fn deploy_by_index_digest_deploys_the_child_and_writes_no_tag() {
+    let (repo, function, case) = buildx_setup("buildx-single", "v4", Architecture::X8664).await;
+    let image = uri(&repo, &format!("@{}", case.root.digest));
+    let target = case.child("image-amd64.json");
+
+    // fix needs to know which tag to write.
+    let out = run(&["fix", &image]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--tag"), "{}", stderr(&out));
+
+    let out = run(&["deploy", &image, "--function", &function, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["written_tag"], Value::Null);
+    assert_eq!(report["tag"], Value::Null);
+    assert_eq!(codes(&report["warnings"]), ["untagged-image"]);
+    assert_eq!(report["update"]["status"], "successful");
+    let (_, resolved) = function_image(&function).await;
+    assert!(resolved.unwrap().ends_with(&target.digest));
+    assert_eq!(tag_digest(&repo, "v4").await.as_deref(), Some(case.root.digest.as_str()));
+}
+
+#[tokio::test]
+async fn deploy_to_a_zip_function_is_refused_before_anything_is_written() {
+    let repo = unique("app");
+    let case = load_case("buildx-single");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &case).await;
+    let function = unique("zip");
+    lambda()
+        .await
+        .create_function()
+        .function_name(&function)
+        .role(ROLE_ARN)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"PK\x05\x06".repeat(1)))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(&["deploy", &uri(&repo, ":v1"), "--function", &function, "--output", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(codes(&report["problems"]).contains(&"not-an-image-function".to_owned()));
+    assert_eq!(report["update"], Value::Null);
+    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+}
+
+#[tokio::test]
+async fn missing_things_exit_3_and_bad_input_exits_2() {
+    let repo = unique("app");
+    create_repository(&repo, false).await;
+    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+
+    let out = run(&["check", &uri(&unique("no-such-repo"), ":v1")]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+
+    let out = run(&["check", &uri(&repo, ":no-such-tag")]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("tag no-such-tag not found"), "{}", stderr(&out));
+
+    let out = run(&["check", &uri(&repo, ":base"), "--function", "no-such-function"]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("no-such-function not found"), "{}", stderr(&out));
+
+    let out = run(&["check", &uri(&repo, ":no-such-tag"), "--output", "json"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(json(&out)["error"]["kind"], "not-found");
+
+    for args in [
+        vec!["check", "App:v1"],
+        vec!["check", "docker.io/library/app:v1"],
+        vec!["check", "app:v1", "--platform", "windows/amd64"],
+        vec!["check", "app:v1", "--function", "bad name"],
+        vec!["fix", "app:v1", "--tag", "-bad"],
+        vec!["deploy", "app:v1"],
+        vec!["deploy", "app:v1", "--function", "f", "--no-wait", "--wait-timeout", "5"],
+        vec!["check"],
+        vec!["nonsense"],
+    ] {
+        let out = run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn global_options_work_after_the_subcommand_and_text_output_is_for_people() {
+    let (repo, _function, _case) = buildx_setup("buildx-single", "v5", Architecture::X8664).await;
+    let out = run(&["check", &uri(&repo, ":v5"), "--region", REGION]);
+    assert_eq!(code(&out), 1);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("problem:   [image-index]"), "{text}");
+    assert!(text.contains("attestation"), "{text}");
+    assert!(text.contains("ecr-lambda fix"), "{text}");
+}
