@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The main job, end to end, against a local AWS emulator (moto) with no AWS account:
+# a buildx-style image index with a provenance attestation is pushed to a local ECR,
+# `check` says Lambda would refuse it, `deploy` fixes the tag and deploys the image.
+#
+#   pip install "moto[server]==5.2.5"
+#   examples/local-demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --quiet
+bin=target/debug/ecr-lambda
+
+# A moto server on a free loopback port. Its stdin is this script's pipe to it, so
+# it exits when this script does.
+coproc MOTO { exec python3 tests/support/moto_server.py 0 2>/dev/null; }
+read -r port <&"${MOTO[0]}"
+
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# Push the way buildx does: children by digest, then the index under a tag; and a
+# plain image the function starts from.
+python3 - <<'PY'
+import json, boto3
+ecr = boto3.client("ecr")
+ecr.create_repository(repositoryName="demo")
+def push(case, tag):
+    meta = json.load(open(f"tests/fixtures/{case}/case.json"))
+    for m in meta["children"] + [meta["root"]]:
+        kwargs = {"imageTag": tag} if m is meta["root"] else {}
+        ecr.put_image(repositoryName="demo", imageDigest=m["digest"],
+                      imageManifestMediaType=m["media_type"],
+                      imageManifest=open(f"tests/fixtures/{case}/{m['file']}").read(), **kwargs)
+push("buildx-single", "v1")
+push("docker-v2", "base")
+boto3.client("lambda").create_function(
+    FunctionName="demo-fn", PackageType="Image", Architectures=["x86_64"],
+    Role="arn:aws:iam::123456789012:role/ecr-lambda-test-role",
+    Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:base"})
+PY
+
+image=123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:v1
+run() { echo; echo "\$ ecr-lambda $*"; "$bin" "$@" || echo "(exit code $?)"; }
+run check "$image" --function demo-fn
+run deploy "$image" --function demo-fn
+run check "$image" --function demo-fn
+run deploy "$image" --function demo-fn --output json

@@ -1,0 +1,448 @@
+//! What no emulator can show, at the SDK boundary: typed ECR and Lambda errors,
+//! throttling sequences, and the waiter's states. The library runs unchanged on SDK
+//! clients whose HTTP answers come from aws-smithy-mocks rules; no real time passes.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
+use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
+use aws_sdk_ecr::operation::put_image::{PutImageError, PutImageOutput};
+use aws_sdk_ecr::types::error::{ImageDigestDoesNotMatchException, ImageTagAlreadyExistsException};
+use aws_sdk_ecr::types::{Image, ImageIdentifier, ImageTagMutability, Repository};
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+use aws_sdk_lambda::operation::update_function_code::{UpdateFunctionCodeError, UpdateFunctionCodeOutput};
+use aws_sdk_lambda::types::error::{PreconditionFailedException, ResourceConflictException};
+use aws_sdk_lambda::types::{
+    Architecture, FunctionCodeLocation, FunctionConfiguration, LastUpdateStatus, LastUpdateStatusReasonCode,
+    PackageType,
+};
+use aws_smithy_async::test_util::instant_time_and_sleep;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::retry::RetryConfig;
+
+use ecr_lambda::error::AwsErrorKind;
+use ecr_lambda::output::UpdateStatus;
+use ecr_lambda::{CheckRequest, Clients, DeployRequest, Error, ExitCode, FixRequest};
+use support::{ACCOUNT, Manifest, load_case};
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:fn";
+
+fn clients(ecr_rules: &[&Rule], lambda_rules: &[&Rule]) -> Clients {
+    let (time, sleep) = instant_time_and_sleep(UNIX_EPOCH);
+    let (time2, sleep2) = (time.clone(), sleep.clone());
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules, move |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .sleep_impl(sleep.clone())
+        .time_source(time.clone()));
+    let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, lambda_rules, move |c| c
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .sleep_impl(sleep2.clone())
+        .time_source(time2.clone()));
+    Clients {
+        ecr,
+        lambda,
+        ecr_region: "us-east-1".into(),
+        lambda_region: "us-east-1".into(),
+    }
+}
+
+fn image(m: &Manifest) -> Image {
+    Image::builder()
+        .registry_id(ACCOUNT)
+        .repository_name("app")
+        .image_id(ImageIdentifier::builder().image_digest(&m.digest).build())
+        .image_manifest(&m.bytes)
+        .image_manifest_media_type(&m.media_type)
+        .build()
+}
+
+/// BatchGetImage by tag answers with the index; by digest, with the asked-for children.
+fn ecr_reads(tag_names: Manifest) -> (Rule, Rule) {
+    let case = load_case("buildx-single");
+    let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(|r| r.image_ids().iter().all(|id| id.image_tag().is_some()))
+        .then_output(move || BatchGetImageOutput::builder().images(image(&tag_names)).build());
+    let children: Vec<Manifest> = case.children.iter().map(|(_, m)| m.clone()).collect();
+    let by_digest = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(|r| r.image_ids().iter().all(|id| id.image_digest().is_some()))
+        .then_compute_output(move |r| {
+            let asked: Vec<&str> = r.image_ids().iter().filter_map(|id| id.image_digest()).collect();
+            let mut out = BatchGetImageOutput::builder();
+            for child in children.iter().filter(|c| asked.contains(&c.digest.as_str())) {
+                out = out.images(image(child));
+            }
+            out.build()
+        });
+    (by_tag, by_digest)
+}
+
+fn mutable_repository() -> Rule {
+    mock!(aws_sdk_ecr::Client::describe_repositories).then_output(|| {
+        DescribeRepositoriesOutput::builder()
+            .repositories(
+                Repository::builder()
+                    .repository_name("app")
+                    .registry_id(ACCOUNT)
+                    .image_tag_mutability(ImageTagMutability::Mutable)
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn function(status: LastUpdateStatus, revision: &str, running: &str) -> GetFunctionOutput {
+    function_with_reason(status, revision, running, None)
+}
+
+fn function_with_reason(
+    status: LastUpdateStatus,
+    revision: &str,
+    running: &str,
+    failure: Option<(LastUpdateStatusReasonCode, &str)>,
+) -> GetFunctionOutput {
+    let mut config = FunctionConfiguration::builder()
+        .function_name("fn")
+        .function_arn(FUNCTION_ARN)
+        .package_type(PackageType::Image)
+        .architectures(Architecture::X8664)
+        .last_update_status(status)
+        .revision_id(revision);
+    if let Some((code, reason)) = failure {
+        config = config
+            .last_update_status_reason_code(code)
+            .last_update_status_reason(reason);
+    }
+    GetFunctionOutput::builder()
+        .configuration(config.build())
+        .code(
+            FunctionCodeLocation::builder()
+                .image_uri(format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"))
+                .resolved_image_uri(format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"))
+                .build(),
+        )
+        .build()
+}
+
+const OLD: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn fix_request(tag: Option<&str>) -> FixRequest {
+    FixRequest {
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1".parse().unwrap(),
+        function: None,
+        platform: None,
+        tag: tag.map(str::to_owned),
+        dry_run: false,
+    }
+}
+
+fn deploy_request() -> DeployRequest {
+    DeployRequest {
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1".parse().unwrap(),
+        function: "fn".parse().unwrap(),
+        platform: None,
+        tag: None,
+        publish: false,
+        wait: true,
+        wait_timeout: Duration::from_secs(60),
+        dry_run: false,
+        progress: false,
+    }
+}
+
+fn aws_error(result: Result<impl std::fmt::Debug, Error>) -> ecr_lambda::error::AwsError {
+    match result {
+        Err(Error::Aws(e)) => e,
+        other => panic!("expected an AWS error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn image_tag_already_exists_is_tag_immutable_and_nothing_else_is_tried() {
+    let case = load_case("buildx-single");
+    let (by_tag, by_digest) = ecr_reads(case.root.clone());
+    let put = mock!(aws_sdk_ecr::Client::put_image)
+        .then_error(|| PutImageError::ImageTagAlreadyExistsException(ImageTagAlreadyExistsException::builder().build()));
+    let c = clients(&[&by_tag, &by_digest, &put], &[]);
+
+    let outcome = ecr_lambda::fix(&c, &fix_request(Some("lambda"))).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::NotUsable);
+    let codes: Vec<&str> = outcome.report.check.problems.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["image-index", "tag-immutable"]);
+    assert_eq!(outcome.report.action, None);
+    assert_eq!(put.num_calls(), 1);
+    // The tag it would write is a new one: no guard read, no DescribeRepositories.
+    assert_eq!(by_tag.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn put_image_sends_exact_bytes_digest_and_media_type_and_reports_a_digest_refusal() {
+    let case = load_case("buildx-single");
+    let target = case.child("image-amd64.json").clone();
+    let (by_tag, by_digest) = ecr_reads(case.root.clone());
+    let sent = Arc::new(Mutex::new(None));
+    let seen = sent.clone();
+    let put = mock!(aws_sdk_ecr::Client::put_image)
+        .match_requests(move |r| {
+            *seen.lock().unwrap() = Some((
+                r.image_manifest().map(str::to_owned),
+                r.image_digest().map(str::to_owned),
+                r.image_manifest_media_type().map(str::to_owned),
+                r.image_tag().map(str::to_owned),
+            ));
+            true
+        })
+        .then_error(|| {
+            PutImageError::ImageDigestDoesNotMatchException(
+                ImageDigestDoesNotMatchException::builder()
+                    .message("digest mismatch")
+                    .meta(
+                        aws_sdk_ecr::error::ErrorMetadata::builder()
+                            .code("ImageDigestDoesNotMatchException")
+                            .message("digest mismatch")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let c = clients(&[&by_tag, &by_digest, &mutable_repository(), &put], &[]);
+
+    let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
+    assert_eq!(err.operation, "PutImage");
+    assert_eq!(err.kind, AwsErrorKind::Invalid);
+    assert_eq!(err.code.as_deref(), Some("ImageDigestDoesNotMatchException"));
+    assert_eq!(Error::Aws(err).exit_code(), ExitCode::Aws);
+    let (bytes, digest, media_type, tag) = sent.lock().unwrap().clone().unwrap();
+    assert_eq!(bytes.as_deref(), Some(target.bytes.as_str()));
+    assert_eq!(digest.as_deref(), Some(target.digest.as_str()));
+    assert_eq!(media_type.as_deref(), Some(target.media_type.as_str()));
+    assert_eq!(tag.as_deref(), Some("v1"));
+    // The tag was read again just before writing (the guard).
+    assert_eq!(by_tag.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_tag_moved_between_read_and_write_is_not_overwritten() {
+    let case = load_case("buildx-single");
+    let (_, by_digest) = ecr_reads(case.root.clone());
+    let newer = load_case("docker-v2").root;
+    let root = case.root.clone();
+    let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(|r| r.image_ids().iter().all(|id| id.image_tag().is_some()))
+        .sequence()
+        .output(move || BatchGetImageOutput::builder().images(image(&root)).build())
+        .output(move || BatchGetImageOutput::builder().images(image(&newer)).build())
+        .build();
+    let put = mock!(aws_sdk_ecr::Client::put_image).then_output(|| PutImageOutput::builder().build());
+    let c = clients(&[&by_tag, &by_digest, &mutable_repository(), &put], &[]);
+
+    let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
+    assert_eq!(err.kind, AwsErrorKind::Conflict);
+    assert!(err.message.contains("tag moved"), "{}", err.message);
+    assert_eq!(put.num_calls(), 0);
+}
+
+fn throttling() -> (u16, Option<String>) {
+    (
+        400,
+        Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned()),
+    )
+}
+
+#[tokio::test]
+async fn throttling_is_retried_until_success() {
+    let case = load_case("docker-v2");
+    let root = case.root.clone();
+    let (status, body) = throttling();
+    let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .sequence()
+        .http_status(status, body)
+        .times(2)
+        .output(move || BatchGetImageOutput::builder().images(image(&root)).build())
+        .build();
+    let c = clients(&[&by_tag], &[]);
+    let req = CheckRequest {
+        image: "app:v1".parse().unwrap(),
+        function: None,
+        platform: None,
+    };
+    let outcome = ecr_lambda::check(&c, &req).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(by_tag.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn throttling_past_the_retries_is_an_aws_error() {
+    let (status, body) = throttling();
+    let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .sequence()
+        .http_status(status, body)
+        .repeatedly()
+        .build();
+    let c = clients(&[&by_tag], &[]);
+    let req = CheckRequest {
+        image: "app:v1".parse().unwrap(),
+        function: None,
+        platform: None,
+    };
+    let err = aws_error(ecr_lambda::check(&c, &req).await);
+    assert_eq!(err.kind, AwsErrorKind::Throttled);
+    assert_eq!(err.operation, "BatchGetImage");
+    assert!(err.hint.unwrap().contains("--max-attempts"));
+    assert_eq!(by_tag.num_calls(), 3);
+}
+
+/// A ready image (docker-v2) so deploy goes straight to UpdateFunctionCode.
+fn ready_image() -> (Rule, String) {
+    let root = load_case("docker-v2").root;
+    let digest = root.digest.clone();
+    let rule = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .then_output(move || BatchGetImageOutput::builder().images(image(&root)).build());
+    (rule, digest)
+}
+
+#[tokio::test]
+async fn an_update_already_in_progress_is_a_conflict_with_a_hint() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
+    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_error(|| {
+        UpdateFunctionCodeError::ResourceConflictException(
+            ResourceConflictException::builder()
+                .message("The operation cannot be performed at this time. An update is in progress")
+                .build(),
+        )
+    });
+    let c = clients(&[&read], &[&get, &update]);
+    let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
+    assert_eq!(err.kind, AwsErrorKind::Conflict);
+    assert_eq!(err.operation, "UpdateFunctionCode");
+    assert!(err.hint.unwrap().contains("function-updated-v2"));
+}
+
+#[tokio::test]
+async fn a_revision_changed_by_someone_else_is_a_conflict() {
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .match_requests(move |r| {
+            r.revision_id() == Some("rev-1")
+                && r.image_uri().is_some_and(|u| u.ends_with(&format!("/app@{digest}")))
+        })
+        .then_error(|| {
+            UpdateFunctionCodeError::PreconditionFailedException(
+                PreconditionFailedException::builder().message("revision id mismatch").build(),
+            )
+        });
+    let c = clients(&[&read], &[&get, &update]);
+    let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
+    assert_eq!(err.kind, AwsErrorKind::Conflict);
+    assert_eq!(update.num_calls(), 1, "the request carried the revision and the digest URI");
+    assert_eq!(Error::Aws(err).exit_code(), ExitCode::Aws);
+}
+
+#[tokio::test]
+async fn an_update_that_goes_in_progress_then_failed_exits_1_with_the_reason() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        .output(|| function(LastUpdateStatus::InProgress, "rev-2", OLD))
+        .times(2)
+        .output(|| {
+            function_with_reason(
+                LastUpdateStatus::Failed,
+                "rev-3",
+                OLD,
+                Some((LastUpdateStatusReasonCode::InvalidImage, "The image manifest is not supported")),
+            )
+        })
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_output(|| {
+        UpdateFunctionCodeOutput::builder()
+            .last_update_status(LastUpdateStatus::InProgress)
+            .build()
+    });
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::NotUsable);
+    let update_report = outcome.report.update.unwrap();
+    assert_eq!(update_report.status, UpdateStatus::Failed);
+    let reason = update_report.reason.unwrap();
+    assert!(reason.contains("InvalidImage") && reason.contains("not supported"), "{reason}");
+    assert_eq!(get.num_calls(), 4, "one read, then three waiter polls");
+}
+
+#[tokio::test]
+async fn an_earlier_update_is_waited_for_and_its_new_revision_used() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::InProgress, "rev-1", OLD))
+        .output(|| function(LastUpdateStatus::Successful, "rev-2", OLD))
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .match_requests(|r| r.revision_id() == Some("rev-2"))
+        .then_output(|| {
+            UpdateFunctionCodeOutput::builder()
+                .last_update_status(LastUpdateStatus::Successful)
+                .build()
+        });
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::Successful);
+    assert_eq!(update.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_update_still_in_progress_at_the_timeout_exits_1() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        .output(|| function(LastUpdateStatus::InProgress, "rev-2", OLD))
+        .repeatedly()
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_output(|| {
+        UpdateFunctionCodeOutput::builder()
+            .last_update_status(LastUpdateStatus::InProgress)
+            .build()
+    });
+    let c = clients(&[&read], &[&get, &update]);
+    let mut req = deploy_request();
+    req.wait_timeout = Duration::from_secs(30);
+    let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::NotUsable);
+    let update_report = outcome.report.update.unwrap();
+    assert_eq!(update_report.status, UpdateStatus::InProgress);
+    assert!(update_report.reason.unwrap().contains("30 s"));
+
+    // --no-wait: in progress is the expected answer.
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
+    let (read, _) = ready_image();
+    let c = clients(&[&read], &[&get, &update]);
+    let mut req = deploy_request();
+    req.wait = false;
+    let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::InProgress);
+}
+
+#[tokio::test]
+async fn the_function_already_running_the_target_is_not_updated() {
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .then_output(move || function(LastUpdateStatus::Successful, "rev-1", &digest));
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .then_output(|| UpdateFunctionCodeOutput::builder().build());
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::Unchanged);
+    assert_eq!(update.num_calls(), 0);
+}
