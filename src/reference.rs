@@ -266,7 +266,8 @@ mod tests {
     #[test]
     fn bad_references_are_rejected_with_the_reason() {
         let long_tag = format!("app:{}", "a".repeat(129));
-        let cases: Vec<(String, fn(&ReferenceError) -> bool)> = vec![
+        type Expect = fn(&ReferenceError) -> bool;
+        let cases: Vec<(String, Expect)> = vec![
             ("".into(), |e| matches!(e, ReferenceError::Empty)),
             ("my app:v1".into(), |e| {
                 matches!(e, ReferenceError::Whitespace(_))

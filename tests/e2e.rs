@@ -152,9 +152,15 @@ async fn multi_platform_index_deploys_to_x86_64_and_arm64_functions() {
     // Without a function or --platform there is no single answer.
     let out = run(&["check", &image, "--output", "json"]);
     assert_eq!(code(&out), 1);
-    assert_eq!(codes(&json(&out)["problems"]), ["image-index", "ambiguous-platform"]);
+    assert_eq!(
+        codes(&json(&out)["problems"]),
+        ["image-index", "ambiguous-platform"]
+    );
 
-    for (function, arch, file) in [(&x86, "amd64", "image-amd64.json"), (&arm, "arm64", "image-arm64.json")] {
+    for (function, arch, file) in [
+        (&x86, "amd64", "image-amd64.json"),
+        (&arm, "arm64", "image-arm64.json"),
+    ] {
         let target = case.child(file);
         let out = run(&["deploy", &image, "--function", function, "--output", "json"]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -162,12 +168,18 @@ async fn multi_platform_index_deploys_to_x86_64_and_arm64_functions() {
         let arch_tag = format!("v7-{arch}");
         assert_eq!(report["written_tag"], arch_tag.as_str());
         assert_eq!(report["target"]["digest"], target.digest.as_str());
-        assert_eq!(tag_digest(&repo, &arch_tag).await.as_deref(), Some(target.digest.as_str()));
+        assert_eq!(
+            tag_digest(&repo, &arch_tag).await.as_deref(),
+            Some(target.digest.as_str())
+        );
         let (_, resolved) = function_image(function).await;
         assert!(resolved.unwrap().ends_with(&target.digest), "{function}");
     }
     // The multi-platform tag still serves its other consumers.
-    assert_eq!(tag_digest(&repo, "v7").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(
+        tag_digest(&repo, "v7").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
 }
 
 #[tokio::test]
@@ -184,16 +196,30 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     assert_eq!(codes(&report["problems"]), ["image-index", "tag-immutable"]);
     assert_eq!(report["action"], Value::Null);
     assert_eq!(report["fixable"], false);
-    assert!(report["problems"][1]["message"].as_str().unwrap().contains("--tag"));
-    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+    assert!(
+        report["problems"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--tag")
+    );
+    assert_eq!(
+        tag_digest(&repo, "v1").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
 
     // A new tag is allowed.
     let out = run(&["fix", &image, "--tag", "v1-lambda", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["action"], "retagged");
     let target = case.child("image-amd64.json");
-    assert_eq!(tag_digest(&repo, "v1-lambda").await.as_deref(), Some(target.digest.as_str()));
-    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(
+        tag_digest(&repo, "v1-lambda").await.as_deref(),
+        Some(target.digest.as_str())
+    );
+    assert_eq!(
+        tag_digest(&repo, "v1").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
 }
 
 #[tokio::test]
@@ -207,15 +233,29 @@ async fn dry_run_changes_nothing() {
     assert_eq!(json(&out)["action"], "planned");
     assert_eq!(json(&out)["written_tag"], "v3");
 
-    let out = run(&["deploy", &image, "--function", &function, "--dry-run", "--output", "json"]);
+    let out = run(&[
+        "deploy",
+        &image,
+        "--function",
+        &function,
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["action"], "planned");
     assert_eq!(report["update"]["status"], "planned");
     let target = case.child("image-amd64.json");
-    assert_eq!(report["image_uri"], uri(&repo, &format!("@{}", target.digest)).as_str());
+    assert_eq!(
+        report["image_uri"],
+        uri(&repo, &format!("@{}", target.digest)).as_str()
+    );
 
-    assert_eq!(tag_digest(&repo, "v3").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(
+        tag_digest(&repo, "v3").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
     assert_eq!(function_image(&function).await, before);
 }
 
@@ -230,7 +270,14 @@ async fn deploy_by_index_digest_deploys_the_child_and_writes_no_tag() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--tag"), "{}", stderr(&out));
 
-    let out = run(&["deploy", &image, "--function", &function, "--output", "json"]);
+    let out = run(&[
+        "deploy",
+        &image,
+        "--function",
+        &function,
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["written_tag"], Value::Null);
@@ -239,7 +286,10 @@ async fn deploy_by_index_digest_deploys_the_child_and_writes_no_tag() {
     assert_eq!(report["update"]["status"], "successful");
     let (_, resolved) = function_image(&function).await;
     assert!(resolved.unwrap().ends_with(&target.digest));
-    assert_eq!(tag_digest(&repo, "v4").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(
+        tag_digest(&repo, "v4").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
 }
 
 #[tokio::test]
@@ -258,19 +308,31 @@ async fn deploy_to_a_zip_function_is_refused_before_anything_is_written() {
         .handler("app.handler")
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"PK\x05\x06".repeat(1)))
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                    b"PK\x05\x06".to_vec(),
+                ))
                 .build(),
         )
         .send()
         .await
         .unwrap();
 
-    let out = run(&["deploy", &uri(&repo, ":v1"), "--function", &function, "--output", "json"]);
+    let out = run(&[
+        "deploy",
+        &uri(&repo, ":v1"),
+        "--function",
+        &function,
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert!(codes(&report["problems"]).contains(&"not-an-image-function".to_owned()));
     assert_eq!(report["update"], Value::Null);
-    assert_eq!(tag_digest(&repo, "v1").await.as_deref(), Some(case.root.digest.as_str()));
+    assert_eq!(
+        tag_digest(&repo, "v1").await.as_deref(),
+        Some(case.root.digest.as_str())
+    );
 }
 
 #[tokio::test]
@@ -285,11 +347,24 @@ async fn missing_things_exit_3_and_bad_input_exits_2() {
 
     let out = run(&["check", &uri(&repo, ":no-such-tag")]);
     assert_eq!(code(&out), 3);
-    assert!(stderr(&out).contains("tag no-such-tag not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tag no-such-tag not found"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = run(&["check", &uri(&repo, ":base"), "--function", "no-such-function"]);
+    let out = run(&[
+        "check",
+        &uri(&repo, ":base"),
+        "--function",
+        "no-such-function",
+    ]);
     assert_eq!(code(&out), 3);
-    assert!(stderr(&out).contains("no-such-function not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-function not found"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(&["check", &uri(&repo, ":no-such-tag"), "--output", "json"]);
     assert_eq!(code(&out), 3);
@@ -302,7 +377,15 @@ async fn missing_things_exit_3_and_bad_input_exits_2() {
         vec!["check", "app:v1", "--function", "bad name"],
         vec!["fix", "app:v1", "--tag", "-bad"],
         vec!["deploy", "app:v1"],
-        vec!["deploy", "app:v1", "--function", "f", "--no-wait", "--wait-timeout", "5"],
+        vec![
+            "deploy",
+            "app:v1",
+            "--function",
+            "f",
+            "--no-wait",
+            "--wait-timeout",
+            "5",
+        ],
         vec!["check"],
         vec!["nonsense"],
     ] {

@@ -13,11 +13,13 @@ use aws_sdk_ecr::operation::put_image::{PutImageError, PutImageOutput};
 use aws_sdk_ecr::types::error::{ImageDigestDoesNotMatchException, ImageTagAlreadyExistsException};
 use aws_sdk_ecr::types::{Image, ImageIdentifier, ImageTagMutability, Repository};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
-use aws_sdk_lambda::operation::update_function_code::{UpdateFunctionCodeError, UpdateFunctionCodeOutput};
+use aws_sdk_lambda::operation::update_function_code::{
+    UpdateFunctionCodeError, UpdateFunctionCodeOutput,
+};
 use aws_sdk_lambda::types::error::{PreconditionFailedException, ResourceConflictException};
 use aws_sdk_lambda::types::{
-    Architecture, FunctionCodeLocation, FunctionConfiguration, LastUpdateStatus, LastUpdateStatusReasonCode,
-    PackageType,
+    Architecture, FunctionCodeLocation, FunctionConfiguration, LastUpdateStatus,
+    LastUpdateStatusReasonCode, PackageType,
 };
 use aws_smithy_async::test_util::instant_time_and_sleep;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
@@ -64,14 +66,25 @@ fn ecr_reads(tag_names: Manifest) -> (Rule, Rule) {
     let case = load_case("buildx-single");
     let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
         .match_requests(|r| r.image_ids().iter().all(|id| id.image_tag().is_some()))
-        .then_output(move || BatchGetImageOutput::builder().images(image(&tag_names)).build());
+        .then_output(move || {
+            BatchGetImageOutput::builder()
+                .images(image(&tag_names))
+                .build()
+        });
     let children: Vec<Manifest> = case.children.iter().map(|(_, m)| m.clone()).collect();
     let by_digest = mock!(aws_sdk_ecr::Client::batch_get_image)
         .match_requests(|r| r.image_ids().iter().all(|id| id.image_digest().is_some()))
         .then_compute_output(move |r| {
-            let asked: Vec<&str> = r.image_ids().iter().filter_map(|id| id.image_digest()).collect();
+            let asked: Vec<&str> = r
+                .image_ids()
+                .iter()
+                .filter_map(|id| id.image_digest())
+                .collect();
             let mut out = BatchGetImageOutput::builder();
-            for child in children.iter().filter(|c| asked.contains(&c.digest.as_str())) {
+            for child in children
+                .iter()
+                .filter(|c| asked.contains(&c.digest.as_str()))
+            {
                 out = out.images(image(child));
             }
             out.build()
@@ -119,8 +132,12 @@ fn function_with_reason(
         .configuration(config.build())
         .code(
             FunctionCodeLocation::builder()
-                .image_uri(format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"))
-                .resolved_image_uri(format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"))
+                .image_uri(format!(
+                    "{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"
+                ))
+                .resolved_image_uri(format!(
+                    "{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}"
+                ))
                 .build(),
         )
         .build()
@@ -130,7 +147,9 @@ const OLD: &str = "sha256:000000000000000000000000000000000000000000000000000000
 
 fn fix_request(tag: Option<&str>) -> FixRequest {
     FixRequest {
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1".parse().unwrap(),
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1"
+            .parse()
+            .unwrap(),
         function: None,
         platform: None,
         tag: tag.map(str::to_owned),
@@ -140,7 +159,9 @@ fn fix_request(tag: Option<&str>) -> FixRequest {
 
 fn deploy_request() -> DeployRequest {
     DeployRequest {
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1".parse().unwrap(),
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1"
+            .parse()
+            .unwrap(),
         function: "fn".parse().unwrap(),
         platform: None,
         tag: None,
@@ -163,13 +184,24 @@ fn aws_error(result: Result<impl std::fmt::Debug, Error>) -> ecr_lambda::error::
 async fn image_tag_already_exists_is_tag_immutable_and_nothing_else_is_tried() {
     let case = load_case("buildx-single");
     let (by_tag, by_digest) = ecr_reads(case.root.clone());
-    let put = mock!(aws_sdk_ecr::Client::put_image)
-        .then_error(|| PutImageError::ImageTagAlreadyExistsException(ImageTagAlreadyExistsException::builder().build()));
+    let put = mock!(aws_sdk_ecr::Client::put_image).then_error(|| {
+        PutImageError::ImageTagAlreadyExistsException(
+            ImageTagAlreadyExistsException::builder().build(),
+        )
+    });
     let c = clients(&[&by_tag, &by_digest, &put], &[]);
 
-    let outcome = ecr_lambda::fix(&c, &fix_request(Some("lambda"))).await.unwrap();
+    let outcome = ecr_lambda::fix(&c, &fix_request(Some("lambda")))
+        .await
+        .unwrap();
     assert_eq!(outcome.exit, ExitCode::NotUsable);
-    let codes: Vec<&str> = outcome.report.check.problems.iter().map(|p| p.code.as_str()).collect();
+    let codes: Vec<&str> = outcome
+        .report
+        .check
+        .problems
+        .iter()
+        .map(|p| p.code.as_str())
+        .collect();
     assert_eq!(codes, ["image-index", "tag-immutable"]);
     assert_eq!(outcome.report.action, None);
     assert_eq!(put.num_calls(), 1);
@@ -212,7 +244,10 @@ async fn put_image_sends_exact_bytes_digest_and_media_type_and_reports_a_digest_
     let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
     assert_eq!(err.operation, "PutImage");
     assert_eq!(err.kind, AwsErrorKind::Invalid);
-    assert_eq!(err.code.as_deref(), Some("ImageDigestDoesNotMatchException"));
+    assert_eq!(
+        err.code.as_deref(),
+        Some("ImageDigestDoesNotMatchException")
+    );
     assert_eq!(Error::Aws(err).exit_code(), ExitCode::Aws);
     let (bytes, digest, media_type, tag) = sent.lock().unwrap().clone().unwrap();
     assert_eq!(bytes.as_deref(), Some(target.bytes.as_str()));
@@ -235,7 +270,8 @@ async fn a_tag_moved_between_read_and_write_is_not_overwritten() {
         .output(move || BatchGetImageOutput::builder().images(image(&root)).build())
         .output(move || BatchGetImageOutput::builder().images(image(&newer)).build())
         .build();
-    let put = mock!(aws_sdk_ecr::Client::put_image).then_output(|| PutImageOutput::builder().build());
+    let put =
+        mock!(aws_sdk_ecr::Client::put_image).then_output(|| PutImageOutput::builder().build());
     let c = clients(&[&by_tag, &by_digest, &mutable_repository(), &put], &[]);
 
     let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
@@ -330,17 +366,24 @@ async fn a_revision_changed_by_someone_else_is_a_conflict() {
     let update = mock!(aws_sdk_lambda::Client::update_function_code)
         .match_requests(move |r| {
             r.revision_id() == Some("rev-1")
-                && r.image_uri().is_some_and(|u| u.ends_with(&format!("/app@{digest}")))
+                && r.image_uri()
+                    .is_some_and(|u| u.ends_with(&format!("/app@{digest}")))
         })
         .then_error(|| {
             UpdateFunctionCodeError::PreconditionFailedException(
-                PreconditionFailedException::builder().message("revision id mismatch").build(),
+                PreconditionFailedException::builder()
+                    .message("revision id mismatch")
+                    .build(),
             )
         });
     let c = clients(&[&read], &[&get, &update]);
     let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
     assert_eq!(err.kind, AwsErrorKind::Conflict);
-    assert_eq!(update.num_calls(), 1, "the request carried the revision and the digest URI");
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "the request carried the revision and the digest URI"
+    );
     assert_eq!(Error::Aws(err).exit_code(), ExitCode::Aws);
 }
 
@@ -357,7 +400,10 @@ async fn an_update_that_goes_in_progress_then_failed_exits_1_with_the_reason() {
                 LastUpdateStatus::Failed,
                 "rev-3",
                 OLD,
-                Some((LastUpdateStatusReasonCode::InvalidImage, "The image manifest is not supported")),
+                Some((
+                    LastUpdateStatusReasonCode::InvalidImage,
+                    "The image manifest is not supported",
+                )),
             )
         })
         .build();
@@ -372,7 +418,10 @@ async fn an_update_that_goes_in_progress_then_failed_exits_1_with_the_reason() {
     let update_report = outcome.report.update.unwrap();
     assert_eq!(update_report.status, UpdateStatus::Failed);
     let reason = update_report.reason.unwrap();
-    assert!(reason.contains("InvalidImage") && reason.contains("not supported"), "{reason}");
+    assert!(
+        reason.contains("InvalidImage") && reason.contains("not supported"),
+        "{reason}"
+    );
     assert_eq!(get.num_calls(), 4, "one read, then three waiter polls");
 }
 
@@ -394,7 +443,10 @@ async fn an_earlier_update_is_waited_for_and_its_new_revision_used() {
     let c = clients(&[&read], &[&get, &update]);
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
-    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::Successful);
+    assert_eq!(
+        outcome.report.update.unwrap().status,
+        UpdateStatus::Successful
+    );
     assert_eq!(update.num_calls(), 1);
 }
 
@@ -430,7 +482,10 @@ async fn an_update_still_in_progress_at_the_timeout_exits_1() {
     req.wait = false;
     let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
-    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::InProgress);
+    assert_eq!(
+        outcome.report.update.unwrap().status,
+        UpdateStatus::InProgress
+    );
 }
 
 #[tokio::test]
@@ -443,6 +498,9 @@ async fn the_function_already_running_the_target_is_not_updated() {
     let c = clients(&[&read], &[&get, &update]);
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
-    assert_eq!(outcome.report.update.unwrap().status, UpdateStatus::Unchanged);
+    assert_eq!(
+        outcome.report.update.unwrap().status,
+        UpdateStatus::Unchanged
+    );
     assert_eq!(update.num_calls(), 0);
 }

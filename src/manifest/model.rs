@@ -157,6 +157,7 @@ impl ImageView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per manifest read; boxing buys nothing
 pub enum Parsed {
     Index(IndexView),
     Image(ImageView),

@@ -221,17 +221,17 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         warnings: Vec::new(),
     };
 
-    if let Some(requested) = inputs.requested_digest {
-        if requested != root.digest() {
-            a.problem(
-                Code::DigestMismatch,
-                format!(
-                    "{} was requested, but ECR answered with {}; nothing will be written",
-                    requested,
-                    root.digest()
-                ),
-            );
-        }
+    if let Some(requested) = inputs.requested_digest
+        && requested != root.digest()
+    {
+        a.problem(
+            Code::DigestMismatch,
+            format!(
+                "{} was requested, but ECR answered with {}; nothing will be written",
+                requested,
+                root.digest()
+            ),
+        );
     }
     if let Err(mismatch) = root.verify() {
         a.problem(
@@ -598,19 +598,19 @@ fn check_image(a: &mut Assessment, what: &str, view: &ImageView) {
 }
 
 fn check_function(a: &mut Assessment, inputs: &Inputs<'_>, function: &FunctionFacts) {
-    if let (Some(flag), Some(function_arch)) = (inputs.platform, function.arch) {
-        if flag != function_arch {
-            a.problem(
-                Code::ArchitectureMismatch,
-                format!(
-                    "--platform linux/{} was asked for, but {} runs on {}; the image would fail \
+    if let (Some(flag), Some(function_arch)) = (inputs.platform, function.arch)
+        && flag != function_arch
+    {
+        a.problem(
+            Code::ArchitectureMismatch,
+            format!(
+                "--platform linux/{} was asked for, but {} runs on {}; the image would fail \
                      at invoke time (exec format error)",
-                    flag.oci_name(),
-                    function.name,
-                    function_arch.lambda_name()
-                ),
-            );
-        }
+                flag.oci_name(),
+                function.name,
+                function_arch.lambda_name()
+            ),
+        );
     }
     if !function.is_image {
         a.problem(
