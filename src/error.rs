@@ -3,7 +3,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::digest::DigestError;
 use crate::manifest::platform::PlatformError;
@@ -86,42 +87,41 @@ impl AwsError {
 
     /// Classifies an SDK error. `typed` looks at the operation's modelled error
     /// variants first; error codes common to every service come next.
-    pub fn from_sdk<E, R>(
+    pub fn from_sdk<E>(
         operation: &'static str,
-        err: SdkError<E, R>,
+        err: SdkError<E, HttpResponse>,
         typed: impl FnOnce(&E) -> Option<AwsErrorKind>,
     ) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
     {
         let (kind, code, message) = match &err {
             SdkError::ServiceError(ctx) => {
                 let e = ctx.err();
                 let kind = typed(e).unwrap_or_else(|| kind_of_code(e.code()));
-                let message = e
-                    .message()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                // The service's own words; an answer without any (a bare 5xx from a
+                // proxy, say) is named by its status rather than dumped.
+                let message = e.message().map(str::to_owned).unwrap_or_else(|| {
+                    format!(
+                        "HTTP {} without an error message",
+                        ctx.raw().status().as_u16()
+                    )
+                });
                 (kind, e.code().map(str::to_owned), message)
             }
-            SdkError::TimeoutError(_) => (
-                AwsErrorKind::Timeout,
-                None,
-                DisplayErrorContext(&err).to_string(),
-            ),
+            SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None, causes(&err)),
             SdkError::DispatchFailure(d) => {
                 let kind = if d.is_timeout() {
                     AwsErrorKind::Timeout
                 } else {
                     AwsErrorKind::Network
                 };
-                (kind, None, DisplayErrorContext(&err).to_string())
+                (kind, None, causes(&err))
             }
             _ => (
                 AwsErrorKind::Service,
                 err.code().map(str::to_owned),
-                DisplayErrorContext(&err).to_string(),
+                causes(&err),
             ),
         };
         let hint = default_hint(operation, kind);
@@ -133,6 +133,22 @@ impl AwsError {
             code,
         }
     }
+}
+
+/// An error and its causes, by their `Display` only: the SDK's `Debug` output would
+/// dump raw requests and responses.
+pub fn causes(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn kind_of_code(code: Option<&str>) -> AwsErrorKind {

@@ -14,19 +14,6 @@ fn codes(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A repository with a buildx case under `tag` and a ready image under `base`, and
-/// a function created from `base`.
-async fn buildx_setup(case: &str, tag: &str, arch: Architecture) -> (String, String, Case) {
-    let repo = unique("app");
-    let function = unique("fn");
-    let fixture = load_case(case);
-    create_repository(&repo, false).await;
-    seed(&repo, tag, &fixture).await;
-    put(&repo, Some("base"), &load_case("docker-v2").root).await;
-    create_function(&function, &uri(&repo, ":base"), arch).await;
-    (repo, function, fixture)
-}
-
 #[tokio::test]
 async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
     let (repo, function, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;

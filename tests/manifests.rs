@@ -116,11 +116,10 @@ fn only_the_target_and_its_attestations_are_fetched() {
     let case = load_case("buildx-multi");
     let parsed = raw(&case.root).parse().unwrap();
     let wanted = children_to_fetch(&parsed, Some(LambdaArch::Arm64), None);
-    let mut expected = vec![
+    let expected = vec![
         case.child("image-arm64.json").digest.clone(),
         case.child("attestation-arm64.json").digest.clone(),
     ];
-    expected.sort();
     let got: Vec<String> = wanted.iter().map(ToString::to_string).collect();
     assert_eq!(got, expected);
     // No target, nothing to fetch.
@@ -396,4 +395,32 @@ fn an_image_over_ten_gib_is_too_large() {
         repository_region: "us-east-1",
     });
     assert_eq!(problem_codes(&a), [Code::ImageTooLarge]);
+}
+
+#[test]
+fn children_to_fetch_fit_one_call_with_the_target_first() {
+    let image = format!("sha256:{}", "a".repeat(64));
+    let mut entries = vec![serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": image, "size": 10, "platform": {"os": "linux", "architecture": "amd64"}
+    })];
+    for i in 0..999 {
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{i:064x}"), "size": 10,
+            "platform": {"os": "unknown", "architecture": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                            "vnd.docker.reference.digest": image}
+        }));
+    }
+    let bytes = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                   "manifests": entries}).to_string();
+    let root = RawManifest::new(
+        bytes.clone(),
+        Digest::sha256_of(bytes.as_bytes()),
+        String::new(),
+    );
+    let wanted = children_to_fetch(&root.parse().unwrap(), None, None);
+    assert_eq!(wanted.len(), rules::MAX_IDS_PER_CALL);
+    assert_eq!(wanted[0].as_str(), image);
 }

@@ -166,7 +166,10 @@ mod tests {
             Selection::Chosen(&multi[1])
         );
         assert!(matches!(select(&multi, None), Selection::Ambiguous(c) if c.len() == 2));
-        assert_eq!(select(std::slice::from_ref(&att), None), Selection::NoneRunnable);
+        assert_eq!(
+            select(std::slice::from_ref(&att), None),
+            Selection::NoneRunnable
+        );
         assert_eq!(
             select(&[att, amd.clone(), amd.clone()], None),
             Selection::Chosen(&amd)

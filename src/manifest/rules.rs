@@ -18,6 +18,9 @@ use crate::manifest::platform::{LambdaArch, Platform};
 /// sizes are compressed, so an image over the limit by these is certainly too large.
 pub const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
+/// The most image ids one BatchGetImage call takes.
+pub const MAX_IDS_PER_CALL: usize = 100;
+
 /// Stable codes for problems and warnings; tests and users match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -199,12 +202,15 @@ pub fn children_to_fetch(
     else {
         return Vec::new();
     };
-    let mut digests: Vec<Digest> = std::iter::once(target)
-        .chain(classify::attestations_of(&index.manifests, &target.digest))
-        .filter_map(Descriptor::parsed_digest)
-        .collect();
-    digests.sort();
-    digests.dedup();
+    let mut digests: Vec<Digest> = Vec::new();
+    let candidates =
+        std::iter::once(target).chain(classify::attestations_of(&index.manifests, &target.digest));
+    for digest in candidates.filter_map(Descriptor::parsed_digest) {
+        // BatchGetImage takes at most 100 ids; the target comes first and always fits.
+        if digests.len() < MAX_IDS_PER_CALL && !digests.contains(&digest) {
+            digests.push(digest);
+        }
+    }
     digests
 }
 

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -249,6 +251,19 @@ pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
         .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
 }
 
+/// A repository with a buildx case under `tag` and a ready image under `base`, and
+/// a function created from `base`: (repository, function, case).
+pub async fn buildx_setup(case: &str, tag: &str, arch: Architecture) -> (String, String, Case) {
+    let repo = unique("app");
+    let function = unique("fn");
+    let fixture = load_case(case);
+    create_repository(&repo, false).await;
+    seed(&repo, tag, &fixture).await;
+    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    create_function(&function, &uri(&repo, ":base"), arch).await;
+    (repo, function, fixture)
+}
+
 pub async fn function_image(name: &str) -> (Option<String>, Option<String>) {
     let out = lambda()
         .await
@@ -267,11 +282,24 @@ pub async fn function_image(name: &str) -> (Option<String>, Option<String>) {
 /// Runs the built binary against the emulator, with fake credentials and no
 /// access to the user's AWS files.
 pub fn run(args: &[&str]) -> Output {
-    let endpoint = moto().endpoint();
+    run_at(&moto().endpoint(), args)
+}
+
+/// Runs the binary against `endpoint` (a proxy in front of moto, say).
+pub fn run_at(endpoint: &str, args: &[&str]) -> Output {
+    command_at(endpoint, args).output().expect("run ecr-lambda")
+}
+
+pub fn command_at(endpoint: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-lambda"));
-    cmd.arg("--endpoint-url").arg(&endpoint).args(args);
+    cmd.arg("--endpoint-url").arg(endpoint).args(args);
     isolate(&mut cmd);
-    cmd.output().expect("run ecr-lambda")
+    cmd
+}
+
+/// A proxy of this test's own in front of the shared moto server.
+pub fn proxy() -> proxy::Proxy {
+    proxy::Proxy::start(moto().port, std::time::Duration::ZERO)
 }
 
 /// A command with only the environment the tests choose.
@@ -281,11 +309,8 @@ pub fn isolate(cmd: &mut Command) {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/nonexistent/ecr-lambda-tests/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/ecr-lambda-tests/credentials",
-        )
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 

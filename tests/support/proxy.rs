@@ -1,0 +1,384 @@
+//! A fault-injecting, latency-adding, call-counting HTTP proxy between the binary and
+//! the moto server. The binary reaches it through `--endpoint-url`.
+//!
+//! Each request is named by its AWS operation (`X-Amz-Target` for ECR's JSON
+//! protocol; method and path for Lambda's REST protocol), logged, and then either
+//! forwarded or answered with the fault scripted for it. Every wait is bounded.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// The longest any scripted wait lasts, so no test can hang on the proxy.
+const MAX_HOLD: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub enum Fault {
+    /// Answer with this HTTP status and a short body; the request never reaches moto.
+    Status(u16),
+    /// The protocol's throttling error (ECR: 400 ThrottlingException; Lambda: 429
+    /// TooManyRequestsException).
+    Throttle,
+    /// Close the connection without answering.
+    Drop,
+    /// Forward after this delay.
+    Delay(Duration),
+    /// Hold the connection open without answering, then close it.
+    Hang(Duration),
+    /// Answer with this status and JSON body instead of forwarding.
+    Respond { status: u16, body: String },
+    /// Forward, then replace `from` with `to` in the response body.
+    Rewrite { from: String, to: String },
+    /// Run this first (someone else's change, say), then forward.
+    Before(Arc<dyn Fn() + Send + Sync>),
+}
+
+#[derive(Clone)]
+struct Rule {
+    operation: String,
+    /// 1-based occurrence of the operation; `None` for every occurrence.
+    nth: Option<usize>,
+    fault: Fault,
+}
+
+#[derive(Default)]
+struct State {
+    log: Vec<String>,
+    seen: HashMap<String, usize>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub port: u16,
+    upstream: u16,
+    latency: Duration,
+    state: Arc<Mutex<State>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// Starts a proxy on a free loopback port in front of `127.0.0.1:upstream`, adding
+    /// `latency` to every request (half before forwarding, half after).
+    pub fn start(upstream: u16, latency: Duration) -> Proxy {
+        Proxy::start_on(0, upstream, latency)
+    }
+
+    pub fn start_on(port: u16, upstream: u16, latency: Duration) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy");
+        let proxy = Proxy {
+            port: listener.local_addr().unwrap().port(),
+            upstream,
+            latency,
+            state: Arc::default(),
+            stopped: Arc::default(),
+        };
+        let accepting = proxy.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if accepting.stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let handler = accepting.clone();
+                thread::spawn(move || {
+                    let _ = handler.serve(stream);
+                });
+            }
+        });
+        proxy
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Scripts `fault` for the `nth` (1-based) occurrence of `operation`, counted from
+    /// now on; `None`: every occurrence.
+    pub fn on(&self, operation: &str, nth: Option<usize>, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        let already = state.seen.get(operation).copied().unwrap_or(0);
+        state.rules.push(Rule {
+            operation: operation.to_owned(),
+            nth: nth.map(|n| n + already),
+            fault,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().rules.clear();
+    }
+
+    /// The operations seen so far, in order of arrival.
+    pub fn log(&self) -> Vec<String> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.state.lock().unwrap().log.clear();
+    }
+
+    /// How many times each operation was seen since the log was last cleared.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for op in self.log() {
+            *counts.entry(op).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+
+    fn fault_for(&self, operation: &str) -> Option<Fault> {
+        let mut state = self.state.lock().unwrap();
+        state.log.push(operation.to_owned());
+        let n = {
+            let seen = state.seen.entry(operation.to_owned()).or_insert(0);
+            *seen += 1;
+            *seen
+        };
+        state
+            .rules
+            .iter()
+            .find(|r| r.operation == operation && r.nth.is_none_or(|nth| nth == n))
+            .map(|r| r.fault.clone())
+    }
+
+    fn serve(&self, mut client: TcpStream) -> io::Result<()> {
+        client.set_read_timeout(Some(MAX_HOLD))?;
+        let request = read_request(&mut client)?;
+        let operation = operation_of(&request);
+        let fault = self.fault_for(&operation);
+        let is_lambda = !request
+            .header("x-amz-target")
+            .is_some_and(|t| !t.is_empty());
+        thread::sleep(self.latency / 2);
+        let response = match fault {
+            Some(Fault::Status(status)) => {
+                synthetic(status, &[], r#"{"message":"injected by the test proxy"}"#)
+            }
+            Some(Fault::Throttle) if is_lambda => synthetic(
+                429,
+                &[("x-amzn-ErrorType", "TooManyRequestsException")],
+                r#"{"Type":"User","message":"Rate exceeded","Reason":"CallerRateLimitExceeded"}"#,
+            ),
+            Some(Fault::Throttle) => synthetic(
+                400,
+                &[],
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+            Some(Fault::Drop) => {
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Some(Fault::Hang(d)) => {
+                thread::sleep(d.min(MAX_HOLD));
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Some(Fault::Respond { status, body }) => synthetic(status, &[], &body),
+            Some(Fault::Delay(d)) => {
+                thread::sleep(d.min(MAX_HOLD));
+                self.forward(&request)?
+            }
+            Some(Fault::Before(hook)) => {
+                hook();
+                self.forward(&request)?
+            }
+            Some(Fault::Rewrite { from, to }) => {
+                let mut response = self.forward(&request)?;
+                let body = String::from_utf8_lossy(&response.body).replace(&from, &to);
+                response.body = body.into_bytes();
+                response
+            }
+            None => self.forward(&request)?,
+        };
+        thread::sleep(self.latency / 2);
+        client.write_all(&response.to_bytes())?;
+        client.flush()?;
+        let _ = client.shutdown(Shutdown::Both);
+        Ok(())
+    }
+
+    fn forward(&self, request: &Message) -> io::Result<Message> {
+        let mut upstream = TcpStream::connect(("127.0.0.1", self.upstream))?;
+        upstream.set_read_timeout(Some(MAX_HOLD))?;
+        upstream.write_all(&request.to_bytes())?;
+        let mut raw = Vec::new();
+        upstream.read_to_end(&mut raw)?;
+        parse_message(&raw)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad upstream response"))
+    }
+}
+
+/// An HTTP/1.1 message: start line, headers, body. Always sent with
+/// `Connection: close` and an exact `Content-Length`.
+#[derive(Clone, Debug)]
+struct Message {
+    start: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.start);
+        for (name, value) in &self.headers {
+            if [
+                "connection",
+                "content-length",
+                "transfer-encoding",
+                "keep-alive",
+            ]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+            {
+                continue;
+            }
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        ));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+fn synthetic(status: u16, headers: &[(&str, &str)], body: &str) -> Message {
+    let mut all = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    Message {
+        start: format!("HTTP/1.1 {status} Injected"),
+        headers: all,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+fn parse_head(head: &str) -> (String, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap_or_default().to_owned();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    (start, headers)
+}
+
+fn read_request(stream: &mut TcpStream) -> io::Result<Message> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        if let Some(end) = find_head_end(&buf) {
+            break end;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let (start, headers) = parse_head(&String::from_utf8_lossy(&buf[..head_end]));
+    let mut message = Message {
+        start,
+        headers,
+        body: buf[head_end + 4..].to_vec(),
+    };
+    let length: usize = message
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    while message.body.len() < length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        message.body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(message)
+}
+
+/// Parses a whole response (read until the upstream closed), chunked or not.
+fn parse_message(raw: &[u8]) -> Option<Message> {
+    let head_end = find_head_end(raw)?;
+    let (start, headers) = parse_head(&String::from_utf8_lossy(&raw[..head_end]));
+    let mut message = Message {
+        start,
+        headers,
+        body: raw[head_end + 4..].to_vec(),
+    };
+    if message
+        .header("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        message.body = dechunk(&message.body)?;
+    } else if let Some(len) = message
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        message.body.truncate(len);
+    }
+    Some(message)
+}
+
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(body.get(..size)?);
+        body = body.get(size + 2..)?;
+    }
+}
+
+/// The AWS operation a request calls.
+fn operation_of(request: &Message) -> String {
+    if let Some(target) = request.header("x-amz-target") {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let mut parts = request.start.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let path = parts.next().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("GET", [_, "functions"]) => "ListFunctions".into(),
+        ("GET", [_, "functions", _]) => "GetFunction".into(),
+        ("GET", [_, "functions", _, "configuration"]) => "GetFunctionConfiguration".into(),
+        ("PUT", [_, "functions", _, "code"]) => "UpdateFunctionCode".into(),
+        ("POST", [_, "functions", _, "versions"]) => "PublishVersion".into(),
+        ("POST", [_, "functions"]) => "CreateFunction".into(),
+        _ => format!("{method} {path}"),
+    }
+}
