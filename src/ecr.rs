@@ -1,15 +1,12 @@
-//! Amazon ECR: reading manifests as exact bytes, writing one back, and the
-//! repository's tag mutability. One of the two modules that talk to AWS.
+//! Amazon ECR: reading manifests as exact bytes, and writing one back. One of the
+//! two modules that talk to AWS.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
-use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
 use aws_sdk_ecr::operation::put_image::PutImageError;
-use aws_sdk_ecr::types::{
-    Image, ImageFailureCode, ImageIdentifier, ImageTagMutability, ImageTagMutabilityExclusionFilter,
-};
+use aws_sdk_ecr::types::{Image, ImageFailureCode, ImageIdentifier};
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
@@ -281,137 +278,4 @@ pub async fn put(
     } else {
         e
     })
-}
-
-/// A repository's tag mutability setting.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TagMutability {
-    pub setting: ImageTagMutability,
-    pub exclusion_filters: Vec<String>,
-}
-
-impl TagMutability {
-    /// Whether an existing `tag` may be moved to another image.
-    pub fn allows_moving(&self, tag: &str) -> bool {
-        let excluded = self
-            .exclusion_filters
-            .iter()
-            .any(|f| wildcard_match(f, tag));
-        match &self.setting {
-            ImageTagMutability::Immutable => false,
-            // Immutable, except the tags the filters name.
-            ImageTagMutability::ImmutableWithExclusion => excluded,
-            // Mutable, except the tags the filters name.
-            ImageTagMutability::MutableWithExclusion => !excluded,
-            _ => true,
-        }
-    }
-}
-
-/// ECR's WILDCARD filters: `*` matches any run of characters, everything else itself.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            backtrack = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((star, matched)) = backtrack {
-            pi = star + 1;
-            ti = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
-pub async fn tag_mutability(client: &Client, repo: &Repository) -> Result<TagMutability, AwsError> {
-    let out = client
-        .describe_repositories()
-        .set_registry_id(repo.registry_id.clone())
-        .repository_names(&repo.name)
-        .send()
-        .await;
-    let out = match out {
-        Ok(out) => out,
-        Err(err) => {
-            let not_found =
-                matches!(err.as_service_error(), Some(e) if e.is_repository_not_found_exception());
-            let e = AwsError::from_sdk("DescribeRepositories", err, |e| match e {
-                DescribeRepositoriesError::RepositoryNotFoundException(_) => {
-                    Some(AwsErrorKind::NotFound)
-                }
-                DescribeRepositoriesError::InvalidParameterException(_) => {
-                    Some(AwsErrorKind::Invalid)
-                }
-                _ => None,
-            });
-            return Err(if not_found {
-                repository_not_found(e, repo)
-            } else {
-                e
-            });
-        }
-    };
-    let repository = out.repositories().first().ok_or_else(|| {
-        repository_not_found(
-            AwsError::new("DescribeRepositories", AwsErrorKind::NotFound, ""),
-            repo,
-        )
-    })?;
-    Ok(TagMutability {
-        setting: repository
-            .image_tag_mutability()
-            .cloned()
-            .unwrap_or(ImageTagMutability::Mutable),
-        exclusion_filters: repository
-            .image_tag_mutability_exclusion_filters()
-            .iter()
-            .map(ImageTagMutabilityExclusionFilter::filter)
-            .map(str::to_owned)
-            .collect(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("dev-*", "dev-1"));
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("*-arm64", "v7-arm64"));
-        assert!(wildcard_match("v*-*", "v7-amd64"));
-        assert!(!wildcard_match("dev-*", "prod-1"));
-        assert!(!wildcard_match("v7", "v7-amd64"));
-        assert!(wildcard_match("a*b*c", "axxbyyc"));
-        assert!(!wildcard_match("a*b*c", "axxbyy"));
-    }
-
-    #[test]
-    fn mutability_with_exclusions() {
-        let m = |setting, filters: &[&str]| TagMutability {
-            setting,
-            exclusion_filters: filters.iter().map(|s| s.to_string()).collect(),
-        };
-        assert!(m(ImageTagMutability::Mutable, &[]).allows_moving("v7"));
-        assert!(!m(ImageTagMutability::Immutable, &[]).allows_moving("v7"));
-        let imm = m(
-            ImageTagMutability::ImmutableWithExclusion,
-            &["latest", "dev-*"],
-        );
-        assert!(imm.allows_moving("latest"));
-        assert!(imm.allows_moving("dev-3"));
-        assert!(!imm.allows_moving("v7"));
-        let mutable = m(ImageTagMutability::MutableWithExclusion, &["release-*"]);
-        assert!(mutable.allows_moving("v7"));
-        assert!(!mutable.allows_moving("release-1"));
-    }
 }

@@ -172,7 +172,6 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
     let action = match operation {
         "BatchGetImage" => "ecr:BatchGetImage",
         "PutImage" => "ecr:PutImage",
-        "DescribeRepositories" => "ecr:DescribeRepositories",
         "GetFunction" => "lambda:GetFunction",
         "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
         _ => operation,

@@ -176,8 +176,20 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     create_repository(&repo, true).await;
     seed(&repo, "v1", &case).await;
     let image = uri(&repo, ":v1");
+    // moto answers an immutable tag's conflict with ImageAlreadyExistsException, which
+    // ECR keeps for "this manifest is already under this tag"; the proxy gives the
+    // answer ECR gives.
+    let proxy = proxy();
+    proxy.on(
+        "PutImage",
+        None,
+        support::proxy::Fault::Rewrite {
+            from: "ImageAlreadyExistsException".into(),
+            to: "ImageTagAlreadyExistsException".into(),
+        },
+    );
 
-    let out = run(&["fix", &image, "--output", "json"]);
+    let out = run_at(&proxy.endpoint(), &["fix", &image, "--output", "json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(codes(&report["problems"]), ["image-index", "tag-immutable"]);
@@ -195,7 +207,10 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     );
 
     // A new tag is allowed.
-    let out = run(&["fix", &image, "--tag", "v1-lambda", "--output", "json"]);
+    let out = run_at(
+        &proxy.endpoint(),
+        &["fix", &image, "--tag", "v1-lambda", "--output", "json"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["action"], "retagged");
     let target = case.child("image-amd64.json");

@@ -15,10 +15,9 @@ use support::proxy::{Fault, Proxy};
 use support::*;
 
 /// Operations a deploy of a buildx tag sends, in order of first appearance.
-const DEPLOY_OPERATIONS: [&str; 5] = [
+const DEPLOY_OPERATIONS: [&str; 4] = [
     "BatchGetImage",
     "GetFunction",
-    "DescribeRepositories",
     "PutImage",
     "UpdateFunctionCode",
 ];

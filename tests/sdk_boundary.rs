@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
-use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
 use aws_sdk_ecr::operation::put_image::{PutImageError, PutImageOutput};
 use aws_sdk_ecr::types::error::{ImageDigestDoesNotMatchException, ImageTagAlreadyExistsException};
-use aws_sdk_ecr::types::{Image, ImageIdentifier, ImageTagMutability, Repository};
+use aws_sdk_ecr::types::{Image, ImageIdentifier};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::update_function_code::{
     UpdateFunctionCodeError, UpdateFunctionCodeOutput,
@@ -90,20 +89,6 @@ fn ecr_reads(tag_names: Manifest) -> (Rule, Rule) {
             out.build()
         });
     (by_tag, by_digest)
-}
-
-fn mutable_repository() -> Rule {
-    mock!(aws_sdk_ecr::Client::describe_repositories).then_output(|| {
-        DescribeRepositoriesOutput::builder()
-            .repositories(
-                Repository::builder()
-                    .repository_name("app")
-                    .registry_id(ACCOUNT)
-                    .image_tag_mutability(ImageTagMutability::Mutable)
-                    .build(),
-            )
-            .build()
-    })
 }
 
 fn function(status: LastUpdateStatus, revision: &str, running: &str) -> GetFunctionOutput {
@@ -205,7 +190,7 @@ async fn image_tag_already_exists_is_tag_immutable_and_nothing_else_is_tried() {
     assert_eq!(codes, ["image-index", "tag-immutable"]);
     assert_eq!(outcome.report.action, None);
     assert_eq!(put.num_calls(), 1);
-    // The tag it would write is a new one: no guard read, no DescribeRepositories.
+    // The tag it would write is a new one: no guard read.
     assert_eq!(by_tag.num_calls(), 1);
 }
 
@@ -239,7 +224,7 @@ async fn put_image_sends_exact_bytes_digest_and_media_type_and_reports_a_digest_
                     .build(),
             )
         });
-    let c = clients(&[&by_tag, &by_digest, &mutable_repository(), &put], &[]);
+    let c = clients(&[&by_tag, &by_digest, &put], &[]);
 
     let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
     assert_eq!(err.operation, "PutImage");
@@ -272,7 +257,7 @@ async fn a_tag_moved_between_read_and_write_is_not_overwritten() {
         .build();
     let put =
         mock!(aws_sdk_ecr::Client::put_image).then_output(|| PutImageOutput::builder().build());
-    let c = clients(&[&by_tag, &by_digest, &mutable_repository(), &put], &[]);
+    let c = clients(&[&by_tag, &by_digest, &put], &[]);
 
     let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
     assert_eq!(err.kind, AwsErrorKind::Conflict);

@@ -56,7 +56,8 @@ pub(crate) fn tag_for(
 /// When the tag to write is the tag that was read, it is read again first: if it no
 /// longer names what was assessed, someone pushed in between, and their push wins.
 /// ECR has no conditional put, so a push landing between that read and the write
-/// can still be overwritten.
+/// can still be overwritten. Immutability is learnt from PutImage's refusal, which
+/// changes nothing, rather than from an extra DescribeRepositories call.
 pub(crate) async fn write_tag(
     clients: &Clients,
     analysis: &mut Analysis,
@@ -68,14 +69,13 @@ pub(crate) async fn write_tag(
         .target
         .clone()
         .expect("only a fixable assessment is written");
-    let moves_read_tag = analysis.image.tag() == Some(tag);
-    if moves_read_tag {
-        let selector = Selector::Tag(tag.to_owned());
-        let (current, mutability) = tokio::join!(
-            ecr::read(&clients.ecr, &analysis.repo, &selector),
-            ecr::tag_mutability(&clients.ecr, &analysis.repo)
-        );
-        let current = current?.manifest;
+    if dry_run {
+        return Ok(Some(Action::Planned));
+    }
+    if analysis.image.tag() == Some(tag) {
+        let current = ecr::read(&clients.ecr, &analysis.repo, &Selector::Tag(tag.to_owned()))
+            .await?
+            .manifest;
         if current.digest() == target.manifest.digest() {
             return Ok(Some(Action::AlreadyReady));
         }
@@ -95,32 +95,22 @@ pub(crate) async fn write_tag(
             )
             .into());
         }
-        let mutability = mutability?;
-        if !mutability.allows_moving(tag) {
-            immutable(analysis, tag, mutability.setting.as_str());
-            return Ok(None);
-        }
-    }
-    if dry_run {
-        return Ok(Some(Action::Planned));
     }
     match ecr::put(&clients.ecr, &analysis.repo, Some(tag), &target.manifest).await? {
         PutOutcome::Written => Ok(Some(Action::Retagged)),
         PutOutcome::AlreadyThere => Ok(Some(Action::AlreadyReady)),
+        // ECR refuses to move a tag its repository keeps immutable (IMMUTABLE, or the
+        // tag under an exclusion filter's rule); nothing was written.
         PutOutcome::TagImmutable => {
-            immutable(analysis, tag, "IMMUTABLE");
+            analysis.assessment.problems.push(Finding::new(
+                Code::TagImmutable,
+                format!(
+                    "repository {} does not let tag {tag} move (immutable tags); nothing was \
+                     changed: pass --tag NEW to write a new tag (for example --tag {tag}-lambda)",
+                    analysis.repo.name
+                ),
+            ));
             Ok(None)
         }
     }
-}
-
-fn immutable(analysis: &mut Analysis, tag: &str, setting: &str) {
-    analysis.assessment.problems.push(Finding::new(
-        Code::TagImmutable,
-        format!(
-            "repository {} does not let tag {tag} move ({setting}); nothing was changed: pass \
-             --tag NEW to write a new tag (for example --tag {tag}-lambda)",
-            analysis.repo.name
-        ),
-    ));
 }

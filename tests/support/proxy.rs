@@ -33,7 +33,7 @@ pub enum Fault {
     Hang(Duration),
     /// Answer with this status and JSON body instead of forwarding.
     Respond { status: u16, body: String },
-    /// Forward, then replace `from` with `to` in the response body.
+    /// Forward, then replace `from` with `to` in the response's body and header values.
     Rewrite { from: String, to: String },
     /// Run this first (someone else's change, say), then forward.
     Before(Arc<dyn Fn() + Send + Sync>),
@@ -198,6 +198,9 @@ impl Proxy {
                 let mut response = self.forward(&request)?;
                 let body = String::from_utf8_lossy(&response.body).replace(&from, &to);
                 response.body = body.into_bytes();
+                for (_, value) in &mut response.headers {
+                    *value = value.replace(&from, &to);
+                }
                 response
             }
             None => self.forward(&request)?,
