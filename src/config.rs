@@ -8,6 +8,7 @@ use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+use crate::calls::CallStats;
 use crate::error::Error;
 use crate::ops::Clients;
 
@@ -31,7 +32,12 @@ pub struct Regions {
     pub function: Option<String>,
 }
 
-pub async fn clients(options: &AwsOptions, regions: &Regions) -> Result<Clients, Error> {
+/// Builds the clients; every call they make is counted in `calls`.
+pub async fn clients(
+    options: &AwsOptions,
+    regions: &Regions,
+    calls: &CallStats,
+) -> Result<Clients, Error> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
         .timeout_config(
@@ -76,9 +82,11 @@ pub async fn clients(options: &AwsOptions, regions: &Regions) -> Result<Clients,
 
     let ecr = aws_sdk_ecr::config::Builder::from(&shared)
         .region(Region::new(ecr_region.clone()))
+        .interceptor(calls.clone())
         .build();
     let lambda = aws_sdk_lambda::config::Builder::from(&shared)
         .region(Region::new(lambda_region.clone()))
+        .interceptor(calls.clone())
         .build();
     Ok(Clients {
         ecr: aws_sdk_ecr::Client::from_conf(ecr),

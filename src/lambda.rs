@@ -278,6 +278,7 @@ pub async fn update_code(
 pub enum WaitOutcome {
     Successful(FunctionState),
     Failed {
+        state: FunctionState,
         reason_code: Option<String>,
         reason: Option<String>,
     },
@@ -305,12 +306,21 @@ pub async fn wait_updated(
             Err(err) => Err(get_function_error(function, err)),
         },
         Err(WaiterError::FailureState(failure)) => {
-            let config = failure
-                .final_poll()
-                .as_result()
-                .ok()
-                .and_then(|out| out.configuration());
+            let out = match failure.final_poll().as_result() {
+                Ok(out) => out,
+                // The waiter fails on no modelled error of GetFunction; should one
+                // ever end it, it is reported as such.
+                Err(e) => {
+                    return Err(AwsError::new(
+                        "GetFunction",
+                        AwsErrorKind::Service,
+                        format!("waiting for the update failed: {}", crate::error::causes(e)),
+                    ));
+                }
+            };
+            let config = out.configuration();
             Ok(WaitOutcome::Failed {
+                state: FunctionState::from_output(out, region),
                 reason_code: config
                     .and_then(|c| c.last_update_status_reason_code())
                     .map(|c| c.as_str().to_owned()),

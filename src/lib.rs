@@ -8,6 +8,7 @@
 //! The library API is [`check`], [`fix`] and [`deploy`] over SDK clients ([`Clients`]);
 //! [`manifest`] is the pure core that makes every decision.
 
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod digest;

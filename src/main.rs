@@ -4,6 +4,7 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
+use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
 use ecr_lambda::output::{ErrorBody, ErrorReport};
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
@@ -71,7 +72,7 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     exit
 }
 
-async fn run(cli: &Cli, plan: Plan) -> Result<ExitCode, Error> {
+async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error> {
     let format = cli.aws.output;
     if let Plan::Completions(shell) = plan {
         let mut out = Vec::new();
@@ -79,7 +80,7 @@ async fn run(cli: &Cli, plan: Plan) -> Result<ExitCode, Error> {
         emit(&String::from_utf8_lossy(&out));
         return Ok(ExitCode::Success);
     }
-    let clients = config::clients(&cli.aws.options(), &plan.regions()).await?;
+    let clients = config::clients(&cli.aws.options(), &plan.regions(), calls).await?;
     Ok(match plan {
         Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
         Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
@@ -93,12 +94,14 @@ async fn main() {
     let cli = Cli::parse();
     init_logging(cli.aws.verbose);
     let format = cli.aws.output;
+    let calls = CallStats::default();
     let exit = match cli.command.plan(format) {
-        Ok(plan) => match run(&cli, plan).await {
+        Ok(plan) => match run(&cli, plan, &calls).await {
             Ok(exit) => exit,
             Err(err) => report_error(&err, format),
         },
         Err(err) => report_error(&err, format),
     };
+    tracing::debug!("{calls}");
     std::process::exit(exit.code());
 }

@@ -489,3 +489,32 @@ async fn the_function_already_running_the_target_is_not_updated() {
     );
     assert_eq!(update.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn an_earlier_update_that_failed_does_not_block_and_costs_no_extra_read() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::InProgress, "rev-1", OLD))
+        .output(|| {
+            function_with_reason(
+                LastUpdateStatus::Failed,
+                "rev-2",
+                OLD,
+                Some((LastUpdateStatusReasonCode::ImageDeleted, "The image was deleted")),
+            )
+        })
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .match_requests(|r| r.revision_id() == Some("rev-2"))
+        .then_output(|| {
+            UpdateFunctionCodeOutput::builder()
+                .last_update_status(LastUpdateStatus::Successful)
+                .build()
+        });
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(get.num_calls(), 2, "the read, and the one poll that saw Failed");
+}

@@ -36,12 +36,8 @@ pub async fn deploy(
         )
         .await?
         {
-            WaitOutcome::Successful(state) => function = state,
-            WaitOutcome::Failed { .. } => {
-                function =
-                    lambda::get_function(&clients.lambda, &req.function, &clients.lambda_region)
-                        .await?
-            }
+            // A failed earlier update does not block this one; its state is current.
+            WaitOutcome::Successful(state) | WaitOutcome::Failed { state, .. } => function = state,
             WaitOutcome::TimedOut => {
                 return Err(AwsError::new(
                     "GetFunction",
@@ -194,6 +190,7 @@ async fn update_and_wait(
             WaitOutcome::Failed {
                 reason_code,
                 reason,
+                ..
             } => {
                 let reason = match (reason_code, reason) {
                     (Some(code), Some(reason)) => Some(format!("{code}: {reason}")),

@@ -13,7 +13,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest any scripted wait lasts, so no test can hang on the proxy.
 const MAX_HOLD: Duration = Duration::from_secs(30);
@@ -47,9 +47,20 @@ struct Rule {
     fault: Fault,
 }
 
+/// One request as the proxy saw it, with times since the proxy started.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub operation: String,
+    pub start: Duration,
+    pub end: Duration,
+    /// Time spent waiting for moto (its own work), not counting injected latency.
+    pub upstream: Duration,
+}
+
 #[derive(Default)]
 struct State {
     log: Vec<String>,
+    calls: Vec<Call>,
     seen: HashMap<String, usize>,
     rules: Vec<Rule>,
 }
@@ -61,6 +72,7 @@ pub struct Proxy {
     latency: Duration,
     state: Arc<Mutex<State>>,
     stopped: Arc<AtomicBool>,
+    started: Instant,
 }
 
 impl Proxy {
@@ -78,6 +90,7 @@ impl Proxy {
             latency,
             state: Arc::default(),
             stopped: Arc::default(),
+            started: Instant::now(),
         };
         let accepting = proxy.clone();
         thread::spawn(move || {
@@ -121,7 +134,28 @@ impl Proxy {
     }
 
     pub fn clear_log(&self) {
-        self.state.lock().unwrap().log.clear();
+        let mut state = self.state.lock().unwrap();
+        state.log.clear();
+        state.calls.clear();
+    }
+
+    /// The requests answered since the log was last cleared, with their times.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The longest run of requests each of which started after the previous one
+    /// ended: the round trips a run had to wait for one after another.
+    pub fn sequential_chain(&self) -> Vec<Call> {
+        let mut calls = self.calls();
+        calls.sort_by_key(|c| c.end);
+        let mut chain: Vec<Call> = Vec::new();
+        for call in calls {
+            if chain.last().is_none_or(|last| call.start >= last.end) {
+                chain.push(call);
+            }
+        }
+        chain
     }
 
     /// How many times each operation was seen since the log was last cleared.
@@ -156,6 +190,11 @@ impl Proxy {
     fn serve(&self, mut client: TcpStream) -> io::Result<()> {
         client.set_read_timeout(Some(MAX_HOLD))?;
         let request = read_request(&mut client)?;
+        let start = self.started.elapsed();
+        if let Some(answer) = self.control(&request) {
+            client.write_all(&answer.to_bytes())?;
+            return Ok(());
+        }
         let operation = operation_of(&request);
         let fault = self.fault_for(&operation);
         let is_lambda = !request
@@ -209,17 +248,52 @@ impl Proxy {
         client.write_all(&response.to_bytes())?;
         client.flush()?;
         let _ = client.shutdown(Shutdown::Both);
+        self.state.lock().unwrap().calls.push(Call {
+            operation,
+            start,
+            end: self.started.elapsed(),
+            upstream: response.upstream,
+        });
         Ok(())
     }
 
+    /// `GET /__proxy/calls` (the log as JSON lines) and `POST /__proxy/clear`, for a
+    /// proxy running in another process (the benchmark's).
+    fn control(&self, request: &Message) -> Option<Message> {
+        let path = request.start.split_whitespace().nth(1)?;
+        match path {
+            "/__proxy/calls" => {
+                let mut body = String::new();
+                for c in self.calls() {
+                    body.push_str(&format!(
+                        "{{\"operation\":\"{}\",\"start\":{},\"end\":{},\"upstream\":{}}}\n",
+                        c.operation,
+                        c.start.as_secs_f64(),
+                        c.end.as_secs_f64(),
+                        c.upstream.as_secs_f64()
+                    ));
+                }
+                Some(synthetic(200, &[], &body))
+            }
+            "/__proxy/clear" => {
+                self.clear_log();
+                Some(synthetic(200, &[], "{}"))
+            }
+            _ => None,
+        }
+    }
+
     fn forward(&self, request: &Message) -> io::Result<Message> {
+        let sent = Instant::now();
         let mut upstream = TcpStream::connect(("127.0.0.1", self.upstream))?;
         upstream.set_read_timeout(Some(MAX_HOLD))?;
         upstream.write_all(&request.to_bytes())?;
         let mut raw = Vec::new();
         upstream.read_to_end(&mut raw)?;
-        parse_message(&raw)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad upstream response"))
+        let mut message = parse_message(&raw)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad upstream response"))?;
+        message.upstream = sent.elapsed();
+        Ok(message)
     }
 }
 
@@ -230,6 +304,8 @@ struct Message {
     start: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// For a forwarded response: how long moto took.
+    upstream: Duration,
 }
 
 impl Message {
@@ -277,6 +353,7 @@ fn synthetic(status: u16, headers: &[(&str, &str)], body: &str) -> Message {
         start: format!("HTTP/1.1 {status} Injected"),
         headers: all,
         body: body.as_bytes().to_vec(),
+        upstream: Duration::ZERO,
     }
 }
 
@@ -312,6 +389,7 @@ fn read_request(stream: &mut TcpStream) -> io::Result<Message> {
         start,
         headers,
         body: buf[head_end + 4..].to_vec(),
+        upstream: Duration::ZERO,
     };
     let length: usize = message
         .header("content-length")
@@ -335,6 +413,7 @@ fn parse_message(raw: &[u8]) -> Option<Message> {
         start,
         headers,
         body: raw[head_end + 4..].to_vec(),
+        upstream: Duration::ZERO,
     };
     if message
         .header("transfer-encoding")

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""ecr-lambda against the AWS CLI doing the same work, at a fixed round trip.
+
+    pip install "moto[server]==5.2.5" awscli
+    python3 bench/run.py [--rtt-ms 40] [--runs 7]
+
+Starts moto behind the latency-injecting proxy (bench/proxy.rs, the tests' own
+proxy), seeds a buildx single-platform index and a multi-platform index the way
+buildx pushes them, creates the functions, then times over several runs each:
+`ecr-lambda check`, `fix` and `deploy`, and the manual AWS CLI path for the same
+work (`aws ecr batch-get-image` for the tag and the child, `aws ecr put-image`,
+`aws lambda update-function-code`, `aws lambda wait function-updated-v2`). The
+proxy counts the calls each side sends and times them; the floor is the longest
+chain of calls that had to wait for each other times the round trip.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecr-lambda-test-role"
+
+
+def sha256(text):
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_case(name):
+    folder = os.path.join(ROOT, "tests", "fixtures", name)
+    meta = json.load(open(os.path.join(folder, "case.json")))
+
+    def read(entry):
+        return {"bytes": open(os.path.join(folder, entry["file"]), newline="").read(),
+                "digest": entry["digest"], "media_type": entry["media_type"], "file": entry["file"]}
+
+    return read(meta["root"]), [read(c) for c in meta["children"]]
+
+
+class Bench:
+    def __init__(self, rtt_ms):
+        self.rtt = rtt_ms / 1000
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                        AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION,
+                        AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+                        AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="")
+        self.moto = subprocess.Popen([sys.executable, "tests/support/moto_server.py", "0"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, text=True)
+        self.moto_port = int(self.moto.stdout.readline())
+        proxy = os.path.join(ROOT, "target", "release", "examples", "bench-proxy")
+        self.proxy = subprocess.Popen([proxy, str(self.moto_port), str(rtt_ms)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+        self.proxy_url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
+        import boto3  # moto depends on it
+
+        direct = dict(endpoint_url=f"http://127.0.0.1:{self.moto_port}", region_name=REGION,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.ecr = boto3.client("ecr", **direct)
+        self.lam = boto3.client("lambda", **direct)
+        self.binary = os.path.join(ROOT, "target", "release", "ecr-lambda")
+        aws = shutil.which("aws")
+        self.aws = [aws] if aws else [sys.executable, "-m", "awscli"]
+        self.count = 0
+
+    def close(self):
+        for p in (self.proxy, self.moto):
+            p.stdin.close()
+            p.wait(timeout=10)
+
+    # Seeding goes straight to moto: only the measured commands pass the proxy.
+    def seed(self, case):
+        self.count += 1
+        repo = f"bench-{self.count}"
+        self.ecr.create_repository(repositoryName=repo)
+        root, children = load_case(case)
+        for m in children + [root]:
+            extra = {"imageTag": "v1"} if m is root else {}
+            self.ecr.put_image(repositoryName=repo, imageManifest=m["bytes"], imageDigest=m["digest"],
+                               imageManifestMediaType=m["media_type"], **extra)
+        base, _ = load_case("docker-v2")
+        self.ecr.put_image(repositoryName=repo, imageManifest=base["bytes"], imageDigest=base["digest"],
+                           imageManifestMediaType=base["media_type"], imageTag="base")
+        function = f"{repo}-fn"
+        self.lam.create_function(FunctionName=function, Role=ROLE, PackageType="Image",
+                                 Architectures=["x86_64"],
+                                 Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}:base"})
+        return repo, function
+
+    def proxy_calls(self):
+        with urllib.request.urlopen(self.proxy_url + "/__proxy/calls") as r:
+            return [json.loads(line) for line in r.read().decode().splitlines() if line]
+
+    def clear(self):
+        urllib.request.urlopen(urllib.request.Request(self.proxy_url + "/__proxy/clear", method="POST")).read()
+
+    def timed(self, steps):
+        """Runs `steps` (a function running subprocesses) once; returns seconds, calls, chain."""
+        self.clear()
+        start = time.perf_counter()
+        steps()
+        elapsed = time.perf_counter() - start
+        calls = self.proxy_calls()
+        # The longest chain of calls each starting after the previous ended.
+        chain, last_end = [], -1.0
+        for c in sorted(calls, key=lambda c: c["end"]):
+            if c["start"] >= last_end:
+                chain.append(c)
+                last_end = c["end"]
+        return elapsed, calls, chain
+
+    def run(self, args, expect=(0,)):
+        out = subprocess.run(args, env=self.env, capture_output=True, text=True)
+        if out.returncode not in expect:
+            raise SystemExit(f"{' '.join(args)} exited {out.returncode}: {out.stderr}")
+        return out.stdout
+
+    # ecr-lambda
+    def ours(self, command, repo, function, multi):
+        image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}:v1"
+        args = [self.binary, "--endpoint-url", self.proxy_url, command, image]
+        if command == "deploy":
+            args += ["--function", function]
+        elif multi:
+            args += ["--platform", "linux/amd64"]
+        expect = (1,) if command == "check" else (0,)
+        return lambda: self.run(args, expect)
+
+    # The manual way, with the AWS CLI.
+    def cli(self, command, repo, function, multi):
+        def aws(*args):
+            return self.run(self.aws + ["--endpoint-url", self.proxy_url, "--output", "json"] + list(args))
+
+        def steps():
+            index = json.loads(aws("ecr", "batch-get-image", "--repository-name", repo,
+                                   "--image-ids", "imageTag=v1"))
+            manifest = json.loads(index["images"][0]["imageManifest"])
+            entry = next(m for m in manifest["manifests"]
+                         if m.get("platform", {}).get("architecture") == "amd64"
+                         and m.get("platform", {}).get("os") == "linux")
+            child = json.loads(aws("ecr", "batch-get-image", "--repository-name", repo,
+                                   "--image-ids", f"imageDigest={entry['digest']}"))
+            image = child["images"][0]
+            if command == "check":
+                return
+            tag = "v1-amd64" if multi else "v1"
+            aws("ecr", "put-image", "--repository-name", repo, "--image-tag", tag,
+                "--image-manifest", image["imageManifest"], "--image-digest", entry["digest"],
+                "--image-manifest-media-type", image["imageManifestMediaType"])
+            if command == "fix":
+                return
+            uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}@{entry['digest']}"
+            aws("lambda", "update-function-code", "--function-name", function, "--image-uri", uri)
+            aws("lambda", "wait", "function-updated-v2", "--function-name", function)
+
+        return steps
+
+
+def median_and_spread(values):
+    values = sorted(values)
+    return statistics.median(values), values[0], values[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rtt-ms", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-build", action="store_true")
+    opts = parser.parse_args()
+    if not opts.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ecr-lambda",
+                        "--example", "bench-proxy"], cwd=ROOT, check=True)
+
+    bench = Bench(opts.rtt_ms)
+    rows = []
+    try:
+        for case, multi in (("buildx-single", False), ("buildx-multi", True)):
+            for command in ("check", "fix", "deploy"):
+                results = {}
+                for side in ("ours", "cli"):
+                    times, counts, chains, moto = [], None, None, []
+                    for _ in range(opts.runs):
+                        repo, function = bench.seed(case)
+                        steps = getattr(bench, side)(command, repo, function, multi)
+                        elapsed, calls, chain = bench.timed(steps)
+                        times.append(elapsed)
+                        counts = len(calls)
+                        chains = len(chain)
+                        moto.append(sum(c["upstream"] for c in chain))
+                    results[side] = (median_and_spread(times), counts, chains, statistics.median(moto))
+                rows.append((case, command, results))
+    finally:
+        bench.close()
+
+    rtt = opts.rtt_ms / 1000
+    print(f"round trip {opts.rtt_ms} ms, {opts.runs} runs each; times are medians (min-max), in ms")
+    print(f"{'case':<14} {'command':<7} {'ours':>16} {'aws cli':>18} {'ratio':>6} {'calls':>5} "
+          f"{'chain':>5} {'floor':>6} {'+moto':>6} {'ours/floor':>10} {'ours/(floor+moto)':>17}")
+    for case, command, r in rows:
+        (om, olo, ohi), ocalls, ochain, omoto = r["ours"]
+        (cm, clo, chi), ccalls, _, _ = r["cli"]
+        floor = ochain * rtt
+        print(f"{case:<14} {command:<7} {om*1000:>6.0f} ({olo*1000:.0f}-{ohi*1000:.0f}) "
+              f"{cm*1000:>7.0f} ({clo*1000:.0f}-{chi*1000:.0f}) {cm/om:>6.1f} {ocalls:>5} {ochain:>5} "
+              f"{floor*1000:>6.0f} {(floor+omoto)*1000:>6.0f} {om/floor:>10.2f} {om/(floor+omoto):>17.2f}")
+    print("calls: what ecr-lambda sent (the AWS CLI path sent "
+          + ", ".join(f"{c}/{r['cli'][1]}" for _, c, r in rows[:3]) + " for check/fix/deploy);"
+          " chain: calls that had to wait for each other; floor = chain x round trip;"
+          " +moto: plus moto's own time on that chain")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+//! The fewest round trips: exact AWS call counts per command, counted by the proxy
+//! (what went over the wire), and the `-v` tally agreeing with it. Counts, never times.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_lambda::types::Architecture;
+use support::*;
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+#[tokio::test]
+async fn each_command_makes_the_minimum_calls() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let proxy = proxy();
+    let image = uri(&repo, ":v1");
+    let endpoint = proxy.endpoint();
+
+    let mut measure = |args: &[&str], expected: &[(&str, usize)]| {
+        proxy.clear_log();
+        let out = run_at(&endpoint, args);
+        assert!(code(&out) <= 1, "{args:?}: {}", stderr(&out));
+        assert_eq!(proxy.counts(), counts(expected), "{args:?}");
+        out
+    };
+
+    // The reference, then the children by digest.
+    measure(&["check", &image], &[("BatchGetImage", 2)]);
+    // The function is read alongside.
+    measure(
+        &["check", &image, "--function", &function],
+        &[("BatchGetImage", 2), ("GetFunction", 1)],
+    );
+    measure(&["fix", &image, "--dry-run"], &[("BatchGetImage", 2)]);
+    // A new tag: nothing to guard.
+    measure(
+        &["fix", &image, "--tag", "v1-lambda"],
+        &[("BatchGetImage", 2), ("PutImage", 1)],
+    );
+    // Moving the tag that was read: the guard re-read, then the write.
+    let out = measure(
+        &["fix", &image, "-v"],
+        &[("BatchGetImage", 3), ("PutImage", 1)],
+    );
+    let tally = stderr(&out);
+    assert!(
+        tally.contains("4 AWS call(s)") && tally.contains("BatchGetImage 3, PutImage 1"),
+        "-v tally: {tally}"
+    );
+    // Ready now: one read, no write.
+    measure(&["fix", &image], &[("BatchGetImage", 1)]);
+}
+
+#[tokio::test]
+async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    // A round trip long enough that calls sent together are seen to overlap.
+    let proxy = support::proxy::Proxy::start(moto().port, std::time::Duration::from_millis(40));
+    let image = uri(&repo, ":v1");
+
+    let out = run_at(
+        &proxy.endpoint(),
+        &["deploy", &image, "--function", &function],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // moto finishes updates at once, so UpdateFunctionCode's answer is final and no
+    // waiter poll is needed.
+    assert_eq!(
+        proxy.counts(),
+        counts(&[
+            ("BatchGetImage", 3),
+            ("GetFunction", 1),
+            ("PutImage", 1),
+            ("UpdateFunctionCode", 1)
+        ])
+    );
+    // GetFunction went out with the first ECR read: the critical path is one shorter
+    // than the number of calls.
+    assert_eq!(proxy.sequential_chain().len(), 5, "{:?}", proxy.calls());
+
+    proxy.clear_log();
+    let out = run_at(
+        &proxy.endpoint(),
+        &["deploy", &image, "--function", &function],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        proxy.counts(),
+        counts(&[("BatchGetImage", 1), ("GetFunction", 1)])
+    );
+}
