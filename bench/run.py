@@ -4,7 +4,7 @@
     pip install "moto[server]==5.2.5" awscli
     python3 bench/run.py [--rtt-ms 40] [--runs 7]
 
-Starts moto behind the latency-injecting proxy (bench/proxy.rs, the tests' own
+Starts moto behind the latency-injecting proxy (bench/proxy, the tests' own
 proxy), seeds a buildx single-platform index and a multi-platform index the way
 buildx pushes them, creates the functions, then times over several runs each:
 `ecr-lambda check`, `fix` and `deploy`, and the manual AWS CLI path for the same
@@ -56,7 +56,7 @@ class Bench:
         self.moto = subprocess.Popen([sys.executable, "tests/support/moto_server.py", "0"], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, text=True)
         self.moto_port = int(self.moto.stdout.readline())
-        proxy = os.path.join(ROOT, "target", "release", "examples", "bench-proxy")
+        proxy = os.path.join(ROOT, "bench", "proxy", "target", "release", "bench-proxy")
         self.proxy = subprocess.Popen([proxy, str(self.moto_port), str(rtt_ms)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True)
         self.proxy_url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
@@ -176,8 +176,9 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     opts = parser.parse_args()
     if not opts.no_build:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ecr-lambda",
-                        "--example", "bench-proxy"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ecr-lambda"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", "bench/proxy/Cargo.toml"],
+                       cwd=ROOT, check=True)
 
     bench = Bench(opts.rtt_ms)
     rows = []

@@ -6,7 +6,7 @@
 //! Prints its port, then serves until its standard input closes.
 //! `GET /__proxy/calls` lists the calls seen; `POST /__proxy/clear` forgets them.
 
-#[path = "../tests/support/proxy.rs"]
+#[path = "../../../tests/support/proxy.rs"]
 mod proxy;
 
 use std::io::Read;
