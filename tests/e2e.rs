@@ -408,3 +408,48 @@ async fn global_options_work_after_the_subcommand_and_text_output_is_for_people(
     assert!(text.contains("attestation"), "{text}");
     assert!(text.contains("ecr-lambda fix"), "{text}");
 }
+
+#[tokio::test]
+async fn publish_reports_the_new_version() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v6", Architecture::X8664).await;
+    let out = run(&[
+        "deploy",
+        &uri(&repo, ":v6"),
+        "--function",
+        &function,
+        "--publish",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let version = json(&out)["update"]["version"].clone();
+    let published = lambda()
+        .await
+        .list_versions_by_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<String> = published
+        .versions()
+        .iter()
+        .filter_map(|v| v.version())
+        .filter(|v| *v != "$LATEST")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    assert_eq!(version, numbers[0].as_str());
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(code(&out), 0);
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("deploy") && script.contains("wait-timeout"),
+            "{shell}"
+        );
+    }
+}

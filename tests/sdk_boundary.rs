@@ -501,7 +501,10 @@ async fn an_earlier_update_that_failed_does_not_block_and_costs_no_extra_read() 
                 LastUpdateStatus::Failed,
                 "rev-2",
                 OLD,
-                Some((LastUpdateStatusReasonCode::ImageDeleted, "The image was deleted")),
+                Some((
+                    LastUpdateStatusReasonCode::ImageDeleted,
+                    "The image was deleted",
+                )),
             )
         })
         .build();
@@ -516,5 +519,9 @@ async fn an_earlier_update_that_failed_does_not_block_and_costs_no_extra_read() 
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
     assert_eq!(update.num_calls(), 1);
-    assert_eq!(get.num_calls(), 2, "the read, and the one poll that saw Failed");
+    assert_eq!(
+        get.num_calls(),
+        2,
+        "the read, and the one poll that saw Failed"
+    );
 }
