@@ -9,7 +9,7 @@ use crate::config::{AwsOptions, Regions};
 use crate::error::Error;
 use crate::lambda::FunctionRef;
 use crate::manifest::PlatformArg;
-use crate::ops::{CheckRequest, DeployRequest, FixRequest};
+use crate::ops::{CheckRequest, DeployRequest, FixRequest, ScanRequest};
 use crate::reference::{ImageRef, Selector, validate_tag};
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,8 @@ pub struct Cli {
 pub enum OutputFormat {
     Text,
     Json,
+    /// One JSON object a line: `scan` prints each finding as it is found.
+    Jsonl,
 }
 
 /// Options every command shares; accepted before or after the subcommand.
@@ -47,7 +49,7 @@ pub struct AwsArgs {
     /// Send ECR and Lambda calls to this endpoint (AWS_ENDPOINT_URL* also work)
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Output format: text for people, json for scripts (one document on stdout)
+    /// Output format: text for people, json for scripts (one document on stdout), jsonl (one object a line)
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Attempts per AWS call, retries with backoff included (standard retry mode)
@@ -88,6 +90,8 @@ pub enum Command {
     Fix(FixArgs),
     /// Check, fix when needed, update the function's code, and wait for the update
     Deploy(DeployArgs),
+    /// Audit repositories (and functions) for tags and images Lambda will refuse
+    Scan(ScanArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -147,12 +151,37 @@ pub struct DeployArgs {
     pub dry_run: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// A repository to scan (repeatable; default: every repository of the registry)
+    #[arg(long = "repository", value_name = "NAME")]
+    pub repositories: Vec<String>,
+    /// Also check every image function: its image still exists, its tag is still ready, its architecture
+    #[arg(long)]
+    pub functions: bool,
+    /// Calls in flight at once
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Fix every fixable tag (as `fix` does), after printing the plan and asking
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: do not ask
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+}
+
 /// A validated command, ready to run.
 #[derive(Debug)]
 pub enum Plan {
     Check(CheckRequest),
     Fix(FixRequest),
     Deploy(DeployRequest),
+    /// `yes`: write without asking.
+    Scan {
+        request: ScanRequest,
+        yes: bool,
+    },
     Completions(clap_complete::Shell),
 }
 
@@ -163,7 +192,7 @@ impl Plan {
             Plan::Check(r) => (&r.image, r.function.as_ref()),
             Plan::Fix(r) => (&r.image, r.function.as_ref()),
             Plan::Deploy(r) => (&r.image, Some(&r.function)),
-            Plan::Completions(_) => return Regions::default(),
+            Plan::Scan { .. } | Plan::Completions(_) => return Regions::default(),
         };
         Regions {
             image: image.registry.as_ref().map(|r| r.region.clone()),
@@ -240,6 +269,26 @@ impl Command {
                 progress: output == OutputFormat::Text
                     && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             }),
+            Command::Scan(args) => {
+                for repository in &args.repositories {
+                    crate::reference::validate_repository(repository)?;
+                }
+                if args.fix && !args.yes && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    return Err(Error::Usage(
+                        "--fix asks before writing, and standard input is not a terminal: pass --yes".into(),
+                    ));
+                }
+                Plan::Scan {
+                    request: ScanRequest {
+                        repositories: args.repositories.clone(),
+                        functions: args.functions,
+                        concurrency: usize::from(args.concurrency),
+                        fix: args.fix,
+                        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    },
+                    yes: args.yes,
+                }
+            }
             Command::Completions { shell } => Plan::Completions(*shell),
         })
     }

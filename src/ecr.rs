@@ -279,3 +279,100 @@ pub async fn put(
         e
     })
 }
+
+/// A tagged image as DescribeImages lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub media_type: String,
+}
+
+/// Every repository in the registry (DescribeRepositories, all pages).
+pub async fn list_repositories(
+    client: &Client,
+    registry_id: Option<&str>,
+) -> Result<Vec<String>, AwsError> {
+    let mut pages = client
+        .describe_repositories()
+        .set_registry_id(registry_id.map(str::to_owned))
+        .into_paginator()
+        .send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("DescribeRepositories", e, |_| None))?;
+        names.extend(
+            page.repositories()
+                .iter()
+                .filter_map(|r| r.repository_name())
+                .map(str::to_owned),
+        );
+    }
+    Ok(names)
+}
+
+/// Every tagged image of a repository (DescribeImages, all pages).
+pub async fn list_tagged_images(
+    client: &Client,
+    repo: &Repository,
+) -> Result<Vec<Listed>, AwsError> {
+    let mut pages = client
+        .describe_images()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_name(&repo.name)
+        .filter(
+            aws_sdk_ecr::types::DescribeImagesFilter::builder()
+                .tag_status(aws_sdk_ecr::types::TagStatus::Tagged)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut images = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            let not_found =
+                matches!(err.as_service_error(), Some(e) if e.is_repository_not_found_exception());
+            let e = AwsError::from_sdk("DescribeImages", err, |_| None);
+            if not_found {
+                AwsError {
+                    kind: AwsErrorKind::NotFound,
+                    ..repository_not_found(e, repo)
+                }
+            } else {
+                e
+            }
+        })?;
+        for detail in page.image_details() {
+            let (Some(digest), tags) = (detail.image_digest(), detail.image_tags()) else {
+                continue;
+            };
+            // A tag filter some emulators ignore: untagged images are skipped here too.
+            if tags.is_empty() {
+                continue;
+            }
+            let Ok(digest) = digest.parse() else { continue };
+            images.push(Listed {
+                digest,
+                tags: tags.to_vec(),
+                media_type: detail
+                    .image_manifest_media_type()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(images)
+}
+
+/// Reads any number of manifests by digest, in calls of at most 100 ids.
+pub async fn read_many(
+    client: &Client,
+    repo: &Repository,
+    digests: &[Digest],
+) -> Result<BTreeMap<Digest, RawManifest>, AwsError> {
+    let mut found = BTreeMap::new();
+    for batch in digests.chunks(crate::manifest::rules::MAX_IDS_PER_CALL) {
+        found.extend(read_by_digest(client, repo, batch).await?);
+    }
+    Ok(found)
+}

@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
-use ecr_lambda::output::{ErrorBody, ErrorReport};
+use ecr_lambda::output::{ErrorBody, ErrorReport, ScanFinding, ScanWrite};
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
 /// Logs never show credentials: the signer's own logs (canonical requests carry the
@@ -40,6 +40,9 @@ fn render<R: Serialize + std::fmt::Display>(outcome: Outcome<R>, format: OutputF
         OutputFormat::Json => {
             serde_json::to_string_pretty(&outcome.report).expect("reports serialise") + "\n"
         }
+        OutputFormat::Jsonl => {
+            serde_json::to_string(&outcome.report).expect("reports serialise") + "\n"
+        }
         OutputFormat::Text => outcome.report.to_string(),
     };
     emit(&text);
@@ -58,7 +61,7 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
         message.push_str(&format!("  hint: {hint}\n"));
     }
     let _ = std::io::stderr().write_all(message.as_bytes());
-    if format == OutputFormat::Json {
+    if format != OutputFormat::Text {
         let doc = ErrorReport {
             error: ErrorBody {
                 kind: err.kind_name(),
@@ -67,7 +70,11 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
                 exit_code: exit.code(),
             },
         };
-        emit(&(serde_json::to_string_pretty(&doc).expect("errors serialise") + "\n"));
+        let doc = match format {
+            OutputFormat::Jsonl => serde_json::to_string(&doc),
+            _ => serde_json::to_string_pretty(&doc),
+        };
+        emit(&(doc.expect("errors serialise") + "\n"));
     }
     exit
 }
@@ -85,8 +92,54 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
         Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
         Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
+        Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
         Plan::Completions(_) => unreachable!("handled above"),
     })
+}
+
+async fn run_scan(
+    clients: &ops::Clients,
+    request: &ops::ScanRequest,
+    yes: bool,
+    format: OutputFormat,
+) -> Result<ExitCode, Error> {
+    // jsonl: each finding goes out as soon as it is found.
+    let mut on_finding = |finding: &ScanFinding| {
+        if format == OutputFormat::Jsonl {
+            emit(&(serde_json::to_string(finding).expect("findings serialise") + "\n"));
+        }
+    };
+    let mut confirm = |writes: &[ScanWrite]| {
+        let mut plan = format!("scan --fix would write {} tag(s):\n", writes.len());
+        for w in writes {
+            plan.push_str(&format!(
+                "  {}:{} -> {} ({})\n",
+                w.repository, w.tag, w.written_tag, w.target
+            ));
+        }
+        let _ = std::io::stderr().write_all(plan.as_bytes());
+        if yes {
+            return true;
+        }
+        let _ = std::io::stderr().write_all(b"write them? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let outcome = ops::scan(clients, request, &mut on_finding, &mut confirm).await?;
+    if format == OutputFormat::Jsonl {
+        let r = &outcome.report;
+        let summary = serde_json::json!({
+            "kind": "summary",
+            "repositories": r.repositories, "tags": r.tags, "ready": r.ready,
+            "fixable": r.fixable, "not_fixable": r.not_fixable, "functions": r.functions,
+            "findings": r.findings.len(), "remaining": r.remaining,
+            "fixed": r.fixed, "unreadable": r.unreadable,
+        });
+        emit(&(summary.to_string() + "\n"));
+        return Ok(outcome.exit);
+    }
+    Ok(render(outcome, format))
 }
 
 #[tokio::main(flavor = "current_thread")]

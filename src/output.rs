@@ -225,3 +225,111 @@ pub struct ErrorBody<'a> {
     pub hint: Option<&'a str>,
     pub exit_code: i32,
 }
+
+/// One thing a scan found that will make a deploy (or a function) fail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanFinding {
+    /// `tag-not-ready`, `function-image-deleted`, `function-tag-not-ready`,
+    /// `function-architecture-mismatch`.
+    pub kind: &'static str,
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub function: Option<String>,
+    /// `fix` (or `scan --fix`) can make the tag ready.
+    pub fixable: bool,
+    /// The tags `fix` would write.
+    pub fix_writes: Vec<String>,
+    /// Problem codes, as `check` reports them.
+    pub problems: Vec<String>,
+    pub message: String,
+}
+
+/// A tag `scan --fix` writes (or would write).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanWrite {
+    pub repository: String,
+    /// The tag that was scanned.
+    pub tag: String,
+    pub written_tag: String,
+    pub target: String,
+    /// `null` when it was not written (see `unreadable`).
+    pub action: Option<Action>,
+}
+
+/// Something the scan could not read or write, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub what: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    pub repositories: usize,
+    pub tags: usize,
+    pub ready: usize,
+    pub fixable: usize,
+    pub not_fixable: usize,
+    pub functions: usize,
+    pub findings: Vec<ScanFinding>,
+    /// Findings that still stand after `--fix`.
+    pub remaining: usize,
+    pub fixed: Vec<ScanWrite>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl fmt::Display for ScanFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subject = match (&self.function, &self.repository, &self.tag) {
+            (Some(function), _, _) => format!("function {function}"),
+            (None, Some(repo), Some(tag)) => format!("{repo}:{tag}"),
+            (None, Some(repo), None) => repo.clone(),
+            _ => "-".into(),
+        };
+        let fix = if self.fixable {
+            format!(" (fixable: writes {})", self.fix_writes.join(", "))
+        } else {
+            String::new()
+        };
+        write!(f, "{:<30} {:<32} {}{fix}", self.kind, subject, self.message)
+    }
+}
+
+impl fmt::Display for ScanReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "repositories  {:>6}", self.repositories)?;
+        writeln!(f, "tags          {:>6}", self.tags)?;
+        writeln!(f, "  ready       {:>6}", self.ready)?;
+        writeln!(f, "  fixable     {:>6}", self.fixable)?;
+        writeln!(f, "  not fixable {:>6}", self.not_fixable)?;
+        writeln!(f, "functions     {:>6}", self.functions)?;
+        writeln!(f, "findings      {:>6}", self.findings.len())?;
+        if !self.fixed.is_empty() {
+            let written = self.fixed.iter().filter(|w| w.action.is_some()).count();
+            writeln!(f, "fixed         {:>6} tag(s) written", written)?;
+            writeln!(f, "remaining     {:>6}", self.remaining)?;
+        }
+        for finding in &self.findings {
+            writeln!(f, "{finding}")?;
+        }
+        for w in &self.fixed {
+            match w.action {
+                Some(_) => writeln!(
+                    f,
+                    "fixed: {}:{} -> {} now names {}",
+                    w.repository, w.tag, w.written_tag, w.target
+                )?,
+                None => writeln!(
+                    f,
+                    "not fixed: {}:{} -> {}",
+                    w.repository, w.tag, w.written_tag
+                )?,
+            }
+        }
+        for u in &self.unreadable {
+            writeln!(f, "could not read {}: {}", u.what, u.error)?;
+        }
+        Ok(())
+    }
+}

@@ -99,7 +99,7 @@ pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
 }
 
 /// ECR's repository grammar: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2-256 long.
-fn validate_repository(name: &str) -> Result<(), ReferenceError> {
+pub fn validate_repository(name: &str) -> Result<(), ReferenceError> {
     let component_ok = |c: &str| {
         let b = c.as_bytes();
         !b.is_empty()

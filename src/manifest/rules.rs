@@ -662,3 +662,122 @@ pub fn tag_to_write(
         .and_then(Platform::lambda_arch)?;
     Some(format!("{source}-{}", arch.oci_name()))
 }
+
+/// Every runnable image an index names: what a scan reads to judge its tags.
+pub fn runnable_children(root: &Parsed) -> Vec<Digest> {
+    let Parsed::Index(index) = root else {
+        return Vec::new();
+    };
+    let mut digests: Vec<Digest> = Vec::new();
+    for entry in &index.manifests {
+        if classify::runnable_arch(entry).is_some() {
+            if let Some(d) = entry.parsed_digest() {
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+        }
+    }
+    digests
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Ready,
+    Fixable,
+    NotFixable,
+}
+
+/// A tag as a scan judges it, with no function in view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagAssessment {
+    pub verdict: Verdict,
+    /// What `fix` would write: the tag itself for one runnable image, else one
+    /// `<tag>-<arch>` per runnable platform.
+    pub writes: Vec<(String, Target)>,
+    /// The problems `check` reports (with no platform chosen).
+    pub problems: Vec<Finding>,
+}
+
+/// Judges a tag as `check` would, and for a multi-platform index, as `fix` would for
+/// each of its platforms.
+pub fn assess_tag(inputs: &Inputs<'_>, tag: &str) -> TagAssessment {
+    let plain = assess(inputs);
+    if plain.lambda_ready() {
+        return TagAssessment {
+            verdict: Verdict::Ready,
+            writes: Vec::new(),
+            problems: Vec::new(),
+        };
+    }
+    let mut writes = Vec::new();
+    if plain.fixable() {
+        if let Some(to) = tag_to_write(&plain, Some(tag), None) {
+            writes.push((to, plain.target.clone().expect("fixable has a target")));
+        }
+    } else if plain.has_problem(Code::AmbiguousPlatform) && plain.runnable > 1 {
+        for arch in [LambdaArch::X86_64, LambdaArch::Arm64] {
+            let one = assess(&Inputs {
+                platform: Some(arch),
+                ..inputs.clone()
+            });
+            if one.fixable() {
+                if let Some(to) = tag_to_write(&one, Some(tag), None) {
+                    writes.push((to, one.target.clone().expect("fixable has a target")));
+                }
+            }
+        }
+    }
+    TagAssessment {
+        verdict: if writes.is_empty() {
+            Verdict::NotFixable
+        } else {
+            Verdict::Fixable
+        },
+        writes,
+        problems: plain.problems,
+    }
+}
+
+/// The Lambda architectures an index has runnable images for.
+pub fn runnable_archs(root: &Parsed) -> Vec<LambdaArch> {
+    let Parsed::Index(index) = root else {
+        return Vec::new();
+    };
+    let mut archs: Vec<LambdaArch> = index
+        .manifests
+        .iter()
+        .filter_map(classify::runnable_arch)
+        .collect();
+    archs.dedup();
+    archs.sort_by_key(|a| a.lambda_name());
+    archs.dedup();
+    archs
+}
+
+/// A tag judged by its listed media type alone (single manifests are not read):
+/// `None` for what is not a container image at all (charts, signatures, SBOMs).
+pub fn assess_listed(image: &str, listed_media_type: &str) -> Option<TagAssessment> {
+    if media_type::is_image_manifest(listed_media_type) {
+        return Some(TagAssessment {
+            verdict: Verdict::Ready,
+            writes: Vec::new(),
+            problems: Vec::new(),
+        });
+    }
+    if media_type::is_schema1(listed_media_type) {
+        return Some(TagAssessment {
+            verdict: Verdict::NotFixable,
+            writes: Vec::new(),
+            problems: vec![Finding::new(
+                Code::UnsupportedMediaType,
+                format!(
+                    "{image} is a Docker image manifest v2 schema 1, which Lambda rejects; push it \
+                     again with a current Docker or buildx"
+                ),
+            )],
+        });
+    }
+    None
+}

@@ -5,7 +5,7 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState, WaitOutcome};
 use crate::manifest::rules::{Code, Finding};
-use crate::ops::fix::{tag_for, write_tag};
+use crate::ops::fix::{fix_tag, tag_for};
 use crate::ops::{Clients, DeployRequest, Outcome, analyse};
 use crate::output::{Action, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus};
 
@@ -84,7 +84,7 @@ pub async fn deploy(
     if !analysis.assessment.lambda_ready() {
         match tag_for(&analysis, req.tag.as_deref())? {
             Some(tag) => {
-                action = write_tag(clients, &mut analysis, &tag, req.dry_run).await?;
+                action = fix_tag(clients, &mut analysis, &tag, req.dry_run).await?;
                 if action.is_none() {
                     return Ok(stop(&analysis, None, None));
                 }

@@ -1,5 +1,7 @@
-use crate::ecr::{self, PutOutcome};
+use crate::digest::Digest;
+use crate::ecr::{self, PutOutcome, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
+use crate::manifest::RawManifest;
 use crate::manifest::rules::{self, Code, Finding};
 use crate::ops::{Analysis, Clients, FixRequest, Outcome, analyse};
 use crate::output::{Action, FixReport};
@@ -16,7 +18,7 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
         let tag = tag_for(&analysis, req.tag.as_deref())?.ok_or_else(|| {
             Error::Usage("IMAGE names a digest: pass --tag TAG to say which tag to write".into())
         })?;
-        let action = write_tag(clients, &mut analysis, &tag, req.dry_run).await?;
+        let action = fix_tag(clients, &mut analysis, &tag, req.dry_run).await?;
         (action, Some(tag))
     };
     let exit = if action.is_some() {
@@ -50,15 +52,68 @@ pub(crate) fn tag_for(
     Ok(tag)
 }
 
-/// Points `tag` at the assessed target. Returns the action taken, or `None` when the
-/// repository does not let the tag move (a `tag-immutable` problem is added).
+/// What writing a tag came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    Done(Action),
+    /// The repository does not let the tag move; nothing was written.
+    TagImmutable,
+}
+
+/// Points `tag` at `target` (its exact bytes, digest sent for ECR to check).
 ///
-/// When the tag to write is the tag that was read, it is read again first: if it no
-/// longer names what was assessed, someone pushed in between, and their push wins.
-/// ECR has no conditional put, so a push landing between that read and the write
-/// can still be overwritten. Immutability is learnt from PutImage's refusal, which
-/// changes nothing, rather than from an extra DescribeRepositories call.
+/// When `tag` is the tag that was read (`read` names it and what it named), it is
+/// read again first: if it no longer names what was assessed, someone pushed in
+/// between, and their push wins. ECR has no conditional put, so a push landing
+/// between that read and the write can still be overwritten. Immutability is learnt
+/// from PutImage's refusal, which changes nothing, rather than from an extra
+/// DescribeRepositories call.
 pub(crate) async fn write_tag(
+    clients: &Clients,
+    repo: &Repository,
+    read: Option<(&str, &Digest)>,
+    target: &RawManifest,
+    tag: &str,
+    dry_run: bool,
+) -> Result<Written, Error> {
+    if dry_run {
+        return Ok(Written::Done(Action::Planned));
+    }
+    if let Some((read_tag, read_digest)) = read.filter(|(read_tag, _)| *read_tag == tag) {
+        let current = ecr::read(&clients.ecr, repo, &Selector::Tag(read_tag.to_owned()))
+            .await?
+            .manifest;
+        if current.digest() == target.digest() {
+            return Ok(Written::Done(Action::AlreadyReady));
+        }
+        if current.digest() != read_digest {
+            return Err(AwsError::new(
+                "BatchGetImage",
+                AwsErrorKind::Conflict,
+                format!(
+                    "tag moved: {tag} named {read_digest} when it was checked, and now names {}; \
+                     nothing was written",
+                    current.digest()
+                ),
+            )
+            .with_hint(
+                "someone pushed to the tag meanwhile; run the command again to check the new image",
+            )
+            .into());
+        }
+    }
+    Ok(
+        match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
+            PutOutcome::Written => Written::Done(Action::Retagged),
+            PutOutcome::AlreadyThere => Written::Done(Action::AlreadyReady),
+            PutOutcome::TagImmutable => Written::TagImmutable,
+        },
+    )
+}
+
+/// Writes the analysed target to `tag`; `None` when the repository refused to move
+/// it (a `tag-immutable` problem is added to the analysis).
+pub(crate) async fn fix_tag(
     clients: &Clients,
     analysis: &mut Analysis,
     tag: &str,
@@ -69,48 +124,34 @@ pub(crate) async fn write_tag(
         .target
         .clone()
         .expect("only a fixable assessment is written");
-    if dry_run {
-        return Ok(Some(Action::Planned));
-    }
-    if analysis.image.tag() == Some(tag) {
-        let current = ecr::read(&clients.ecr, &analysis.repo, &Selector::Tag(tag.to_owned()))
-            .await?
-            .manifest;
-        if current.digest() == target.manifest.digest() {
-            return Ok(Some(Action::AlreadyReady));
-        }
-        if current.digest() != analysis.root.digest() {
-            return Err(AwsError::new(
-                "BatchGetImage",
-                AwsErrorKind::Conflict,
-                format!(
-                    "tag moved: {tag} named {} when it was checked, and now names {}; \
-                     nothing was written",
-                    analysis.root.digest(),
-                    current.digest()
-                ),
-            )
-            .with_hint(
-                "someone pushed to the tag meanwhile; run the command again to check the new image",
-            )
-            .into());
-        }
-    }
-    match ecr::put(&clients.ecr, &analysis.repo, Some(tag), &target.manifest).await? {
-        PutOutcome::Written => Ok(Some(Action::Retagged)),
-        PutOutcome::AlreadyThere => Ok(Some(Action::AlreadyReady)),
-        // ECR refuses to move a tag its repository keeps immutable (IMMUTABLE, or the
-        // tag under an exclusion filter's rule); nothing was written.
-        PutOutcome::TagImmutable => {
-            analysis.assessment.problems.push(Finding::new(
-                Code::TagImmutable,
-                format!(
-                    "repository {} does not let tag {tag} move (immutable tags); nothing was \
-                     changed: pass --tag NEW to write a new tag (for example --tag {tag}-lambda)",
-                    analysis.repo.name
-                ),
-            ));
+    let read = analysis.image.tag().map(|t| (t, analysis.root.digest()));
+    match write_tag(
+        clients,
+        &analysis.repo,
+        read,
+        &target.manifest,
+        tag,
+        dry_run,
+    )
+    .await?
+    {
+        Written::Done(action) => Ok(Some(action)),
+        Written::TagImmutable => {
+            analysis
+                .assessment
+                .problems
+                .push(tag_immutable(&analysis.repo.name, tag));
             Ok(None)
         }
     }
+}
+
+pub(crate) fn tag_immutable(repository: &str, tag: &str) -> Finding {
+    Finding::new(
+        Code::TagImmutable,
+        format!(
+            "repository {repository} does not let tag {tag} move (immutable tags); nothing was \
+             changed: pass --tag NEW to write a new tag (for example --tag {tag}-lambda)"
+        ),
+    )
 }

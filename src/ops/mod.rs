@@ -4,12 +4,14 @@
 mod check;
 mod deploy;
 mod fix;
+mod scan;
 
 use std::time::Duration;
 
 pub use check::check;
 pub use deploy::deploy;
 pub use fix::fix;
+pub use scan::{ScanRequest, scan};
 
 use crate::ecr::{self, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
