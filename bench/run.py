@@ -95,6 +95,34 @@ class Bench:
                                  Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}:base"})
         return repo, function
 
+    def seed_scan(self, repos, tags_per_repo):
+        """Repositories of distinct buildx indexes (a third multi-platform) and ready tags."""
+        single_root, single_children = load_case("buildx-single")
+        multi_root, multi_children = load_case("buildx-multi")
+        base, _ = load_case("docker-v2")
+        names = []
+        for r in range(repos):
+            self.count += 1
+            repo = f"bench-scan-{self.count}"
+            names.append(repo)
+            self.ecr.create_repository(repositoryName=repo)
+            for m in single_children + multi_children:
+                self.ecr.put_image(repositoryName=repo, imageManifest=m["bytes"], imageDigest=m["digest"],
+                                   imageManifestMediaType=m["media_type"])
+            for t in range(tags_per_repo):
+                if t % 4 == 3:
+                    manifest = base
+                else:
+                    root = multi_root if t % 4 == 2 else single_root
+                    doc = json.loads(root["bytes"])
+                    doc["annotations"] = {"org.opencontainers.image.revision": f"{r}-{t}"}
+                    text = json.dumps(doc, separators=(",", ":"))
+                    manifest = {"bytes": text, "digest": sha256(text), "media_type": root["media_type"]}
+                self.ecr.put_image(repositoryName=repo, imageManifest=manifest["bytes"],
+                                   imageDigest=manifest["digest"], imageManifestMediaType=manifest["media_type"],
+                                   imageTag=f"t{t}")
+        return names
+
     def proxy_calls(self):
         with urllib.request.urlopen(self.proxy_url + "/__proxy/calls") as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line]
@@ -182,7 +210,21 @@ def main():
 
     bench = Bench(opts.rtt_ms)
     rows = []
+    scan_rows = []
     try:
+        for repos, per_repo in ((10, 40), (50, 40)):
+            names = bench.seed_scan(repos, per_repo)
+            args = [bench.binary, "--endpoint-url", bench.proxy_url, "scan"]
+            for name in names:
+                args += ["--repository", name]
+            times, calls = [], None
+            for _ in range(3):
+                elapsed, seen, chain = bench.timed(lambda: bench.run(args, expect=(1,)))
+                times.append(elapsed)
+                calls = {}
+                for c in seen:
+                    calls[c["operation"]] = calls.get(c["operation"], 0) + 1
+            scan_rows.append((repos * per_repo, repos, median_and_spread(times), calls))
         for case, multi in (("buildx-single", False), ("buildx-multi", True)):
             for command in ("check", "fix", "deploy"):
                 results = {}
@@ -212,6 +254,10 @@ def main():
         print(f"{case:<14} {command:<7} {om*1000:>6.0f} ({olo*1000:.0f}-{ohi*1000:.0f}) "
               f"{cm*1000:>7.0f} ({clo*1000:.0f}-{chi*1000:.0f}) {cm/om:>6.1f} {ocalls:>5} {ochain:>5} "
               f"{floor*1000:>6.0f} {(floor+omoto)*1000:>6.0f} {om/floor:>10.2f} {om/(floor+omoto):>17.2f}")
+    for tags, repos, (m, lo, hi), calls in scan_rows:
+        print(f"scan {tags} tags in {repos} repositories (--concurrency 8): {m*1000:.0f} ms ({lo*1000:.0f}-{hi*1000:.0f}), "
+              f"{tags/m:.0f} tags/s, {sum(calls.values())} calls ("
+              + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())) + ")")
     print("calls: what ecr-lambda sent (the AWS CLI path sent "
           + ", ".join(f"{c}/{r['cli'][1]}" for _, c, r in rows[:3]) + " for check/fix/deploy);"
           " chain: calls that had to wait for each other; floor = chain x round trip;"

@@ -121,6 +121,9 @@ pub struct FixArgs {
     /// Write nothing; print what would be written
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not write the image's index-only attestations again as its referrers
+    #[arg(long)]
+    pub no_keep_provenance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,9 @@ pub struct DeployArgs {
     /// Write nothing to ECR or Lambda; print the plan
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not write the image's index-only attestations again as its referrers
+    #[arg(long)]
+    pub no_keep_provenance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +261,7 @@ impl Command {
                     platform: check.platform,
                     tag,
                     dry_run: args.dry_run,
+                    keep_provenance: !args.no_keep_provenance,
                 })
             }
             Command::Deploy(args) => Plan::Deploy(DeployRequest {
@@ -266,6 +273,7 @@ impl Command {
                 wait: !args.no_wait,
                 wait_timeout: Duration::from_secs(args.wait_timeout),
                 dry_run: args.dry_run,
+                keep_provenance: !args.no_keep_provenance,
                 progress: output == OutputFormat::Text
                     && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             }),

@@ -344,6 +344,23 @@ pub async fn wait_updated(
     }
 }
 
+/// The image functions of the region (ListFunctions, all pages): name and ARN.
+pub async fn list_image_functions(client: &Client) -> Result<Vec<String>, AwsError> {
+    let mut pages = client.list_functions().into_paginator().send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("ListFunctions", e, |_| None))?;
+        names.extend(
+            page.functions()
+                .iter()
+                .filter(|f| f.package_type() == Some(&PackageType::Image))
+                .filter_map(|f| f.function_name())
+                .map(str::to_owned),
+        );
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,21 +409,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The image functions of the region (ListFunctions, all pages): name and ARN.
-pub async fn list_image_functions(client: &Client) -> Result<Vec<String>, AwsError> {
-    let mut pages = client.list_functions().into_paginator().send();
-    let mut names = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("ListFunctions", e, |_| None))?;
-        names.extend(
-            page.functions()
-                .iter()
-                .filter(|f| f.package_type() == Some(&PackageType::Image))
-                .filter_map(|f| f.function_name())
-                .map(str::to_owned),
-        );
-    }
-    Ok(names)
 }

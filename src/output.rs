@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::manifest::rules::{Entry, Finding};
+use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::{Platform, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,6 +34,8 @@ pub struct CheckReport {
     pub manifests: Vec<Entry>,
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// The target's attestations: what they attest, and how they are linked to it.
+    pub provenance: Vec<Provenance>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -53,6 +56,9 @@ pub struct FixReport {
     /// `null` when nothing could be done (see `problems`).
     pub action: Option<Action>,
     pub written_tag: Option<String>,
+    /// Attestations written again as referrers of the target (with `--dry-run`: that
+    /// would be written).
+    pub provenance_written: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -140,6 +146,13 @@ impl fmt::Display for CheckReport {
             "not ready, and fix cannot make it ready"
         };
         writeln!(f, "lambda:    {verdict}")?;
+        for p in &self.provenance {
+            let linked = match p.linked {
+                Link::Referrer => "referrer of the target",
+                Link::IndexOnly => "linked only through the index",
+            };
+            writeln!(f, "provenance: {} ({}) {linked}", p.digest, p.predicate_types.join(", "))?;
+        }
         for p in &self.problems {
             writeln!(f, "problem:   [{}] {}", p.code, p.message)?;
         }
@@ -174,7 +187,12 @@ impl fmt::Display for FixReport {
                 writeln!(f, "fix:       would point tag {tag} at {target} (dry run)")
             }
             None => writeln!(f, "fix:       nothing written"),
+        }?;
+        let verb = if self.action == Some(Action::Planned) { "would write" } else { "wrote" };
+        for digest in &self.provenance_written {
+            writeln!(f, "provenance: {verb} {digest} as a referrer of the target")?;
         }
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ async fn each_command_makes_the_minimum_calls() {
     let image = uri(&repo, ":v1");
     let endpoint = proxy.endpoint();
 
-    let mut measure = |args: &[&str], expected: &[(&str, usize)]| {
+    let measure = |args: &[&str], expected: &[(&str, usize)]| {
         proxy.clear_log();
         let out = run_at(&endpoint, args);
         assert!(code(&out) <= 1, "{args:?}: {}", stderr(&out));
@@ -35,20 +35,27 @@ async fn each_command_makes_the_minimum_calls() {
         &[("BatchGetImage", 2), ("GetFunction", 1)],
     );
     measure(&["fix", &image, "--dry-run"], &[("BatchGetImage", 2)]);
-    // A new tag: nothing to guard.
+    // A new tag: nothing to guard. The attestation (linked only through the index)
+    // is written again as a referrer of the image: one more PutImage.
     measure(
         &["fix", &image, "--tag", "v1-lambda"],
-        &[("BatchGetImage", 2), ("PutImage", 1)],
+        &[("BatchGetImage", 2), ("PutImage", 2)],
     );
     // Moving the tag that was read: the guard re-read, then the write.
     let out = measure(
         &["fix", &image, "-v"],
-        &[("BatchGetImage", 3), ("PutImage", 1)],
+        &[("BatchGetImage", 3), ("PutImage", 2)],
     );
     let tally = stderr(&out);
     assert!(
-        tally.contains("4 AWS call(s)") && tally.contains("BatchGetImage 3, PutImage 1"),
+        tally.contains("5 AWS call(s)") && tally.contains("BatchGetImage 3, PutImage 2"),
         "-v tally: {tally}"
+    );
+    // Without the provenance: the tag alone.
+    let (repo2, _, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    measure(
+        &["fix", &uri(&repo2, ":v1"), "--no-keep-provenance"],
+        &[("BatchGetImage", 3), ("PutImage", 1)],
     );
     // Ready now: one read, no write.
     measure(&["fix", &image], &[("BatchGetImage", 1)]);
@@ -73,12 +80,12 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
         counts(&[
             ("BatchGetImage", 3),
             ("GetFunction", 1),
-            ("PutImage", 1),
+            ("PutImage", 2),
             ("UpdateFunctionCode", 1)
         ])
     );
-    // GetFunction went out with the first ECR read: the critical path is one shorter
-    // than the number of calls.
+    // GetFunction went out with the first ECR read, and the referrer's PutImage with
+    // the guard read: the critical path is two shorter than the number of calls.
     assert_eq!(proxy.sequential_chain().len(), 5, "{:?}", proxy.calls());
 
     proxy.clear_log();

@@ -72,8 +72,8 @@ async fn seed_repository(repo: &str, layout: &Layout, counter: &mut usize) {
     let repo = Arc::new(repo.to_owned());
     for chunk in tagged.chunks(8) {
         let mut set = tokio::task::JoinSet::new();
-        for (tag, manifest) in chunk.iter().cloned() {
-            let repo = repo.clone();
+        for (tag, manifest) in chunk {
+            let (repo, tag, manifest) = (repo.clone(), tag.clone(), manifest.clone());
             set.spawn(async move { put(&repo, tag.as_deref(), &manifest).await });
         }
         while let Some(done) = set.join_next().await {

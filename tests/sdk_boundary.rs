@@ -139,6 +139,7 @@ fn fix_request(tag: Option<&str>) -> FixRequest {
         platform: None,
         tag: tag.map(str::to_owned),
         dry_run: false,
+        keep_provenance: true,
     }
 }
 
@@ -154,6 +155,7 @@ fn deploy_request() -> DeployRequest {
         wait: true,
         wait_timeout: Duration::from_secs(60),
         dry_run: false,
+        keep_provenance: true,
         progress: false,
     }
 }

@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod model;
 pub mod platform;
+pub mod provenance;
 pub mod rules;
 
 pub use classify::Role;

@@ -13,6 +13,7 @@ use crate::digest::Digest;
 use crate::manifest::classify::{self, Role, Selection};
 use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
 use crate::manifest::platform::{LambdaArch, Platform};
+use crate::manifest::provenance::{self, Link, Provenance};
 
 /// Lambda's limit on an image, all layers included (uncompressed). Declared layer
 /// sizes are compressed, so an image over the limit by these is certainly too large.
@@ -37,6 +38,7 @@ pub enum Code {
     NotAnImageFunction,
     RegionMismatch,
     TagImmutable,
+    ProvenanceNotKept,
     // warnings
     UndocumentedLayerMediaType,
     ArchitectureUnverified,
@@ -58,6 +60,7 @@ impl Code {
             Code::NotAnImageFunction => "not-an-image-function",
             Code::RegionMismatch => "region-mismatch",
             Code::TagImmutable => "tag-immutable",
+            Code::ProvenanceNotKept => "provenance-not-kept",
             Code::UndocumentedLayerMediaType => "undocumented-layer-media-type",
             Code::ArchitectureUnverified => "architecture-unverified",
             Code::UntaggedImage => "untagged-image",
@@ -152,6 +155,11 @@ pub struct Assessment {
     pub target: Option<Target>,
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// The target's attestations, as the index links them.
+    pub provenance: Vec<Provenance>,
+    /// Index-only attestations written again as referrers of the target: what `fix`
+    /// writes to keep them discoverable.
+    pub referrers: Vec<RawManifest>,
 }
 
 impl Assessment {
@@ -225,6 +233,8 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         target: None,
         problems: Vec::new(),
         warnings: Vec::new(),
+        provenance: Vec::new(),
+        referrers: Vec::new(),
     };
 
     if let Some(requested) = inputs.requested_digest
@@ -374,7 +384,7 @@ fn assess_index(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descriptor
     }
 
     match selection {
-        Selection::Chosen(entry) => choose_target(a, inputs, entry),
+        Selection::Chosen(entry) => choose_target(a, inputs, manifests, entry),
         Selection::NoneRunnable => a.problem(
             Code::NoRunnablePlatform,
             format!(
@@ -463,7 +473,7 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn choose_target(a: &mut Assessment, inputs: &Inputs<'_>, entry: &Descriptor) {
+fn choose_target(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descriptor], entry: &Descriptor) {
     let digest = entry
         .parsed_digest()
         .expect("runnable entries have a valid digest");
@@ -530,8 +540,16 @@ fn choose_target(a: &mut Assessment, inputs: &Inputs<'_>, entry: &Descriptor) {
     };
 
     if verified {
+        let manifest = RawManifest::new(child.bytes().to_owned(), digest.clone(), media_type);
+        let found = provenance::attestations(manifests, &digest, inputs.children);
+        a.referrers = found
+            .iter()
+            .filter(|(p, _)| p.linked == Link::IndexOnly)
+            .filter_map(|(_, raw)| provenance::as_referrer(raw, &manifest))
+            .collect();
+        a.provenance = found.into_iter().map(|(p, _)| p).collect();
         a.target = Some(Target {
-            manifest: RawManifest::new(child.bytes().to_owned(), digest, media_type),
+            manifest,
             platform: entry.platform.clone(),
             is_root: false,
         });
@@ -670,12 +688,11 @@ pub fn runnable_children(root: &Parsed) -> Vec<Digest> {
     };
     let mut digests: Vec<Digest> = Vec::new();
     for entry in &index.manifests {
-        if classify::runnable_arch(entry).is_some() {
-            if let Some(d) = entry.parsed_digest() {
-                if !digests.contains(&d) {
-                    digests.push(d);
-                }
-            }
+        if classify::runnable_arch(entry).is_some()
+            && let Some(d) = entry.parsed_digest()
+            && !digests.contains(&d)
+        {
+            digests.push(d);
         }
     }
     digests
@@ -722,10 +739,10 @@ pub fn assess_tag(inputs: &Inputs<'_>, tag: &str) -> TagAssessment {
                 platform: Some(arch),
                 ..inputs.clone()
             });
-            if one.fixable() {
-                if let Some(to) = tag_to_write(&one, Some(tag), None) {
-                    writes.push((to, one.target.clone().expect("fixable has a target")));
-                }
+            if one.fixable()
+                && let Some(to) = tag_to_write(&one, Some(tag), None)
+            {
+                writes.push((to, one.target.clone().expect("fixable has a target")));
             }
         }
     }

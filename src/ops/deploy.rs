@@ -5,7 +5,7 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState, WaitOutcome};
 use crate::manifest::rules::{Code, Finding};
-use crate::ops::fix::{fix_tag, tag_for};
+use crate::ops::fix::{Fixed, fix_tag, tag_for};
 use crate::ops::{Clients, DeployRequest, Outcome, analyse};
 use crate::output::{Action, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus};
 
@@ -59,12 +59,13 @@ pub async fn deploy(
         arn: function.arn.clone(),
         architectures: function.architectures.clone(),
     };
-    let stop = |analysis: &crate::ops::Analysis, action, written_tag| Outcome {
+    let stop = |analysis: &crate::ops::Analysis| Outcome {
         report: DeployReport {
             fix: FixReport {
                 check: analysis.report(),
-                action,
-                written_tag,
+                action: None,
+                written_tag: None,
+                provenance_written: Vec::new(),
             },
             function: function_report.clone(),
             image_uri: None,
@@ -74,24 +75,33 @@ pub async fn deploy(
     };
 
     if !analysis.assessment.lambda_ready() && !analysis.assessment.fixable() {
-        return Ok(stop(&analysis, None, None));
+        return Ok(stop(&analysis));
     }
 
     // Fix the tag when the image needs it; a digest reference without --tag deploys
     // the target's digest and writes no tag.
-    let mut action = Some(Action::AlreadyReady);
+    let mut fixed = Fixed {
+        action: Some(Action::AlreadyReady),
+        provenance_written: Vec::new(),
+    };
     let mut written_tag = None;
     if !analysis.assessment.lambda_ready() {
-        match tag_for(&analysis, req.tag.as_deref())? {
-            Some(tag) => {
-                action = fix_tag(clients, &mut analysis, &tag, req.dry_run).await?;
-                if action.is_none() {
-                    return Ok(stop(&analysis, None, None));
-                }
-                written_tag = Some(tag);
-            }
+        let tag = tag_for(&analysis, req.tag.as_deref())?;
+        fixed = fix_tag(
+            clients,
+            &mut analysis,
+            tag.as_deref(),
+            req.dry_run,
+            req.keep_provenance,
+        )
+        .await?;
+        if !analysis.assessment.fixable() {
+            // The tag could not move, or the provenance could not be kept.
+            return Ok(stop(&analysis));
+        }
+        match tag {
+            Some(tag) => written_tag = Some(tag),
             None => {
-                action = None;
                 analysis.assessment.warnings.push(Finding::new(
                     Code::UntaggedImage,
                     "no tag was written (IMAGE names a digest and no --tag was given): the \
@@ -136,8 +146,9 @@ pub async fn deploy(
         report: DeployReport {
             fix: FixReport {
                 check: analysis.report(),
-                action,
+                action: fixed.action,
                 written_tag,
+                provenance_written: fixed.provenance_written,
             },
             function: function_report,
             image_uri: Some(image_uri),

@@ -49,6 +49,8 @@ pub struct FixRequest {
     /// `--tag`.
     pub tag: Option<String>,
     pub dry_run: bool,
+    /// Write the target's index-only attestations again as its referrers.
+    pub keep_provenance: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +64,7 @@ pub struct DeployRequest {
     pub wait: bool,
     pub wait_timeout: Duration,
     pub dry_run: bool,
+    pub keep_provenance: bool,
     /// Show a spinner on stderr while waiting.
     pub progress: bool,
 }
@@ -122,6 +125,7 @@ impl Analysis {
             manifests: a.entries.clone(),
             problems: a.problems.clone(),
             warnings: a.warnings.clone(),
+            provenance: a.provenance.clone(),
         }
     }
 }

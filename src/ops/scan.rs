@@ -229,8 +229,10 @@ pub async fn scan(
         bar
     });
 
-    let mut report = ScanReport::default();
-    report.repositories = repositories.len();
+    let mut report = ScanReport {
+        repositories: repositories.len(),
+        ..ScanReport::default()
+    };
     let tick = bar.clone();
     let scans = bounded(repositories.clone(), req.concurrency, {
         let clients = clients.clone();
@@ -314,7 +316,6 @@ pub async fn scan(
                     read,
                     &target.manifest,
                     &write.written_tag,
-                    false,
                 )
                 .await
                 {
@@ -454,17 +455,17 @@ async fn scan_functions(
                 problems: Vec::new(),
                 message,
             };
-            if let Some(d) = &state.running_digest {
-                if !existing.contains_key(d) {
-                    findings.push(base(
-                        "function-image-deleted",
-                        format!(
-                            "{} runs {d}, which is no longer in {repository}: Lambda will fail the \
+            if let Some(d) = &state.running_digest
+                && !existing.contains_key(d)
+            {
+                findings.push(base(
+                    "function-image-deleted",
+                    format!(
+                        "{} runs {d}, which is no longer in {repository}: Lambda will fail the \
                              function (ImageDeleted); deploy a current image",
-                            state.name
-                        ),
-                    ));
-                }
+                        state.name
+                    ),
+                ));
             }
             let deployed_tag = image.as_ref().and_then(|i| match &i.selector {
                 Selector::Tag(t) => Some((i.repository.clone(), t.clone())),

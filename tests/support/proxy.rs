@@ -197,9 +197,7 @@ impl Proxy {
         }
         let operation = operation_of(&request);
         let fault = self.fault_for(&operation);
-        let is_lambda = !request
-            .header("x-amz-target")
-            .is_some_and(|t| !t.is_empty());
+        let is_lambda = request.header("x-amz-target").is_none_or(str::is_empty);
         thread::sleep(self.latency / 2);
         let response = match fault {
             Some(Fault::Status(status)) => {
