@@ -376,3 +376,56 @@ pub async fn read_many(
     }
     Ok(found)
 }
+
+/// A manifest whose `subject` names an image, as ListImageReferrers lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub digest: String,
+    pub artifact_type: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The referrers of the image `digest` (ListImageReferrers, all pages).
+pub async fn list_referrers(
+    client: &Client,
+    repo: &Repository,
+    digest: &Digest,
+) -> Result<Vec<Listing>, AwsError> {
+    let subject = aws_sdk_ecr::types::SubjectIdentifier::builder()
+        .image_digest(digest.as_str())
+        .build()
+        .map_err(|e| AwsError::new("ListImageReferrers", AwsErrorKind::Invalid, e.to_string()))?;
+    let mut found = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = client
+            .list_image_referrers()
+            .set_registry_id(repo.registry_id.clone())
+            .repository_name(&repo.name)
+            .subject_id(subject.clone())
+            .set_next_token(next_token)
+            // Information, not a verdict: one attempt, so a registry without the
+            // call (or a missing permission) costs one round trip, not backoffs.
+            .customize()
+            .config_override(aws_sdk_ecr::config::Builder::default().retry_config(
+                aws_sdk_ecr::config::retry::RetryConfig::standard().with_max_attempts(1),
+            ))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListImageReferrers", e, |_| None))?;
+        found.extend(page.referrers().iter().map(|r| {
+            Listing {
+                digest: r.digest().to_owned(),
+                artifact_type: r.artifact_type().map(str::to_owned),
+                annotations: r
+                    .annotations()
+                    .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            }
+        }));
+        next_token = page.next_token().map(str::to_owned);
+        if next_token.is_none() {
+            return Ok(found);
+        }
+    }
+}

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::manifest::rules::{Entry, Finding};
 use crate::manifest::provenance::{Link, Provenance};
+use crate::manifest::rules::{Entry, Finding};
 use crate::manifest::{Platform, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -151,7 +151,12 @@ impl fmt::Display for CheckReport {
                 Link::Referrer => "referrer of the target",
                 Link::IndexOnly => "linked only through the index",
             };
-            writeln!(f, "provenance: {} ({}) {linked}", p.digest, p.predicate_types.join(", "))?;
+            writeln!(
+                f,
+                "provenance: {} ({}) {linked}",
+                p.digest,
+                p.predicate_types.join(", ")
+            )?;
         }
         for p in &self.problems {
             writeln!(f, "problem:   [{}] {}", p.code, p.message)?;
@@ -188,7 +193,11 @@ impl fmt::Display for FixReport {
             }
             None => writeln!(f, "fix:       nothing written"),
         }?;
-        let verb = if self.action == Some(Action::Planned) { "would write" } else { "wrote" };
+        let verb = if self.action == Some(Action::Planned) {
+            "would write"
+        } else {
+            "wrote"
+        };
         for digest in &self.provenance_written {
             writeln!(f, "provenance: {verb} {digest} as a referrer of the target")?;
         }

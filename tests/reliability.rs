@@ -305,7 +305,12 @@ async fn a_tag_moved_by_someone_else_is_not_overwritten() {
     assert!(stderr(&out).contains("tag moved"), "{}", stderr(&out));
     // Only the attestation's referrer (written alongside the guard read) went out;
     // the tag was not written.
-    let puts = world.proxy.log().iter().filter(|op| *op == "PutImage").count();
+    let puts = world
+        .proxy
+        .log()
+        .iter()
+        .filter(|op| *op == "PutImage")
+        .count();
     assert_eq!(puts, 1, "{:?}", world.proxy.log());
     assert_eq!(
         tag_digest(&world.repo, "v1").await.as_deref(),

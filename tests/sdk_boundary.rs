@@ -139,7 +139,8 @@ fn fix_request(tag: Option<&str>) -> FixRequest {
         platform: None,
         tag: tag.map(str::to_owned),
         dry_run: false,
-        keep_provenance: true,
+        // The tag alone: the referrer writes are tests/provenance.rs's.
+        keep_provenance: false,
     }
 }
 
@@ -285,7 +286,10 @@ async fn throttling_is_retried_until_success() {
         .times(2)
         .output(move || BatchGetImageOutput::builder().images(image(&root)).build())
         .build();
-    let c = clients(&[&by_tag], &[]);
+    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers).then_output(|| {
+        aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder().build()
+    });
+    let c = clients(&[&by_tag, &referrers], &[]);
     let req = CheckRequest {
         image: "app:v1".parse().unwrap(),
         function: None,
@@ -293,6 +297,11 @@ async fn throttling_is_retried_until_success() {
     };
     let outcome = ecr_lambda::check(&c, &req).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
+    assert!(
+        outcome.report.warnings.is_empty(),
+        "{:?}",
+        outcome.report.warnings
+    );
     assert_eq!(by_tag.num_calls(), 3);
 }
 
@@ -526,4 +535,85 @@ async fn an_earlier_update_that_failed_does_not_block_and_costs_no_extra_read() 
         2,
         "the read, and the one poll that saw Failed"
     );
+}
+
+fn check_request() -> CheckRequest {
+    CheckRequest {
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1"
+            .parse()
+            .unwrap(),
+        function: None,
+        platform: None,
+    }
+}
+
+#[tokio::test]
+async fn a_fixed_image_lists_its_attestations_as_referrers() {
+    let (read, digest) = ready_image();
+    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
+        .match_requests(move |r| r.subject_id().map(|s| s.image_digest()) == Some(digest.as_str()))
+        .then_output(|| {
+            aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder()
+                .referrers(
+                    aws_sdk_ecr::types::ImageReferrer::builder()
+                        .digest(format!("sha256:{}", "1".repeat(64)))
+                        .media_type("application/vnd.oci.image.manifest.v1+json")
+                        .artifact_type("application/vnd.docker.attestation.manifest.v1+json")
+                        .size(466)
+                        .annotations(
+                            "in-toto.io/predicate-type",
+                            "https://slsa.dev/provenance/v1",
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .referrers(
+                    // A signature, say: not provenance.
+                    aws_sdk_ecr::types::ImageReferrer::builder()
+                        .digest(format!("sha256:{}", "2".repeat(64)))
+                        .media_type("application/vnd.oci.image.manifest.v1+json")
+                        .artifact_type("application/vnd.dev.cosign.artifact.sig.v1+json")
+                        .size(300)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let c = clients(&[&read, &referrers], &[]);
+    let outcome = ecr_lambda::check(&c, &check_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let provenance = &outcome.report.provenance;
+    assert_eq!(provenance.len(), 1, "{provenance:?}");
+    assert_eq!(provenance[0].digest, format!("sha256:{}", "1".repeat(64)));
+    assert_eq!(
+        provenance[0].predicate_types,
+        ["https://slsa.dev/provenance/v1"]
+    );
+    assert_eq!(
+        provenance[0].linked,
+        ecr_lambda::manifest::provenance::Link::Referrer
+    );
+    assert_eq!(referrers.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn referrers_that_cannot_be_listed_are_a_warning_after_one_attempt() {
+    let (read, _) = ready_image();
+    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
+        .sequence()
+        .http_status(500, None)
+        .repeatedly()
+        .build();
+    let c = clients(&[&read, &referrers], &[]);
+    let outcome = ecr_lambda::check(&c, &check_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let codes: Vec<&str> = outcome
+        .report
+        .warnings
+        .iter()
+        .map(|w| w.code.as_str())
+        .collect();
+    assert_eq!(codes, ["provenance-unknown"]);
+    assert!(outcome.report.provenance.is_empty());
+    assert_eq!(referrers.num_calls(), 1, "informational: not retried");
 }

@@ -35,6 +35,15 @@ pub struct Provenance {
     pub linked: Link,
 }
 
+/// An attestation written again as a referrer of the image it attests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrer {
+    /// The attestation as BuildKit wrote it (linked only through the index).
+    pub attestation: Digest,
+    /// The same document with `subject` and `artifactType`: what is written.
+    pub manifest: RawManifest,
+}
+
 /// The attestations of the image `target` in an index, as read (those ECR returned).
 pub fn attestations(
     index: &[Descriptor],
@@ -53,7 +62,11 @@ pub fn attestations(
                 .filter_map(|l| l.annotations.get(PREDICATE_TYPE).cloned())
                 .collect();
             predicate_types.dedup();
-            let linked = if view.subject.as_ref().is_some_and(|s| s.digest == target.as_str()) {
+            let linked = if view
+                .subject
+                .as_ref()
+                .is_some_and(|s| s.digest == target.as_str())
+            {
                 Link::Referrer
             } else {
                 Link::IndexOnly
@@ -92,5 +105,9 @@ pub fn as_referrer(attestation: &RawManifest, target: &RawManifest) -> Option<Ra
         .or_insert_with(|| Value::String(media_type::OCI_MANIFEST.into()));
     let bytes = serde_json::to_string(&doc).ok()?;
     let digest = Digest::sha256_of(bytes.as_bytes());
-    Some(RawManifest::new(bytes, digest, media_type::OCI_MANIFEST.into()))
+    Some(RawManifest::new(
+        bytes,
+        digest,
+        media_type::OCI_MANIFEST.into(),
+    ))
 }

@@ -13,7 +13,7 @@ use crate::digest::Digest;
 use crate::manifest::classify::{self, Role, Selection};
 use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
 use crate::manifest::platform::{LambdaArch, Platform};
-use crate::manifest::provenance::{self, Link, Provenance};
+use crate::manifest::provenance::{self, Link, Provenance, Referrer};
 
 /// Lambda's limit on an image, all layers included (uncompressed). Declared layer
 /// sizes are compressed, so an image over the limit by these is certainly too large.
@@ -44,6 +44,7 @@ pub enum Code {
     ArchitectureUnverified,
     UntaggedImage,
     InvalidIndexEntry,
+    ProvenanceUnknown,
 }
 
 impl Code {
@@ -65,6 +66,7 @@ impl Code {
             Code::ArchitectureUnverified => "architecture-unverified",
             Code::UntaggedImage => "untagged-image",
             Code::InvalidIndexEntry => "invalid-index-entry",
+            Code::ProvenanceUnknown => "provenance-unknown",
         }
     }
 }
@@ -159,7 +161,7 @@ pub struct Assessment {
     pub provenance: Vec<Provenance>,
     /// Index-only attestations written again as referrers of the target: what `fix`
     /// writes to keep them discoverable.
-    pub referrers: Vec<RawManifest>,
+    pub referrers: Vec<Referrer>,
 }
 
 impl Assessment {
@@ -473,7 +475,12 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn choose_target(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descriptor], entry: &Descriptor) {
+fn choose_target(
+    a: &mut Assessment,
+    inputs: &Inputs<'_>,
+    manifests: &[Descriptor],
+    entry: &Descriptor,
+) {
     let digest = entry
         .parsed_digest()
         .expect("runnable entries have a valid digest");
@@ -545,7 +552,12 @@ fn choose_target(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descripto
         a.referrers = found
             .iter()
             .filter(|(p, _)| p.linked == Link::IndexOnly)
-            .filter_map(|(_, raw)| provenance::as_referrer(raw, &manifest))
+            .filter_map(|(_, raw)| {
+                Some(Referrer {
+                    attestation: raw.digest().clone(),
+                    manifest: provenance::as_referrer(raw, &manifest)?,
+                })
+            })
             .collect();
         a.provenance = found.into_iter().map(|(p, _)| p).collect();
         a.target = Some(Target {

@@ -2,6 +2,7 @@ use crate::digest::Digest;
 use crate::ecr::{self, PutOutcome, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::manifest::RawManifest;
+use crate::manifest::provenance::Referrer;
 use crate::manifest::rules::{self, Code, Finding};
 use crate::ops::{Analysis, Clients, FixRequest, Outcome, analyse};
 use crate::output::{Action, FixReport};
@@ -18,7 +19,14 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
         let tag = tag_for(&analysis, req.tag.as_deref())?.ok_or_else(|| {
             Error::Usage("IMAGE names a digest: pass --tag TAG to say which tag to write".into())
         })?;
-        fixed = fix_tag(clients, &mut analysis, Some(&tag), req.dry_run, req.keep_provenance).await?;
+        fixed = fix_tag(
+            clients,
+            &mut analysis,
+            Some(&tag),
+            req.dry_run,
+            req.keep_provenance,
+        )
+        .await?;
         written_tag = Some(tag);
     }
     let exit = if fixed.action.is_some() {
@@ -90,20 +98,29 @@ async fn guard(
                 current.digest()
             ),
         )
-        .with_hint("someone pushed to the tag meanwhile; run the command again to check the new image")
+        .with_hint(
+            "someone pushed to the tag meanwhile; run the command again to check the new image",
+        )
         .into());
     }
     Ok(None)
 }
 
-async fn put_tag(clients: &Clients, repo: &Repository, target: &RawManifest, tag: &str) -> Result<Written, Error> {
-    Ok(match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
-        PutOutcome::Written => Written::Done(Action::Retagged),
-        PutOutcome::AlreadyThere => Written::Done(Action::AlreadyReady),
-        // ECR refuses to move a tag its repository keeps immutable; nothing changed.
-        // Learnt from this refusal rather than from an extra DescribeRepositories call.
-        PutOutcome::TagImmutable => Written::TagImmutable,
-    })
+async fn put_tag(
+    clients: &Clients,
+    repo: &Repository,
+    target: &RawManifest,
+    tag: &str,
+) -> Result<Written, Error> {
+    Ok(
+        match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
+            PutOutcome::Written => Written::Done(Action::Retagged),
+            PutOutcome::AlreadyThere => Written::Done(Action::AlreadyReady),
+            // ECR refuses to move a tag its repository keeps immutable; nothing changed.
+            // Learnt from this refusal rather than from an extra DescribeRepositories call.
+            PutOutcome::TagImmutable => Written::TagImmutable,
+        },
+    )
 }
 
 /// Points `tag` at `target` (its exact bytes, digest sent for ECR to check), after
@@ -127,14 +144,14 @@ pub(crate) async fn write_tag(
 async fn put_referrers(
     clients: &Clients,
     repo: &Repository,
-    referrers: &[RawManifest],
-) -> Result<Vec<String>, (Digest, AwsError)> {
+    referrers: &[Referrer],
+) -> Result<Vec<String>, (Referrer, AwsError)> {
     let mut written = Vec::new();
     for referrer in referrers {
-        match ecr::put(&clients.ecr, repo, None, referrer).await {
-            Ok(PutOutcome::Written) => written.push(referrer.digest().to_string()),
+        match ecr::put(&clients.ecr, repo, None, &referrer.manifest).await {
+            Ok(PutOutcome::Written) => written.push(referrer.manifest.digest().to_string()),
             Ok(_) => {}
-            Err(e) => return Err((referrer.digest().clone(), e)),
+            Err(e) => return Err((referrer.clone(), e)),
         }
     }
     Ok(written)
@@ -175,7 +192,10 @@ pub(crate) async fn fix_tag(
     if dry_run {
         return Ok(Fixed {
             action: tag.map(|_| Action::Planned),
-            provenance_written: referrers.iter().map(|r| r.digest().to_string()).collect(),
+            provenance_written: referrers
+                .iter()
+                .map(|r| r.manifest.digest().to_string())
+                .collect(),
         });
     }
     let read = analysis.image.tag().map(|t| (t, analysis.root.digest()));
@@ -189,13 +209,15 @@ pub(crate) async fn fix_tag(
     let (kept, guarded) = tokio::join!(put_referrers(clients, &repo, &referrers), guarded);
     let provenance_written = match kept {
         Ok(written) => written,
-        Err((digest, error)) => {
+        Err((referrer, error)) => {
             analysis.assessment.problems.push(Finding::new(
                 Code::ProvenanceNotKept,
                 format!(
-                    "attestation {digest} could not be written as a referrer of {} ({error}); the \
+                    "attestation {} could not be written as {}, a referrer of {} ({error}); the \
                      tag was not moved, so its provenance stays linked: run the command again, \
                      or pass --no-keep-provenance",
+                    referrer.attestation,
+                    referrer.manifest.digest(),
                     target.digest()
                 ),
             ));

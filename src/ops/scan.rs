@@ -310,15 +310,7 @@ pub async fn scan(
                     region: clients.ecr_region.clone(),
                 };
                 let read = Some((scanned.tag.as_str(), &scanned.digest));
-                match write_tag(
-                    clients,
-                    &repo,
-                    read,
-                    &target.manifest,
-                    &write.written_tag,
-                )
-                .await
-                {
+                match write_tag(clients, &repo, read, &target.manifest, &write.written_tag).await {
                     Ok(Written::Done(action)) => write.action = Some(action),
                     Ok(Written::TagImmutable) => report.unreadable.push(Unreadable {
                         what: format!("{}:{}", write.repository, write.written_tag),
