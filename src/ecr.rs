@@ -137,22 +137,31 @@ fn failure_error(
     }
 }
 
-/// Reads the manifest a tag or digest names: one BatchGetImage, all manifest media
-/// types accepted so ECR never converts what it returns.
+/// One BatchGetImage, every manifest media type accepted so ECR never converts what
+/// it returns.
+async fn batch_get(
+    client: &Client,
+    repo: &Repository,
+    ids: Vec<ImageIdentifier>,
+) -> Result<aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput, AwsError> {
+    client
+        .batch_get_image()
+        .set_registry_id(repo.registry_id.clone())
+        .repository_name(&repo.name)
+        .set_image_ids(Some(ids))
+        .set_accepted_media_types(Some(media_type::ACCEPTED.map(String::from).to_vec()))
+        .send()
+        .await
+        .map_err(|e| batch_get_error(repo, e))
+}
+
+/// Reads the manifest a tag or digest names.
 pub async fn read(
     client: &Client,
     repo: &Repository,
     selector: &Selector,
 ) -> Result<Resolved, AwsError> {
-    let out = client
-        .batch_get_image()
-        .set_registry_id(repo.registry_id.clone())
-        .repository_name(&repo.name)
-        .image_ids(image_id(selector))
-        .set_accepted_media_types(Some(media_type::ACCEPTED.map(String::from).to_vec()))
-        .send()
-        .await
-        .map_err(|e| batch_get_error(repo, e))?;
+    let out = batch_get(client, repo, vec![image_id(selector)]).await?;
 
     let what = match selector {
         Selector::Tag(tag) => format!("tag {tag}"),
@@ -205,15 +214,7 @@ pub async fn read_by_digest(
         .iter()
         .map(|d| ImageIdentifier::builder().image_digest(d.as_str()).build())
         .collect();
-    let out = client
-        .batch_get_image()
-        .set_registry_id(repo.registry_id.clone())
-        .repository_name(&repo.name)
-        .set_image_ids(Some(ids))
-        .set_accepted_media_types(Some(media_type::ACCEPTED.map(String::from).to_vec()))
-        .send()
-        .await
-        .map_err(|e| batch_get_error(repo, e))?;
+    let out = batch_get(client, repo, ids).await?;
     for image in out.images() {
         let manifest = raw_manifest(image, "BatchGetImage")?;
         if digests.contains(manifest.digest()) {

@@ -128,6 +128,17 @@ fn function_with_reason(
         .build()
 }
 
+/// UpdateFunctionCode answering `status`; only for `revision` when given.
+fn update_answering(revision: Option<&'static str>, status: LastUpdateStatus) -> Rule {
+    mock!(aws_sdk_lambda::Client::update_function_code)
+        .match_requests(move |r| revision.is_none_or(|rev| r.revision_id() == Some(rev)))
+        .then_output(move || {
+            UpdateFunctionCodeOutput::builder()
+                .last_update_status(status.clone())
+                .build()
+        })
+}
+
 const OLD: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 fn fix_request(tag: Option<&str>) -> FixRequest {
@@ -403,11 +414,7 @@ async fn an_update_that_goes_in_progress_then_failed_exits_1_with_the_reason() {
             )
         })
         .build();
-    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_output(|| {
-        UpdateFunctionCodeOutput::builder()
-            .last_update_status(LastUpdateStatus::InProgress)
-            .build()
-    });
+    let update = update_answering(None, LastUpdateStatus::InProgress);
     let c = clients(&[&read], &[&get, &update]);
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::NotUsable);
@@ -429,13 +436,7 @@ async fn an_earlier_update_is_waited_for_and_its_new_revision_used() {
         .output(|| function(LastUpdateStatus::InProgress, "rev-1", OLD))
         .output(|| function(LastUpdateStatus::Successful, "rev-2", OLD))
         .build();
-    let update = mock!(aws_sdk_lambda::Client::update_function_code)
-        .match_requests(|r| r.revision_id() == Some("rev-2"))
-        .then_output(|| {
-            UpdateFunctionCodeOutput::builder()
-                .last_update_status(LastUpdateStatus::Successful)
-                .build()
-        });
+    let update = update_answering(Some("rev-2"), LastUpdateStatus::Successful);
     let c = clients(&[&read], &[&get, &update]);
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
@@ -455,11 +456,7 @@ async fn an_update_still_in_progress_at_the_timeout_exits_1() {
         .output(|| function(LastUpdateStatus::InProgress, "rev-2", OLD))
         .repeatedly()
         .build();
-    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_output(|| {
-        UpdateFunctionCodeOutput::builder()
-            .last_update_status(LastUpdateStatus::InProgress)
-            .build()
-    });
+    let update = update_answering(None, LastUpdateStatus::InProgress);
     let c = clients(&[&read], &[&get, &update]);
     let mut req = deploy_request();
     req.wait_timeout = Duration::from_secs(30);
@@ -519,13 +516,7 @@ async fn an_earlier_update_that_failed_does_not_block_and_costs_no_extra_read() 
             )
         })
         .build();
-    let update = mock!(aws_sdk_lambda::Client::update_function_code)
-        .match_requests(|r| r.revision_id() == Some("rev-2"))
-        .then_output(|| {
-            UpdateFunctionCodeOutput::builder()
-                .last_update_status(LastUpdateStatus::Successful)
-                .build()
-        });
+    let update = update_answering(Some("rev-2"), LastUpdateStatus::Successful);
     let c = clients(&[&read], &[&get, &update]);
     let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);

@@ -194,41 +194,40 @@ pub async fn seed(repo: &str, tag: &str, case: &Case) {
     put(repo, Some(tag), &case.root).await;
 }
 
-/// The manifest the tag names now, read straight from the emulator.
-pub async fn tag_digest(repo: &str, tag: &str) -> Option<String> {
+/// An image read straight from the emulator, by tag or digest.
+async fn image(
+    repo: &str,
+    id: aws_sdk_ecr::types::ImageIdentifier,
+) -> Option<aws_sdk_ecr::types::Image> {
     let out = ecr()
         .await
         .batch_get_image()
         .repository_name(repo)
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag(tag)
-                .build(),
-        )
+        .image_ids(id)
         .send()
         .await
         .unwrap();
-    out.images()
-        .first()
-        .and_then(|i| i.image_id())
-        .and_then(|id| id.image_digest())
-        .map(str::to_owned)
+    out.images().first().cloned()
+}
+
+/// The manifest the tag names now.
+pub async fn tag_digest(repo: &str, tag: &str) -> Option<String> {
+    let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+        .image_tag(tag)
+        .build();
+    image(repo, id)
+        .await
+        .and_then(|i| i.image_id()?.image_digest().map(str::to_owned))
 }
 
 pub async fn manifest_bytes(repo: &str, digest: &str) -> String {
-    let out = ecr()
+    let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+        .image_digest(digest)
+        .build();
+    let image = image(repo, id)
         .await
-        .batch_get_image()
-        .repository_name(repo)
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_digest(digest)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.images()[0].image_manifest().unwrap().to_owned()
+        .expect("the manifest is in the repository");
+    image.image_manifest().unwrap().to_owned()
 }
 
 pub fn uri(repo: &str, reference: &str) -> String {
