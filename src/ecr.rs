@@ -208,13 +208,31 @@ pub async fn read_by_digest(
     }
     debug_assert!(
         digests.len() <= 100,
-        "callers ask for at most 100 manifests"
+        "callers ask for at most 100 manifests (read_many)"
     );
     let ids = digests
         .iter()
         .map(|d| ImageIdentifier::builder().image_digest(d.as_str()).build())
         .collect();
     let out = batch_get(client, repo, ids).await?;
+    // A manifest ECR does not have is simply absent; one it could not serve (KMS,
+    // access, upstream) is an AWS failure, not a property of the image.
+    if let Some(failure) = out
+        .failures()
+        .iter()
+        .find(|f| f.failure_code() != Some(&ImageFailureCode::ImageNotFound))
+    {
+        let what = failure
+            .image_id()
+            .and_then(|id| id.image_digest())
+            .map_or_else(|| "an image".to_owned(), |d| format!("image {d}"));
+        return Err(failure_error(
+            repo,
+            &what,
+            failure.failure_code(),
+            failure.failure_reason(),
+        ));
+    }
     for image in out.images() {
         let manifest = raw_manifest(image, "BatchGetImage")?;
         if digests.contains(manifest.digest()) {
@@ -284,6 +302,7 @@ pub async fn put(
 /// A tagged image as DescribeImages lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
+    pub registry_id: Option<String>,
     pub digest: Digest,
     pub tags: Vec<String>,
     pub media_type: String,
@@ -353,6 +372,7 @@ pub async fn list_tagged_images(
             }
             let Ok(digest) = digest.parse() else { continue };
             images.push(Listed {
+                registry_id: detail.registry_id().map(str::to_owned),
                 digest,
                 tags: tags.to_vec(),
                 media_type: detail

@@ -6,7 +6,6 @@ use std::fmt;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::digest::DigestError;
 use crate::manifest::platform::PlatformError;
 use crate::reference::ReferenceError;
 
@@ -201,8 +200,6 @@ pub enum Error {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Platform(#[from] PlatformError),
-    #[error(transparent)]
-    Digest(#[from] DigestError),
     /// Flags that cannot work together, or a value that cannot be used.
     #[error("{0}")]
     Usage(String),
@@ -216,9 +213,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Reference(_) | Error::Platform(_) | Error::Digest(_) | Error::Usage(_) => {
-                ExitCode::Usage
-            }
+            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Aws(_) => ExitCode::Aws,
             Error::Interrupted(_) => ExitCode::Interrupted,
         }
@@ -234,9 +229,7 @@ impl Error {
     /// A short stable name for JSON output.
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Error::Reference(_) | Error::Platform(_) | Error::Digest(_) | Error::Usage(_) => {
-                "usage"
-            }
+            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => "usage",
             Error::Aws(e) => match e.kind {
                 AwsErrorKind::NotFound => "not-found",
                 AwsErrorKind::AccessDenied => "access-denied",

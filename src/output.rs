@@ -4,9 +4,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::manifest::Platform;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
-use crate::manifest::{Platform, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TargetReport {
@@ -103,14 +103,6 @@ fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Image => "image",
-        Role::Attestation => "attestation",
-        Role::Other => "other",
-    }
-}
-
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "image:     {}", self.image)?;
@@ -127,7 +119,7 @@ impl fmt::Display for CheckReport {
                     "  {}  {:<16} {:<12} {} bytes",
                     short(&entry.digest),
                     platform,
-                    role_name(entry.role),
+                    entry.role.as_str(),
                     entry.size
                 )?;
             }
@@ -282,6 +274,8 @@ pub struct ScanWrite {
     pub target: String,
     /// `null` when it was not written (see `unreadable`).
     pub action: Option<Action>,
+    /// Attestations written again as referrers of the target.
+    pub provenance_written: Vec<String>,
 }
 
 /// Something the scan could not read or write, and why.

@@ -87,10 +87,11 @@ impl World {
 }
 
 async fn transient(fault: Fault) {
+    // Without the referrer write, the first PutImage is the tag's.
     for operation in DEPLOY_OPERATIONS {
         let world = World::new("v1").await;
         world.proxy.on(operation, Some(1), fault.clone());
-        let out = world.deploy(&["--output", "json"]);
+        let out = world.deploy(&["--output", "json", "--no-keep-provenance"]);
         assert_eq!(code(&out), 0, "{operation}: {}", stderr(&out));
         assert_eq!(json(&out)["update"]["status"], "successful", "{operation}");
         world.assert_deployed().await;
@@ -120,6 +121,22 @@ async fn throttling_on_any_deploy_operation_is_retried() {
 #[tokio::test]
 async fn a_dropped_connection_on_any_deploy_operation_is_retried() {
     transient(Fault::Drop).await;
+}
+
+#[tokio::test]
+async fn a_fault_on_each_put_image_of_a_deploy_is_retried() {
+    // With the provenance kept: the referrer's PutImage, then the tag's.
+    for nth in 1..=2 {
+        let world = World::new("v1").await;
+        world.proxy.on("PutImage", Some(nth), Fault::Status(503));
+        let out = world.deploy(&["--output", "json"]);
+        assert_eq!(code(&out), 0, "PutImage #{nth}: {}", stderr(&out));
+        assert_eq!(
+            json(&out)["provenance_written"].as_array().unwrap().len(),
+            1
+        );
+        world.assert_deployed().await;
+    }
 }
 
 #[tokio::test]
@@ -415,14 +432,22 @@ async fn check_only_reads() {
         &["check", &image, "--function", &world.function],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // And a single manifest, whose referrers are listed and read.
+    let base = uri(&world.repo, ":base");
+    let out = run_at(
+        &world.proxy.endpoint(),
+        &["check", &base, "--function", &world.function],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let log = world.proxy.log();
-    assert!(!log.is_empty());
+    assert!(log.contains(&"ListImageReferrers".to_owned()), "{log:?}");
     let reads = [
         "BatchGetImage",
         "DescribeRepositories",
         "DescribeImages",
         "GetFunction",
         "GetFunctionConfiguration",
+        "ListImageReferrers",
     ];
     for op in &log {
         assert!(reads.contains(&op.as_str()), "check sent {op}");

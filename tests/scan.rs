@@ -236,7 +236,17 @@ async fn scan_of_2014_tags_across_50_repositories() {
     assert_eq!(report["remaining"], 4);
     assert!(stderr(&out).contains("scan --fix would write 28 tag(s)"));
     let calls = proxy.counts();
-    assert_eq!(calls["PutImage"], 28, "{calls:?}");
+    // Each tag, and before it the referrer that keeps its image's attestation (the
+    // classic layout links it only through the index), as `fix` does.
+    assert_eq!(calls["PutImage"], 28 + 28, "{calls:?}");
+    let fixed = report["fixed"].as_array().unwrap();
+    let single_write = fixed.iter().find(|w| w["tag"] == "s-0").unwrap();
+    let referrer = single_write["provenance_written"][0].as_str().unwrap();
+    let stored: Value = serde_json::from_str(&manifest_bytes("scan-01", referrer).await).unwrap();
+    assert_eq!(
+        stored["subject"]["digest"],
+        single.child("image-amd64.json").digest.as_str()
+    );
     // Two reads, then one guard read per tag moved in place.
     assert_eq!(calls["BatchGetImage"], 2 + 12, "{calls:?}");
     let target = single.child("image-amd64.json");

@@ -540,26 +540,60 @@ fn check_request() -> CheckRequest {
 
 #[tokio::test]
 async fn a_fixed_image_lists_its_attestations_as_referrers() {
-    let (read, digest) = ready_image();
+    // What fix wrote for buildx-single's attestation, had docker-v2 been its image.
+    let root = load_case("docker-v2").root;
+    let attestation = load_case("buildx-single")
+        .child("attestation-amd64.json")
+        .clone();
+    let as_raw = |m: &Manifest| {
+        ecr_lambda::manifest::RawManifest::new(
+            m.bytes.clone(),
+            m.digest.parse().unwrap(),
+            m.media_type.clone(),
+        )
+    };
+    let referrer =
+        ecr_lambda::manifest::provenance::as_referrer(&as_raw(&attestation), &as_raw(&root))
+            .unwrap();
+    let referrer = Manifest {
+        bytes: referrer.bytes().to_owned(),
+        digest: referrer.digest().to_string(),
+        media_type: referrer.media_type().to_owned(),
+    };
+    let (root_for_tag, root_digest, referrer_for_read) =
+        (root.clone(), root.digest.clone(), referrer.clone());
+    let by_tag = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(|r| r.image_ids().iter().all(|id| id.image_tag().is_some()))
+        .then_output(move || {
+            BatchGetImageOutput::builder()
+                .images(image(&root_for_tag))
+                .build()
+        });
+    let by_digest = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(|r| r.image_ids().iter().all(|id| id.image_digest().is_some()))
+        .then_output(move || {
+            BatchGetImageOutput::builder()
+                .images(image(&referrer_for_read))
+                .build()
+        });
+    let listed_digest = referrer.digest.clone();
     let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
-        .match_requests(move |r| r.subject_id().map(|s| s.image_digest()) == Some(digest.as_str()))
-        .then_output(|| {
+        .match_requests(move |r| {
+            r.subject_id().map(|s| s.image_digest()) == Some(root_digest.as_str())
+        })
+        .then_output(move || {
             aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder()
                 .referrers(
                     aws_sdk_ecr::types::ImageReferrer::builder()
-                        .digest(format!("sha256:{}", "1".repeat(64)))
+                        .digest(&listed_digest)
                         .media_type("application/vnd.oci.image.manifest.v1+json")
                         .artifact_type("application/vnd.docker.attestation.manifest.v1+json")
-                        .size(466)
-                        .annotations(
-                            "in-toto.io/predicate-type",
-                            "https://slsa.dev/provenance/v1",
-                        )
+                        .size(600)
                         .build()
                         .unwrap(),
                 )
                 .referrers(
-                    // A signature, say: not provenance.
+                    // A signature, say: not provenance, and never read.
                     aws_sdk_ecr::types::ImageReferrer::builder()
                         .digest(format!("sha256:{}", "2".repeat(64)))
                         .media_type("application/vnd.oci.image.manifest.v1+json")
@@ -570,21 +604,22 @@ async fn a_fixed_image_lists_its_attestations_as_referrers() {
                 )
                 .build()
         });
-    let c = clients(&[&read, &referrers], &[]);
+    let c = clients(&[&by_tag, &by_digest, &referrers], &[]);
     let outcome = ecr_lambda::check(&c, &check_request()).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
     let provenance = &outcome.report.provenance;
     assert_eq!(provenance.len(), 1, "{provenance:?}");
-    assert_eq!(provenance[0].digest, format!("sha256:{}", "1".repeat(64)));
+    assert_eq!(provenance[0].digest, referrer.digest);
+    // Read from the referrer's layers, as BuildKit annotates them.
     assert_eq!(
         provenance[0].predicate_types,
-        ["https://slsa.dev/provenance/v1"]
+        ["https://slsa.dev/provenance/v0.2"]
     );
     assert_eq!(
         provenance[0].linked,
         ecr_lambda::manifest::provenance::Link::Referrer
     );
-    assert_eq!(referrers.num_calls(), 1);
+    assert_eq!((referrers.num_calls(), by_digest.num_calls()), (1, 1));
 }
 
 #[tokio::test]

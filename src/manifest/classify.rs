@@ -23,6 +23,16 @@ pub enum Role {
     Other,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Image => "image",
+            Role::Attestation => "attestation",
+            Role::Other => "other",
+        }
+    }
+}
+
 pub fn role_of(entry: &Descriptor) -> Role {
     let annotated = entry
         .annotations

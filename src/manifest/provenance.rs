@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::digest::Digest;
 use crate::manifest::classify;
-use crate::manifest::model::{Descriptor, Parsed, RawManifest, media_type};
+use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
 
 pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
 /// What newer BuildKit versions put in `artifactType` of attestation manifests.
@@ -44,24 +44,40 @@ pub struct Referrer {
     pub manifest: RawManifest,
 }
 
-/// The attestations of the image `target` in an index, as read (those ECR returned).
+fn predicate_types(view: &ImageView) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    for t in view
+        .layers
+        .iter()
+        .filter_map(|l| l.annotations.get(PREDICATE_TYPE))
+    {
+        if !types.contains(t) {
+            types.push(t.clone());
+        }
+    }
+    types
+}
+
+/// The attestations of the image `target` in an index, as read. Only those whose
+/// bytes hash to the digest (and have the size) the index names are used: anything
+/// else is neither reported nor written again.
 pub fn attestations(
     index: &[Descriptor],
     target: &Digest,
     children: &BTreeMap<Digest, RawManifest>,
 ) -> Vec<(Provenance, RawManifest)> {
     classify::attestations_of(index, target.as_str())
-        .filter_map(|entry| children.get(&entry.parsed_digest()?))
+        .filter_map(|entry| {
+            let digest = entry.parsed_digest()?;
+            let raw = children.get(&digest)?;
+            let verified = digest.verify(raw.bytes().as_bytes()).is_ok()
+                && u64::try_from(entry.size).is_ok_and(|size| size == raw.size());
+            verified.then_some(raw)
+        })
         .filter_map(|raw| {
             let Ok(Parsed::Image(view)) = raw.parse() else {
                 return None;
             };
-            let mut predicate_types: Vec<String> = view
-                .layers
-                .iter()
-                .filter_map(|l| l.annotations.get(PREDICATE_TYPE).cloned())
-                .collect();
-            predicate_types.dedup();
             let linked = if view
                 .subject
                 .as_ref()
@@ -74,11 +90,46 @@ pub fn attestations(
             Some((
                 Provenance {
                     digest: raw.digest().to_string(),
-                    predicate_types,
+                    predicate_types: predicate_types(&view),
                     linked,
                 },
                 raw.clone(),
             ))
+        })
+        .collect()
+}
+
+/// Whether a referrer, as ListImageReferrers lists it, is an attestation.
+pub fn is_attestation_referrer(artifact_type: Option<&str>) -> bool {
+    matches!(
+        artifact_type,
+        Some(ATTESTATION_ARTIFACT_TYPE) | Some("application/vnd.in-toto+json")
+    )
+}
+
+/// The provenance of a single image from its attestation referrers, read by digest
+/// (`manifests`); referrers whose bytes do not hash to their digest are left out.
+pub fn from_referrers(
+    subject: &Digest,
+    manifests: &BTreeMap<Digest, RawManifest>,
+) -> Vec<Provenance> {
+    manifests
+        .values()
+        .filter(|raw| raw.verify().is_ok())
+        .filter_map(|raw| match raw.parse() {
+            Ok(Parsed::Image(view))
+                if view
+                    .subject
+                    .as_ref()
+                    .is_some_and(|s| s.digest == subject.as_str()) =>
+            {
+                Some(Provenance {
+                    digest: raw.digest().to_string(),
+                    predicate_types: predicate_types(&view),
+                    linked: Link::Referrer,
+                })
+            }
+            _ => None,
         })
         .collect()
 }
@@ -100,9 +151,11 @@ pub fn as_referrer(attestation: &RawManifest, target: &RawManifest) -> Option<Ra
     object
         .entry("artifactType")
         .or_insert_with(|| Value::String(ATTESTATION_ARTIFACT_TYPE.into()));
-    object
-        .entry("mediaType")
-        .or_insert_with(|| Value::String(media_type::OCI_MANIFEST.into()));
+    // `subject` and `artifactType` are OCI fields: the manifest is an OCI manifest.
+    object.insert(
+        "mediaType".into(),
+        Value::String(media_type::OCI_MANIFEST.into()),
+    );
     let bytes = serde_json::to_string(&doc).ok()?;
     let digest = Digest::sha256_of(bytes.as_bytes());
     Some(RawManifest::new(

@@ -348,7 +348,7 @@ fn assess_index(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descriptor
     a.runnable = distinct.len();
 
     let image = inputs.image;
-    let kind = if index_is_docker_list(&a.root_media_type) {
+    let kind = if a.root_media_type == media_type::DOCKER_LIST {
         "a Docker manifest list"
     } else {
         "an OCI image index"
@@ -448,10 +448,6 @@ fn assess_index(a: &mut Assessment, inputs: &Inputs<'_>, manifests: &[Descriptor
     }
 }
 
-fn index_is_docker_list(media_type: &str) -> bool {
-    media_type == media_type::DOCKER_LIST
-}
-
 fn describe_entries(entries: &[Entry]) -> String {
     if entries.is_empty() {
         return "none".into();
@@ -459,20 +455,12 @@ fn describe_entries(entries: &[Entry]) -> String {
     let mut parts: Vec<String> = entries
         .iter()
         .map(|e| match &e.platform {
-            Some(p) => format!("{p} {}", role_name(e.role)),
+            Some(p) => format!("{p} {}", e.role.as_str()),
             None => format!("{} without platform", e.media_type),
         })
         .collect();
     parts.dedup();
     parts.join(", ")
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Image => "image",
-        Role::Attestation => "attestation",
-        Role::Other => "other",
-    }
 }
 
 fn choose_target(
@@ -693,21 +681,35 @@ pub fn tag_to_write(
     Some(format!("{source}-{}", arch.oci_name()))
 }
 
-/// Every runnable image an index names: what a scan reads to judge its tags.
-pub fn runnable_children(root: &Parsed) -> Vec<Digest> {
+/// What a scan reads of an index to judge its tag: every runnable image, and the
+/// attestations that describe them (for `--fix` to keep).
+pub fn scan_children(root: &Parsed) -> Vec<Digest> {
     let Parsed::Index(index) = root else {
         return Vec::new();
     };
     let mut digests: Vec<Digest> = Vec::new();
-    for entry in &index.manifests {
-        if classify::runnable_arch(entry).is_some()
-            && let Some(d) = entry.parsed_digest()
-            && !digests.contains(&d)
-        {
-            digests.push(d);
+    for entry in index
+        .manifests
+        .iter()
+        .filter(|e| classify::runnable_arch(e).is_some())
+    {
+        let related = std::iter::once(entry)
+            .chain(classify::attestations_of(&index.manifests, &entry.digest));
+        for d in related.filter_map(Descriptor::parsed_digest) {
+            if !digests.contains(&d) {
+                digests.push(d);
+            }
         }
     }
     digests
+}
+
+/// A tag `fix` would write, with the referrers that keep the target's provenance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedWrite {
+    pub tag: String,
+    pub target: Target,
+    pub referrers: Vec<Referrer>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -724,7 +726,7 @@ pub struct TagAssessment {
     pub verdict: Verdict,
     /// What `fix` would write: the tag itself for one runnable image, else one
     /// `<tag>-<arch>` per runnable platform.
-    pub writes: Vec<(String, Target)>,
+    pub writes: Vec<PlannedWrite>,
     /// The problems `check` reports (with no platform chosen).
     pub problems: Vec<Finding>,
 }
@@ -740,22 +742,23 @@ pub fn assess_tag(inputs: &Inputs<'_>, tag: &str) -> TagAssessment {
             problems: Vec::new(),
         };
     }
+    let planned = |a: &Assessment| {
+        let target = a.target.clone().filter(|_| a.fixable())?;
+        Some(PlannedWrite {
+            tag: tag_to_write(a, Some(tag), None)?,
+            target,
+            referrers: a.referrers.clone(),
+        })
+    };
     let mut writes = Vec::new();
     if plain.fixable() {
-        if let Some(to) = tag_to_write(&plain, Some(tag), None) {
-            writes.push((to, plain.target.clone().expect("fixable has a target")));
-        }
+        writes.extend(planned(&plain));
     } else if plain.has_problem(Code::AmbiguousPlatform) && plain.runnable > 1 {
         for arch in [LambdaArch::X86_64, LambdaArch::Arm64] {
-            let one = assess(&Inputs {
+            writes.extend(planned(&assess(&Inputs {
                 platform: Some(arch),
                 ..inputs.clone()
-            });
-            if one.fixable()
-                && let Some(to) = tag_to_write(&one, Some(tag), None)
-            {
-                writes.push((to, one.target.clone().expect("fixable has a target")));
-            }
+            })));
         }
     }
     TagAssessment {

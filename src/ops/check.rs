@@ -1,41 +1,23 @@
+use crate::digest::Digest;
 use crate::ecr;
-use crate::error::{Error, ExitCode};
-use crate::manifest::provenance::{Link, PREDICATE_TYPE, Provenance};
+use crate::error::{AwsError, Error, ExitCode};
+use crate::manifest::provenance::{self, Provenance};
 use crate::manifest::rules::{Code, Finding};
-use crate::ops::{CheckRequest, Clients, Outcome, analyse};
+use crate::ops::{Analysis, CheckRequest, Clients, Outcome, analyse};
 use crate::output::CheckReport;
 
 /// Read-only: will Lambda accept the image as it is, and if not, can `fix` help?
 pub async fn check(clients: &Clients, req: &CheckRequest) -> Result<Outcome<CheckReport>, Error> {
     let mut analysis = analyse(clients, &req.image, req.function.as_ref(), req.platform).await?;
-    // An index links its attestations itself; a single manifest's are found as its
-    // referrers. Best effort: provenance is information, not a verdict.
+    // An index links its attestations itself; a single image's are its referrers.
+    // Best effort: provenance is information, not a verdict.
     if !analysis.assessment.is_index && analysis.assessment.problems.is_empty() {
-        match ecr::list_referrers(&clients.ecr, &analysis.repo, analysis.root.digest()).await {
-            Ok(referrers) => {
-                analysis.assessment.provenance = referrers
-                    .into_iter()
-                    .filter(|r| {
-                        r.artifact_type.as_deref()
-                            == Some(crate::manifest::provenance::ATTESTATION_ARTIFACT_TYPE)
-                            || r.annotations.contains_key(PREDICATE_TYPE)
-                    })
-                    .map(|r| Provenance {
-                        digest: r.digest,
-                        predicate_types: r
-                            .annotations
-                            .get(PREDICATE_TYPE)
-                            .cloned()
-                            .into_iter()
-                            .collect(),
-                        linked: Link::Referrer,
-                    })
-                    .collect();
-            }
+        match referrer_provenance(clients, &analysis).await {
+            Ok(found) => analysis.assessment.provenance = found,
             Err(e) => analysis.assessment.warnings.push(Finding::new(
                 Code::ProvenanceUnknown,
                 format!(
-                    "the image's referrers could not be listed, so its provenance is not shown: {e}"
+                    "the image's referrers could not be read, so its provenance is not shown: {e}"
                 ),
             )),
         }
@@ -47,4 +29,20 @@ pub async fn check(clients: &Clients, req: &CheckRequest) -> Result<Outcome<Chec
         ExitCode::NotUsable
     };
     Ok(Outcome { report, exit })
+}
+
+/// ListImageReferrers, then the attestation referrers by digest (for what they attest).
+async fn referrer_provenance(
+    clients: &Clients,
+    analysis: &Analysis,
+) -> Result<Vec<Provenance>, AwsError> {
+    let subject = analysis.root.digest();
+    let listed = ecr::list_referrers(&clients.ecr, &analysis.repo, subject).await?;
+    let digests: Vec<Digest> = listed
+        .iter()
+        .filter(|r| provenance::is_attestation_referrer(r.artifact_type.as_deref()))
+        .filter_map(|r| r.digest.parse().ok())
+        .collect();
+    let manifests = ecr::read_many(&clients.ecr, &analysis.repo, &digests).await?;
+    Ok(provenance::from_referrers(subject, &manifests))
 }

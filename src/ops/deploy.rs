@@ -87,7 +87,7 @@ pub async fn deploy(
     let mut written_tag = None;
     if !analysis.assessment.lambda_ready() {
         let tag = tag_for(&analysis, req.tag.as_deref())?;
-        fixed = fix_tag(
+        let done = fix_tag(
             clients,
             &mut analysis,
             tag.as_deref(),
@@ -95,21 +95,20 @@ pub async fn deploy(
             req.keep_provenance,
         )
         .await?;
-        if !analysis.assessment.fixable() {
-            // The tag could not move, or the provenance could not be kept.
+        // Refused (immutable tag, provenance not kept): nothing moved, nothing deployed.
+        let Some(done) = done else {
             return Ok(stop(&analysis));
-        }
-        match tag {
-            Some(tag) => written_tag = Some(tag),
-            None => {
-                analysis.assessment.warnings.push(Finding::new(
-                    Code::UntaggedImage,
-                    "no tag was written (IMAGE names a digest and no --tag was given): the \
-                     deployed manifest may be untagged, and lifecycle rules that expire untagged \
-                     images would later break the function; pass --tag to keep it tagged",
-                ));
-            }
-        }
+        };
+        fixed = done;
+        written_tag = tag;
+    }
+    if written_tag.is_none() && analysis.image.tag().is_none() {
+        analysis.assessment.warnings.push(Finding::new(
+            Code::UntaggedImage,
+            "no tag was written (IMAGE names a digest and no --tag was given): if the deployed \
+             manifest has no tag, lifecycle rules that expire untagged images would later break \
+             the function; pass --tag to keep it tagged",
+        ));
     }
 
     let image_uri = analysis

@@ -19,7 +19,7 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
         let tag = tag_for(&analysis, req.tag.as_deref())?.ok_or_else(|| {
             Error::Usage("IMAGE names a digest: pass --tag TAG to say which tag to write".into())
         })?;
-        fixed = fix_tag(
+        let done = fix_tag(
             clients,
             &mut analysis,
             Some(&tag),
@@ -27,7 +27,10 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
             req.keep_provenance,
         )
         .await?;
-        written_tag = Some(tag);
+        if let Some(done) = done {
+            fixed = done;
+            written_tag = Some(tag);
+        }
     }
     let exit = if fixed.action.is_some() {
         ExitCode::Success
@@ -61,12 +64,20 @@ pub(crate) fn tag_for(
     Ok(tag)
 }
 
-/// What writing a tag came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Written {
-    Done(Action),
-    /// The repository does not let the tag move; nothing was written.
-    TagImmutable,
+/// What writing a tag (and the provenance) came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FixOutcome {
+    Done(Fixed),
+    /// Refused before the tag moved: the tag is immutable, or an attestation could not
+    /// be kept. The finding says which.
+    Refused(Finding),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fixed {
+    /// `None` when there was no tag to write (a digest deploy).
+    pub action: Option<Action>,
+    pub provenance_written: Vec<String>,
 }
 
 /// The guard before moving the tag that was read (`read`: that tag and what it
@@ -78,7 +89,7 @@ async fn guard(
     read: Option<(&str, &Digest)>,
     target: &RawManifest,
     tag: &str,
-) -> Result<Option<Written>, Error> {
+) -> Result<Option<Action>, Error> {
     let Some((read_tag, read_digest)) = read.filter(|(read_tag, _)| *read_tag == tag) else {
         return Ok(None);
     };
@@ -86,7 +97,7 @@ async fn guard(
         .await?
         .manifest;
     if current.digest() == target.digest() {
-        return Ok(Some(Written::Done(Action::AlreadyReady)));
+        return Ok(Some(Action::AlreadyReady));
     }
     if current.digest() != read_digest {
         return Err(AwsError::new(
@@ -94,7 +105,7 @@ async fn guard(
             AwsErrorKind::Conflict,
             format!(
                 "tag moved: {tag} named {read_digest} when it was checked, and now names {}; \
-                 nothing was written",
+                 the tag was not written",
                 current.digest()
             ),
         )
@@ -104,39 +115,6 @@ async fn guard(
         .into());
     }
     Ok(None)
-}
-
-async fn put_tag(
-    clients: &Clients,
-    repo: &Repository,
-    target: &RawManifest,
-    tag: &str,
-) -> Result<Written, Error> {
-    Ok(
-        match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
-            PutOutcome::Written => Written::Done(Action::Retagged),
-            PutOutcome::AlreadyThere => Written::Done(Action::AlreadyReady),
-            // ECR refuses to move a tag its repository keeps immutable; nothing changed.
-            // Learnt from this refusal rather than from an extra DescribeRepositories call.
-            PutOutcome::TagImmutable => Written::TagImmutable,
-        },
-    )
-}
-
-/// Points `tag` at `target` (its exact bytes, digest sent for ECR to check), after
-/// the guard when `tag` is the tag that was read. ECR has no conditional put, so a
-/// push landing between the guard read and the write can still be overwritten.
-pub(crate) async fn write_tag(
-    clients: &Clients,
-    repo: &Repository,
-    read: Option<(&str, &Digest)>,
-    target: &RawManifest,
-    tag: &str,
-) -> Result<Written, Error> {
-    if let Some(done) = guard(clients, repo, read, target, tag).await? {
-        return Ok(done);
-    }
-    put_tag(clients, repo, target, tag).await
 }
 
 /// Writes referrer manifests (untagged). Returns the digests newly written; those
@@ -157,27 +135,96 @@ async fn put_referrers(
     Ok(written)
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Fixed {
-    /// `None` when nothing could be done (a problem says why).
-    pub action: Option<Action>,
-    pub provenance_written: Vec<String>,
+/// Points `tag` at `target` (its exact bytes, digest sent for ECR to check) and keeps
+/// the target's index-only attestations discoverable as its `referrers`.
+///
+/// When `tag` is the tag that was read, it is read again first (the guard). ECR has
+/// no conditional put, so a push landing between that read and the write can still
+/// be overwritten. The referrers go out alongside the guard read and before the tag
+/// moves: if one cannot be written the tag stays where it was, so the same command,
+/// run again, still finds the index that links the attestations and writes only what
+/// is missing (once the tag moved, the index is untagged and out of its reach). An
+/// immutable tag is learnt from PutImage's refusal, which changes nothing, rather
+/// than from an extra DescribeRepositories call.
+pub(crate) async fn apply_fix(
+    clients: &Clients,
+    repo: &Repository,
+    read: Option<(&str, &Digest)>,
+    target: &RawManifest,
+    referrers: &[Referrer],
+    tag: Option<&str>,
+    dry_run: bool,
+) -> Result<FixOutcome, Error> {
+    if dry_run {
+        return Ok(FixOutcome::Done(Fixed {
+            action: tag.map(|_| Action::Planned),
+            provenance_written: referrers
+                .iter()
+                .map(|r| r.manifest.digest().to_string())
+                .collect(),
+        }));
+    }
+    let guarded = async {
+        match tag {
+            Some(tag) => guard(clients, repo, read, target, tag).await,
+            None => Ok(None),
+        }
+    };
+    let (kept, guarded) = tokio::join!(put_referrers(clients, repo, referrers), guarded);
+    let provenance_written = match kept {
+        Ok(written) => written,
+        Err((referrer, error)) => {
+            return Ok(FixOutcome::Refused(Finding::new(
+                Code::ProvenanceNotKept,
+                format!(
+                    "attestation {} could not be written as {}, a referrer of {} ({error}); the \
+                     tag was not moved, so its provenance stays linked: run the command again, \
+                     or pass --no-keep-provenance",
+                    referrer.attestation,
+                    referrer.manifest.digest(),
+                    target.digest()
+                ),
+            )));
+        }
+    };
+    let Some(tag) = tag else {
+        return Ok(FixOutcome::Done(Fixed {
+            action: None,
+            provenance_written,
+        }));
+    };
+    let action = match guarded? {
+        Some(done) => done,
+        None => match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
+            PutOutcome::Written => Action::Retagged,
+            PutOutcome::AlreadyThere => Action::AlreadyReady,
+            PutOutcome::TagImmutable => {
+                return Ok(FixOutcome::Refused(Finding::new(
+                    Code::TagImmutable,
+                    format!(
+                        "repository {} does not let tag {tag} move (immutable tags); the tag was \
+                         not changed: pass --tag NEW to write a new tag (for example --tag \
+                         {tag}-lambda)",
+                        repo.name
+                    ),
+                )));
+            }
+        },
+    };
+    Ok(FixOutcome::Done(Fixed {
+        action: Some(action),
+        provenance_written,
+    }))
 }
 
-/// Writes the analysed target to `tag` (or no tag: a digest deploy), and keeps the
-/// target's attestations discoverable as referrers.
-///
-/// The referrers go first, alongside the guard read: if one cannot be written the
-/// tag stays where it was (exit 1, naming the attestation), so the same command,
-/// run again, still finds the index that links the attestations and writes only
-/// what is missing. Once the tag moved, the index is untagged and out of reach.
+/// [`apply_fix`] for an analysis: `None` when refused (the problem is added to it).
 pub(crate) async fn fix_tag(
     clients: &Clients,
     analysis: &mut Analysis,
     tag: Option<&str>,
     dry_run: bool,
     keep_provenance: bool,
-) -> Result<Fixed, Error> {
+) -> Result<Option<Fixed>, Error> {
     let target = analysis
         .assessment
         .target
@@ -189,67 +236,22 @@ pub(crate) async fn fix_tag(
     } else {
         Vec::new()
     };
-    if dry_run {
-        return Ok(Fixed {
-            action: tag.map(|_| Action::Planned),
-            provenance_written: referrers
-                .iter()
-                .map(|r| r.manifest.digest().to_string())
-                .collect(),
-        });
-    }
     let read = analysis.image.tag().map(|t| (t, analysis.root.digest()));
-    let repo = analysis.repo.clone();
-    let guarded = async {
-        match tag {
-            Some(tag) => guard(clients, &repo, read, &target, tag).await,
-            None => Ok(None),
-        }
-    };
-    let (kept, guarded) = tokio::join!(put_referrers(clients, &repo, &referrers), guarded);
-    let provenance_written = match kept {
-        Ok(written) => written,
-        Err((referrer, error)) => {
-            analysis.assessment.problems.push(Finding::new(
-                Code::ProvenanceNotKept,
-                format!(
-                    "attestation {} could not be written as {}, a referrer of {} ({error}); the \
-                     tag was not moved, so its provenance stays linked: run the command again, \
-                     or pass --no-keep-provenance",
-                    referrer.attestation,
-                    referrer.manifest.digest(),
-                    target.digest()
-                ),
-            ));
-            return Ok(Fixed::default());
-        }
-    };
-    let Some(tag) = tag else {
-        return Ok(Fixed {
-            action: None,
-            provenance_written,
-        });
-    };
-    let written = match guarded? {
-        Some(done) => done,
-        None => put_tag(clients, &repo, &target, tag).await?,
-    };
-    let action = match written {
-        Written::Done(action) => Some(action),
-        Written::TagImmutable => {
-            analysis.assessment.problems.push(Finding::new(
-                Code::TagImmutable,
-                format!(
-                    "repository {} does not let tag {tag} move (immutable tags); nothing was \
-                     changed: pass --tag NEW to write a new tag (for example --tag {tag}-lambda)",
-                    repo.name
-                ),
-            ));
+    let outcome = apply_fix(
+        clients,
+        &analysis.repo,
+        read,
+        &target,
+        &referrers,
+        tag,
+        dry_run,
+    )
+    .await?;
+    Ok(match outcome {
+        FixOutcome::Done(fixed) => Some(fixed),
+        FixOutcome::Refused(finding) => {
+            analysis.assessment.problems.push(finding);
             None
         }
-    };
-    Ok(Fixed {
-        action,
-        provenance_written,
     })
 }

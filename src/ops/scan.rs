@@ -1,13 +1,12 @@
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::ecr::{self, Repository};
-use crate::error::{AwsError, Error, ExitCode};
+use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState};
-use crate::manifest::rules::{self, Inputs, TagAssessment, Target, Verdict};
+use crate::manifest::rules::{self, Code, Inputs, PlannedWrite, TagAssessment, Verdict};
 use crate::manifest::{LambdaArch, RawManifest, media_type};
-use crate::ops::fix::{Written, write_tag};
+use crate::ops::fix::{FixOutcome, apply_fix};
 use crate::ops::{Clients, Outcome};
 use crate::output::{Action, ScanFinding, ScanReport, ScanWrite, Unreadable};
 use crate::reference::{ImageRef, Selector};
@@ -22,9 +21,10 @@ pub struct ScanRequest {
     pub progress: bool,
 }
 
-/// A tag as scanned: what it names and how it was judged.
+/// A tag as scanned: where it is, what it names, how it was judged.
 #[derive(Clone, Debug)]
 struct ScannedTag {
+    registry_id: Option<String>,
     repository: String,
     tag: String,
     digest: Digest,
@@ -33,56 +33,46 @@ struct ScannedTag {
     archs: Vec<LambdaArch>,
 }
 
-struct RepoScan {
-    tags: Vec<ScannedTag>,
-    error: Option<AwsError>,
+/// Where a tag is: (registry, repository, tag).
+type TagKey = (Option<String>, String, String);
+
+impl ScannedTag {
+    fn key(&self) -> TagKey {
+        (
+            self.registry_id.clone(),
+            self.repository.clone(),
+            self.tag.clone(),
+        )
+    }
 }
 
-/// Runs `work` over `items` with at most `concurrency` in flight.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, concurrency: usize, work: F) -> Vec<R>
+fn repository(clients: &Clients, registry_id: Option<String>, name: &str) -> Repository {
+    Repository {
+        registry_id,
+        name: name.to_owned(),
+        region: clients.ecr_region.clone(),
+    }
+}
+
+/// Runs `work` over `items`, at most `concurrency` at a time, and hands each result to
+/// `done` as soon as it is ready (so findings stream out as they are found).
+async fn bounded<T, R, F, Fut>(items: Vec<T>, concurrency: usize, work: F, mut done: impl FnMut(R))
 where
     T: Send + 'static,
     R: Send + 'static,
-    F: Fn(T) -> Fut + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = R> + Send + 'static,
 {
-    let queue = Arc::new(Mutex::new(
-        items.into_iter().enumerate().collect::<VecDeque<_>>(),
-    ));
-    let work = Arc::new(work);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (queue, work) = (queue.clone(), work.clone());
-        workers.spawn(async move {
-            let mut done = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue").pop_front();
-                let Some((i, item)) = next else { break };
-                done.push((i, work(item).await));
-            }
-            done
-        });
+    let mut pending = items.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    for item in pending.by_ref().take(concurrency.max(1)) {
+        running.spawn(work.clone()(item));
     }
-    let mut results = Vec::new();
-    while let Some(done) = workers.join_next().await {
-        results.extend(done.expect("scan workers do not panic"));
-    }
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
-
-async fn scan_repository(clients: Clients, name: String) -> RepoScan {
-    let repo = Repository {
-        registry_id: None,
-        name: name.clone(),
-        region: clients.ecr_region.clone(),
-    };
-    match read_repository(&clients, &repo).await {
-        Ok(tags) => RepoScan { tags, error: None },
-        Err(error) => RepoScan {
-            tags: Vec::new(),
-            error: Some(error),
-        },
+    while let Some(result) = running.join_next().await {
+        if let Some(item) = pending.next() {
+            running.spawn(work.clone()(item));
+        }
+        done(result.expect("scan tasks do not panic"));
     }
 }
 
@@ -100,11 +90,13 @@ async fn read_repository(
     let indexes = ecr::read_many(&clients.ecr, repo, &index_digests).await?;
     let mut child_digests: Vec<Digest> = Vec::new();
     for index in indexes.values() {
-        if let Ok(parsed) = index.parse() {
-            for d in rules::runnable_children(&parsed) {
-                if !child_digests.contains(&d) {
-                    child_digests.push(d);
-                }
+        for d in index
+            .parse()
+            .map(|p| rules::scan_children(&p))
+            .unwrap_or_default()
+        {
+            if !child_digests.contains(&d) {
+                child_digests.push(d);
             }
         }
     }
@@ -117,23 +109,17 @@ async fn read_repository(
         .collect();
     let mut tags = Vec::new();
     for image in &listed {
-        let root = match indexes.get(&image.digest) {
-            Some(index) => index.clone(),
-            None if media_type::is_index(&image.media_type) => continue, // vanished meanwhile
-            // Not read: judged by its media type alone, with no bytes to check.
-            None => RawManifest::new(
-                String::new(),
-                image.digest.clone(),
-                image.media_type.clone(),
-            ),
-        };
+        let index = indexes.get(&image.digest);
+        if index.is_none() && media_type::is_index(&image.media_type) {
+            continue; // deleted meanwhile
+        }
         for tag in &image.tags {
             let display = format!("{}:{tag}", repo.name);
-            let assessment = if indexes.contains_key(&image.digest) {
-                Some(rules::assess_tag(
+            let assessment = match index {
+                Some(root) => Some(rules::assess_tag(
                     &Inputs {
                         image: &display,
-                        root: &root,
+                        root,
                         children: &children,
                         requested_digest: None,
                         platform: None,
@@ -141,9 +127,9 @@ async fn read_repository(
                         repository_region: &repo.region,
                     },
                     tag,
-                ))
-            } else {
-                rules::assess_listed(&display, &image.media_type)
+                )),
+                // Not read: judged by its media type alone.
+                None => rules::assess_listed(&display, &image.media_type),
             };
             // Artifacts (charts, signatures, SBOMs) are not images Lambda is meant to run.
             let Some(mut assessment) = assessment else {
@@ -151,22 +137,22 @@ async fn read_repository(
             };
             // A multi-platform tag whose per-platform tags already name its images has
             // been fixed the only way it can be without breaking its other consumers.
-            let done = |(to, target): &(String, Target)| {
-                to != tag && named.get(to.as_str()) == Some(&target.manifest.digest())
+            let done = |w: &PlannedWrite| {
+                w.tag != *tag && named.get(w.tag.as_str()) == Some(&w.target.manifest.digest())
             };
             if assessment.verdict == Verdict::Fixable && assessment.writes.iter().all(done) {
                 assessment.verdict = Verdict::Ready;
             }
-            let archs = root
-                .parse()
-                .map(|p| rules::runnable_archs(&p))
-                .unwrap_or_default();
             tags.push(ScannedTag {
+                registry_id: image.registry_id.clone(),
                 repository: repo.name.clone(),
                 tag: tag.clone(),
                 digest: image.digest.clone(),
+                archs: index
+                    .and_then(|i| i.parse().ok())
+                    .map(|p| rules::runnable_archs(&p))
+                    .unwrap_or_default(),
                 assessment,
-                archs,
             });
         }
     }
@@ -174,18 +160,11 @@ async fn read_repository(
 }
 
 fn tag_finding(t: &ScannedTag) -> ScanFinding {
-    let codes: Vec<String> = t
-        .assessment
-        .problems
+    let problems = &t.assessment.problems;
+    let message = problems
         .iter()
-        .map(|p| p.code.to_string())
-        .collect();
-    let message = t
-        .assessment
-        .problems
-        .iter()
-        .find(|p| p.code != rules::Code::ImageIndex)
-        .or(t.assessment.problems.first())
+        .find(|p| p.code != Code::ImageIndex)
+        .or(problems.first())
         .map(|p| p.message.clone())
         .unwrap_or_default();
     ScanFinding {
@@ -195,13 +174,8 @@ fn tag_finding(t: &ScannedTag) -> ScanFinding {
         digest: Some(t.digest.to_string()),
         function: None,
         fixable: t.assessment.verdict == Verdict::Fixable,
-        fix_writes: t
-            .assessment
-            .writes
-            .iter()
-            .map(|(tag, _)| tag.clone())
-            .collect(),
-        problems: codes,
+        fix_writes: t.assessment.writes.iter().map(|w| w.tag.clone()).collect(),
+        problems: problems.iter().map(|p| p.code.to_string()).collect(),
         message,
     }
 }
@@ -213,13 +187,13 @@ pub async fn scan(
     on_finding: &mut (dyn FnMut(&ScanFinding) + Send),
     confirm: &mut (dyn FnMut(&[ScanWrite]) -> bool + Send),
 ) -> Result<Outcome<ScanReport>, Error> {
-    let repositories = if req.repositories.is_empty() {
+    let names = if req.repositories.is_empty() {
         ecr::list_repositories(&clients.ecr, None).await?
     } else {
         req.repositories.clone()
     };
     let bar = req.progress.then(|| {
-        let bar = indicatif::ProgressBar::new(repositories.len() as u64);
+        let bar = indicatif::ProgressBar::new(names.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} scanning {pos}/{len} repositories {wide_bar}",
@@ -230,21 +204,45 @@ pub async fn scan(
     });
 
     let mut report = ScanReport {
-        repositories: repositories.len(),
+        repositories: names.len(),
         ..ScanReport::default()
     };
-    let tick = bar.clone();
-    let scans = bounded(repositories.clone(), req.concurrency, {
+    let mut all_tags: BTreeMap<TagKey, ScannedTag> = BTreeMap::new();
+    let work = {
         let clients = clients.clone();
         move |name: String| {
             let clients = clients.clone();
-            let tick = tick.clone();
             async move {
-                let scan = scan_repository(clients, name.clone()).await;
-                if let Some(bar) = &tick {
-                    bar.inc(1);
+                let repo = repository(&clients, None, &name);
+                let result = read_repository(&clients, &repo).await;
+                (name, result)
+            }
+        }
+    };
+    bounded(names, req.concurrency, work, |(name, result)| {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        match result {
+            Err(error) => report.unreadable.push(Unreadable {
+                what: format!("repository {name}"),
+                error: error.to_string(),
+            }),
+            Ok(tags) => {
+                for t in tags {
+                    report.tags += 1;
+                    match t.assessment.verdict {
+                        Verdict::Ready => report.ready += 1,
+                        Verdict::Fixable => report.fixable += 1,
+                        Verdict::NotFixable => report.not_fixable += 1,
+                    }
+                    if t.assessment.verdict != Verdict::Ready {
+                        let finding = tag_finding(&t);
+                        on_finding(&finding);
+                        report.findings.push(finding);
+                    }
+                    all_tags.insert(t.key(), t);
                 }
-                (name, scan)
             }
         }
     })
@@ -253,95 +251,25 @@ pub async fn scan(
         bar.finish_and_clear();
     }
 
-    let mut all_tags: BTreeMap<(String, String), ScannedTag> = BTreeMap::new();
-    for (name, scan) in scans {
-        if let Some(error) = scan.error {
-            report.unreadable.push(Unreadable {
-                what: format!("repository {name}"),
-                error: error.to_string(),
-            });
-        }
-        for t in scan.tags {
-            report.tags += 1;
-            match t.assessment.verdict {
-                Verdict::Ready => report.ready += 1,
-                Verdict::Fixable => report.fixable += 1,
-                Verdict::NotFixable => report.not_fixable += 1,
-            }
-            if t.assessment.verdict != Verdict::Ready {
-                let finding = tag_finding(&t);
-                on_finding(&finding);
-                report.findings.push(finding);
-            }
-            all_tags.insert((t.repository.clone(), t.tag.clone()), t);
-        }
-    }
-
     if req.functions {
         scan_functions(clients, req, &all_tags, &mut report, on_finding).await;
     }
-
     if req.fix {
-        let plan: Vec<(ScanWrite, Target, ScannedTag)> = all_tags
-            .values()
-            .filter(|t| t.assessment.verdict == Verdict::Fixable)
-            .flat_map(|t| {
-                t.assessment.writes.iter().map(move |(tag, target)| {
-                    (
-                        ScanWrite {
-                            repository: t.repository.clone(),
-                            tag: t.tag.clone(),
-                            written_tag: tag.clone(),
-                            target: target.manifest.digest().to_string(),
-                            action: None,
-                        },
-                        target.clone(),
-                        t.clone(),
-                    )
-                })
-            })
-            .collect();
-        let writes: Vec<ScanWrite> = plan.iter().map(|(w, _, _)| w.clone()).collect();
-        if !writes.is_empty() && confirm(&writes) {
-            for (mut write, target, scanned) in plan {
-                let repo = Repository {
-                    registry_id: None,
-                    name: write.repository.clone(),
-                    region: clients.ecr_region.clone(),
-                };
-                let read = Some((scanned.tag.as_str(), &scanned.digest));
-                match write_tag(clients, &repo, read, &target.manifest, &write.written_tag).await {
-                    Ok(Written::Done(action)) => write.action = Some(action),
-                    Ok(Written::TagImmutable) => report.unreadable.push(Unreadable {
-                        what: format!("{}:{}", write.repository, write.written_tag),
-                        error: "the repository does not let this tag move (immutable tags)".into(),
-                    }),
-                    Err(e) => report.unreadable.push(Unreadable {
-                        what: format!("{}:{}", write.repository, write.written_tag),
-                        error: e.to_string(),
-                    }),
-                }
-                report.fixed.push(write);
-            }
-        }
+        fix_all(clients, &all_tags, &mut report, confirm).await;
     }
 
-    // What would still fail: every finding, less the tags now fixed.
-    let fixed: Vec<(&str, &str)> = report
-        .fixed
-        .iter()
-        .filter(|w| matches!(w.action, Some(Action::Retagged | Action::AlreadyReady)))
-        .map(|w| (w.repository.as_str(), w.tag.as_str()))
-        .collect();
+    // What would still fail: every finding, less those whose tag is now fixed.
+    let fixed: BTreeSet<(&str, &str)> = fixed_tags(&report.fixed);
     report.remaining = report
         .findings
         .iter()
         .filter(|f| {
-            f.kind != "tag-not-ready"
-                || !fixed.contains(&(
+            let tag_fixed = matches!(f.kind, "tag-not-ready" | "function-tag-not-ready")
+                && fixed.contains(&(
                     f.repository.as_deref().unwrap_or_default(),
                     f.tag.as_deref().unwrap_or_default(),
-                ))
+                ));
+            !tag_fixed
         })
         .count();
     let exit = if !report.unreadable.is_empty() {
@@ -354,10 +282,87 @@ pub async fn scan(
     Ok(Outcome { report, exit })
 }
 
+/// The scanned tags every planned write of which went through.
+fn fixed_tags(writes: &[ScanWrite]) -> BTreeSet<(&str, &str)> {
+    let mut all: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+    for w in writes {
+        let ok = matches!(w.action, Some(Action::Retagged | Action::AlreadyReady));
+        *all.entry((w.repository.as_str(), w.tag.as_str()))
+            .or_insert(true) &= ok;
+    }
+    all.into_iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// `--fix`: every fixable tag, as `fix` writes it (provenance kept), after `confirm`.
+async fn fix_all(
+    clients: &Clients,
+    tags: &BTreeMap<TagKey, ScannedTag>,
+    report: &mut ScanReport,
+    confirm: &mut (dyn FnMut(&[ScanWrite]) -> bool + Send),
+) {
+    let plan: Vec<(&ScannedTag, &PlannedWrite)> = tags
+        .values()
+        .filter(|t| t.assessment.verdict == Verdict::Fixable)
+        .flat_map(|t| t.assessment.writes.iter().map(move |w| (t, w)))
+        .collect();
+    let writes: Vec<ScanWrite> = plan
+        .iter()
+        .map(|(t, w)| ScanWrite {
+            repository: t.repository.clone(),
+            tag: t.tag.clone(),
+            written_tag: w.tag.clone(),
+            target: w.target.manifest.digest().to_string(),
+            action: None,
+            provenance_written: Vec::new(),
+        })
+        .collect();
+    if writes.is_empty() || !confirm(&writes) {
+        return;
+    }
+    for ((scanned, planned), mut write) in plan.into_iter().zip(writes) {
+        let repo = repository(clients, scanned.registry_id.clone(), &scanned.repository);
+        let read = Some((scanned.tag.as_str(), &scanned.digest));
+        let outcome = apply_fix(
+            clients,
+            &repo,
+            read,
+            &planned.target.manifest,
+            &planned.referrers,
+            Some(&planned.tag),
+            false,
+        )
+        .await;
+        match outcome {
+            Ok(FixOutcome::Done(fixed)) => {
+                write.action = fixed.action;
+                write.provenance_written = fixed.provenance_written;
+            }
+            Ok(FixOutcome::Refused(finding)) => report.unreadable.push(Unreadable {
+                what: format!("{}:{}", write.repository, write.written_tag),
+                error: finding.message,
+            }),
+            Err(e) => report.unreadable.push(Unreadable {
+                what: format!("{}:{}", write.repository, write.written_tag),
+                error: e.to_string(),
+            }),
+        }
+        report.fixed.push(write);
+    }
+}
+
+/// A function, and the image it was created or last updated from.
+struct Deployed {
+    state: FunctionState,
+    image: Option<ImageRef>,
+}
+
 async fn scan_functions(
     clients: &Clients,
     req: &ScanRequest,
-    tags: &BTreeMap<(String, String), ScannedTag>,
+    tags: &BTreeMap<TagKey, ScannedTag>,
     report: &mut ScanReport,
     on_finding: &mut (dyn FnMut(&ScanFinding) + Send),
 ) {
@@ -371,7 +376,9 @@ async fn scan_functions(
             return;
         }
     };
-    let states = bounded(names, req.concurrency, {
+    // Grouped by the repository (and registry) each runs from.
+    let mut by_repository: BTreeMap<(Option<String>, String), Vec<Deployed>> = BTreeMap::new();
+    let work = {
         let clients = clients.clone();
         move |name: String| {
             let clients = clients.clone();
@@ -386,123 +393,156 @@ async fn scan_functions(
                 )
             }
         }
+    };
+    bounded(names, req.concurrency, work, |(name, state)| match state {
+        Ok(state) => {
+            report.functions += 1;
+            let image: Option<ImageRef> = state.image_uri.as_deref().and_then(|u| u.parse().ok());
+            let key = image.as_ref().map_or((None, String::new()), |i| {
+                (
+                    i.registry.as_ref().map(|r| r.account.clone()),
+                    i.repository.clone(),
+                )
+            });
+            by_repository
+                .entry(key)
+                .or_default()
+                .push(Deployed { state, image });
+        }
+        Err(e) => report.unreadable.push(Unreadable {
+            what: format!("function {name}"),
+            error: e.to_string(),
+        }),
     })
     .await;
 
-    // Which running digests still exist: one BatchGetImage per repository and 100.
-    let mut running: BTreeMap<String, Vec<(FunctionState, Option<ImageRef>)>> = BTreeMap::new();
-    for (name, state) in states {
-        match state {
-            Ok(state) => {
-                report.functions += 1;
-                let image: Option<ImageRef> =
-                    state.image_uri.as_deref().and_then(|u| u.parse().ok());
-                let repo = image
-                    .as_ref()
-                    .map_or_else(String::new, |i| i.repository.clone());
-                running.entry(repo).or_default().push((state, image));
-            }
-            Err(e) => report.unreadable.push(Unreadable {
-                what: format!("function {name}"),
-                error: e.to_string(),
-            }),
-        }
-    }
-    for (repository, functions) in running {
+    for ((registry_id, name), functions) in by_repository {
+        // Which running digests still exist: one BatchGetImage per 100.
         let digests: Vec<Digest> = functions
             .iter()
-            .filter_map(|(s, _)| s.running_digest.clone())
+            .filter_map(|f| f.state.running_digest.clone())
             .collect();
-        let repo = Repository {
-            registry_id: None,
-            name: repository.clone(),
-            region: clients.ecr_region.clone(),
-        };
-        let existing = if repository.is_empty() {
+        let existing = if name.is_empty() {
             Ok(BTreeMap::new())
         } else {
-            ecr::read_many(&clients.ecr, &repo, &digests).await
+            ecr::read_many(
+                &clients.ecr,
+                &repository(clients, registry_id.clone(), &name),
+                &digests,
+            )
+            .await
         };
-        let existing = match existing {
+        let existing: BTreeMap<Digest, RawManifest> = match existing {
             Ok(found) => found,
-            Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => BTreeMap::new(),
+            // The repository itself is gone: so are its images.
+            Err(e) if e.kind == AwsErrorKind::NotFound => BTreeMap::new(),
             Err(e) => {
                 report.unreadable.push(Unreadable {
-                    what: format!("repository {repository}"),
+                    what: format!("repository {name}"),
                     error: e.to_string(),
                 });
                 continue;
             }
         };
-        for (state, image) in functions {
-            let mut findings = Vec::new();
-            let base = |kind: &'static str, message: String| ScanFinding {
-                kind,
-                repository: Some(repository.clone()).filter(|r| !r.is_empty()),
-                tag: image.as_ref().and_then(|i| i.tag().map(str::to_owned)),
-                digest: state.running_digest.as_ref().map(ToString::to_string),
-                function: Some(state.name.clone()),
-                fixable: false,
-                fix_writes: Vec::new(),
-                problems: Vec::new(),
-                message,
-            };
-            if let Some(d) = &state.running_digest
-                && !existing.contains_key(d)
-            {
-                findings.push(base(
-                    "function-image-deleted",
-                    format!(
-                        "{} runs {d}, which is no longer in {repository}: Lambda will fail the \
-                             function (ImageDeleted); deploy a current image",
-                        state.name
-                    ),
-                ));
-            }
-            let deployed_tag = image.as_ref().and_then(|i| match &i.selector {
-                Selector::Tag(t) => Some((i.repository.clone(), t.clone())),
-                Selector::Digest(_) => None,
-            });
-            if let Some(scanned) = deployed_tag.and_then(|key| tags.get(&key)) {
-                if scanned.assessment.verdict != Verdict::Ready {
-                    let mut f = base(
-                        "function-tag-not-ready",
-                        format!(
-                            "{} was deployed from {}:{}, which Lambda would now refuse: the next \
-                             deploy of that tag fails unless it is fixed",
-                            state.name, scanned.repository, scanned.tag
-                        ),
-                    );
-                    f.fixable = scanned.assessment.verdict == Verdict::Fixable;
-                    f.problems = scanned
-                        .assessment
-                        .problems
-                        .iter()
-                        .map(|p| p.code.to_string())
-                        .collect();
-                    findings.push(f);
-                }
-                let arch = state.facts().arch;
-                if let Some(arch) =
-                    arch.filter(|a| !scanned.archs.is_empty() && !scanned.archs.contains(a))
-                {
-                    findings.push(base(
-                        "function-architecture-mismatch",
-                        format!(
-                            "{} runs on {}, but {}:{} has no linux/{} image",
-                            state.name,
-                            arch.lambda_name(),
-                            scanned.repository,
-                            scanned.tag,
-                            arch.oci_name()
-                        ),
-                    ));
-                }
-            }
-            for finding in findings {
+        for deployed in functions {
+            for finding in function_findings(&deployed, &name, &existing, tags) {
                 on_finding(&finding);
                 report.findings.push(finding);
             }
         }
     }
+}
+
+fn function_findings(
+    deployed: &Deployed,
+    repository: &str,
+    existing: &BTreeMap<Digest, RawManifest>,
+    tags: &BTreeMap<TagKey, ScannedTag>,
+) -> Vec<ScanFinding> {
+    let state = &deployed.state;
+    let finding = |kind: &'static str, message: String| ScanFinding {
+        kind,
+        repository: Some(repository.to_owned()).filter(|r| !r.is_empty()),
+        tag: deployed
+            .image
+            .as_ref()
+            .and_then(|i| i.tag().map(str::to_owned)),
+        digest: state.running_digest.as_ref().map(ToString::to_string),
+        function: Some(state.name.clone()),
+        fixable: false,
+        fix_writes: Vec::new(),
+        problems: Vec::new(),
+        message,
+    };
+    let mut findings = Vec::new();
+    if let Some(d) = state
+        .running_digest
+        .as_ref()
+        .filter(|d| !existing.contains_key(*d))
+    {
+        findings.push(finding(
+            "function-image-deleted",
+            format!(
+                "{} runs {d}, which is no longer in {repository}: Lambda will fail the function \
+                 (ImageDeleted); deploy a current image",
+                state.name
+            ),
+        ));
+    }
+    // The tag it was deployed from, as scanned (same registry, repository and tag).
+    let scanned = deployed.image.as_ref().and_then(|i| match &i.selector {
+        Selector::Tag(t) => {
+            let account = i.registry.as_ref().map(|r| r.account.clone());
+            tags.values().find(|s| {
+                s.repository == i.repository
+                    && s.tag == *t
+                    && (account.is_none() || s.registry_id.is_none() || s.registry_id == account)
+            })
+        }
+        Selector::Digest(_) => None,
+    });
+    if let Some(scanned) = scanned {
+        if scanned.assessment.verdict != Verdict::Ready {
+            let mut f = finding(
+                "function-tag-not-ready",
+                format!(
+                    "{} was deployed from {}:{}, which Lambda would now refuse: the next deploy of \
+                     that tag fails unless it is fixed",
+                    state.name, scanned.repository, scanned.tag
+                ),
+            );
+            f.fixable = scanned.assessment.verdict == Verdict::Fixable;
+            f.fix_writes = scanned
+                .assessment
+                .writes
+                .iter()
+                .map(|w| w.tag.clone())
+                .collect();
+            f.problems = scanned
+                .assessment
+                .problems
+                .iter()
+                .map(|p| p.code.to_string())
+                .collect();
+            findings.push(f);
+        }
+        if let Some(arch) = state
+            .facts()
+            .arch
+            .filter(|a| !scanned.archs.is_empty() && !scanned.archs.contains(a))
+        {
+            findings.push(finding(
+                "function-architecture-mismatch",
+                format!(
+                    "{} runs on {}, but {}:{} has no linux/{} image",
+                    state.name,
+                    arch.lambda_name(),
+                    scanned.repository,
+                    scanned.tag,
+                    arch.oci_name()
+                ),
+            ));
+        }
+    }
+    findings
 }
