@@ -296,3 +296,74 @@ async fn a_referrer_that_cannot_be_written_leaves_the_tag_and_a_rerun_writes_wha
         Some(case.child("image-amd64.json").digest.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_referrer_that_fails_beside_another_tag_keeps_the_fix_and_a_rerun_completes_it() {
+    let (repo, _, case) = buildx_setup("buildx-multi", "v7", Architecture::X8664).await;
+    let image = uri(&repo, ":v7");
+    let proxy = proxy();
+    // Only the referrer (the manifest with a subject) is refused.
+    proxy.on(
+        "PutImage",
+        None,
+        Fault::StatusIfBodyHas("subject".into(), 500),
+    );
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "fix",
+            &image,
+            "--platform",
+            "linux/arm64",
+            "--max-attempts",
+            "1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["action"], "retagged");
+    assert_eq!(report["written_tag"], "v7-arm64");
+    let problem = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "provenance-not-kept")
+        .expect("provenance-not-kept");
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.contains(&case.child("attestation-arm64.json").digest),
+        "{message}"
+    );
+    assert!(message.contains("the tag was written"), "{message}");
+    let arm = case.child("image-arm64.json");
+    assert_eq!(
+        tag_digest(&repo, "v7-arm64").await.as_deref(),
+        Some(arm.digest.as_str())
+    );
+
+    // v7 still names the index: the same command finds the attestation and keeps it.
+    proxy.clear_faults();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "fix",
+            &image,
+            "--platform",
+            "linux/arm64",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = json(&out)["provenance_written"].clone();
+    assert_eq!(written.as_array().unwrap().len(), 1);
+    assert_referrer(
+        &repo,
+        written[0].as_str().unwrap(),
+        case.child("attestation-arm64.json"),
+        arm,
+    )
+    .await;
+}

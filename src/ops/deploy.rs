@@ -59,30 +59,31 @@ pub async fn deploy(
         arn: function.arn.clone(),
         architectures: function.architectures.clone(),
     };
-    let stop = |analysis: &crate::ops::Analysis| Outcome {
-        report: DeployReport {
-            fix: FixReport {
-                check: analysis.report(),
-                action: None,
-                written_tag: None,
-                provenance_written: Vec::new(),
+    let stop =
+        |analysis: &crate::ops::Analysis, fixed: Fixed, written_tag: Option<String>| Outcome {
+            report: DeployReport {
+                fix: FixReport {
+                    check: analysis.report(),
+                    written_tag: fixed.action.and(written_tag),
+                    action: fixed.action,
+                    provenance_written: fixed.provenance_written,
+                },
+                function: function_report.clone(),
+                image_uri: None,
+                update: None,
             },
-            function: function_report.clone(),
-            image_uri: None,
-            update: None,
-        },
-        exit: ExitCode::NotUsable,
-    };
+            exit: ExitCode::NotUsable,
+        };
 
     if !analysis.assessment.lambda_ready() && !analysis.assessment.fixable() {
-        return Ok(stop(&analysis));
+        return Ok(stop(&analysis, Fixed::default(), None));
     }
 
     // Fix the tag when the image needs it; a digest reference without --tag deploys
     // the target's digest and writes no tag.
     let mut fixed = Fixed {
         action: Some(Action::AlreadyReady),
-        provenance_written: Vec::new(),
+        ..Fixed::default()
     };
     let mut written_tag = None;
     if !analysis.assessment.lambda_ready() {
@@ -95,10 +96,15 @@ pub async fn deploy(
             req.keep_provenance,
         )
         .await?;
-        // Refused (immutable tag, provenance not kept): nothing moved, nothing deployed.
+        // Refused (an immutable tag, provenance not kept): nothing is deployed. An
+        // attestation not kept after the tag moved stops the deploy too: a re-run
+        // writes what is missing and deploys.
         let Some(done) = done else {
-            return Ok(stop(&analysis));
+            return Ok(stop(&analysis, Fixed::default(), None));
         };
+        if analysis.assessment.has_problem(Code::ProvenanceNotKept) {
+            return Ok(stop(&analysis, done, tag));
+        }
         fixed = done;
         written_tag = tag;
     }

@@ -32,11 +32,12 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
             written_tag = Some(tag);
         }
     }
-    let exit = if fixed.action.is_some() {
-        ExitCode::Success
-    } else {
-        ExitCode::NotUsable
-    };
+    let exit =
+        if fixed.action.is_some() && !analysis.assessment.has_problem(Code::ProvenanceNotKept) {
+            ExitCode::Success
+        } else {
+            ExitCode::NotUsable
+        };
     Ok(Outcome {
         report: FixReport {
             check: analysis.report(),
@@ -78,6 +79,8 @@ pub(crate) struct Fixed {
     /// `None` when there was no tag to write (a digest deploy).
     pub action: Option<Action>,
     pub provenance_written: Vec<String>,
+    /// The tag was written, but an attestation could not be kept.
+    pub provenance_failure: Option<Finding>,
 }
 
 /// The guard before moving the tag that was read (`read`: that tag and what it
@@ -135,17 +138,65 @@ async fn put_referrers(
     Ok(written)
 }
 
+async fn put_tag(
+    clients: &Clients,
+    repo: &Repository,
+    target: &RawManifest,
+    tag: &str,
+) -> Result<Result<Action, Finding>, Error> {
+    Ok(
+        match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
+            PutOutcome::Written => Ok(Action::Retagged),
+            PutOutcome::AlreadyThere => Ok(Action::AlreadyReady),
+            // ECR refuses to move a tag its repository keeps immutable; nothing changed.
+            PutOutcome::TagImmutable => Err(Finding::new(
+                Code::TagImmutable,
+                format!(
+                    "repository {} does not let tag {tag} move (immutable tags); the tag was not \
+                 changed: pass --tag NEW to write a new tag (for example --tag {tag}-lambda)",
+                    repo.name
+                ),
+            )),
+        },
+    )
+}
+
+fn provenance_not_kept(
+    referrer: &Referrer,
+    error: &AwsError,
+    target: &RawManifest,
+    moved: bool,
+) -> Finding {
+    let state = if moved {
+        "the tag was written; the index that links the attestation keeps its own tag, so \
+         running the command again writes what is missing"
+    } else {
+        "the tag was not moved, so its provenance stays linked: run the command again"
+    };
+    Finding::new(
+        Code::ProvenanceNotKept,
+        format!(
+            "attestation {} could not be written as {}, a referrer of {} ({error}); {state}, or \
+             pass --no-keep-provenance",
+            referrer.attestation,
+            referrer.manifest.digest(),
+            target.digest()
+        ),
+    )
+}
+
 /// Points `tag` at `target` (its exact bytes, digest sent for ECR to check) and keeps
 /// the target's index-only attestations discoverable as its `referrers`.
 ///
-/// When `tag` is the tag that was read, it is read again first (the guard). ECR has
-/// no conditional put, so a push landing between that read and the write can still
-/// be overwritten. The referrers go out alongside the guard read and before the tag
-/// moves: if one cannot be written the tag stays where it was, so the same command,
-/// run again, still finds the index that links the attestations and writes only what
-/// is missing (once the tag moved, the index is untagged and out of its reach). An
-/// immutable tag is learnt from PutImage's refusal, which changes nothing, rather
-/// than from an extra DescribeRepositories call.
+/// Moving the tag that was read leaves the index that links the attestations
+/// untagged, out of reach of a re-run: so the referrers go first, alongside the guard
+/// read (the tag read again; if it moved since it was checked, someone pushed and
+/// their push wins), and a referrer that cannot be written stops the fix before the
+/// tag moves. Writing any other tag leaves the read tag on the index, so the referrers
+/// and the tag go out together. ECR has no conditional put: a push landing between
+/// the guard read and the write can still be overwritten. An immutable tag is learnt
+/// from PutImage's refusal, which changes nothing, rather than from an extra
+/// DescribeRepositories call.
 pub(crate) async fn apply_fix(
     clients: &Clients,
     repo: &Repository,
@@ -162,58 +213,64 @@ pub(crate) async fn apply_fix(
                 .iter()
                 .map(|r| r.manifest.digest().to_string())
                 .collect(),
+            provenance_failure: None,
         }));
     }
-    let guarded = async {
+    let moves_read_tag = matches!((tag, read), (Some(t), Some((r, _))) if t == r);
+    if let (true, Some(tag)) = (moves_read_tag, tag) {
+        let (kept, guarded) = tokio::join!(
+            put_referrers(clients, repo, referrers),
+            guard(clients, repo, read, target, tag)
+        );
+        let provenance_written = match kept {
+            Ok(written) => written,
+            Err((referrer, error)) => {
+                return Ok(FixOutcome::Refused(provenance_not_kept(
+                    &referrer, &error, target, false,
+                )));
+            }
+        };
+        let action = match guarded? {
+            Some(done) => done,
+            None => match put_tag(clients, repo, target, tag).await? {
+                Ok(action) => action,
+                Err(refused) => return Ok(FixOutcome::Refused(refused)),
+            },
+        };
+        return Ok(FixOutcome::Done(Fixed {
+            action: Some(action),
+            provenance_written,
+            provenance_failure: None,
+        }));
+    }
+    let put = async {
         match tag {
-            Some(tag) => guard(clients, repo, read, target, tag).await,
+            Some(tag) => put_tag(clients, repo, target, tag).await.map(Some),
             None => Ok(None),
         }
     };
-    let (kept, guarded) = tokio::join!(put_referrers(clients, repo, referrers), guarded);
-    let provenance_written = match kept {
-        Ok(written) => written,
-        Err((referrer, error)) => {
-            return Ok(FixOutcome::Refused(Finding::new(
-                Code::ProvenanceNotKept,
-                format!(
-                    "attestation {} could not be written as {}, a referrer of {} ({error}); the \
-                     tag was not moved, so its provenance stays linked: run the command again, \
-                     or pass --no-keep-provenance",
-                    referrer.attestation,
-                    referrer.manifest.digest(),
-                    target.digest()
-                ),
-            )));
-        }
+    let (kept, put) = tokio::join!(put_referrers(clients, repo, referrers), put);
+    let action = match put? {
+        None => None,
+        Some(Ok(action)) => Some(action),
+        Some(Err(refused)) => return Ok(FixOutcome::Refused(refused)),
     };
-    let Some(tag) = tag else {
-        return Ok(FixOutcome::Done(Fixed {
-            action: None,
+    Ok(FixOutcome::Done(match kept {
+        Ok(provenance_written) => Fixed {
+            action,
             provenance_written,
-        }));
-    };
-    let action = match guarded? {
-        Some(done) => done,
-        None => match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
-            PutOutcome::Written => Action::Retagged,
-            PutOutcome::AlreadyThere => Action::AlreadyReady,
-            PutOutcome::TagImmutable => {
-                return Ok(FixOutcome::Refused(Finding::new(
-                    Code::TagImmutable,
-                    format!(
-                        "repository {} does not let tag {tag} move (immutable tags); the tag was \
-                         not changed: pass --tag NEW to write a new tag (for example --tag \
-                         {tag}-lambda)",
-                        repo.name
-                    ),
-                )));
-            }
+            provenance_failure: None,
         },
-    };
-    Ok(FixOutcome::Done(Fixed {
-        action: Some(action),
-        provenance_written,
+        Err((referrer, error)) => Fixed {
+            action,
+            provenance_written: Vec::new(),
+            provenance_failure: Some(provenance_not_kept(
+                &referrer,
+                &error,
+                target,
+                action.is_some(),
+            )),
+        },
     }))
 }
 
@@ -248,7 +305,13 @@ pub(crate) async fn fix_tag(
     )
     .await?;
     Ok(match outcome {
-        FixOutcome::Done(fixed) => Some(fixed),
+        FixOutcome::Done(mut fixed) => {
+            analysis
+                .assessment
+                .problems
+                .extend(fixed.provenance_failure.take());
+            Some(fixed)
+        }
         FixOutcome::Refused(finding) => {
             analysis.assessment.problems.push(finding);
             None

@@ -339,6 +339,12 @@ async fn fix_all(
             Ok(FixOutcome::Done(fixed)) => {
                 write.action = fixed.action;
                 write.provenance_written = fixed.provenance_written;
+                if let Some(failure) = fixed.provenance_failure {
+                    report.unreadable.push(Unreadable {
+                        what: format!("{}:{}", write.repository, write.written_tag),
+                        error: failure.message,
+                    });
+                }
             }
             Ok(FixOutcome::Refused(finding)) => report.unreadable.push(Unreadable {
                 what: format!("{}:{}", write.repository, write.written_tag),

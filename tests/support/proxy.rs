@@ -35,6 +35,9 @@ pub enum Fault {
     Respond { status: u16, body: String },
     /// Forward, then replace `from` with `to` in the response's body and header values.
     Rewrite { from: String, to: String },
+    /// Answer with this status when the request body contains the text (one PutImage
+    /// among several, say); forward otherwise.
+    StatusIfBodyHas(String, u16),
     /// Run this first (someone else's change, say), then forward.
     Before(Arc<dyn Fn() + Send + Sync>),
 }
@@ -227,6 +230,12 @@ impl Proxy {
                 thread::sleep(d.min(MAX_HOLD));
                 self.forward(&request)?
             }
+            Some(Fault::StatusIfBodyHas(text, status))
+                if String::from_utf8_lossy(&request.body).contains(&text) =>
+            {
+                synthetic(status, &[], r#"{"message":"injected by the test proxy"}"#)
+            }
+            Some(Fault::StatusIfBodyHas(..)) => self.forward(&request)?,
             Some(Fault::Before(hook)) => {
                 hook();
                 self.forward(&request)?
