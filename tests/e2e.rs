@@ -53,10 +53,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
     let report = json(&out);
     assert_eq!(report["action"], "retagged");
     assert_eq!(report["written_tag"], "v1");
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(target.digest.as_str())
-    );
+    assert_tag(&repo, "v1", &target.digest).await;
     assert_eq!(manifest_bytes(&repo, &target.digest).await, target.bytes);
 
     // check again: ready as it is.
@@ -88,8 +85,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
         report["function"]["architectures"],
         serde_json::json!(["x86_64"])
     );
-    let (_, resolved) = function_image(&function).await;
-    assert!(resolved.unwrap().ends_with(&target.digest));
+    assert_runs(&function, &target.digest).await;
 
     // deploy again: nothing to do.
     let out = run(&[
@@ -121,12 +117,8 @@ async fn deploy_fixes_and_deploys_in_one_run() {
     assert_eq!(report["action"], "retagged");
     assert_eq!(report["written_tag"], "v2");
     assert_eq!(report["update"]["status"], "successful");
-    assert_eq!(
-        tag_digest(&repo, "v2").await.as_deref(),
-        Some(target.digest.as_str())
-    );
-    let (_, resolved) = function_image(&function).await;
-    assert!(resolved.unwrap().ends_with(&target.digest));
+    assert_tag(&repo, "v2", &target.digest).await;
+    assert_runs(&function, &target.digest).await;
 }
 
 #[tokio::test]
@@ -155,18 +147,11 @@ async fn multi_platform_index_deploys_to_x86_64_and_arm64_functions() {
         let arch_tag = format!("v7-{arch}");
         assert_eq!(report["written_tag"], arch_tag.as_str());
         assert_eq!(report["target"]["digest"], target.digest.as_str());
-        assert_eq!(
-            tag_digest(&repo, &arch_tag).await.as_deref(),
-            Some(target.digest.as_str())
-        );
-        let (_, resolved) = function_image(function).await;
-        assert!(resolved.unwrap().ends_with(&target.digest), "{function}");
+        assert_tag(&repo, &arch_tag, &target.digest).await;
+        assert_runs(function, &target.digest).await;
     }
     // The multi-platform tag still serves its other consumers.
-    assert_eq!(
-        tag_digest(&repo, "v7").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v7", &case.root.digest).await;
 }
 
 #[tokio::test]
@@ -201,10 +186,7 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
             .unwrap()
             .contains("--tag")
     );
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v1", &case.root.digest).await;
 
     // A new tag is allowed.
     let out = run_at(
@@ -214,14 +196,8 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["action"], "retagged");
     let target = case.child("image-amd64.json");
-    assert_eq!(
-        tag_digest(&repo, "v1-lambda").await.as_deref(),
-        Some(target.digest.as_str())
-    );
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v1-lambda", &target.digest).await;
+    assert_tag(&repo, "v1", &case.root.digest).await;
 }
 
 #[tokio::test]
@@ -254,10 +230,7 @@ async fn dry_run_changes_nothing() {
         uri(&repo, &format!("@{}", target.digest)).as_str()
     );
 
-    assert_eq!(
-        tag_digest(&repo, "v3").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v3", &case.root.digest).await;
     assert_eq!(function_image(&function).await, before);
 }
 
@@ -286,12 +259,8 @@ async fn deploy_by_index_digest_deploys_the_child_and_writes_no_tag() {
     assert_eq!(report["tag"], Value::Null);
     assert_eq!(codes(&report["warnings"]), ["untagged-image"]);
     assert_eq!(report["update"]["status"], "successful");
-    let (_, resolved) = function_image(&function).await;
-    assert!(resolved.unwrap().ends_with(&target.digest));
-    assert_eq!(
-        tag_digest(&repo, "v4").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_runs(&function, &target.digest).await;
+    assert_tag(&repo, "v4", &case.root.digest).await;
 }
 
 #[tokio::test]
@@ -331,10 +300,7 @@ async fn deploy_to_a_zip_function_is_refused_before_anything_is_written() {
     let report = json(&out);
     assert!(codes(&report["problems"]).contains(&"not-an-image-function".to_owned()));
     assert_eq!(report["update"], Value::Null);
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v1", &case.root.digest).await;
 }
 
 #[tokio::test]

@@ -79,10 +79,7 @@ async fn classic_layout_attestation_is_reported_index_only_and_kept_as_a_referre
     let planned = json(&out)["provenance_written"].clone();
     assert_eq!(planned.as_array().unwrap().len(), 1);
     let referrer = planned[0].as_str().unwrap().to_owned();
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v1", &case.root.digest).await;
 
     let out = run(&[
         "deploy",
@@ -208,10 +205,7 @@ async fn only_the_targets_attestations_are_rewritten() {
     )
     .await;
     // The amd64 attestation is untouched, still linked by the v7 index, which keeps its tag.
-    assert_eq!(
-        tag_digest(&repo, "v7").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v7", &case.root.digest).await;
 
     // SBOM and provenance predicates are both reported for amd64.
     let out = run(&[
@@ -279,10 +273,7 @@ async fn a_referrer_that_cannot_be_written_leaves_the_tag_and_a_rerun_writes_wha
             .contains(&attestation.digest)
     );
     assert_eq!(report["action"], Value::Null);
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.root.digest.as_str())
-    );
+    assert_tag(&repo, "v1", &case.root.digest).await;
 
     // The same command again: the referrer and the tag.
     proxy.clear_faults();
@@ -291,10 +282,7 @@ async fn a_referrer_that_cannot_be_written_leaves_the_tag_and_a_rerun_writes_wha
     let report = json(&out);
     assert_eq!(report["action"], "retagged");
     assert_eq!(report["provenance_written"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        tag_digest(&repo, "v1").await.as_deref(),
-        Some(case.child("image-amd64.json").digest.as_str())
-    );
+    assert_tag(&repo, "v1", &case.child("image-amd64.json").digest).await;
 }
 
 #[tokio::test]
@@ -338,10 +326,7 @@ async fn a_referrer_that_fails_beside_another_tag_keeps_the_fix_and_a_rerun_comp
     );
     assert!(message.contains("the tag was written"), "{message}");
     let arm = case.child("image-arm64.json");
-    assert_eq!(
-        tag_digest(&repo, "v7-arm64").await.as_deref(),
-        Some(arm.digest.as_str())
-    );
+    assert_tag(&repo, "v7-arm64", &arm.digest).await;
 
     // v7 still names the index: the same command finds the attestation and keeps it.
     proxy.clear_faults();

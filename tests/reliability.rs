@@ -77,10 +77,7 @@ impl World {
     }
 
     async fn assert_deployed(&self) {
-        assert_eq!(
-            tag_digest(&self.repo, "v1").await.as_deref(),
-            Some(self.target().digest.as_str())
-        );
+        assert_tag(&self.repo, "v1", &self.target().digest).await;
         let (_, resolved) = function_image(&self.function).await;
         assert!(resolved.unwrap().ends_with(&self.target().digest));
     }
@@ -238,10 +235,7 @@ async fn killed_between_put_image_and_update_then_rerun_converges_without_writin
     );
     assert!(world.proxy.log().contains(&"PutImage".to_owned()));
     world.assert_invariant().await;
-    assert_eq!(
-        tag_digest(&world.repo, "v1").await.as_deref(),
-        Some(world.target().digest.as_str())
-    );
+    assert_tag(&world.repo, "v1", &world.target().digest).await;
 
     world.proxy.clear_faults();
     world.proxy.clear_log();
@@ -329,10 +323,7 @@ async fn a_tag_moved_by_someone_else_is_not_overwritten() {
         .filter(|op| *op == "PutImage")
         .count();
     assert_eq!(puts, 1, "{:?}", world.proxy.log());
-    assert_eq!(
-        tag_digest(&world.repo, "v1").await.as_deref(),
-        Some(newer.digest.as_str())
-    );
+    assert_tag(&world.repo, "v1", &newer.digest).await;
     let (_, resolved) = function_image(&world.function).await;
     assert!(!resolved.unwrap().ends_with(&world.target().digest));
 }

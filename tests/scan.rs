@@ -250,15 +250,14 @@ async fn scan_of_2014_tags_across_50_repositories() {
     // Two reads, then one guard read per tag moved in place.
     assert_eq!(calls["BatchGetImage"], 2 + 12, "{calls:?}");
     let target = single.child("image-amd64.json");
-    assert_eq!(
-        tag_digest("scan-01", "s-0").await.as_deref(),
-        Some(target.digest.as_str())
-    );
+    assert_tag("scan-01", "s-0", &target.digest).await;
     let multi_amd = load_case("buildx-multi");
-    assert_eq!(
-        tag_digest("scan-01", "m-3-arm64").await.as_deref(),
-        Some(multi_amd.child("image-arm64.json").digest.as_str())
-    );
+    assert_tag(
+        "scan-01",
+        "m-3-arm64",
+        &multi_amd.child("image-arm64.json").digest,
+    )
+    .await;
 
     // A rescan finds only what fix cannot help.
     let out = run_at(

@@ -230,6 +230,25 @@ pub async fn manifest_bytes(repo: &str, digest: &str) -> String {
     image.image_manifest().unwrap().to_owned()
 }
 
+/// The tag names `digest` now.
+pub async fn assert_tag(repo: &str, tag: &str, digest: &str) {
+    assert_eq!(
+        tag_digest(repo, tag).await.as_deref(),
+        Some(digest),
+        "{repo}:{tag}"
+    );
+}
+
+/// The function runs the image with `digest`.
+pub async fn assert_runs(function: &str, digest: &str) {
+    let (_, resolved) = function_image(function).await;
+    let resolved = resolved.expect("a resolved image");
+    assert!(
+        resolved.ends_with(digest),
+        "{function} runs {resolved}, not {digest}"
+    );
+}
+
 pub fn uri(repo: &str, reference: &str) -> String {
     format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}{reference}")
 }
