@@ -42,6 +42,8 @@ boto3.client("lambda").create_function(
     Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:base"})
 PY
 
+# moto has no ListImageReferrers: a check of the fixed (single-manifest) tag says
+# provenance-unknown here, where ECR would list the attestation kept as a referrer.
 image=123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:v1
 run() { echo; echo "\$ ecr-lambda $*"; "$bin" "$@" || echo "(exit code $?)"; }
 run check "$image" --function demo-fn
