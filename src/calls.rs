@@ -38,10 +38,6 @@ impl CallStats {
             .clone()
     }
 
-    pub fn total(&self) -> usize {
-        self.counts().values().sum()
-    }
-
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

@@ -46,14 +46,6 @@ impl LambdaArch {
             _ => None,
         }
     }
-
-    pub fn platform(self) -> Platform {
-        Platform {
-            os: "linux".into(),
-            architecture: self.oci_name().into(),
-            variant: None,
-        }
-    }
 }
 
 impl Platform {

@@ -102,13 +102,6 @@ pub struct FunctionFacts {
     pub region: String,
 }
 
-/// A manifest together with the children of it that were fetched by digest.
-#[derive(Clone, Debug, Default)]
-pub struct ManifestSet {
-    pub root: Option<RawManifest>,
-    pub children: BTreeMap<Digest, RawManifest>,
-}
-
 /// Everything the assessment needs, as plain data.
 #[derive(Clone, Debug)]
 pub struct Inputs<'a> {
