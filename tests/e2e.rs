@@ -419,3 +419,60 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[tokio::test]
+async fn scan_jsonl_streams_each_finding_before_the_scan_ends() {
+    use std::io::BufRead;
+    let first = unique("stream");
+    let second = unique("stream");
+    for repo in [&first, &second] {
+        create_repository(repo, false).await;
+        seed(repo, "v1", &load_case("buildx-single")).await;
+    }
+    // The second repository's listing is held back: the first repository's finding
+    // must be out before it comes.
+    let proxy = proxy();
+    proxy.on(
+        "DescribeImages",
+        Some(2),
+        support::proxy::Fault::Delay(std::time::Duration::from_secs(5)),
+    );
+    let mut child = command_at(
+        &proxy.endpoint(),
+        &[
+            "scan",
+            "--repository",
+            &first,
+            "--repository",
+            &second,
+            "--concurrency",
+            "1",
+            "--output",
+            "jsonl",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(line["repository"], first.as_str());
+    // Out while the second listing was still held: not buffered until the end.
+    let listings_answered = proxy
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "DescribeImages")
+        .count();
+    assert_eq!(
+        listings_answered, 1,
+        "the first finding waited for the whole scan"
+    );
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0]["repository"], second.as_str());
+    assert_eq!(rest[1]["kind"], "summary");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+}
