@@ -306,6 +306,8 @@ pub struct Listed {
     pub digest: Digest,
     pub tags: Vec<String>,
     pub media_type: String,
+    /// The config's media type: what kind of artifact a single manifest is.
+    pub artifact_media_type: Option<String>,
 }
 
 /// Every repository in the registry (DescribeRepositories, all pages).
@@ -379,6 +381,7 @@ pub async fn list_tagged_images(
                     .image_manifest_media_type()
                     .unwrap_or_default()
                     .to_owned(),
+                artifact_media_type: detail.artifact_media_type().map(str::to_owned),
             });
         }
     }

@@ -120,6 +120,8 @@ pub struct FunctionState {
     pub image_uri: Option<String>,
     /// The digest of the image the function runs.
     pub running_digest: Option<Digest>,
+    /// Where it pulls that image from: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY`.
+    pub running_repository: Option<String>,
 }
 
 impl FunctionState {
@@ -155,10 +157,14 @@ impl FunctionState {
             .unwrap_or(fallback_region)
             .to_owned();
         let code = out.code();
-        let running_digest = code
-            .and_then(|c| c.resolved_image_uri())
+        let resolved = code.and_then(|c| c.resolved_image_uri());
+        // REPOSITORY@DIGEST; the last '@' starts the digest, the first ends the name.
+        let running_digest = resolved
             .and_then(|uri| uri.rsplit_once('@'))
             .and_then(|(_, digest)| digest.parse().ok());
+        let running_repository = resolved
+            .and_then(|uri| uri.split_once('@'))
+            .map(|(repository, _)| repository.to_owned());
         FunctionState {
             name: config
                 .and_then(|c| c.function_name())
@@ -179,6 +185,7 @@ impl FunctionState {
             revision_id: config.and_then(|c| c.revision_id()).map(str::to_owned),
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
             running_digest,
+            running_repository,
         }
     }
 }

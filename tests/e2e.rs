@@ -178,6 +178,16 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(codes(&report["problems"]), ["image-index", "tag-immutable"]);
+    // The attestation's referrer went out beside the guard read, before ECR refused
+    // the tag: it is reported, and it is a correct referrer of the checked image.
+    let written = report["provenance_written"].as_array().unwrap();
+    assert_eq!(written.len(), 1);
+    let stored: Value =
+        serde_json::from_str(&manifest_bytes(&repo, written[0].as_str().unwrap()).await).unwrap();
+    assert_eq!(
+        stored["subject"]["digest"],
+        case.child("image-amd64.json").digest.as_str()
+    );
     assert_eq!(report["action"], Value::Null);
     assert_eq!(report["fixable"], false);
     assert!(
@@ -211,18 +221,29 @@ async fn dry_run_changes_nothing() {
     assert_eq!(json(&out)["action"], "planned");
     assert_eq!(json(&out)["written_tag"], "v3");
 
-    let out = run(&[
-        "deploy",
-        &image,
-        "--function",
-        &function,
-        "--dry-run",
-        "--output",
-        "json",
-    ]);
+    let proxy = proxy();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            &image,
+            "--function",
+            &function,
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = proxy.log();
+    assert!(
+        !log.iter()
+            .any(|op| op == "PutImage" || op == "UpdateFunctionCode"),
+        "a dry run wrote: {log:?}"
+    );
     let report = json(&out);
     assert_eq!(report["action"], "planned");
+    assert_eq!(report["provenance_written"].as_array().unwrap().len(), 1);
     assert_eq!(report["update"]["status"], "planned");
     let target = case.child("image-amd64.json");
     assert_eq!(
@@ -475,4 +496,19 @@ async fn scan_jsonl_streams_each_finding_before_the_scan_ends() {
     assert_eq!(rest[0]["repository"], second.as_str());
     assert_eq!(rest[1]["kind"], "summary");
     assert_eq!(child.wait().unwrap().code(), Some(1));
+}
+
+#[tokio::test]
+async fn an_index_naming_an_image_the_repository_lacks_is_an_aws_error() {
+    // moto does not check that an index's children exist (ECR does): push the index alone.
+    let repo = unique("orphan");
+    create_repository(&repo, false).await;
+    put(&repo, Some("v1"), &load_case("buildx-single").root).await;
+    let out = run(&["fix", &uri(&repo, ":v1")]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("which is not in repository"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -424,3 +424,55 @@ fn children_to_fetch_fit_one_call_with_the_target_first() {
     assert_eq!(wanted.len(), rules::MAX_IDS_PER_CALL);
     assert_eq!(wanted[0].as_str(), image);
 }
+
+#[test]
+fn a_multi_platform_tag_with_one_broken_platform_is_not_offered_half_a_fix() {
+    let mut case = load_case("buildx-multi");
+    let arm = case
+        .children
+        .iter_mut()
+        .find(|(f, _)| f == "image-arm64.json")
+        .unwrap();
+    // One byte more: neither the hash nor the size matches the index any more.
+    arm.1.bytes.push(' ');
+    let root = raw(&case.root);
+    let children: BTreeMap<Digest, RawManifest> = case
+        .children
+        .iter()
+        .map(|(_, m)| (m.digest.parse().unwrap(), raw(m)))
+        .collect();
+    let inputs = Inputs {
+        image: "app:v7",
+        root: &root,
+        children: &children,
+        requested_digest: None,
+        platform: None,
+        function: None,
+        repository_region: "us-east-1",
+    };
+    let tag = rules::assess_tag(&inputs, "v7");
+    assert_eq!(tag.verdict, rules::Verdict::NotFixable);
+    assert!(tag.writes.is_empty());
+
+    // Intact, both platforms are written, amd64 first.
+    let case = load_case("buildx-multi");
+    let children: BTreeMap<Digest, RawManifest> = case
+        .children
+        .iter()
+        .map(|(_, m)| (m.digest.parse().unwrap(), raw(m)))
+        .collect();
+    let tag = rules::assess_tag(
+        &Inputs {
+            children: &children,
+            ..inputs
+        },
+        "v7",
+    );
+    assert_eq!(tag.verdict, rules::Verdict::Fixable);
+    let tags: Vec<&str> = tag.writes.iter().map(|w| w.tag.as_str()).collect();
+    assert_eq!(tags, ["v7-amd64", "v7-arm64"]);
+    assert!(
+        tag.writes.iter().all(|w| w.referrers.len() == 1),
+        "each keeps its attestation"
+    );
+}

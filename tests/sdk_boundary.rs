@@ -643,3 +643,32 @@ async fn referrers_that_cannot_be_listed_are_a_warning_after_one_attempt() {
     assert!(outcome.report.provenance.is_empty());
     assert_eq!(referrers.num_calls(), 1, "informational: not retried");
 }
+
+#[tokio::test]
+async fn the_same_digest_from_another_repository_is_still_updated() {
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
+        let mut out = function(LastUpdateStatus::Successful, "rev-1", &digest);
+        // Running the same manifest, pulled from a staging repository.
+        let code = out.code.take().unwrap();
+        out.code = Some(
+            FunctionCodeLocation::builder()
+                .image_uri(code.image_uri().unwrap().replace("/app@", "/staging@"))
+                .resolved_image_uri(
+                    code.resolved_image_uri()
+                        .unwrap()
+                        .replace("/app@", "/staging@"),
+                )
+                .build(),
+        );
+        out
+    });
+    let update = update_answering(Some("rev-1"), LastUpdateStatus::Successful);
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(
+        outcome.report.update.unwrap().status,
+        UpdateStatus::Successful
+    );
+    assert_eq!(update.num_calls(), 1);
+}

@@ -747,11 +747,20 @@ pub fn assess_tag(inputs: &Inputs<'_>, tag: &str) -> TagAssessment {
     if plain.fixable() {
         writes.extend(planned(&plain));
     } else if plain.has_problem(Code::AmbiguousPlatform) && plain.runnable > 1 {
-        for arch in [LambdaArch::X86_64, LambdaArch::Arm64] {
+        let archs = inputs
+            .root
+            .parse()
+            .map(|p| runnable_archs(&p))
+            .unwrap_or_default();
+        for arch in &archs {
             writes.extend(planned(&assess(&Inputs {
-                platform: Some(arch),
+                platform: Some(*arch),
                 ..inputs.clone()
             })));
+        }
+        // Fixable only if every platform is: half a fix is not offered.
+        if writes.len() != archs.len() {
+            writes.clear();
         }
     }
     TagAssessment {
@@ -776,15 +785,22 @@ pub fn runnable_archs(root: &Parsed) -> Vec<LambdaArch> {
         .filter_map(classify::runnable_arch)
         .collect();
     archs.dedup();
-    archs.sort_by_key(|a| a.lambda_name());
+    archs.sort_by_key(|a| a.oci_name());
     archs.dedup();
     archs
 }
 
 /// A tag judged by its listed media type alone (single manifests are not read):
 /// `None` for what is not a container image at all (charts, signatures, SBOMs).
-pub fn assess_listed(image: &str, listed_media_type: &str) -> Option<TagAssessment> {
-    if media_type::is_image_manifest(listed_media_type) {
+pub fn assess_listed(
+    image: &str,
+    listed_media_type: &str,
+    artifact_media_type: Option<&str>,
+) -> Option<TagAssessment> {
+    let is_container_image = artifact_media_type.is_none_or(|config| {
+        config == media_type::DOCKER_CONFIG || config == media_type::OCI_CONFIG
+    });
+    if media_type::is_image_manifest(listed_media_type) && is_container_image {
         return Some(TagAssessment {
             verdict: Verdict::Ready,
             writes: Vec::new(),

@@ -96,13 +96,9 @@ pub async fn deploy(
             req.keep_provenance,
         )
         .await?;
-        // Refused (an immutable tag, provenance not kept): nothing is deployed. An
-        // attestation not kept after the tag moved stops the deploy too: a re-run
+        // An immutable tag, or an attestation not kept: nothing is deployed. A re-run
         // writes what is missing and deploys.
-        let Some(done) = done else {
-            return Ok(stop(&analysis, Fixed::default(), None));
-        };
-        if analysis.assessment.has_problem(Code::ProvenanceNotKept) {
+        if done.problem.is_some() {
             return Ok(stop(&analysis, done, tag));
         }
         fixed = done;
@@ -125,7 +121,12 @@ pub async fn deploy(
         .target
         .as_ref()
         .map(|t| t.manifest.digest().clone());
-    let unchanged = function.running_digest.is_some() && function.running_digest == target_digest;
+    // The same image from the same repository: a function running the same digest
+    // from another repository still pulls from there, so it is updated.
+    let unchanged = function.running_digest.is_some()
+        && function.running_digest == target_digest
+        && function.running_repository.as_deref()
+            == image_uri.split_once('@').map(|(repository, _)| repository);
 
     let update = if unchanged {
         UpdateReport {

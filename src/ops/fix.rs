@@ -19,7 +19,7 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
         let tag = tag_for(&analysis, req.tag.as_deref())?.ok_or_else(|| {
             Error::Usage("IMAGE names a digest: pass --tag TAG to say which tag to write".into())
         })?;
-        let done = fix_tag(
+        fixed = fix_tag(
             clients,
             &mut analysis,
             Some(&tag),
@@ -27,17 +27,13 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
             req.keep_provenance,
         )
         .await?;
-        if let Some(done) = done {
-            fixed = done;
-            written_tag = Some(tag);
-        }
+        written_tag = Some(tag);
     }
-    let exit =
-        if fixed.action.is_some() && !analysis.assessment.has_problem(Code::ProvenanceNotKept) {
-            ExitCode::Success
-        } else {
-            ExitCode::NotUsable
-        };
+    let exit = if fixed.action.is_some() && fixed.problem.is_none() {
+        ExitCode::Success
+    } else {
+        ExitCode::NotUsable
+    };
     Ok(Outcome {
         report: FixReport {
             check: analysis.report(),
@@ -66,21 +62,17 @@ pub(crate) fn tag_for(
 }
 
 /// What writing a tag (and the provenance) came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FixOutcome {
-    Done(Fixed),
-    /// Refused before the tag moved: the tag is immutable, or an attestation could not
-    /// be kept. The finding says which.
-    Refused(Finding),
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Fixed {
-    /// `None` when there was no tag to write (a digest deploy).
+    /// The tag's action; `None` when there was no tag to write (a digest deploy) or
+    /// the tag was refused.
     pub action: Option<Action>,
+    /// Referrers written (with `--dry-run`: to be written), also when the fix stopped
+    /// short: they are correct attestations of the checked image either way.
     pub provenance_written: Vec<String>,
-    /// The tag was written, but an attestation could not be kept.
-    pub provenance_failure: Option<Finding>,
+    /// Why the fix stopped short: the tag is immutable, or an attestation could not
+    /// be kept.
+    pub problem: Option<Finding>,
 }
 
 /// The guard before moving the tag that was read (`read`: that tag and what it
@@ -120,22 +112,22 @@ async fn guard(
     Ok(None)
 }
 
-/// Writes referrer manifests (untagged). Returns the digests newly written; those
-/// already in the repository are left alone. The error names the attestation.
+/// Writes referrer manifests (untagged): the digests newly written (those already in
+/// the repository are left alone), and the first that could not be.
 async fn put_referrers(
     clients: &Clients,
     repo: &Repository,
     referrers: &[Referrer],
-) -> Result<Vec<String>, (Referrer, AwsError)> {
+) -> (Vec<String>, Option<(Referrer, AwsError)>) {
     let mut written = Vec::new();
     for referrer in referrers {
         match ecr::put(&clients.ecr, repo, None, &referrer.manifest).await {
             Ok(PutOutcome::Written) => written.push(referrer.manifest.digest().to_string()),
             Ok(_) => {}
-            Err(e) => return Err((referrer.clone(), e)),
+            Err(e) => return (written, Some((referrer.clone(), e))),
         }
     }
-    Ok(written)
+    (written, None)
 }
 
 async fn put_tag(
@@ -148,7 +140,7 @@ async fn put_tag(
         match ecr::put(&clients.ecr, repo, Some(tag), target).await? {
             PutOutcome::Written => Ok(Action::Retagged),
             PutOutcome::AlreadyThere => Ok(Action::AlreadyReady),
-            // ECR refuses to move a tag its repository keeps immutable; nothing changed.
+            // ECR refuses to move a tag its repository keeps immutable; the tag is as it was.
             PutOutcome::TagImmutable => Err(Finding::new(
                 Code::TagImmutable,
                 format!(
@@ -195,8 +187,9 @@ fn provenance_not_kept(
 /// tag moves. Writing any other tag leaves the read tag on the index, so the referrers
 /// and the tag go out together. ECR has no conditional put: a push landing between
 /// the guard read and the write can still be overwritten. An immutable tag is learnt
-/// from PutImage's refusal, which changes nothing, rather than from an extra
-/// DescribeRepositories call.
+/// from PutImage's refusal, which leaves the tag as it was, rather than from an extra
+/// DescribeRepositories call. A failed read or tag write is an error (exit 3); a
+/// refusal or an attestation not kept is the returned `problem`.
 pub(crate) async fn apply_fix(
     clients: &Clients,
     repo: &Repository,
@@ -205,43 +198,44 @@ pub(crate) async fn apply_fix(
     referrers: &[Referrer],
     tag: Option<&str>,
     dry_run: bool,
-) -> Result<FixOutcome, Error> {
+) -> Result<Fixed, Error> {
     if dry_run {
-        return Ok(FixOutcome::Done(Fixed {
+        return Ok(Fixed {
             action: tag.map(|_| Action::Planned),
             provenance_written: referrers
                 .iter()
                 .map(|r| r.manifest.digest().to_string())
                 .collect(),
-            provenance_failure: None,
-        }));
+            problem: None,
+        });
     }
     let moves_read_tag = matches!((tag, read), (Some(t), Some((r, _))) if t == r);
     if let (true, Some(tag)) = (moves_read_tag, tag) {
-        let (kept, guarded) = tokio::join!(
+        let ((provenance_written, failed), guarded) = tokio::join!(
             put_referrers(clients, repo, referrers),
             guard(clients, repo, read, target, tag)
         );
-        let provenance_written = match kept {
-            Ok(written) => written,
-            Err((referrer, error)) => {
-                return Ok(FixOutcome::Refused(provenance_not_kept(
-                    &referrer, &error, target, false,
-                )));
-            }
-        };
-        let action = match guarded? {
-            Some(done) => done,
+        // A moved tag (or a failed read) wins over a referrer that failed beside it.
+        let guarded = guarded?;
+        if let Some((referrer, error)) = failed {
+            return Ok(Fixed {
+                action: None,
+                provenance_written,
+                problem: Some(provenance_not_kept(&referrer, &error, target, false)),
+            });
+        }
+        let (action, problem) = match guarded {
+            Some(done) => (Some(done), None),
             None => match put_tag(clients, repo, target, tag).await? {
-                Ok(action) => action,
-                Err(refused) => return Ok(FixOutcome::Refused(refused)),
+                Ok(action) => (Some(action), None),
+                Err(refused) => (None, Some(refused)),
             },
         };
-        return Ok(FixOutcome::Done(Fixed {
-            action: Some(action),
+        return Ok(Fixed {
+            action,
             provenance_written,
-            provenance_failure: None,
-        }));
+            problem,
+        });
     }
     let put = async {
         match tag {
@@ -249,39 +243,30 @@ pub(crate) async fn apply_fix(
             None => Ok(None),
         }
     };
-    let (kept, put) = tokio::join!(put_referrers(clients, repo, referrers), put);
-    let action = match put? {
-        None => None,
-        Some(Ok(action)) => Some(action),
-        Some(Err(refused)) => return Ok(FixOutcome::Refused(refused)),
+    let ((provenance_written, failed), put) =
+        tokio::join!(put_referrers(clients, repo, referrers), put);
+    let (action, refused) = match put? {
+        None => (None, None),
+        Some(Ok(action)) => (Some(action), None),
+        Some(Err(refused)) => (None, Some(refused)),
     };
-    Ok(FixOutcome::Done(match kept {
-        Ok(provenance_written) => Fixed {
-            action,
-            provenance_written,
-            provenance_failure: None,
-        },
-        Err((referrer, error)) => Fixed {
-            action,
-            provenance_written: Vec::new(),
-            provenance_failure: Some(provenance_not_kept(
-                &referrer,
-                &error,
-                target,
-                action.is_some(),
-            )),
-        },
-    }))
+    let not_kept = failed
+        .map(|(referrer, error)| provenance_not_kept(&referrer, &error, target, action.is_some()));
+    Ok(Fixed {
+        action,
+        provenance_written,
+        problem: refused.or(not_kept),
+    })
 }
 
-/// [`apply_fix`] for an analysis: `None` when refused (the problem is added to it).
+/// [`apply_fix`] for an analysis; its problem, if any, is added to the analysis.
 pub(crate) async fn fix_tag(
     clients: &Clients,
     analysis: &mut Analysis,
     tag: Option<&str>,
     dry_run: bool,
     keep_provenance: bool,
-) -> Result<Option<Fixed>, Error> {
+) -> Result<Fixed, Error> {
     let target = analysis
         .assessment
         .target
@@ -294,7 +279,7 @@ pub(crate) async fn fix_tag(
         Vec::new()
     };
     let read = analysis.image.tag().map(|t| (t, analysis.root.digest()));
-    let outcome = apply_fix(
+    let fixed = apply_fix(
         clients,
         &analysis.repo,
         read,
@@ -304,17 +289,6 @@ pub(crate) async fn fix_tag(
         dry_run,
     )
     .await?;
-    Ok(match outcome {
-        FixOutcome::Done(mut fixed) => {
-            analysis
-                .assessment
-                .problems
-                .extend(fixed.provenance_failure.take());
-            Some(fixed)
-        }
-        FixOutcome::Refused(finding) => {
-            analysis.assessment.problems.push(finding);
-            None
-        }
-    })
+    analysis.assessment.problems.extend(fixed.problem.clone());
+    Ok(fixed)
 }

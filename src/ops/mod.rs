@@ -180,6 +180,23 @@ pub(crate) async fn analyse(
         Err(_) => Vec::new(),
     };
     let children = ecr::read_by_digest(&clients.ecr, &repo, &wanted_children).await?;
+    // The chosen image comes first; an index that names an image the repository does
+    // not have is the registry's state, not a property of the bytes.
+    if let Some(target) = wanted_children
+        .first()
+        .filter(|d| !children.contains_key(*d))
+    {
+        return Err(AwsError::new(
+            "BatchGetImage",
+            AwsErrorKind::NotFound,
+            format!(
+                "{image} names {target}, which is not in repository {} ({})",
+                repo.name, repo.region
+            ),
+        )
+        .with_hint("the index was pushed without that image, or it was deleted since")
+        .into());
+    }
 
     let display = ImageRef {
         registry: None,

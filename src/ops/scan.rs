@@ -6,7 +6,7 @@ use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::manifest::rules::{self, Code, Inputs, PlannedWrite, TagAssessment, Verdict};
 use crate::manifest::{LambdaArch, RawManifest, media_type};
-use crate::ops::fix::{FixOutcome, apply_fix};
+use crate::ops::fix::apply_fix;
 use crate::ops::{Clients, Outcome};
 use crate::output::{Action, ScanFinding, ScanReport, ScanWrite, Unreadable};
 use crate::reference::{ImageRef, Selector};
@@ -31,6 +31,9 @@ struct ScannedTag {
     assessment: TagAssessment,
     /// The runnable architectures of an index; empty for a single manifest.
     archs: Vec<LambdaArch>,
+    /// Lambda takes what the tag names as it is (a multi-platform index whose
+    /// per-platform tags exist is `Ready` for the scan, but not this).
+    lambda_ready: bool,
 }
 
 /// Where a tag is: (registry, repository, tag).
@@ -129,7 +132,11 @@ async fn read_repository(
                     tag,
                 )),
                 // Not read: judged by its media type alone.
-                None => rules::assess_listed(&display, &image.media_type),
+                None => rules::assess_listed(
+                    &display,
+                    &image.media_type,
+                    image.artifact_media_type.as_deref(),
+                ),
             };
             // Artifacts (charts, signatures, SBOMs) are not images Lambda is meant to run.
             let Some(mut assessment) = assessment else {
@@ -140,6 +147,7 @@ async fn read_repository(
             let done = |w: &PlannedWrite| {
                 w.tag != *tag && named.get(w.tag.as_str()) == Some(&w.target.manifest.digest())
             };
+            let lambda_ready = assessment.verdict == Verdict::Ready;
             if assessment.verdict == Verdict::Fixable && assessment.writes.iter().all(done) {
                 assessment.verdict = Verdict::Ready;
             }
@@ -152,6 +160,7 @@ async fn read_repository(
                     .and_then(|i| i.parse().ok())
                     .map(|p| rules::runnable_archs(&p))
                     .unwrap_or_default(),
+                lambda_ready,
                 assessment,
             });
         }
@@ -336,20 +345,16 @@ async fn fix_all(
         )
         .await;
         match outcome {
-            Ok(FixOutcome::Done(fixed)) => {
+            Ok(fixed) => {
                 write.action = fixed.action;
                 write.provenance_written = fixed.provenance_written;
-                if let Some(failure) = fixed.provenance_failure {
+                if let Some(problem) = fixed.problem {
                     report.unreadable.push(Unreadable {
                         what: format!("{}:{}", write.repository, write.written_tag),
-                        error: failure.message,
+                        error: problem.message,
                     });
                 }
             }
-            Ok(FixOutcome::Refused(finding)) => report.unreadable.push(Unreadable {
-                what: format!("{}:{}", write.repository, write.written_tag),
-                error: finding.message,
-            }),
             Err(e) => report.unreadable.push(Unreadable {
                 what: format!("{}:{}", write.repository, write.written_tag),
                 error: e.to_string(),
@@ -508,7 +513,8 @@ fn function_findings(
         Selector::Digest(_) => None,
     });
     if let Some(scanned) = scanned {
-        if scanned.assessment.verdict != Verdict::Ready {
+        // Deployed by tag: the tag itself must be what Lambda takes.
+        if !scanned.lambda_ready {
             let mut f = finding(
                 "function-tag-not-ready",
                 format!(
@@ -517,7 +523,7 @@ fn function_findings(
                     state.name, scanned.repository, scanned.tag
                 ),
             );
-            f.fixable = scanned.assessment.verdict == Verdict::Fixable;
+            f.fixable = scanned.assessment.verdict != Verdict::NotFixable;
             f.fix_writes = scanned
                 .assessment
                 .writes
