@@ -64,14 +64,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
     assert_eq!(report["manifests"], Value::Array(vec![]));
 
     // deploy: by digest, successful.
-    let out = run(&[
-        "deploy",
-        &image,
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&image, &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["action"], "already-ready");
@@ -88,14 +81,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
     assert_runs(&function, &target.digest).await;
 
     // deploy again: nothing to do.
-    let out = run(&[
-        "deploy",
-        &image,
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&image, &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["update"]["status"], "unchanged");
 }
@@ -104,14 +90,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
 async fn deploy_fixes_and_deploys_in_one_run() {
     let (repo, function, case) = buildx_setup("buildx-single", "v2", Architecture::X8664).await;
     let target = case.child("image-amd64.json");
-    let out = run(&[
-        "deploy",
-        &uri(&repo, ":v2"),
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&uri(&repo, ":v2"), &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["action"], "retagged");
@@ -141,7 +120,7 @@ async fn multi_platform_index_deploys_to_x86_64_and_arm64_functions() {
         (&arm, "arm64", "image-arm64.json"),
     ] {
         let target = case.child(file);
-        let out = run(&["deploy", &image, "--function", function, "--output", "json"]);
+        let out = deploy(&image, function, &[]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let report = json(&out);
         let arch_tag = format!("v7-{arch}");
@@ -222,18 +201,7 @@ async fn dry_run_changes_nothing() {
     assert_eq!(json(&out)["written_tag"], "v3");
 
     let proxy = proxy();
-    let out = run_at(
-        &proxy.endpoint(),
-        &[
-            "deploy",
-            &image,
-            "--function",
-            &function,
-            "--dry-run",
-            "--output",
-            "json",
-        ],
-    );
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &["--dry-run"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let log = proxy.log();
     assert!(
@@ -266,14 +234,7 @@ async fn deploy_by_index_digest_deploys_the_child_and_writes_no_tag() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--tag"), "{}", stderr(&out));
 
-    let out = run(&[
-        "deploy",
-        &image,
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&image, &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["written_tag"], Value::Null);
@@ -309,14 +270,7 @@ async fn deploy_to_a_zip_function_is_refused_before_anything_is_written() {
         .await
         .unwrap();
 
-    let out = run(&[
-        "deploy",
-        &uri(&repo, ":v1"),
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&uri(&repo, ":v1"), &function, &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert!(codes(&report["problems"]).contains(&"not-an-image-function".to_owned()));
@@ -399,15 +353,7 @@ async fn global_options_work_after_the_subcommand_and_text_output_is_for_people(
 #[tokio::test]
 async fn publish_reports_the_new_version() {
     let (repo, function, _) = buildx_setup("buildx-single", "v6", Architecture::X8664).await;
-    let out = run(&[
-        "deploy",
-        &uri(&repo, ":v6"),
-        "--function",
-        &function,
-        "--publish",
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&uri(&repo, ":v6"), &function, &["--publish"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let version = json(&out)["update"]["version"].clone();
     let published = lambda()

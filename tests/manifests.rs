@@ -81,6 +81,19 @@ impl<'a> Given<'a> {
     }
 }
 
+/// A single manifest assessed on its own (no children), for a function or none.
+fn assess_single(root: &RawManifest, function: Option<&FunctionFacts>) -> Assessment {
+    rules::assess(&Inputs {
+        image: "app:v1",
+        root,
+        children: &BTreeMap::new(),
+        requested_digest: None,
+        platform: None,
+        function,
+        repository_region: "us-east-1",
+    })
+}
+
 fn problem_codes(a: &Assessment) -> Vec<Code> {
     a.problems.iter().map(|p| p.code).collect()
 }
@@ -328,15 +341,7 @@ fn a_root_whose_bytes_do_not_match_its_digest_is_reported() {
         Digest::sha256_of(b"something else"),
         case.root.media_type.clone(),
     );
-    let a = rules::assess(&Inputs {
-        image: "app:v1",
-        root: &root,
-        children: &BTreeMap::new(),
-        requested_digest: None,
-        platform: None,
-        function: None,
-        repository_region: "us-east-1",
-    });
+    let a = assess_single(&root, None);
     assert_eq!(problem_codes(&a), [Code::DigestMismatch]);
 }
 
@@ -350,15 +355,7 @@ fn function_rules_package_type_and_region() {
         is_image: false,
         region: "eu-west-1".into(),
     };
-    let a = rules::assess(&Inputs {
-        image: "app:v1",
-        root: &root,
-        children: &BTreeMap::new(),
-        requested_digest: None,
-        platform: None,
-        function: Some(&function),
-        repository_region: "us-east-1",
-    });
+    let a = assess_single(&root, Some(&function));
     assert_eq!(
         problem_codes(&a),
         [Code::NotAnImageFunction, Code::RegionMismatch]
@@ -385,15 +382,7 @@ fn an_image_over_ten_gib_is_too_large() {
         Digest::sha256_of(bytes.as_bytes()),
         "application/vnd.oci.image.manifest.v1+json".into(),
     );
-    let a = rules::assess(&Inputs {
-        image: "app:v1",
-        root: &root,
-        children: &BTreeMap::new(),
-        requested_digest: None,
-        platform: None,
-        function: None,
-        repository_region: "us-east-1",
-    });
+    let a = assess_single(&root, None);
     assert_eq!(problem_codes(&a), [Code::ImageTooLarge]);
 }
 

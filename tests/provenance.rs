@@ -81,14 +81,7 @@ async fn classic_layout_attestation_is_reported_index_only_and_kept_as_a_referre
     let referrer = planned[0].as_str().unwrap().to_owned();
     assert_tag(&repo, "v1", &case.root.digest).await;
 
-    let out = run(&[
-        "deploy",
-        &image,
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&image, &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["provenance_written"], serde_json::json!([referrer]));
@@ -143,17 +136,7 @@ async fn newer_layout_attestation_is_already_a_referrer_and_nothing_is_written()
     let image = uri(&repo, ":v1");
 
     let proxy = proxy();
-    let out = run_at(
-        &proxy.endpoint(),
-        &[
-            "deploy",
-            &image,
-            "--function",
-            &function,
-            "--output",
-            "json",
-        ],
-    );
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(
@@ -182,14 +165,7 @@ async fn newer_layout_attestation_is_already_a_referrer_and_nothing_is_written()
 #[tokio::test]
 async fn only_the_targets_attestations_are_rewritten() {
     let (repo, function, case) = buildx_setup("buildx-multi", "v7", Architecture::Arm64).await;
-    let out = run(&[
-        "deploy",
-        &uri(&repo, ":v7"),
-        "--function",
-        &function,
-        "--output",
-        "json",
-    ]);
+    let out = deploy(&uri(&repo, ":v7"), &function, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     let found = provenance(&report);

@@ -332,6 +332,18 @@ pub fn isolate(cmd: &mut Command) {
         .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
+/// `ecr-lambda deploy IMAGE --function FUNCTION [EXTRA] --output json` against moto.
+pub fn deploy(image: &str, function: &str, extra: &[&str]) -> Output {
+    deploy_at(&moto().endpoint(), image, function, extra)
+}
+
+pub fn deploy_at(endpoint: &str, image: &str, function: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["deploy", image, "--function", function];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--output", "json"]);
+    run_at(endpoint, &args)
+}
+
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
