@@ -411,12 +411,6 @@ async fn an_unusual_but_valid_index_still_works() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["action"], "retagged");
-    let roles: Vec<&str> = report["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["image", "other"]);
+    assert_eq!(roles(&report), ["image", "other"]);
     assert_tag(&repo, "v1", &child.digest).await;
 }

@@ -39,13 +39,7 @@ async fn buildx_tag_check_fix_check_deploy_and_deploy_again() {
     assert_eq!(report["image"], image.as_str());
     assert_eq!(report["target"]["digest"], target.digest.as_str());
     assert_eq!(report["target"]["platform"], "linux/amd64");
-    let roles: Vec<&str> = report["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["image", "attestation"]);
+    assert_eq!(roles(&report), ["image", "attestation"]);
 
     // fix: the tag now names the platform manifest, byte for byte.
     let out = run(&["fix", &image, "--output", "json"]);

@@ -56,6 +56,19 @@ impl World {
         run_at(&self.proxy.endpoint(), &args)
     }
 
+    /// The same deploy, as a child process to interrupt.
+    fn spawn_deploy(&self, output: Stdio) -> Child {
+        let image = self.image();
+        command_at(
+            &self.proxy.endpoint(),
+            &["deploy", &image, "--function", &self.function],
+        )
+        .stdout(output)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    }
+
     fn target(&self) -> &Manifest {
         self.case.child("image-amd64.json")
     }
@@ -213,15 +226,7 @@ async fn killed_between_put_image_and_update_then_rerun_converges_without_writin
         Some(1),
         Fault::Hang(Duration::from_secs(20)),
     );
-    let image = world.image();
-    let mut child = command_at(
-        &world.proxy.endpoint(),
-        &["deploy", &image, "--function", &world.function],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = world.spawn_deploy(Stdio::null());
     let proxy = world.proxy.clone();
     let reached = wait_until(Duration::from_secs(20), || {
         proxy.log().iter().any(|op| op == "UpdateFunctionCode")
@@ -342,15 +347,7 @@ async fn ctrl_c_while_waiting_says_the_update_goes_on_and_exits_130() {
         .on("GetFunction", Some(1), Fault::Delay(Duration::ZERO));
     world.proxy.on("GetFunction", None, busy.clone());
     world.proxy.on("UpdateFunctionCode", None, busy);
-    let image = world.image();
-    let mut child = command_at(
-        &world.proxy.endpoint(),
-        &["deploy", &image, "--function", &world.function],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = world.spawn_deploy(Stdio::piped());
     let proxy = world.proxy.clone();
     let waiting = wait_until(Duration::from_secs(20), || {
         let log = proxy.log();

@@ -354,6 +354,16 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// The roles of a report's index entries, in order.
+pub fn roles(report: &serde_json::Value) -> Vec<String> {
+    report["manifests"]
+        .as_array()
+        .expect("manifests is an array")
+        .iter()
+        .map(|m| m["role"].as_str().expect("a role").to_owned())
+        .collect()
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
