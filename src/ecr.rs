@@ -50,7 +50,7 @@ fn batch_get_error(
     let e = AwsError::from_sdk("BatchGetImage", err, |e| match e {
         BatchGetImageError::RepositoryNotFoundException(_) => Some(AwsErrorKind::NotFound),
         BatchGetImageError::InvalidParameterException(_) => Some(AwsErrorKind::Invalid),
-        BatchGetImageError::LimitExceededException(_) => Some(AwsErrorKind::Throttled),
+        BatchGetImageError::LimitExceededException(_) => Some(AwsErrorKind::Quota),
         _ => None,
     });
     if not_found {
@@ -289,7 +289,7 @@ pub async fn put(
         | PutImageError::ReferencedImagesNotFoundException(_) => Some(AwsErrorKind::NotFound),
         PutImageError::ImageDigestDoesNotMatchException(_)
         | PutImageError::InvalidParameterException(_) => Some(AwsErrorKind::Invalid),
-        PutImageError::LimitExceededException(_) => Some(AwsErrorKind::Throttled),
+        PutImageError::LimitExceededException(_) => Some(AwsErrorKind::Quota),
         _ => None,
     });
     Err(if not_found {
@@ -368,10 +368,6 @@ pub async fn list_tagged_images(
             let (Some(digest), tags) = (detail.image_digest(), detail.image_tags()) else {
                 continue;
             };
-            // A tag filter some emulators ignore: untagged images are skipped here too.
-            if tags.is_empty() {
-                continue;
-            }
             let Ok(digest) = digest.parse() else { continue };
             images.push(Listed {
                 registry_id: detail.registry_id().map(str::to_owned),
@@ -428,12 +424,6 @@ pub async fn list_referrers(
             .repository_name(&repo.name)
             .subject_id(subject.clone())
             .set_next_token(next_token)
-            // Information, not a verdict: one attempt, so a registry without the
-            // call (or a missing permission) costs one round trip, not backoffs.
-            .customize()
-            .config_override(aws_sdk_ecr::config::Builder::default().retry_config(
-                aws_sdk_ecr::config::retry::RetryConfig::standard().with_max_attempts(1),
-            ))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ListImageReferrers", e, |_| None))?;

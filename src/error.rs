@@ -43,6 +43,9 @@ pub enum AwsErrorKind {
     Timeout,
     /// AWS rejected the request as invalid.
     Invalid,
+    /// A service quota was reached (ECR's LimitExceededException): retrying does
+    /// not help, unlike throttling.
+    Quota,
     Service,
 }
 
@@ -183,6 +186,12 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
         AwsErrorKind::Throttled => Some(
             "AWS kept throttling after the retries; try again later, or raise --max-attempts".into(),
         ),
+        AwsErrorKind::Quota => Some(
+            "a service quota of the account was reached (for ECR: images per repository, or the \
+             PutImage/BatchGetImage rate quota); this is a limit, not throttling, so more attempts \
+             do not help: delete unused images, or request an increase in Service Quotas"
+                .into(),
+        ),
         AwsErrorKind::Network => Some(
             "no answer from the endpoint: check the network, the region (--region) and --endpoint-url"
                 .into(),
@@ -238,6 +247,7 @@ impl Error {
                 AwsErrorKind::Network => "network",
                 AwsErrorKind::Timeout => "timeout",
                 AwsErrorKind::Invalid => "invalid-request",
+                AwsErrorKind::Quota => "quota-exceeded",
                 AwsErrorKind::Service => "aws",
             },
             Error::Interrupted(_) => "interrupted",

@@ -6,11 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::config::AsyncSleep;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
-use aws_sdk_lambda::types::{LastUpdateStatus, PackageType};
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use aws_sdk_lambda::types::{LastUpdateStatus, PackageType, State};
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
@@ -115,10 +114,15 @@ pub struct FunctionState {
     /// As Lambda names them (`x86_64`, `arm64`).
     pub architectures: Vec<String>,
     pub is_image: bool,
+    /// `Pending` after CreateFunction, `Active`, `Inactive`, `Failed`, ...
+    pub state: Option<State>,
+    pub state_reason: Option<String>,
     pub last_update: Option<LastUpdateStatus>,
+    /// Why the last update failed (`LastUpdateStatusReasonCode: LastUpdateStatusReason`).
+    pub last_update_reason: Option<String>,
     pub revision_id: Option<String>,
     pub image_uri: Option<String>,
-    /// The digest of the image the function runs.
+    /// The digest of the image the function runs (or is being updated to).
     pub running_digest: Option<Digest>,
     /// Where it pulls that image from: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY`.
     pub running_repository: Option<String>,
@@ -139,8 +143,46 @@ impl FunctionState {
         }
     }
 
-    pub fn update_in_progress(&self) -> bool {
-        self.last_update == Some(LastUpdateStatus::InProgress)
+    /// Lambda refuses a code update until this is true: the function is no longer
+    /// being created (`Pending`) and no earlier update is in progress.
+    pub fn settled(&self) -> bool {
+        self.state != Some(State::Pending) && self.last_update != Some(LastUpdateStatus::InProgress)
+    }
+
+    /// `REPOSITORY@DIGEST` the function runs, for messages.
+    pub fn running(&self) -> String {
+        match (&self.running_repository, &self.running_digest) {
+            (Some(repository), Some(digest)) => format!("{repository}@{digest}"),
+            _ => self
+                .image_uri
+                .clone()
+                .unwrap_or_else(|| "no image".to_owned()),
+        }
+    }
+
+    /// Whether the function runs (or is being updated to) `digest` from `repository`.
+    pub fn runs(&self, repository: &str, digest: &Digest) -> bool {
+        self.running_digest.as_ref() == Some(digest)
+            && self.running_repository.as_deref() == Some(repository)
+    }
+
+    /// What Lambda says the function is doing, for progress and messages.
+    pub fn status_line(&self) -> String {
+        let mut line = match (&self.state, &self.last_update) {
+            (Some(State::Pending), _) => "Pending".to_owned(),
+            (_, Some(update)) => update.as_str().to_owned(),
+            (Some(state), None) => state.as_str().to_owned(),
+            (None, None) => "unknown".to_owned(),
+        };
+        if let Some(reason) = self
+            .last_update_reason
+            .as_ref()
+            .or(self.state_reason.as_ref())
+        {
+            line.push_str(": ");
+            line.push_str(reason);
+        }
+        line
     }
 
     fn from_output(out: &GetFunctionOutput, fallback_region: &str) -> FunctionState {
@@ -157,14 +199,18 @@ impl FunctionState {
             .unwrap_or(fallback_region)
             .to_owned();
         let code = out.code();
-        let resolved = code.and_then(|c| c.resolved_image_uri());
-        // REPOSITORY@DIGEST; the last '@' starts the digest, the first ends the name.
-        let running_digest = resolved
-            .and_then(|uri| uri.rsplit_once('@'))
-            .and_then(|(_, digest)| digest.parse().ok());
-        let running_repository = resolved
-            .and_then(|uri| uri.split_once('@'))
-            .map(|(repository, _)| repository.to_owned());
+        // ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY@sha256:HEX
+        let resolved = code
+            .and_then(|c| c.resolved_image_uri())
+            .and_then(|uri| uri.split_once('@'));
+        let last_update_reason = match (
+            config.and_then(|c| c.last_update_status_reason_code()),
+            config.and_then(|c| c.last_update_status_reason()),
+        ) {
+            (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
+            (Some(code), None) => Some(code.as_str().to_owned()),
+            (None, reason) => reason.map(str::to_owned),
+        };
         FunctionState {
             name: config
                 .and_then(|c| c.function_name())
@@ -181,11 +227,14 @@ impl FunctionState {
                 })
                 .unwrap_or_default(),
             is_image: config.and_then(|c| c.package_type()) == Some(&PackageType::Image),
+            state: config.and_then(|c| c.state()).cloned(),
+            state_reason: config.and_then(|c| c.state_reason()).map(str::to_owned),
             last_update: config.and_then(|c| c.last_update_status()).cloned(),
+            last_update_reason,
             revision_id: config.and_then(|c| c.revision_id()).map(str::to_owned),
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
-            running_digest,
-            running_repository,
+            running_digest: resolved.and_then(|(_, digest)| digest.parse().ok()),
+            running_repository: resolved.map(|(repository, _)| repository.to_owned()),
         }
     }
 }
@@ -235,6 +284,10 @@ pub struct Updated {
     pub reason: Option<String>,
 }
 
+/// UpdateFunctionCode. A refusal because the function is busy or changed
+/// (ResourceConflict, PreconditionFailed) is an [`AwsErrorKind::Conflict`]: the caller
+/// reads the function to tell its own update (an answer lost and the retry refused)
+/// from someone else's.
 pub async fn update_code(
     client: &Client,
     function: &FunctionRef,
@@ -251,27 +304,22 @@ pub async fn update_code(
         .send()
         .await
         .map_err(|err| {
-            let conflict = err.as_service_error().map(|e| {
-                (e.is_resource_conflict_exception(), e.is_precondition_failed_exception())
-            });
-            let e = AwsError::from_sdk("UpdateFunctionCode", err, |e| match e {
-                UpdateFunctionCodeError::ResourceNotFoundException(_) => Some(AwsErrorKind::NotFound),
+            AwsError::from_sdk("UpdateFunctionCode", err, |e| match e {
+                UpdateFunctionCodeError::ResourceNotFoundException(_) => {
+                    Some(AwsErrorKind::NotFound)
+                }
                 UpdateFunctionCodeError::ResourceConflictException(_)
-                | UpdateFunctionCodeError::PreconditionFailedException(_) => Some(AwsErrorKind::Conflict),
-                UpdateFunctionCodeError::TooManyRequestsException(_) => Some(AwsErrorKind::Throttled),
-                UpdateFunctionCodeError::InvalidParameterValueException(_) => Some(AwsErrorKind::Invalid),
+                | UpdateFunctionCodeError::PreconditionFailedException(_) => {
+                    Some(AwsErrorKind::Conflict)
+                }
+                UpdateFunctionCodeError::TooManyRequestsException(_) => {
+                    Some(AwsErrorKind::Throttled)
+                }
+                UpdateFunctionCodeError::InvalidParameterValueException(_) => {
+                    Some(AwsErrorKind::Invalid)
+                }
                 _ => None,
-            });
-            match conflict {
-                Some((true, _)) => e.with_hint(format!(
-                    "another update of {function} is in progress; wait for it \
-                     (`aws lambda wait function-updated-v2 --function-name {function}`) and run deploy again"
-                )),
-                Some((_, true)) => e.with_hint(format!(
-                    "{function} was changed by someone else since it was read; run deploy again"
-                )),
-                _ => e,
-            }
+            })
         })?;
     Ok(Updated {
         status: out.last_update_status().cloned(),
@@ -280,75 +328,72 @@ pub async fn update_code(
     })
 }
 
-/// How waiting for an update ended.
+/// How long apart the status reads are while waiting. The AWS CLI's
+/// `wait function-updated-v2` polls every second too; the SDK waiter's exponential
+/// backoff (1 s doubling towards 300 s) noticed a 12 s update 8 s late.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How waiting ended: the last state read, and how many reads it took.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WaitOutcome {
-    Successful(FunctionState),
-    Failed {
-        state: FunctionState,
-        reason_code: Option<String>,
-        reason: Option<String>,
-    },
-    TimedOut,
+pub struct Waited {
+    pub state: FunctionState,
+    pub polls: u32,
+    /// The function was still not [settled](FunctionState::settled) at the deadline.
+    pub timed_out: bool,
+    /// From the start of the wait to the answer of the last read.
+    pub elapsed: Duration,
 }
 
-/// Waits with the SDK's waiter (GetFunction polls, 1 s to 300 s apart) until the
-/// last update of `function` is no longer in progress.
-pub async fn wait_updated(
+/// Reads the function once every [`POLL_INTERVAL`], on a fixed schedule (a slow read
+/// does not push the next one back), until it is [settled](FunctionState::settled)
+/// or `timeout` has passed; `on_poll` sees each state read and the time waited so far.
+///
+/// Time and sleeps come from the client's own configuration, so a client built with
+/// a test clock waits without real time passing.
+pub async fn wait_settled(
     client: &Client,
     function: &FunctionRef,
     region: &str,
-    max_wait: Duration,
-) -> Result<WaitOutcome, AwsError> {
-    let result = client
-        .wait_until_function_updated_v2()
-        .function_name(&function.id)
-        .wait(max_wait)
-        .await;
-    match result {
-        Ok(final_poll) => match final_poll.into_result() {
-            Ok(out) => Ok(WaitOutcome::Successful(FunctionState::from_output(
-                &out, region,
-            ))),
-            Err(err) => Err(get_function_error(function, err)),
-        },
-        Err(WaiterError::FailureState(failure)) => {
-            let out = match failure.final_poll().as_result() {
-                Ok(out) => out,
-                // The waiter fails on no modelled error of GetFunction; should one
-                // ever end it, it is reported as such.
-                Err(e) => {
-                    return Err(AwsError::new(
-                        "GetFunction",
-                        AwsErrorKind::Service,
-                        format!("waiting for the update failed: {}", crate::error::causes(e)),
-                    ));
-                }
-            };
-            let config = out.configuration();
-            Ok(WaitOutcome::Failed {
-                state: FunctionState::from_output(out, region),
-                reason_code: config
-                    .and_then(|c| c.last_update_status_reason_code())
-                    .map(|c| c.as_str().to_owned()),
-                reason: config
-                    .and_then(|c| c.last_update_status_reason())
-                    .map(str::to_owned),
-            })
+    timeout: Duration,
+    mut on_poll: impl FnMut(&FunctionState, Duration),
+) -> Result<Waited, AwsError> {
+    let config = client.config();
+    let clock = config
+        .time_source()
+        .ok_or_else(|| no_runtime("time source"))?;
+    let sleep = config.sleep_impl().ok_or_else(|| no_runtime("sleep"))?;
+    let start = clock.now();
+    let elapsed = || clock.now().duration_since(start).unwrap_or_default();
+    let mut polls = 0u32;
+    loop {
+        let next = POLL_INTERVAL * (polls + 1);
+        let now = elapsed();
+        let wake = next.min(timeout);
+        if wake > now {
+            sleep.sleep(wake - now).await;
         }
-        Err(WaiterError::ExceededMaxWait(_)) => Ok(WaitOutcome::TimedOut),
-        Err(WaiterError::OperationFailed(failed)) => {
-            Err(get_function_error(function, failed.into_error()))
+        let state = get_function(client, function, region).await?;
+        polls += 1;
+        let elapsed = elapsed();
+        on_poll(&state, elapsed);
+        let timed_out = !state.settled() && elapsed >= timeout;
+        if state.settled() || timed_out {
+            return Ok(Waited {
+                state,
+                polls,
+                timed_out,
+                elapsed,
+            });
         }
-        Err(other) => Err(AwsError::new(
-            "GetFunction",
-            AwsErrorKind::Service,
-            format!(
-                "waiting for the update failed: {}",
-                aws_sdk_lambda::error::DisplayErrorContext(&other)
-            ),
-        )),
     }
+}
+
+fn no_runtime(what: &str) -> AwsError {
+    AwsError::new(
+        "GetFunction",
+        AwsErrorKind::Service,
+        format!("the Lambda client has no {what} to wait with"),
+    )
 }
 
 /// The image functions of the region (ListFunctions, all pages): name and ARN.

@@ -66,6 +66,8 @@ pub struct FunctionReport {
     pub name: String,
     pub arn: String,
     pub architectures: Vec<String>,
+    /// The function's state when it was read (`Active`, `Pending`, `Failed`, ...).
+    pub state: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -85,6 +87,10 @@ pub struct UpdateReport {
     pub version: Option<String>,
     /// Why the update failed or is not finished.
     pub reason: Option<String>,
+    /// The status reads made while waiting for this update.
+    pub polls: u32,
+    /// How long the wait for this update lasted, in milliseconds.
+    pub waited_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -220,6 +226,15 @@ impl fmt::Display for DeployReport {
             write!(f, "update:    {status}")?;
             if let Some(version) = &update.version {
                 write!(f, ", version {version}")?;
+            }
+            if update.polls > 0 {
+                write!(
+                    f,
+                    " (waited {:.1} s, {} status read{})",
+                    update.waited_ms as f64 / 1000.0,
+                    update.polls,
+                    if update.polls == 1 { "" } else { "s" }
+                )?;
             }
             writeln!(f)?;
             if let Some(reason) = &update.reason {

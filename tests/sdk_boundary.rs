@@ -18,9 +18,10 @@ use aws_sdk_lambda::operation::update_function_code::{
 use aws_sdk_lambda::types::error::{PreconditionFailedException, ResourceConflictException};
 use aws_sdk_lambda::types::{
     Architecture, FunctionCodeLocation, FunctionConfiguration, LastUpdateStatus,
-    LastUpdateStatusReasonCode, PackageType,
+    LastUpdateStatusReasonCode, PackageType, State,
 };
-use aws_smithy_async::test_util::instant_time_and_sleep;
+use aws_smithy_async::test_util::{InstantSleep, ManualTimeSource, instant_time_and_sleep};
+use aws_smithy_async::time::TimeSource;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::retry::RetryConfig;
 
@@ -32,7 +33,15 @@ use support::{ACCOUNT, Manifest, load_case};
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:fn";
 
 fn clients(ecr_rules: &[&Rule], lambda_rules: &[&Rule]) -> Clients {
-    let (time, sleep) = instant_time_and_sleep(UNIX_EPOCH);
+    clients_with_clock(ecr_rules, lambda_rules, instant_time_and_sleep(UNIX_EPOCH))
+}
+
+/// Clients on a test clock: every sleep advances it at once, so no real time passes.
+fn clients_with_clock(
+    ecr_rules: &[&Rule],
+    lambda_rules: &[&Rule],
+    (time, sleep): (ManualTimeSource, InstantSleep),
+) -> Clients {
     let (time2, sleep2) = (time.clone(), sleep.clone());
     let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules, move |c| c
         .retry_config(RetryConfig::standard().with_max_attempts(3))
@@ -101,11 +110,22 @@ fn function_with_reason(
     running: &str,
     failure: Option<(LastUpdateStatusReasonCode, &str)>,
 ) -> GetFunctionOutput {
+    function_in(State::Active, status, revision, running, failure)
+}
+
+fn function_in(
+    state: State,
+    status: LastUpdateStatus,
+    revision: &str,
+    running: &str,
+    failure: Option<(LastUpdateStatusReasonCode, &str)>,
+) -> GetFunctionOutput {
     let mut config = FunctionConfiguration::builder()
         .function_name("fn")
         .function_arn(FUNCTION_ARN)
         .package_type(PackageType::Image)
         .architectures(Architecture::X8664)
+        .state(state)
         .last_update_status(status)
         .revision_id(revision);
     if let Some((code, reason)) = failure {
@@ -346,23 +366,257 @@ fn ready_image() -> (Rule, String) {
     (rule, digest)
 }
 
+const OTHER: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn conflict() -> UpdateFunctionCodeError {
+    UpdateFunctionCodeError::ResourceConflictException(
+        ResourceConflictException::builder()
+            .message("The operation cannot be performed at this time. An update is in progress")
+            .build(),
+    )
+}
+
 #[tokio::test]
-async fn an_update_already_in_progress_is_a_conflict_with_a_hint() {
+async fn someone_elses_update_in_progress_is_a_conflict_naming_what_it_deploys() {
     let (read, _) = ready_image();
     let get = mock!(aws_sdk_lambda::Client::get_function)
-        .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
-    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_error(|| {
-        UpdateFunctionCodeError::ResourceConflictException(
-            ResourceConflictException::builder()
-                .message("The operation cannot be performed at this time. An update is in progress")
-                .build(),
-        )
-    });
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        // Read again after the refusal: another image is being deployed.
+        .output(|| function(LastUpdateStatus::InProgress, "rev-2", OTHER))
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code).then_error(conflict);
     let c = clients(&[&read], &[&get, &update]);
     let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
     assert_eq!(err.kind, AwsErrorKind::Conflict);
     assert_eq!(err.operation, "UpdateFunctionCode");
-    assert!(err.hint.unwrap().contains("function-updated-v2"));
+    let hint = err.hint.unwrap();
+    assert!(
+        hint.contains("function-updated-v2") && hint.contains(OTHER),
+        "{hint}"
+    );
+    assert_eq!(
+        get.num_calls(),
+        2,
+        "the read, and the one after the refusal"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_update_answer_whose_retry_is_refused_is_this_deploys_own_update() {
+    let (read, digest) = ready_image();
+    let (d1, d2, d3) = (digest.clone(), digest.clone(), digest.clone());
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        // After the refusal: the function is being updated to the target.
+        .output(move || function(LastUpdateStatus::InProgress, "rev-2", &d1))
+        .output(move || function(LastUpdateStatus::InProgress, "rev-2", &d2))
+        .output(move || function(LastUpdateStatus::Successful, "rev-2", &d3))
+        .build();
+    // The first attempt's answer is lost (a 503 the SDK retries); the retry meets the
+    // update that attempt started.
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .sequence()
+        .http_status(503, None)
+        .error(conflict)
+        .build();
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let report = outcome.report.update.unwrap();
+    assert_eq!(report.status, UpdateStatus::Successful);
+    assert_eq!(
+        update.num_calls(),
+        2,
+        "the lost attempt and its refused retry"
+    );
+    assert_eq!(report.polls, 2, "waited for its own update");
+    assert_eq!(get.num_calls(), 4);
+}
+
+#[tokio::test]
+async fn a_revision_refusal_after_a_lost_answer_is_success_when_the_target_runs() {
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        .output(move || function(LastUpdateStatus::Successful, "rev-2", &digest))
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .sequence()
+        .http_status(500, None)
+        .error(|| {
+            UpdateFunctionCodeError::PreconditionFailedException(
+                PreconditionFailedException::builder()
+                    .message("The Revision Id provided does not match the latest Revision Id.")
+                    .build(),
+            )
+        })
+        .build();
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let report = outcome.report.update.unwrap();
+    assert_eq!(report.status, UpdateStatus::Successful);
+    assert_eq!(report.polls, 0, "already finished: nothing to wait for");
+}
+
+#[tokio::test]
+async fn another_image_deployed_while_waiting_is_a_conflict() {
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
+        .output(move || function(LastUpdateStatus::InProgress, "rev-2", &digest))
+        .output(|| function(LastUpdateStatus::Successful, "rev-3", OTHER))
+        .build();
+    let update = update_answering(Some("rev-1"), LastUpdateStatus::InProgress);
+    let c = clients(&[&read], &[&get, &update]);
+    let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
+    assert_eq!(err.kind, AwsErrorKind::Conflict);
+    assert!(
+        err.message.contains(OTHER) && err.message.contains("someone else"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_pending_function_is_waited_for_then_updated_with_its_new_revision() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| {
+            function_in(
+                State::Pending,
+                LastUpdateStatus::InProgress,
+                "rev-1",
+                OLD,
+                None,
+            )
+        })
+        .times(3)
+        .output(|| function(LastUpdateStatus::Successful, "rev-2", OLD))
+        .build();
+    let update = update_answering(Some("rev-2"), LastUpdateStatus::Successful);
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "sent once, after the function was Active"
+    );
+    assert_eq!(get.num_calls(), 4, "the read, then three polls");
+    assert_eq!(outcome.report.function.state.as_deref(), Some("Pending"));
+}
+
+#[tokio::test]
+async fn a_failed_function_is_named_and_still_updated() {
+    let (read, _) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(|| {
+        function_in(
+            State::Failed,
+            LastUpdateStatus::Failed,
+            "rev-1",
+            OLD,
+            Some((
+                LastUpdateStatusReasonCode::ImageDeleted,
+                "The image was deleted",
+            )),
+        )
+    });
+    let update = update_answering(Some("rev-1"), LastUpdateStatus::Successful);
+    let c = clients(&[&read], &[&get, &update]);
+    let outcome = ecr_lambda::deploy(&c, &deploy_request()).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(update.num_calls(), 1);
+    let warning = outcome
+        .report
+        .fix
+        .check
+        .warnings
+        .iter()
+        .find(|w| w.code.as_str() == "function-not-active")
+        .expect("a function-not-active warning");
+    assert!(warning.message.contains("Failed"), "{}", warning.message);
+}
+
+/// An update that Lambda finishes `seconds` after UpdateFunctionCode, on the test
+/// clock: (seconds waited, status reads).
+async fn wait_for_update_lasting(seconds: f64) -> (f64, u32) {
+    let (read, digest) = ready_image();
+    let clock = instant_time_and_sleep(UNIX_EPOCH);
+    let time = clock.0.clone();
+    let started = Arc::new(Mutex::new(None));
+    let (started_get, started_update) = (started.clone(), started.clone());
+    let time_update = time.clone();
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_compute_output(move |_| {
+        let Some(start) = *started_get.lock().unwrap() else {
+            return function(LastUpdateStatus::Successful, "rev-1", OLD);
+        };
+        let since = time.now().duration_since(start).unwrap().as_secs_f64();
+        let status = if since < seconds {
+            LastUpdateStatus::InProgress
+        } else {
+            LastUpdateStatus::Successful
+        };
+        function(status, "rev-2", &digest)
+    });
+    let update =
+        mock!(aws_sdk_lambda::Client::update_function_code).then_compute_output(move |_| {
+            *started_update.lock().unwrap() = Some(time_update.now());
+            UpdateFunctionCodeOutput::builder()
+                .last_update_status(LastUpdateStatus::InProgress)
+                .build()
+        });
+    let c = clients_with_clock(&[&read], &[&get, &update], clock);
+    let mut req = deploy_request();
+    req.wait_timeout = Duration::from_secs(600);
+    let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
+    let report = outcome.report.update.unwrap();
+    assert_eq!(report.status, UpdateStatus::Successful);
+    (report.waited_ms as f64 / 1000.0, report.polls)
+}
+
+#[tokio::test]
+async fn the_end_of_an_update_is_noticed_within_a_second_at_one_read_a_second() {
+    // The SDK waiter's backoff noticed these 3.5-17 s late; the AWS CLI within 1 s.
+    for seconds in [0.4, 3.5, 12.5, 30.5, 299.5] {
+        let (waited, polls) = wait_for_update_lasting(seconds).await;
+        let lag = waited - seconds;
+        assert!(
+            (0.0..=1.0).contains(&lag),
+            "a {seconds} s update noticed {lag:.2} s after it ended"
+        );
+        assert_eq!(
+            polls,
+            (seconds.ceil() as u32).max(1),
+            "one read a second for a {seconds} s update"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ecr_quota_exceeded_is_not_retried_and_says_it_is_a_quota() {
+    let case = load_case("buildx-single");
+    let (by_tag, by_digest) = ecr_reads(case.root.clone());
+    let put = mock!(aws_sdk_ecr::Client::put_image).then_error(|| {
+        PutImageError::LimitExceededException(
+            aws_sdk_ecr::types::error::LimitExceededException::builder()
+                .message(
+                    "The operation did not succeed because it would have exceeded a service limit",
+                )
+                .build(),
+        )
+    });
+    let c = clients(&[&by_tag, &by_digest, &put], &[]);
+    let err = aws_error(ecr_lambda::fix(&c, &fix_request(None)).await);
+    assert_eq!(err.kind, AwsErrorKind::Quota);
+    let hint = err.hint.unwrap();
+    assert!(hint.contains("not throttling"), "{hint}");
+    assert_eq!(put.num_calls(), 1, "a quota is not retried");
 }
 
 #[tokio::test]
@@ -623,7 +877,7 @@ async fn a_fixed_image_lists_its_attestations_as_referrers() {
 }
 
 #[tokio::test]
-async fn referrers_that_cannot_be_listed_are_a_warning_after_one_attempt() {
+async fn referrers_that_cannot_be_listed_are_a_warning() {
     let (read, _) = ready_image();
     let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
         .sequence()
@@ -641,7 +895,7 @@ async fn referrers_that_cannot_be_listed_are_a_warning_after_one_attempt() {
         .collect();
     assert_eq!(codes, ["provenance-unknown"]);
     assert!(outcome.report.provenance.is_empty());
-    assert_eq!(referrers.num_calls(), 1, "informational: not retried");
+    assert_eq!(referrers.num_calls(), 3, "retried like any other call");
 }
 
 #[tokio::test]

@@ -45,6 +45,7 @@ pub enum Code {
     UntaggedImage,
     InvalidIndexEntry,
     ProvenanceUnknown,
+    FunctionNotActive,
 }
 
 impl Code {
@@ -67,6 +68,7 @@ impl Code {
             Code::UntaggedImage => "untagged-image",
             Code::InvalidIndexEntry => "invalid-index-entry",
             Code::ProvenanceUnknown => "provenance-unknown",
+            Code::FunctionNotActive => "function-not-active",
         }
     }
 }

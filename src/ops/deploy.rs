@@ -1,12 +1,13 @@
 use std::time::Duration;
 
-use aws_sdk_lambda::types::LastUpdateStatus;
+use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
+use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
-use crate::lambda::{self, FunctionRef, FunctionState, WaitOutcome};
+use crate::lambda::{self, FunctionRef, FunctionState, Waited};
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
-use crate::ops::{Clients, DeployRequest, Outcome, analyse};
+use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse};
 use crate::output::{Action, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus};
 
 /// check, fix when needed, UpdateFunctionCode with the target's digest, and wait.
@@ -19,64 +20,77 @@ pub async fn deploy(
         .function
         .clone()
         .expect("analyse reads the function it is given");
-
-    // An earlier update must finish before this one can start; its result is what
-    // this deploy's RevisionId must be taken from.
-    if function.update_in_progress() && !req.dry_run {
-        tracing::info!(
-            "an earlier update of {} is in progress; waiting for it",
-            req.function
-        );
-        match wait(
-            clients,
-            &req.function,
-            req.wait_timeout,
-            req.progress,
-            "earlier update",
-        )
-        .await?
-        {
-            // A failed earlier update does not block this one; its state is current.
-            WaitOutcome::Successful(state) | WaitOutcome::Failed { state, .. } => function = state,
-            WaitOutcome::TimedOut => {
-                return Err(AwsError::new(
-                    "GetFunction",
-                    AwsErrorKind::Conflict,
-                    format!(
-                        "an earlier update of {} was still in progress after {} s",
-                        req.function,
-                        req.wait_timeout.as_secs()
-                    ),
-                )
-                .with_hint("wait for it to finish, or raise --wait-timeout")
-                .into());
-            }
-        }
-    }
-
     let function_report = FunctionReport {
         name: function.name.clone(),
         arn: function.arn.clone(),
         architectures: function.architectures.clone(),
+        state: function.state.as_ref().map(|s| s.as_str().to_owned()),
     };
-    let stop =
-        |analysis: &crate::ops::Analysis, fixed: Fixed, written_tag: Option<String>| Outcome {
-            report: DeployReport {
-                fix: FixReport {
-                    check: analysis.report(),
-                    written_tag: fixed.action.and(written_tag),
-                    action: fixed.action,
-                    provenance_written: fixed.provenance_written,
-                },
-                function: function_report.clone(),
-                image_uri: None,
-                update: None,
+    if let Some(state @ (State::Failed | State::Inactive)) = &function.state {
+        analysis.assessment.warnings.push(Finding::new(
+            Code::FunctionNotActive,
+            format!(
+                "function {} is {}{}; the update is attempted, which is how Lambda brings such a \
+                 function back",
+                req.function,
+                state.as_str(),
+                function
+                    .state_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    let stop = |analysis: &Analysis, fixed: Fixed, written_tag: Option<String>| Outcome {
+        exit: fixed.exit(),
+        report: DeployReport {
+            fix: FixReport {
+                check: analysis.report(),
+                written_tag: fixed.action.and(written_tag),
+                action: fixed.action,
+                provenance_written: fixed.provenance_written,
             },
-            exit: ExitCode::NotUsable,
-        };
+            function: function_report.clone(),
+            image_uri: None,
+            update: None,
+        },
+    };
 
     if !analysis.assessment.lambda_ready() && !analysis.assessment.fixable() {
         return Ok(stop(&analysis, Fixed::default(), None));
+    }
+
+    // Lambda refuses a code update while the function is being created (Pending) or
+    // an earlier update runs; that update's result is where this one's RevisionId
+    // comes from.
+    if !function.settled() && !req.dry_run {
+        let what = if function.state == Some(State::Pending) {
+            "creation"
+        } else {
+            "earlier update"
+        };
+        tracing::info!(
+            "the {what} of {} is in progress; waiting for it",
+            req.function
+        );
+        let waited = wait(clients, req, what).await?;
+        if waited.timed_out {
+            return Err(AwsError::new(
+                "GetFunction",
+                AwsErrorKind::Conflict,
+                format!(
+                    "the {what} of {} was still in progress after {} s ({})",
+                    req.function,
+                    req.wait_timeout.as_secs(),
+                    waited.state.status_line()
+                ),
+            )
+            .with_hint("wait for it to finish, or raise --wait-timeout")
+            .into());
+        }
+        // A failed earlier update does not block this one.
+        function = waited.state;
     }
 
     // Fix the tag when the image needs it; a digest reference without --tag deploys
@@ -113,35 +127,15 @@ pub async fn deploy(
         ));
     }
 
-    let image_uri = analysis
-        .target_uri()
-        .expect("a ready or fixable image has a target");
-    let target_digest = analysis
-        .assessment
-        .target
-        .as_ref()
-        .map(|t| t.manifest.digest().clone());
+    let target = Target::of(&analysis).expect("a ready or fixable image has a target");
     // The same image from the same repository: a function running the same digest
     // from another repository still pulls from there, so it is updated.
-    let unchanged = function.running_digest.is_some()
-        && function.running_digest == target_digest
-        && function.running_repository.as_deref()
-            == image_uri.split_once('@').map(|(repository, _)| repository);
-
-    let update = if unchanged {
-        UpdateReport {
-            status: UpdateStatus::Unchanged,
-            version: None,
-            reason: None,
-        }
+    let update = if function.runs(&target.repository, &target.digest) {
+        UpdateReport::new(UpdateStatus::Unchanged)
     } else if req.dry_run {
-        UpdateReport {
-            status: UpdateStatus::Planned,
-            version: None,
-            reason: None,
-        }
+        UpdateReport::new(UpdateStatus::Planned)
     } else {
-        update_and_wait(clients, req, &function, &image_uri).await?
+        update_and_wait(clients, req, &function, &target).await?
     };
     let exit = match update.status {
         UpdateStatus::Failed => ExitCode::NotUsable,
@@ -157,100 +151,207 @@ pub async fn deploy(
                 provenance_written: fixed.provenance_written,
             },
             function: function_report,
-            image_uri: Some(image_uri),
+            image_uri: Some(target.uri),
             update: Some(update),
         },
         exit,
     })
 }
 
+/// What the function is to run: the target manifest by digest.
+struct Target {
+    /// `REGISTRY/REPOSITORY@DIGEST`, what UpdateFunctionCode is given.
+    uri: String,
+    /// `REGISTRY/REPOSITORY`, as Lambda's `ResolvedImageUri` names it.
+    repository: String,
+    digest: Digest,
+}
+
+impl Target {
+    fn of(analysis: &Analysis) -> Option<Target> {
+        let uri = analysis.target_uri()?;
+        let digest = analysis
+            .assessment
+            .target
+            .as_ref()?
+            .manifest
+            .digest()
+            .clone();
+        let repository = uri.split_once('@')?.0.to_owned();
+        Some(Target {
+            uri,
+            repository,
+            digest,
+        })
+    }
+}
+
+impl UpdateReport {
+    fn new(status: UpdateStatus) -> UpdateReport {
+        UpdateReport {
+            status,
+            version: None,
+            reason: None,
+            polls: 0,
+            waited_ms: 0,
+        }
+    }
+}
+
 async fn update_and_wait(
     clients: &Clients,
     req: &DeployRequest,
     function: &FunctionState,
-    image_uri: &str,
+    target: &Target,
 ) -> Result<UpdateReport, Error> {
-    let updated = lambda::update_code(
+    let updated = match lambda::update_code(
         &clients.lambda,
         &req.function,
-        image_uri,
+        &target.uri,
         function.revision_id.as_deref(),
         req.publish,
     )
-    .await?;
-    let report = |status, reason| UpdateReport {
-        status,
+    .await
+    {
+        Ok(updated) => updated,
+        // Refused because the function is busy or changed since it was read. When an
+        // earlier attempt of this very request went through and only its answer was
+        // lost, the SDK's retry meets our own update: the function then runs (or is
+        // being updated to) the target, and this deploy goes on waiting for it. Any
+        // other image is someone else's change.
+        Err(refused) if refused.kind == AwsErrorKind::Conflict => {
+            let now = lambda::get_function(&clients.lambda, &req.function, &clients.lambda_region)
+                .await?;
+            if !now.runs(&target.repository, &target.digest) {
+                return Err(conflict(refused, &req.function, &now).into());
+            }
+            tracing::info!(
+                "{} is already being updated to the target: an earlier attempt of this update \
+                 went through and its answer was lost",
+                req.function
+            );
+            lambda::Updated {
+                status: now.last_update.clone(),
+                // A version published by that attempt is not named by the function's
+                // state; ListVersionsByFunction would find it.
+                version: None,
+                reason: now.last_update_reason.clone(),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut report = UpdateReport {
         version: updated.version.clone(),
-        reason,
+        ..UpdateReport::new(UpdateStatus::InProgress)
     };
     // Lambda answers InProgress and finishes in the background; an answer that is
     // already final needs no polling.
     match updated.status {
-        Some(LastUpdateStatus::Successful) => return Ok(report(UpdateStatus::Successful, None)),
-        Some(LastUpdateStatus::Failed) => {
-            return Ok(report(UpdateStatus::Failed, updated.reason.clone()));
+        Some(LastUpdateStatus::Successful) => {
+            report.status = UpdateStatus::Successful;
+            return Ok(report);
         }
-        _ if !req.wait => return Ok(report(UpdateStatus::InProgress, None)),
+        Some(LastUpdateStatus::Failed) => {
+            report.status = UpdateStatus::Failed;
+            report.reason = updated.reason;
+            return Ok(report);
+        }
+        _ if !req.wait => return Ok(report),
         _ => {}
     }
-    Ok(
-        match wait(
-            clients,
-            &req.function,
-            req.wait_timeout,
-            req.progress,
-            "update",
-        )
-        .await?
-        {
-            WaitOutcome::Successful(_) => report(UpdateStatus::Successful, None),
-            WaitOutcome::Failed {
-                reason_code,
-                reason,
-                ..
-            } => {
-                let reason = match (reason_code, reason) {
-                    (Some(code), Some(reason)) => Some(format!("{code}: {reason}")),
-                    (code, reason) => code.or(reason),
-                };
-                report(UpdateStatus::Failed, reason)
-            }
-            WaitOutcome::TimedOut => report(
-                UpdateStatus::InProgress,
-                Some(format!(
-                    "still in progress after {} s; check it with `aws lambda get-function --function-name {}`",
-                    req.wait_timeout.as_secs(),
-                    req.function
-                )),
+    let waited = wait(clients, req, "update").await?;
+    report.polls = waited.polls;
+    report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let state = waited.state;
+    if waited.timed_out {
+        report.reason = Some(format!(
+            "still in progress after {} s; check it with `aws lambda get-function --function-name {}`",
+            req.wait_timeout.as_secs(),
+            req.function
+        ));
+        return Ok(report);
+    }
+    if state.last_update == Some(LastUpdateStatus::Failed) {
+        report.status = UpdateStatus::Failed;
+        report.reason = state.last_update_reason;
+        return Ok(report);
+    }
+    // Someone else's update that started after ours ended would be the one seen last.
+    if !state.runs(&target.repository, &target.digest) {
+        return Err(AwsError::new(
+            "GetFunction",
+            AwsErrorKind::Conflict,
+            format!(
+                "{} was updated by someone else while this deploy waited: it now runs {}, not {}",
+                req.function,
+                state.running(),
+                target.uri
             ),
-        },
-    )
+        )
+        .with_hint("another deploy replaced this one; run deploy again to deploy this image")
+        .into());
+    }
+    report.status = UpdateStatus::Successful;
+    Ok(report)
 }
 
-/// Waits for the function's update, with a spinner when asked; Ctrl-C stops the
-/// waiting (not the update, which goes on at AWS).
-async fn wait(
-    clients: &Clients,
-    function: &FunctionRef,
-    timeout: Duration,
-    progress: bool,
-    what: &str,
-) -> Result<WaitOutcome, Error> {
-    let spinner = progress.then(|| {
+/// UpdateFunctionCode refused by someone else's change: say what the function runs.
+fn conflict(refused: AwsError, function: &FunctionRef, now: &FunctionState) -> AwsError {
+    let doing = format!("it runs {} ({})", now.running(), now.status_line());
+    let hint = if now.settled() {
+        format!(
+            "{function} was changed by someone else since it was read ({doing}); run deploy again"
+        )
+    } else {
+        format!(
+            "another update of {function} is in progress ({doing}); wait for it \
+             (`aws lambda wait function-updated-v2 --function-name {function}`) and run deploy again"
+        )
+    };
+    refused.with_hint(hint)
+}
+
+/// Waits until the function is settled, with a spinner showing Lambda's status when
+/// asked; Ctrl-C stops the waiting (not the update, which goes on at AWS).
+async fn wait(clients: &Clients, req: &DeployRequest, what: &str) -> Result<Waited, Error> {
+    let function = &req.function;
+    let spinner = req.progress.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
         bar.set_message(format!("waiting for the {what} of {function}"));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
+    let on_poll = |state: &FunctionState, elapsed: Duration| {
+        tracing::debug!(
+            "{function}: {} after {:.1} s",
+            state.status_line(),
+            elapsed.as_secs_f64()
+        );
+        if let Some(bar) = &spinner {
+            bar.set_message(format!(
+                "waiting for the {what} of {function}: {}",
+                state.status_line()
+            ));
+        }
+    };
     let outcome = tokio::select! {
-        outcome = lambda::wait_updated(&clients.lambda, function, &clients.lambda_region, timeout) => outcome.map_err(Error::from),
+        waited = lambda::wait_settled(
+            &clients.lambda,
+            function,
+            &clients.lambda_region,
+            req.wait_timeout,
+            on_poll,
+        ) => waited.map_err(Error::from),
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
             "interrupted while waiting: the {what} of {function} goes on at AWS; follow it with \
              `aws lambda wait function-updated-v2 --function-name {function}` or \
              `aws lambda get-function --function-name {function}`"
         ))),
     };
-    if let Some(bar) = spinner {
+    if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
     outcome

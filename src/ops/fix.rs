@@ -29,11 +29,7 @@ pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixRepor
         .await?;
         written_tag = Some(tag);
     }
-    let exit = if fixed.action.is_some() && fixed.problem.is_none() {
-        ExitCode::Success
-    } else {
-        ExitCode::NotUsable
-    };
+    let exit = fixed.exit();
     Ok(Outcome {
         report: FixReport {
             check: analysis.report(),
@@ -73,6 +69,19 @@ pub(crate) struct Fixed {
     /// Why the fix stopped short: the tag is immutable, or an attestation could not
     /// be kept.
     pub problem: Option<Finding>,
+}
+
+impl Fixed {
+    /// 0 when the tag is Lambda-ready; 3 when an AWS call failed (an attestation that
+    /// could not be written); 1 otherwise: nothing to write to, or a tag the
+    /// repository keeps immutable.
+    pub fn exit(&self) -> ExitCode {
+        match (&self.action, &self.problem) {
+            (_, Some(p)) if p.code == Code::ProvenanceNotKept => ExitCode::Aws,
+            (Some(_), None) => ExitCode::Success,
+            _ => ExitCode::NotUsable,
+        }
+    }
 }
 
 /// The guard before moving the tag that was read (`read`: that tag and what it
