@@ -1,0 +1,642 @@
+"""Self-test of the emulator launcher (server.py): one or more tests per row of
+FIDELITY.md, named after the row (test_L1_..., test_E7_...).
+
+Run: python3 tests/support/emulator/selftest.py   (exit status 0 = all pass)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = os.path.join(HERE, "server.py")
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ecr-lambda-test-role"
+UPDATE = 0.4  # seconds an update stays InProgress in these tests
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def sha(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def image_manifest(seed: str, subject: str | None = None, artifact_type: str | None = None,
+                   config_type: str = OCI_CONFIG, layer_type: str = OCI_LAYER,
+                   annotations: dict | None = None) -> str:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+    layer = f"layer {seed}".encode()
+    doc: dict = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": sha(config), "size": len(config)},
+        "layers": [{"mediaType": layer_type, "digest": sha(layer), "size": len(layer)}],
+    }
+    if artifact_type:
+        doc["artifactType"] = artifact_type
+    if subject:
+        doc["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject, "size": 100}
+    if annotations:
+        doc["annotations"] = annotations
+    # Deliberately not canonical JSON: the digest must be of these exact bytes.
+    return json.dumps(doc, indent=3)
+
+
+def index_manifest(children: list[str]) -> str:
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d, "size": 500,
+             "platform": {"architecture": "amd64", "os": "linux"}}
+            for d in children
+        ],
+    })
+
+
+class Emulator(unittest.TestCase):
+    proc: subprocess.Popen
+    port: int
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        env = dict(os.environ, EMULATOR_UPDATE_SECONDS=str(UPDATE), EMULATOR_PENDING_SECONDS="0")
+        cls.proc = subprocess.Popen(
+            [sys.executable, SERVER, "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        line = cls.proc.stdout.readline()
+        cls.port = int(line)
+        cls.url = f"http://127.0.0.1:{cls.port}"
+        kw = dict(
+            endpoint_url=cls.url, region_name=REGION, aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+        cls.ecr = boto3.client("ecr", **kw)
+        cls.lam = boto3.client("lambda", **kw)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.proc.stdin.close()
+        cls.proc.wait(timeout=10)
+        cls.proc.stdout.close()
+
+    def setUp(self) -> None:
+        self.control("POST", "/_emulator/reset")
+
+    # -- helpers ------------------------------------------------------------
+
+    def control(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else b""
+        req = urllib.request.Request(self.url + path, data=data if method == "POST" else None,
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            self.assertEqual(resp.status, 200)
+            return json.loads(resp.read() or b"{}")
+
+    def put(self, repo: str, manifest: str, tag: str | None = None, **kw) -> str:
+        args = dict(repositoryName=repo, imageManifest=manifest, **kw)
+        if tag:
+            args["imageTag"] = tag
+        return self.ecr.put_image(**args)["image"]["imageId"]["imageDigest"]
+
+    def repo_with_image(self, repo: str = "app", tag: str = "v1", seed: str = "one",
+                        mutability: str = "MUTABLE") -> tuple[str, str]:
+        try:
+            self.ecr.create_repository(repositoryName=repo, imageTagMutability=mutability)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
+                raise
+        manifest = image_manifest(seed)
+        return self.put(repo, manifest, tag, imageDigest=sha(manifest)), manifest
+
+    def create_function(self, name: str, uri: str, **kw) -> dict:
+        return self.lam.create_function(
+            FunctionName=name, Role=ROLE_ARN, PackageType="Image", Code={"ImageUri": uri}, **kw
+        )
+
+    def config(self, name: str, qualifier: str | None = None) -> dict:
+        kw = {"Qualifier": qualifier} if qualifier else {}
+        return self.lam.get_function_configuration(FunctionName=name, **kw)
+
+    def wait_update(self, name: str) -> dict:
+        time.sleep(UPDATE + 0.1)
+        return self.config(name)
+
+    def error(self, ctx: unittest.case._AssertRaisesContext) -> tuple[int, str, str, dict]:
+        r = ctx.exception.response
+        return (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"],
+                r["Error"]["Message"], r["ResponseMetadata"]["HTTPHeaders"])
+
+    def function(self, name: str = "fn") -> tuple[str, str]:
+        """A repository with two images and a settled function on the first."""
+        d1, _ = self.repo_with_image("app", "v1", "one")
+        d2, _ = self.repo_with_image("app", "v2", "two")
+        self.create_function(name, f"{REGISTRY}/app:v1")
+        self.assertEqual(self.config(name)["State"], "Active")
+        return d1, d2
+
+    # -- L1 -------------------------------------------------------------------
+
+    def test_L1_update_in_progress_then_successful(self) -> None:
+        _, d2 = self.function()
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertEqual((resp["State"], resp["LastUpdateStatus"]), ("Active", "InProgress"))
+        self.assertNotIn("LastUpdateStatusReason", resp)
+        got = self.lam.get_function(FunctionName="fn")["Configuration"]
+        self.assertEqual((got["State"], got["LastUpdateStatus"]), ("Active", "InProgress"))
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
+        listed = {f["FunctionName"]: f for f in self.lam.list_functions()["Functions"]}
+        self.assertEqual(listed["fn"]["LastUpdateStatus"], "InProgress")
+        done = self.wait_update("fn")
+        self.assertEqual((done["State"], done["LastUpdateStatus"]), ("Active", "Successful"))
+        self.assertEqual(done["CodeSha256"], d2.split(":")[1])
+        listed = {f["FunctionName"]: f for f in self.lam.list_functions()["Functions"]}
+        self.assertEqual(listed["fn"]["LastUpdateStatus"], "Successful")
+
+    def test_L1_update_failed_with_reason(self) -> None:
+        self.function()
+        self.control("POST", "/_emulator/lambda/functions/fn",
+                     {"outcome": "Failed", "reason_code": "ImageAccessDenied",
+                      "reason": "Lambda does not have permission to access the ECR image."})
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
+        done = self.wait_update("fn")
+        self.assertEqual(done["State"], "Active")
+        self.assertEqual(done["LastUpdateStatus"], "Failed")
+        self.assertEqual(done["LastUpdateStatusReasonCode"], "ImageAccessDenied")
+        self.assertEqual(done["LastUpdateStatusReason"],
+                         "Lambda does not have permission to access the ECR image.")
+        # Settings stay until changed; defaults apply to other functions.
+        self.control("POST", "/_emulator/lambda/functions/fn", {"outcome": "Successful"})
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1")
+        self.assertEqual(self.wait_update("fn")["LastUpdateStatus"], "Successful")
+
+    def test_L1_durations_per_function_and_defaults(self) -> None:
+        self.function()
+        self.control("POST", "/_emulator/lambda/defaults", {"update_seconds": 0})
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "Successful")
+        self.control("POST", "/_emulator/lambda/functions/fn", {"update_seconds": 0.3})
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1")
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
+        time.sleep(0.35)
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "Successful")
+
+    def test_L1_update_configuration_and_publish_in_progress(self) -> None:
+        self.function()
+        resp = self.lam.update_function_configuration(FunctionName="fn", MemorySize=256)
+        self.assertEqual(resp["LastUpdateStatus"], "InProgress")
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
+        self.assertEqual(self.wait_update("fn")["LastUpdateStatus"], "Successful")
+        version = self.lam.publish_version(FunctionName="fn")
+        self.assertEqual(version["Version"], "1")
+        self.assertEqual(self.config("fn", "1")["LastUpdateStatus"], "InProgress")
+        time.sleep(UPDATE + 0.1)
+        self.assertEqual(self.config("fn", "1")["LastUpdateStatus"], "Successful")
+
+    def test_L1_architectures_on_update(self) -> None:
+        self.function()
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2",
+                                             Architectures=["arm64"])
+        self.assertEqual(resp["Architectures"], ["arm64"])
+
+    # -- L2 -------------------------------------------------------------------
+
+    def test_L2_new_function_pending_then_active(self) -> None:
+        self.repo_with_image()
+        self.control("POST", "/_emulator/lambda/functions/fresh", {"pending_seconds": 0.4})
+        created = self.create_function("fresh", f"{REGISTRY}/app:v1")
+        self.assertEqual(created["State"], "Pending")
+        for got in (self.config("fresh"), self.lam.get_function(FunctionName="fresh")["Configuration"]):
+            self.assertEqual(got["State"], "Pending")
+            self.assertEqual(got["StateReason"], "The function is being created.")
+            self.assertEqual(got["StateReasonCode"], "Creating")
+            self.assertNotIn("LastUpdateStatus", got)
+        time.sleep(0.5)
+        got = self.config("fresh")
+        self.assertEqual((got["State"], got["LastUpdateStatus"]), ("Active", "Successful"))
+        self.assertNotIn("StateReasonCode", got)
+
+    # -- L3 -------------------------------------------------------------------
+
+    def test_L3_update_refused_while_pending(self) -> None:
+        self.repo_with_image()
+        self.control("POST", "/_emulator/lambda/defaults", {"pending_seconds": 0.4})
+        self.create_function("fresh", f"{REGISTRY}/app:v1")
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fresh", ImageUri=f"{REGISTRY}/app:v1")
+        status, code, message, headers = self.error(ctx)
+        self.assertEqual((status, code), (409, "ResourceConflictException"))
+        self.assertEqual(headers.get("x-amzn-errortype"), "ResourceConflictException")
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fresh"
+        self.assertEqual(message, "The operation cannot be performed at this time. The resource "
+                         f"{arn} is currently in the following state: 'Pending'. "
+                         "StateReasonCode: 'Creating'")
+        time.sleep(0.5)
+        self.lam.update_function_code(FunctionName="fresh", ImageUri=f"{REGISTRY}/app:v1")
+
+    def test_L3_update_refused_while_in_progress(self) -> None:
+        self.function()
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
+        for call in (
+            lambda: self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1"),
+            lambda: self.lam.update_function_configuration(FunctionName="fn", MemorySize=512),
+            lambda: self.lam.publish_version(FunctionName="fn"),
+        ):
+            with self.assertRaises(ClientError) as ctx:
+                call()
+            status, code, message, headers = self.error(ctx)
+            self.assertEqual((status, code), (409, "ResourceConflictException"))
+            self.assertEqual(message, "The operation cannot be performed at this time. "
+                             f"An update is in progress for resource: {arn}")
+        # The refused update changed nothing.
+        done = self.wait_update("fn")
+        self.assertEqual(done["LastUpdateStatus"], "Successful")
+        code = self.lam.get_function(FunctionName="fn")["Code"]
+        self.assertTrue(code["ImageUri"].endswith(":v2"))
+
+    def test_L3_error_body_shape(self) -> None:
+        self.function()
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        # An unsigned raw request, to see the body as the Rust SDK would.
+        req = urllib.request.Request(
+            f"{self.url}/2015-03-31/functions/fn/code", method="PUT",
+            data=json.dumps({"ImageUri": f"{REGISTRY}/app:v1"}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=x"},
+        )
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(ctx.exception.code, 409)
+        self.assertEqual(ctx.exception.headers["x-amzn-ErrorType"], "ResourceConflictException")
+        body = json.loads(ctx.exception.read())
+        self.assertEqual(body["Type"], "User")
+        self.assertIn("An update is in progress", body["message"])
+
+    # -- L4 -------------------------------------------------------------------
+
+    def test_L4_revision_id(self) -> None:
+        self.function()
+        first = self.lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+        self.assertEqual(self.config("fn")["RevisionId"], first)
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2",
+                                          RevisionId="00000000-0000-0000-0000-000000000000")
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (412, "PreconditionFailedException"))
+        self.assertEqual(message, "The Revision Id provided does not match the latest Revision Id. "
+                         "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2",
+                                             RevisionId=first)
+        second = resp["RevisionId"]
+        self.assertNotEqual(second, first)
+        self.assertEqual(self.lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"], second)
+        self.wait_update("fn")
+        third = self.lam.update_function_configuration(FunctionName="fn", Timeout=9)["RevisionId"]
+        self.assertNotIn(third, (first, second))
+        self.wait_update("fn")
+        version = self.lam.publish_version(FunctionName="fn")
+        self.assertNotIn(version["RevisionId"], (first, second, third))
+
+    # -- L5 -------------------------------------------------------------------
+
+    def test_L5_resolved_image_uri(self) -> None:
+        d_nested, _ = self.repo_with_image("team/app", "v1", "nested")
+        self.repo_with_image("app", "v1", "flat")  # same tag, other repository
+        self.create_function("bytag", f"{REGISTRY}/team/app:v1")
+        code = self.lam.get_function(FunctionName="bytag")["Code"]
+        self.assertEqual(code["ImageUri"], f"{REGISTRY}/team/app:v1")
+        self.assertEqual(code["ResolvedImageUri"], f"{REGISTRY}/team/app@{d_nested}")
+        self.assertEqual(self.config("bytag")["CodeSha256"], d_nested.split(":")[1])
+        self.create_function("bydigest", f"{REGISTRY}/team/app@{d_nested}")
+        code = self.lam.get_function(FunctionName="bydigest")["Code"]
+        self.assertEqual(code["ImageUri"], f"{REGISTRY}/team/app@{d_nested}")
+        self.assertEqual(code["ResolvedImageUri"], f"{REGISTRY}/team/app@{d_nested}")
+
+    def test_L5_index_and_attestation_refused(self) -> None:
+        child, _ = self.repo_with_image("app", None, "child")
+        # A buildx attestation manifest: in-toto layers.
+        attestation = image_manifest("att", layer_type="application/vnd.in-toto+json")
+        att = self.put("app", attestation, imageDigest=sha(attestation))
+        index = index_manifest([child, att])
+        self.put("app", index, "multi", imageDigest=sha(index))
+        self.create_function("fn", f"{REGISTRY}/app@{child}")
+        for uri in (f"{REGISTRY}/app:multi", f"{REGISTRY}/app@{sha(index)}", f"{REGISTRY}/app@{att}"):
+            with self.assertRaises(ClientError) as ctx:
+                self.lam.update_function_code(FunctionName="fn", ImageUri=uri)
+            status, code, message, _ = self.error(ctx)
+            self.assertEqual((status, code), (400, "InvalidParameterValueException"))
+            self.assertEqual(message, f"The image manifest, config or layer media type for the "
+                             f"source image {uri} is not supported.")
+        with self.assertRaises(ClientError) as ctx:
+            self.create_function("other", f"{REGISTRY}/app:multi")
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
+
+    def test_L5_missing_image_refused(self) -> None:
+        self.function()
+        missing = "sha256:" + "0" * 64
+        for uri in (f"{REGISTRY}/app:nope", f"{REGISTRY}/app@{missing}", f"{REGISTRY}/norepo:v1"):
+            with self.assertRaises(ClientError) as ctx:
+                self.lam.update_function_code(FunctionName="fn", ImageUri=uri)
+            status, code, message, _ = self.error(ctx)
+            self.assertEqual((status, code), (400, "InvalidParameterValueException"))
+            self.assertEqual(message, f"Source image {uri} does not exist. Provide a valid source image.")
+        uri = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/app:v1"
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fn", ImageUri=uri)
+        self.assertEqual(self.error(ctx)[2], f"Source image {uri} is not valid. Provide a valid source image.")
+        # Nothing changed, and a refused update starts no update.
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "Successful")
+
+    # -- L6 -------------------------------------------------------------------
+
+    def test_L6_versions_keep_their_code(self) -> None:
+        d1, d2 = self.function()
+        v1 = self.lam.publish_version(FunctionName="fn")["Version"]
+        self.wait_update("fn")
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2",
+                                             Publish=True)
+        v2 = resp["Version"]
+        self.assertEqual((v1, v2), ("1", "2"))
+        self.assertEqual(resp["LastUpdateStatus"], "InProgress")
+        one = self.lam.get_function(FunctionName="fn", Qualifier=v1)
+        two = self.lam.get_function(FunctionName="fn", Qualifier=v2)
+        latest = self.lam.get_function(FunctionName="fn")
+        self.assertEqual(one["Code"]["ImageUri"], f"{REGISTRY}/app:v1")
+        self.assertEqual(one["Code"]["ResolvedImageUri"], f"{REGISTRY}/app@{d1}")
+        self.assertEqual(one["Configuration"]["CodeSha256"], d1.split(":")[1])
+        self.assertEqual(two["Code"]["ImageUri"], f"{REGISTRY}/app:v2")
+        self.assertEqual(two["Code"]["ResolvedImageUri"], f"{REGISTRY}/app@{d2}")
+        self.assertEqual(two["Configuration"]["CodeSha256"], d2.split(":")[1])
+        self.assertEqual(latest["Code"]["ResolvedImageUri"], f"{REGISTRY}/app@{d2}")
+        # The version cut by Publish=true follows the update's timeline.
+        self.assertEqual(two["Configuration"]["LastUpdateStatus"], "InProgress")
+        time.sleep(UPDATE + 0.1)
+        self.assertEqual(self.config("fn", v2)["LastUpdateStatus"], "Successful")
+
+    # -- E7 -------------------------------------------------------------------
+
+    def test_E7_digest_is_sha256_of_exact_bytes(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        manifest = image_manifest("exact")
+        digest = self.put("app", manifest, "v1")  # no imageDigest given
+        self.assertEqual(digest, sha(manifest))
+        got = self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": "v1"}])
+        self.assertEqual(got["images"][0]["imageId"]["imageDigest"], sha(manifest))
+        self.assertEqual(got["images"][0]["imageManifest"], manifest)
+        details = self.ecr.describe_images(repositoryName="app")["imageDetails"]
+        self.assertEqual([d["imageDigest"] for d in details], [sha(manifest)])
+        listed = self.ecr.list_images(repositoryName="app")["imageIds"]
+        self.assertEqual(listed, [{"imageDigest": sha(manifest), "imageTag": "v1"}])
+
+    def test_E7_digest_mismatch_refused(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        manifest = image_manifest("x")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("app", manifest, "v1", imageDigest="sha256:" + "1" * 64)
+        self.assertEqual(self.error(ctx)[:2], (400, "ImageDigestDoesNotMatchException"))
+        self.assertEqual(self.ecr.describe_images(repositoryName="app")["imageDetails"], [])
+
+    def test_E7_immutable_tag_refused(self) -> None:
+        self.repo_with_image("locked", "v1", "one", mutability="IMMUTABLE")
+        other = image_manifest("two")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("locked", other, "v1", imageDigest=sha(other))
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (400, "ImageTagAlreadyExistsException"))
+        self.assertIn("'v1'", message)
+        # A new tag on an immutable repository is fine.
+        self.put("locked", other, "v2", imageDigest=sha(other))
+
+    def test_E7_same_manifest_same_tag_already_exists(self) -> None:
+        digest, manifest = self.repo_with_image()
+        with self.assertRaises(ClientError) as ctx:
+            self.put("app", manifest, "v1", imageDigest=digest)
+        self.assertEqual(self.error(ctx)[:2], (400, "ImageAlreadyExistsException"))
+        # The same manifest under a second tag: one image, two tags.
+        self.put("app", manifest, "also", imageDigest=digest)
+        details = self.ecr.describe_images(repositoryName="app")["imageDetails"]
+        self.assertEqual(len(details), 1)
+        self.assertEqual(sorted(details[0]["imageTags"]), ["also", "v1"])
+
+    def test_E7_moving_a_tag_leaves_the_old_image_untagged(self) -> None:
+        old, _ = self.repo_with_image("app", "latest", "old")
+        index = index_manifest([old])
+        old_index = self.put("app", index, "multi", imageDigest=sha(index))
+        index2 = index_manifest([old, "sha256:" + "2" * 64])
+        self.put("app", index2, "multi", imageDigest=sha(index2))
+        details = {d["imageDigest"]: d for d in self.ecr.describe_images(repositoryName="app")["imageDetails"]}
+        self.assertIn(old_index, details)
+        self.assertNotIn("imageTags", details[old_index])
+        got = self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageDigest": old_index}])
+        self.assertEqual(got["failures"], [])
+        self.assertEqual(got["images"][0]["imageManifest"], index)
+        self.assertEqual(got["images"][0]["imageId"], {"imageDigest": old_index})
+        untagged = self.ecr.list_images(repositoryName="app", filter={"tagStatus": "UNTAGGED"})["imageIds"]
+        self.assertEqual(untagged, [{"imageDigest": old_index}])
+
+    def test_E7_batch_get_image_echoes_the_tag_asked_for(self) -> None:
+        digest, manifest = self.repo_with_image("app", "v1")
+        self.put("app", manifest, "v2", imageDigest=digest)
+        for tag in ("v1", "v2"):
+            got = self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": tag}])
+            self.assertEqual(got["images"][0]["imageId"], {"imageTag": tag, "imageDigest": digest})
+        got = self.ecr.batch_get_image(repositoryName="app",
+                                       imageIds=[{"imageTag": "v1", "imageDigest": "sha256:" + "3" * 64},
+                                                 {"imageTag": "nope"}])
+        self.assertEqual(got["images"], [])
+        self.assertEqual([f["failureCode"] for f in got["failures"]], ["ImageNotFound", "ImageNotFound"])
+        self.assertEqual(got["failures"][1]["imageId"], {"imageTag": "nope"})
+        other = image_manifest("other")
+        d_other = self.put("app", other, "v3", imageDigest=sha(other))
+        got = self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": "v1", "imageDigest": d_other}])
+        self.assertEqual(got["failures"][0]["failureCode"], "ImageTagDoesNotMatchDigest")
+
+    # -- E8 -------------------------------------------------------------------
+
+    def test_E8_list_image_referrers(self) -> None:
+        subject, _ = self.repo_with_image("app", "v1", "subject")
+        sbom = image_manifest("sbom", subject=subject, artifact_type="application/spdx+json",
+                              annotations={"org.opencontainers.image.created": "2025-01-01T00:00:00Z"})
+        sig = image_manifest("sig", subject=subject, config_type="application/vnd.dev.cosign.artifact.sig.v1+json")
+        unrelated = image_manifest("other", subject="sha256:" + "4" * 64, artifact_type="application/spdx+json")
+        for m in (sbom, sig, unrelated):
+            self.put("app", m, imageDigest=sha(m))
+        got = self.ecr.list_image_referrers(repositoryName="app", subjectId={"imageDigest": subject})
+        refs = {r["digest"]: r for r in got["referrers"]}
+        self.assertEqual(set(refs), {sha(sbom), sha(sig)})
+        self.assertEqual(refs[sha(sbom)]["artifactType"], "application/spdx+json")
+        self.assertEqual(refs[sha(sbom)]["mediaType"], OCI_MANIFEST)
+        self.assertEqual(refs[sha(sbom)]["size"], len(sbom.encode()))
+        self.assertEqual(refs[sha(sbom)]["annotations"], {"org.opencontainers.image.created": "2025-01-01T00:00:00Z"})
+        self.assertEqual(refs[sha(sig)]["artifactType"], "application/vnd.dev.cosign.artifact.sig.v1+json")
+        self.assertNotIn("nextToken", got)
+        only = self.ecr.list_image_referrers(repositoryName="app", subjectId={"imageDigest": subject},
+                                             filter={"artifactTypes": ["application/spdx+json"]})
+        self.assertEqual([r["digest"] for r in only["referrers"]], [sha(sbom)])
+        page1 = self.ecr.list_image_referrers(repositoryName="app", subjectId={"imageDigest": subject}, maxResults=1)
+        self.assertEqual(len(page1["referrers"]), 1)
+        page2 = self.ecr.list_image_referrers(repositoryName="app", subjectId={"imageDigest": subject},
+                                              maxResults=1, nextToken=page1["nextToken"])
+        self.assertEqual(len(page2["referrers"]), 1)
+        self.assertNotIn("nextToken", page2)
+        self.assertEqual({page1["referrers"][0]["digest"], page2["referrers"][0]["digest"]}, {sha(sbom), sha(sig)})
+        with self.assertRaises(ClientError) as ctx:
+            self.ecr.list_image_referrers(repositoryName="nope", subjectId={"imageDigest": subject})
+        self.assertEqual(self.error(ctx)[:2], (400, "RepositoryNotFoundException"))
+
+    # -- E9 -------------------------------------------------------------------
+
+    def test_E9_describe_images_pages_and_tag_status(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        tagged = [self.put("app", image_manifest(f"t{i}"), f"v{i}") for i in range(5)]
+        untagged = [self.put("app", image_manifest(f"u{i}")) for i in range(3)]
+        seen, token, pages = [], None, 0
+        while True:
+            kw = {"nextToken": token} if token else {}
+            page = self.ecr.describe_images(repositoryName="app", maxResults=3, **kw)
+            self.assertLessEqual(len(page["imageDetails"]), 3)
+            seen += [d["imageDigest"] for d in page["imageDetails"]]
+            pages += 1
+            token = page.get("nextToken")
+            if not token:
+                break
+        self.assertEqual((pages, sorted(seen)), (3, sorted(tagged + untagged)))
+        only = self.ecr.describe_images(repositoryName="app", filter={"tagStatus": "UNTAGGED"})
+        self.assertEqual(sorted(d["imageDigest"] for d in only["imageDetails"]), sorted(untagged))
+        only = self.ecr.describe_images(repositoryName="app", filter={"tagStatus": "TAGGED"}, maxResults=10)
+        self.assertEqual(sorted(d["imageDigest"] for d in only["imageDetails"]), sorted(tagged))
+        self.assertNotIn("nextToken", only)
+        everything = self.ecr.describe_images(repositoryName="app", filter={"tagStatus": "ANY"})
+        self.assertEqual(len(everything["imageDetails"]), 8)
+
+    def test_E9_describe_images_default_page_is_100(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        for i in range(101):
+            self.put("app", image_manifest(f"n{i}"))
+        first = self.ecr.describe_images(repositoryName="app")
+        self.assertEqual(len(first["imageDetails"]), 100)
+        rest = self.ecr.describe_images(repositoryName="app", nextToken=first["nextToken"])
+        self.assertEqual(len(rest["imageDetails"]), 1)
+
+    # -- E10 ------------------------------------------------------------------
+
+    def test_E10_missing_repository_and_bad_json(self) -> None:
+        manifest = image_manifest("x")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("nope", manifest, "v1", imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "RepositoryNotFoundException"))
+        with self.assertRaises(ClientError) as ctx:
+            self.ecr.batch_get_image(repositoryName="nope", imageIds=[{"imageTag": "v1"}])
+        self.assertEqual(self.error(ctx)[:2], (400, "RepositoryNotFoundException"))
+        self.ecr.create_repository(repositoryName="app")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("app", "{not json", "v1", imageManifestMediaType=OCI_MANIFEST)
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterException"))
+
+    # -- E11 ------------------------------------------------------------------
+
+    def upload(self, repo: str, data: bytes, digest: str | None = None) -> str:
+        upload_id = self.ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+        half = len(data) // 2
+        self.ecr.upload_layer_part(repositoryName=repo, uploadId=upload_id, partFirstByte=0,
+                                   partLastByte=half - 1, layerPartBlob=data[:half])
+        self.ecr.upload_layer_part(repositoryName=repo, uploadId=upload_id, partFirstByte=half,
+                                   partLastByte=len(data) - 1, layerPartBlob=data[half:])
+        return self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
+                                              layerDigests=[digest or sha(data)])["layerDigest"]
+
+    def test_E11_layer_blobs(self) -> None:
+        self.ecr.create_repository(repositoryName="team/app")
+        config = json.dumps({"architecture": "arm64", "os": "linux"}).encode()
+        self.assertEqual(self.upload("team/app", config), sha(config))
+        avail = self.ecr.batch_check_layer_availability(repositoryName="team/app", layerDigests=[sha(config)])
+        self.assertEqual(avail["layers"][0]["layerAvailability"], "AVAILABLE")
+        self.assertEqual(avail["layers"][0]["layerSize"], len(config))
+        # Uploaded but in no image yet: inaccessible.
+        with self.assertRaises(ClientError) as ctx:
+            self.ecr.get_download_url_for_layer(repositoryName="team/app", layerDigest=sha(config))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayerInaccessibleException"))
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                               "layers": []})
+        self.put("team/app", manifest, "v1", imageDigest=sha(manifest))
+        got = self.ecr.get_download_url_for_layer(repositoryName="team/app", layerDigest=sha(config))
+        self.assertEqual(got["layerDigest"], sha(config))
+        url = got["downloadUrl"]
+        self.assertTrue(url.startswith(f"http://127.0.0.1:{self.port}/_emulator/blobs/"))
+        self.assertGreaterEqual(len(url.rsplit("/", 1)[1]), 32)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            self.assertEqual(resp.read(), config)
+        with self.assertRaises(urllib.error.HTTPError) as hctx:
+            urllib.request.urlopen(url.rsplit("/", 1)[0] + "/guessed", timeout=10)
+        self.assertEqual(hctx.exception.code, 403)
+        with self.assertRaises(ClientError) as ctx:
+            self.ecr.get_download_url_for_layer(repositoryName="team/app", layerDigest="sha256:" + "5" * 64)
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
+        # A wrong digest named at completion is refused.
+        with self.assertRaises(ClientError) as ctx:
+            self.upload("team/app", b"some other bytes", digest="sha256:" + "6" * 64)
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidLayerException"))
+        with self.assertRaises(ClientError) as ctx:
+            self.upload("team/app", config)
+        self.assertEqual(self.error(ctx)[:2], (400, "LayerAlreadyExistsException"))
+
+    # -- control API ------------------------------------------------------------
+
+    def test_control_reads(self) -> None:
+        self.function()
+        self.lam.get_function(FunctionName="fn")
+        self.lam.get_function(FunctionName=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn")
+        self.lam.get_function_configuration(FunctionName="fn")  # + 1 from function()
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/fn/reads"),
+                         {"get_function": 2, "get_function_configuration": 2, "update_function_code": 1})
+        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/other/reads"),
+                         {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0})
+
+    def test_control_reset(self) -> None:
+        self.function()
+        self.control("POST", "/_emulator/lambda/defaults", {"update_seconds": 5})
+        self.control("POST", "/_emulator/lambda/functions/fn", {"outcome": "Failed"})
+        self.control("POST", "/_emulator/reset")
+        self.assertEqual(self.ecr.describe_repositories()["repositories"], [])
+        self.assertEqual(self.lam.list_functions()["Functions"], [])
+        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/fn/reads")["get_function"], 0)
+        self.function()  # the role exists again
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertEqual(self.wait_update("fn")["LastUpdateStatus"], "Successful")
+
+    def test_control_rejects_bad_settings(self) -> None:
+        for body in ({"outcome": "Maybe"}, {"update_seconds": "soon"}, {"colour": "red"}):
+            with self.assertRaises(urllib.error.HTTPError) as ctx:
+                self.control("POST", "/_emulator/lambda/defaults", body)
+            self.assertEqual(ctx.exception.code, 400)
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    result = unittest.main(exit=False, verbosity=2).result
+    print(f"selftest: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    sys.exit(0 if result.wasSuccessful() else 1)

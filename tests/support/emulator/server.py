@@ -1,0 +1,1165 @@
+"""A moto 5.2.5 server patched to behave as real Lambda and ECR do where
+ecr-lambda's tests depend on it.
+
+Usage: python3 server.py [PORT]   (0 or nothing: any free port)
+
+Binds 127.0.0.1, creates the IAM role `ecr-lambda-test-role` (moto's Lambda
+refuses unknown roles), prints the port on one line, then serves until its
+standard input closes (the test process that started it exited).
+
+Every patch below names the row of FIDELITY.md (next to this file) that it
+implements, e.g. "[L1]" or "[E7]". The control API (`/_emulator/...`) that
+lets tests drive Lambda's timing is documented there too.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+# Lambda resolves image URIs in moto's own ECR, as the real service does in ECR.
+os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"
+
+from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda.exceptions import (  # noqa: E402
+    InvalidParameterValueException,
+    LambdaClientError,
+)
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core.exceptions import ServiceException  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.core.utils import iso_8601_datetime_with_nanoseconds  # noqa: E402
+from moto.ecr import models as ecr_models  # noqa: E402
+from moto.ecr import responses as ecr_responses  # noqa: E402
+from moto.ecr.exceptions import (  # noqa: E402
+    ImageAlreadyExistsException,
+    InvalidParameterException,
+    RepositoryNotFoundException,
+    ValidationException,
+)
+from moto.iam.models import iam_backends  # noqa: E402
+from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server  # noqa: E402
+
+ROLE = "ecr-lambda-test-role"
+LambdaFunction = lambda_models.LambdaFunction
+LambdaBackend = lambda_models.LambdaBackend
+LambdaStorage = lambda_models.LambdaStorage
+ECRBackend = ecr_models.ECRBackend
+ECRResponse = ecr_responses.ECRResponse
+
+# moto serves requests on several threads; every patched operation that reads
+# and then changes state holds this lock.
+LOCK = threading.RLock()
+# Set once the server is bound; blob download URLs name it.
+PORT = 0
+
+
+# ---------------------------------------------------------------------------
+# Launcher state, driven by the control API (FIDELITY.md, "Control API")
+# ---------------------------------------------------------------------------
+
+SETTING_KEYS = {"update_seconds", "pending_seconds", "outcome", "reason_code", "reason"}
+
+
+def initial_defaults() -> dict[str, Any]:
+    return {
+        "update_seconds": float(os.environ.get("EMULATOR_UPDATE_SECONDS", "1.0")),
+        "pending_seconds": float(os.environ.get("EMULATOR_PENDING_SECONDS", "0")),
+        "outcome": "Successful",
+        # Used when a test asks for a Failed outcome without naming a reason.
+        "reason_code": "InternalError",
+        "reason": "The emulator was told to fail this update.",
+    }
+
+
+class State:
+    def __init__(self) -> None:
+        self.defaults = initial_defaults()
+        self.per_function: dict[str, dict[str, Any]] = {}
+        self.reads: dict[str, dict[str, int]] = {}
+        # token -> (account, region, repository name, digest) for blob URLs [E11]
+        self.blob_tokens: dict[str, tuple[str, str, str, str]] = {}
+
+    def settings(self, function_name: str) -> dict[str, Any]:
+        merged = dict(self.defaults)
+        merged.update(self.per_function.get(function_name, {}))
+        return merged
+
+    def count(self, function_name: str, call: str) -> None:
+        counts = self.reads.setdefault(
+            function_name,
+            {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0},
+        )
+        counts[call] += 1
+
+
+STATE = State()
+
+
+# ---------------------------------------------------------------------------
+# Lambda: function timeline [L1] [L2] [L3] [L4]
+# ---------------------------------------------------------------------------
+#
+# Each LambdaFunction object ($LATEST or a published version) carries `_emu`,
+# a dict of monotonic deadlines; what GetFunction & co. report is computed
+# from it at read time:
+#   pending_until  State is Pending before this instant            [L2]
+#   update_until   LastUpdateStatus is InProgress before this      [L1]
+#   outcome        (status, reason_code, reason) once it has ended [L1]
+#   revision_id    the current RevisionId                          [L4]
+
+PENDING_REASON = "The function is being created."
+PENDING_REASON_CODE = "Creating"
+
+
+def new_timeline(pending_seconds: float = 0.0) -> dict[str, Any]:
+    return {
+        "pending_until": time.monotonic() + max(pending_seconds, 0.0),
+        "update_until": 0.0,
+        "outcome": ("Successful", None, None),
+        "revision_id": str(uuid.uuid4()),
+    }
+
+
+def timeline(fn: LambdaFunction) -> dict[str, Any]:
+    emu = getattr(fn, "_emu", None)
+    if emu is None:  # a function made some other way (CloudFormation, ...)
+        emu = new_timeline()
+        fn._emu = emu
+    return emu
+
+
+def start_update(fn: LambdaFunction, settings: dict[str, Any], outcome: bool = True) -> None:
+    """[L1] [L4] An update begins now: InProgress for update_seconds, then the
+    configured outcome; a new RevisionId at once."""
+    emu = timeline(fn)
+    emu["update_until"] = time.monotonic() + max(float(settings["update_seconds"]), 0.0)
+    if outcome and settings["outcome"] == "Failed":
+        emu["outcome"] = ("Failed", settings["reason_code"], settings["reason"])
+    else:
+        emu["outcome"] = ("Successful", None, None)
+    emu["revision_id"] = str(uuid.uuid4())
+
+
+def is_pending(fn: LambdaFunction) -> bool:
+    return time.monotonic() < timeline(fn)["pending_until"]
+
+
+def is_updating(fn: LambdaFunction) -> bool:
+    return time.monotonic() < timeline(fn)["update_until"]
+
+
+STATUS_KEYS = (
+    "State",
+    "StateReason",
+    "StateReasonCode",
+    "LastUpdateStatus",
+    "LastUpdateStatusReason",
+    "LastUpdateStatusReasonCode",
+)
+
+
+def overlay_status(config: dict[str, Any], fn: LambdaFunction, creating: bool = False) -> None:
+    for key in STATUS_KEYS:
+        config.pop(key, None)
+    emu = timeline(fn)
+    config["RevisionId"] = emu["revision_id"]
+    if creating or is_pending(fn):
+        # [L2] Lambda API Reference, FunctionConfiguration: LastUpdateStatus
+        # "is first set to Successful after function creation completes".
+        config["State"] = "Pending"
+        config["StateReason"] = PENDING_REASON
+        config["StateReasonCode"] = PENDING_REASON_CODE
+        return
+    config["State"] = "Active"
+    if is_updating(fn):
+        config["LastUpdateStatus"] = "InProgress"
+        return
+    status, code, reason = emu["outcome"]
+    config["LastUpdateStatus"] = status
+    if status == "Failed":
+        config["LastUpdateStatusReasonCode"] = code
+        config["LastUpdateStatusReason"] = reason
+
+
+_orig_get_configuration = LambdaFunction.get_configuration
+
+
+def get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+    """[L1] [L2] [L4] Every read (GetFunction, GetFunctionConfiguration,
+    ListFunctions, ListVersionsByFunction, the write responses) reports the
+    current State / LastUpdateStatus / RevisionId."""
+    config = _orig_get_configuration(self, on_create)
+    # CreateFunction's own answer says Pending, as real Lambda's does.
+    overlay_status(config, self, creating=on_create)
+    return config
+
+
+LambdaFunction.get_configuration = get_configuration
+
+
+class ResourceConflict(LambdaClientError):
+    """[L3] Lambda's REST-JSON error: header X-Amzn-ErrorType plus a body
+    {"Type": "User", "message": ...}, which is what real Lambda sends."""
+
+    code = 409
+
+    def __init__(self, message: str):
+        super().__init__("ResourceConflictException", message)
+        self.description = json.dumps({"Type": "User", "message": message})
+
+
+class PreconditionFailed(LambdaClientError):
+    """[L4]"""
+
+    code = 412
+
+    def __init__(self) -> None:
+        message = (
+            "The Revision Id provided does not match the latest Revision Id. "
+            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+        )
+        super().__init__("PreconditionFailedException", message)
+        self.description = json.dumps({"Type": "User", "message": message})
+
+
+class InvalidParameterValue(InvalidParameterValueException):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.description = json.dumps({"Type": "User", "message": message})
+
+
+def refuse_if_busy(fn: LambdaFunction) -> None:
+    """[L3] UpdateFunctionCode, UpdateFunctionConfiguration and PublishVersion
+    fail while the function is Pending or an update is InProgress."""
+    arn = fn.function_arn
+    if is_pending(fn):
+        raise ResourceConflict(
+            "The operation cannot be performed at this time. The resource "
+            f"{arn} is currently in the following state: 'Pending'. "
+            f"StateReasonCode: '{PENDING_REASON_CODE}'"
+        )
+    if is_updating(fn):
+        raise ResourceConflict(
+            "The operation cannot be performed at this time. "
+            f"An update is in progress for resource: {arn}"
+        )
+
+
+def check_revision(fn: LambdaFunction, body: dict[str, Any]) -> None:
+    """[L4] A RevisionId that is not the current one is refused."""
+    wanted = body.get("RevisionId")
+    if wanted and wanted != timeline(fn)["revision_id"]:
+        raise PreconditionFailed()
+
+
+_orig_create_function = LambdaBackend.create_function
+
+
+def create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+    """[L2] A new function is Pending for pending_seconds, then Active."""
+    with LOCK:
+        name = spec.get("FunctionName", "")
+        settings = STATE.settings(name)
+        # The timeline must exist before moto publishes a version (Publish=true)
+        # so the version copies it; set it on the object as soon as it exists.
+        _pending_create[threading.get_ident()] = float(settings["pending_seconds"])
+        try:
+            fn = _orig_create_function(self, spec)
+        finally:
+            _pending_create.pop(threading.get_ident(), None)
+        return fn
+
+
+_pending_create: dict[int, float] = {}
+_orig_put_function = LambdaStorage.put_function
+
+
+def put_function(self: LambdaStorage, fn: LambdaFunction) -> None:
+    _orig_put_function(self, fn)
+    pending = _pending_create.get(threading.get_ident())
+    if pending is not None:
+        fn._emu = new_timeline(pending)
+
+
+LambdaBackend.create_function = create_function
+LambdaStorage.put_function = put_function
+
+
+def update_function_code(
+    self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """[L1] [L3] [L4] [L5] [L6] replaces moto's (which also runs the update
+    twice and never checks state nor RevisionId)."""
+    with LOCK:
+        fn = self.get_function(function_name, qualifier)
+        refuse_if_busy(fn)
+        check_revision(fn, body)
+        # Validates the image (and with DryRun stops there).
+        fn._set_function_code(body)
+        if body.get("DryRun"):
+            return fn.get_configuration()
+        if "Architectures" in body and body["Architectures"]:
+            fn.architectures = body["Architectures"]  # moto ignores them
+        fn.code_or_config_updated = True
+        fn.last_modified = iso_8601_datetime_with_nanoseconds()
+        start_update(fn, STATE.settings(fn.function_name))
+        result = fn
+        if body.get("Publish"):
+            # The version is cut from the code just sent; it shares the
+            # update's timeline (copied in publish_version below).
+            result = self._lambdas.publish_version(fn.function_name) or fn
+        config = result.get_configuration()
+        # The answer itself always says the update has begun, as real Lambda's does.
+        if config.get("State") == "Active":
+            for key in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                config.pop(key, None)
+            config["LastUpdateStatus"] = "InProgress"
+        return config
+
+
+def update_function_configuration(
+    self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """[L1] [L3] [L4] UpdateFunctionConfiguration is an update too."""
+    with LOCK:
+        fn = self.get_function(function_name, qualifier)
+        refuse_if_busy(fn)
+        check_revision(fn, body)
+        fn.update_configuration(body)
+        fn.last_modified = iso_8601_datetime_with_nanoseconds()
+        start_update(fn, STATE.settings(fn.function_name))
+        config = fn.get_configuration()
+        if config.get("State") == "Active":
+            for key in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                config.pop(key, None)
+            config["LastUpdateStatus"] = "InProgress"
+        return config
+
+
+LambdaBackend.update_function_code = update_function_code
+LambdaBackend.update_function_configuration = update_function_configuration
+
+_orig_backend_publish = LambdaBackend.publish_version
+
+
+def backend_publish_version(
+    self: LambdaBackend, function_name: str, description: str = "", revision_id: str | None = None
+) -> LambdaFunction | None:
+    """[L1] [L3] [L4] PublishVersion is refused while Pending or InProgress,
+    honours RevisionId, and a new version is InProgress for update_seconds."""
+    with LOCK:
+        latest = self._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        creating = threading.get_ident() in _pending_create  # CreateFunction(Publish=true)
+        if not creating:
+            refuse_if_busy(latest)
+            check_revision(latest, {"RevisionId": revision_id})
+        before = len(self._lambdas._functions[latest.function_name]["versions"])
+        version = _orig_backend_publish(self, function_name, description)
+        after = len(self._lambdas._functions[latest.function_name]["versions"])
+        if version is not None and after > before and not creating:
+            start_update(version, STATE.settings(latest.function_name), outcome=False)
+        return version
+
+
+LambdaBackend.publish_version = backend_publish_version
+
+from moto.awslambda import responses as lambda_responses  # noqa: E402
+
+
+def responses_publish_version(self: Any) -> Any:
+    # moto's handler drops RevisionId; pass it on. [L4]
+    function_name = unquote(self.path.split("/")[-2])
+    description = self._get_param("Description")
+    revision_id = self._get_param("RevisionId")
+    fn = self.backend.publish_version(function_name, description, revision_id)
+    config = fn.get_configuration()  # type: ignore[union-attr]
+    return 201, {"status": 201}, json.dumps(config)
+
+
+lambda_responses.LambdaResponse.publish_version = responses_publish_version
+
+_orig_storage_publish = LambdaStorage.publish_version
+
+
+def storage_publish_version(
+    self: LambdaStorage, name_or_arn: str, description: str = ""
+) -> LambdaFunction | None:
+    """[L6] A published version keeps its own code (moto's copy.copy shares
+    $LATEST's code dict, so a later update rewrote every version's ImageUri).
+    It starts with a copy of $LATEST's timeline and its own RevisionId."""
+    latest = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+    versions = self._functions[latest.function_name]["versions"]
+    before = len(versions)
+    fn = _orig_storage_publish(self, name_or_arn, description)
+    if fn is not None and len(versions) > before:
+        fn.code = copy.deepcopy(fn.code)
+        emu = dict(timeline(latest))
+        emu["revision_id"] = str(uuid.uuid4())
+        fn._emu = emu
+    return fn
+
+
+LambdaStorage.publish_version = storage_publish_version
+
+
+# ---------------------------------------------------------------------------
+# Lambda: image URIs [L5]
+# ---------------------------------------------------------------------------
+
+IMAGE_URI_RE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<rest>.+)$"
+)
+REPO_NAME_RE = re.compile(ecr_models.ECR_REPOSITORY_NAME_PATTERN)
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+INDEX_TYPES = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+MANIFEST_TYPES = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+}
+CONFIG_TYPES = {
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+}
+LAYER_TYPES = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",  # uncertain, see FIDELITY.md
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+}
+
+
+def not_valid(uri: str) -> InvalidParameterValue:
+    return InvalidParameterValue(f"Source image {uri} is not valid. Provide a valid source image.")
+
+
+def parse_image_uri(uri: str) -> tuple[str, str, str, str | None, str | None]:
+    """-> (account, region, repository, tag, digest); nested names allowed."""
+    m = IMAGE_URI_RE.match(uri)
+    if not m:
+        raise not_valid(uri)
+    rest = m.group("rest")
+    tag = digest = None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not DIGEST_RE.match(digest):
+            raise not_valid(uri)
+    last = rest.rsplit("/", 1)[-1]
+    if ":" in last:
+        rest, tag = rest.rsplit(":", 1)
+    if digest:
+        tag = None
+    elif not tag:
+        tag = "latest"
+    if not REPO_NAME_RE.fullmatch(rest):
+        raise not_valid(uri)
+    return m.group("account"), m.group("region"), rest, tag, digest
+
+
+def resolve_image(fn: LambdaFunction, uri: str) -> tuple[str, str, int]:
+    """-> (ResolvedImageUri, manifest digest, config size). Raises Lambda's
+    InvalidParameterValueException as real Lambda does."""
+    account, region, repo_name, tag, digest = parse_image_uri(uri)
+    if region != fn.region:
+        raise not_valid(uri)
+    missing = InvalidParameterValue(
+        f"Source image {uri} does not exist. Provide a valid source image."
+    )
+    ecr = ecr_models.ecr_backends[account][region]
+    repo = ecr.repositories.get(repo_name)
+    if repo is None:
+        raise missing
+    image = None
+    for candidate in repo.images:
+        if digest and candidate.get_image_digest() == digest:
+            image = candidate
+        elif tag and tag in candidate.image_tags:
+            image = candidate
+        if image:
+            break
+    if image is None:
+        raise missing
+    unsupported = InvalidParameterValue(
+        f"The image manifest, config or layer media type for the source image {uri} is not supported."
+    )
+    try:
+        manifest = json.loads(image.image_manifest)
+    except ValueError:
+        raise unsupported
+    media_type = manifest.get("mediaType") or image.image_manifest_media_type
+    if media_type in INDEX_TYPES or "manifests" in manifest or media_type not in MANIFEST_TYPES:
+        raise unsupported
+    config = manifest.get("config") or {}
+    if config.get("mediaType") not in CONFIG_TYPES:
+        raise unsupported
+    for layer in manifest.get("layers") or []:
+        if layer.get("mediaType") not in LAYER_TYPES:
+            raise unsupported
+    found = image.get_image_digest()
+    resolved = f"{account}.dkr.ecr.{region}.amazonaws.com/{repo_name}@{found}"
+    return resolved, found, int(config.get("size") or 0)
+
+
+_orig_set_function_code = LambdaFunction._set_function_code
+
+
+def set_function_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> None:
+    """[L5] Resolve ImageUri as Lambda does: nested repository names, digest
+    URIs, index / attestation manifests refused, missing images refused."""
+    if "ImageUri" not in updated_spec:
+        return _orig_set_function_code(self, updated_spec)
+    from_update = updated_spec is not self.code
+    uri = updated_spec["ImageUri"]
+    resolved, digest, size = resolve_image(self, uri)
+    if from_update and updated_spec.get("DryRun"):
+        return None
+    self.code_sha_256 = digest.split(":", 1)[1]
+    self.code_size = size
+    self.code["ImageUri"] = uri
+    self.code["ResolvedImageUri"] = resolved
+    return None
+
+
+LambdaFunction._set_function_code = set_function_code
+
+_orig_get_code = LambdaFunction.get_code
+
+
+def get_code(self: LambdaFunction) -> dict[str, Any]:
+    """[L5] [L6] Code.ResolvedImageUri as resolved at create/update time, from
+    this version's own code."""
+    resp = _orig_get_code(self)
+    code = resp.get("Code") or {}
+    if "ImageUri" in self.code and "ResolvedImageUri" in self.code:
+        code["ImageUri"] = self.code["ImageUri"]
+        code["ResolvedImageUri"] = self.code["ResolvedImageUri"]
+    return resp
+
+
+LambdaFunction.get_code = get_code
+
+
+# ---------------------------------------------------------------------------
+# ECR [E7] .. [E11]
+# ---------------------------------------------------------------------------
+
+
+class ImageTagAlreadyExistsException(ServiceException):
+    code = "ImageTagAlreadyExistsException"
+
+
+class ImageDigestDoesNotMatchException(ServiceException):
+    code = "ImageDigestDoesNotMatchException"
+
+
+class LayersNotFoundException(ServiceException):
+    code = "LayersNotFoundException"
+
+
+class LayerInaccessibleException(ServiceException):
+    code = "LayerInaccessibleException"
+
+
+class InvalidLayerException(ServiceException):
+    code = "InvalidLayerException"
+
+
+class LayerAlreadyExistsException(ServiceException):
+    code = "LayerAlreadyExistsException"
+
+
+def get_repository(backend: ECRBackend, name: str, registry_id: str | None = None):
+    """[E10] A missing repository is RepositoryNotFoundException (HTTP 400)."""
+    return backend._get_repository(name, registry_id)
+
+
+def drop_tag(image: Any, tag: str) -> None:
+    """Take `tag` off `image`, leaving it in the repository (untagged if that
+    was its last tag)."""
+    if tag in image.image_tags:
+        image.image_tags.remove(tag)
+    image.image_tag = image.image_tags[-1] if image.image_tags else None
+
+
+def put_image(
+    self: ECRBackend,
+    repository_name: str,
+    image_manifest: str,
+    image_tag: str | None,
+    image_manifest_mediatype: str | None = None,
+    digest: str | None = None,
+) -> Any:
+    """[E7] [E10] replaces moto's PutImage."""
+    with LOCK:
+        repository = get_repository(self, repository_name)
+        try:
+            parsed = json.loads(image_manifest)
+        except (TypeError, ValueError):
+            raise InvalidParameterException(
+                "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"
+            )
+        if not isinstance(parsed, dict):
+            raise InvalidParameterException(
+                "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"
+            )
+        media_type = image_manifest_mediatype or parsed.get("mediaType")
+        if not media_type:
+            raise InvalidParameterException(
+                "image manifest mediatype not provided in manifest or parameter"
+            )
+        # ECR's digest is the sha256 of the manifest exactly as sent.
+        computed = "sha256:" + hashlib.sha256(image_manifest.encode("utf-8")).hexdigest()
+        if digest and digest != computed:
+            raise ImageDigestDoesNotMatchException(
+                "The specified image digest does not match the digest that "
+                "Amazon ECR calculated for the image."
+            )
+        existing = next((i for i in repository.images if i.get_image_digest() == computed), None)
+        if existing is not None and image_tag in existing.image_tags:
+            raise ImageAlreadyExistsException(
+                registry_id=repository.registry_id,
+                image_tag=image_tag,
+                digest=computed,
+                repository_name=repository_name,
+            )
+        if existing is not None and not image_tag:
+            return existing
+        holder = None
+        if image_tag:
+            holder = next((i for i in repository.images if image_tag in i.image_tags), None)
+        if holder is not None and holder is not existing:
+            try:
+                # moto's mutability rules (exclusion filters included) are
+                # right; only the exception it raises is wrong.
+                self._resolve_image_tag_mutability(repository, image_tag)
+            except ImageAlreadyExistsException:
+                raise ImageTagAlreadyExistsException(
+                    f"The image tag '{image_tag}' already exists in the "
+                    f"'{repository_name}' repository and cannot be overwritten "
+                    "because the repository is immutable."
+                )
+            # A mutable tag moves; the image it leaves stays, maybe untagged.
+            drop_tag(holder, image_tag)
+        if existing is not None:
+            existing.update_tag(image_tag)
+            return existing
+        image = ecr_models.Image(
+            self.account_id,
+            image_tag,
+            image_manifest,
+            repository_name,
+            media_type,
+            computed,
+            repository.registry_id,
+        )
+        repository.images.append(image)
+        return image
+
+
+ECRBackend.put_image = put_image
+
+IMAGE_DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
+
+
+def batch_get_image(
+    self: ECRBackend,
+    repository_name: str,
+    registry_id: str | None = None,
+    image_ids: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """[E7] [E10] Finds by digest any image (tagged or not), requires tag and
+    digest to agree when both are given, and echoes the imageId asked for."""
+    with LOCK:
+        repository = get_repository(self, repository_name, registry_id)
+        response: dict[str, Any] = {"images": [], "failures": []}
+        for image_id in image_ids or []:
+            tag = image_id.get("imageTag")
+            digest = image_id.get("imageDigest")
+            asked = {k: v for k, v in (("imageDigest", digest), ("imageTag", tag)) if v}
+
+            def failure(code: str, reason: str) -> None:
+                response["failures"].append(
+                    {"imageId": dict(asked), "failureCode": code, "failureReason": reason}
+                )
+
+            if not tag and not digest:
+                failure(
+                    "MissingDigestAndTag",
+                    "Invalid request parameters: both tag and digest cannot be null",
+                )
+                continue
+            if digest and not IMAGE_DIGEST_RE.match(digest):
+                failure(
+                    "InvalidImageDigest",
+                    "Invalid request parameters: image digest should satisfy the "
+                    "regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
+                )
+                continue
+            if digest:
+                image = next(
+                    (i for i in repository.images if i.get_image_digest() == digest), None
+                )
+                if image is not None and tag and tag not in image.image_tags:
+                    failure(
+                        "ImageTagDoesNotMatchDigest",
+                        "Invalid request parameters: image tag does not match digest",
+                    )
+                    continue
+            else:
+                image = next((i for i in repository.images if tag in i.image_tags), None)
+            if image is None:
+                failure("ImageNotFound", "Requested image not found")
+                continue
+            response["images"].append(
+                {
+                    "registryId": repository.registry_id,
+                    "repositoryName": repository.name,
+                    "imageId": {**asked, "imageDigest": image.get_image_digest()},
+                    "imageManifest": image.image_manifest,
+                    "imageManifestMediaType": image.image_manifest_media_type,
+                }
+            )
+        return response
+
+
+ECRBackend.batch_get_image = batch_get_image
+
+
+def encode_token(offset: int, kind: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": kind}).encode()).decode()
+
+
+def decode_token(token: str | None, kind: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if data["k"] != kind or not isinstance(data["o"], int) or data["o"] < 0:
+            raise ValueError
+        return data["o"]
+    except Exception:
+        raise InvalidParameterException("Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid token'")
+
+
+def check_max_results(value: Any, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    value = int(value)
+    if value < low or value > high:
+        bound = (
+            f"Member must have value greater than or equal to {low}"
+            if value < low
+            else f"Member must have value less than or equal to {high}"
+        )
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy constraint: {bound}"
+        )
+    return value
+
+
+def describe_images(self: ECRResponse) -> ActionResult:
+    """[E9] maxResults (1-1000, default 100), nextToken, filter.tagStatus."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    image_ids = self._get_param("imageIds")
+    tag_status = (self._get_param("filter") or {}).get("tagStatus", "ANY")
+    max_results = check_max_results(self._get_param("maxResults"), 1, 1000)
+    next_token = self._get_param("nextToken")
+    if image_ids and (max_results is not None or next_token):
+        raise InvalidParameterException(
+            "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+            "'maxResults' and 'nextToken' cannot be used with 'imageIds'"
+        )
+    with LOCK:
+        images = list(self.ecr_backend.describe_images(repository_name, registry_id, image_ids))
+    token_out = None
+    if not image_ids:
+        if tag_status == "TAGGED":
+            images = [i for i in images if i.image_tags]
+        elif tag_status == "UNTAGGED":
+            images = [i for i in images if not i.image_tags]
+        start = decode_token(next_token, "describe_images")
+        limit = max_results or 100
+        page = images[start : start + limit]
+        if start + limit < len(images):
+            token_out = encode_token(start + limit, "describe_images")
+        images = page
+    details = []
+    for image in images:
+        dto = copy.copy(image)
+        if not dto.image_tags:
+            del dto.image_tags
+        details.append(dto)
+    result: dict[str, Any] = {"imageDetails": details}
+    if token_out:
+        result["nextToken"] = token_out
+    return ActionResult(result)
+
+
+ECRResponse.describe_images = describe_images
+
+
+def list_image_referrers(
+    self: ECRBackend,
+    repository_name: str,
+    subject_digest: str,
+    artifact_types: list[str] | None,
+    artifact_status: str | None,
+    registry_id: str | None,
+) -> list[dict[str, Any]]:
+    """[E8] Stored manifests whose subject.digest is the subject's digest."""
+    with LOCK:
+        repository = get_repository(self, repository_name, registry_id)
+        referrers = []
+        for image in repository.images:
+            try:
+                manifest = json.loads(image.image_manifest)
+            except ValueError:
+                continue
+            if not isinstance(manifest, dict):
+                continue
+            subject = manifest.get("subject") or {}
+            if subject.get("digest") != subject_digest:
+                continue
+            artifact_type = manifest.get("artifactType") or (manifest.get("config") or {}).get(
+                "mediaType"
+            )
+            if artifact_types and artifact_type not in artifact_types:
+                continue
+            if artifact_status not in (None, "ACTIVE", "ANY"):
+                continue
+            referrer: dict[str, Any] = {
+                "digest": image.get_image_digest(),
+                "mediaType": manifest.get("mediaType") or image.image_manifest_media_type,
+                "size": len(image.image_manifest.encode("utf-8")),
+                "artifactStatus": "ACTIVE",
+            }
+            if artifact_type:
+                referrer["artifactType"] = artifact_type
+            if manifest.get("annotations"):
+                referrer["annotations"] = manifest["annotations"]
+            referrers.append(referrer)
+        return referrers
+
+
+ECRBackend.list_image_referrers = list_image_referrers
+
+
+def responses_list_image_referrers(self: ECRResponse) -> ActionResult:
+    """[E8] ListImageReferrers: maxResults 1-50, nextToken."""
+    subject = self._get_param("subjectId") or {}
+    flt = self._get_param("filter") or {}
+    max_results = check_max_results(self._get_param("maxResults"), 1, 50)
+    start = decode_token(self._get_param("nextToken"), "list_image_referrers")
+    referrers = self.ecr_backend.list_image_referrers(
+        self._get_param("repositoryName"),
+        subject.get("imageDigest"),
+        flt.get("artifactTypes"),
+        flt.get("artifactStatus"),
+        self._get_param("registryId"),
+    )
+    limit = max_results or 50
+    result: dict[str, Any] = {"referrers": referrers[start : start + limit]}
+    if start + limit < len(referrers):
+        result["nextToken"] = encode_token(start + limit, "list_image_referrers")
+    return ActionResult(result)
+
+
+ECRResponse.list_image_referrers = responses_list_image_referrers
+
+
+# [E11] layer blobs -----------------------------------------------------------
+
+_orig_complete_layer_upload = ECRBackend.complete_layer_upload
+
+
+def complete_layer_upload(
+    self: ECRBackend,
+    repository_name: str,
+    upload_id: str,
+    layer_digests: list[str],
+    registry_id: str | None = None,
+) -> dict[str, Any]:
+    """[E11] Keep the bytes; check the digest the client named."""
+    with LOCK:
+        repository = get_repository(self, repository_name, registry_id)
+        upload = repository.uploads.get(upload_id)
+        data = bytes(upload.layer_parts) if upload is not None else b""
+        computed = "sha256:" + hashlib.sha256(data).hexdigest()
+        if upload is not None:
+            if layer_digests and computed not in layer_digests:
+                raise InvalidLayerException(
+                    f"The layer digest calculation performed by Amazon ECR upon receipt "
+                    f"of the image layer does not match the digest specified: {layer_digests[0]}"
+                )
+            if computed in getattr(repository, "_emu_blobs", {}):
+                raise LayerAlreadyExistsException(
+                    f"Layer {computed} already exists in the repository with name "
+                    f"'{repository_name}' in registry with id '{repository.registry_id}'"
+                )
+        result = _orig_complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id)
+        if not hasattr(repository, "_emu_blobs"):
+            repository._emu_blobs = {}
+        repository._emu_blobs[result["layerDigest"]] = data
+        return result
+
+
+ECRBackend.complete_layer_upload = complete_layer_upload
+
+
+def referenced_digests(repository: Any) -> set[str]:
+    digests: set[str] = set()
+    for image in repository.images:
+        try:
+            manifest = json.loads(image.image_manifest)
+        except ValueError:
+            continue
+        if not isinstance(manifest, dict):
+            continue
+        for entry in [manifest.get("config") or {}] + list(manifest.get("layers") or []):
+            if isinstance(entry, dict) and entry.get("digest"):
+                digests.add(entry["digest"])
+    return digests
+
+
+def responses_get_download_url_for_layer(self: ECRResponse) -> ActionResult:
+    """[E11] GetDownloadUrlForLayer: a launcher URL carrying a random token."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    digest = self._get_param("layerDigest")
+    with LOCK:
+        repository = get_repository(self.ecr_backend, repository_name, registry_id)
+        blobs = getattr(repository, "_emu_blobs", {})
+        if digest not in blobs:
+            raise LayersNotFoundException(
+                "The specified layers could not be found, or the specified layer "
+                "is not valid for this repository."
+            )
+        if digest not in referenced_digests(repository):
+            raise LayerInaccessibleException(
+                "The specified layer is not available because it is not associated "
+                "with an image. Unassociated image layers may be cleaned up at any time."
+            )
+        token = secrets.token_urlsafe(32)
+        STATE.blob_tokens[token] = (
+            self.current_account,
+            self.region,
+            repository_name,
+            digest,
+        )
+    return ActionResult(
+        {
+            "downloadUrl": f"http://127.0.0.1:{PORT}/_emulator/blobs/{token}",
+            "layerDigest": digest,
+        }
+    )
+
+
+ECRResponse.get_download_url_for_layer = responses_get_download_url_for_layer
+
+
+def blob_bytes(token: str) -> bytes | None:
+    with LOCK:
+        where = STATE.blob_tokens.get(token)
+        if where is None:
+            return None
+        account, region, repository_name, digest = where
+        repository = ecr_models.ecr_backends[account][region].repositories.get(repository_name)
+        if repository is None:
+            return None
+        return getattr(repository, "_emu_blobs", {}).get(digest)
+
+
+# ---------------------------------------------------------------------------
+# The WSGI front: control API, blob downloads, read counting
+# ---------------------------------------------------------------------------
+
+FUNCTION_PATH_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)(?P<tail>/configuration|/code)?/?$")
+
+
+def function_name_of(raw: str) -> str:
+    name = unquote(raw)
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1]
+    return name.split(":", 1)[0]
+
+
+def create_role() -> None:
+    iam_backends[DEFAULT_ACCOUNT_ID]["aws"].create_role(
+        role_name=ROLE,
+        assume_role_policy_document="{}",
+        path="/",
+        permissions_boundary=None,
+        description="ecr-lambda tests",
+        tags=[],
+        max_session_duration=None,
+    )
+
+
+def reset() -> None:
+    with LOCK:
+        moto_api_backend.reset()
+        global STATE
+        STATE = State()
+        create_role()
+
+
+class Emulator:
+    def __init__(self, moto_app: Any):
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            try:
+                status, body, content_type = self.control(environ, path)
+            except BadRequest as e:
+                status, body, content_type = 400, json.dumps({"message": str(e)}), "application/json"
+            reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(status, "")
+            data = body if isinstance(body, bytes) else body.encode()
+            start_response(
+                f"{status} {reason}",
+                [("Content-Type", content_type), ("Content-Length", str(len(data)))],
+            )
+            return [data]
+        self.count(environ, path)
+        return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def count(environ: dict[str, Any], path: str) -> None:
+        m = FUNCTION_PATH_RE.match(path)
+        if not m:
+            return
+        method = environ.get("REQUEST_METHOD")
+        tail = m.group("tail")
+        call = None
+        if method == "GET" and tail is None:
+            call = "get_function"
+        elif method == "GET" and tail == "/configuration":
+            call = "get_function_configuration"
+        elif method == "PUT" and tail == "/code":
+            call = "update_function_code"
+        if call:
+            with LOCK:
+                STATE.count(function_name_of(m.group("name")), call)
+
+    @staticmethod
+    def read_json(environ: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BadRequest("body is not JSON")
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        return body
+
+    @staticmethod
+    def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(body) - SETTING_KEYS
+        if unknown:
+            raise BadRequest(f"unknown settings: {sorted(unknown)}")
+        out: dict[str, Any] = {}
+        for key in ("update_seconds", "pending_seconds"):
+            if key in body:
+                try:
+                    out[key] = float(body[key])
+                except (TypeError, ValueError):
+                    raise BadRequest(f"{key} must be a number")
+                if out[key] < 0:
+                    raise BadRequest(f"{key} must not be negative")
+        if "outcome" in body:
+            if body["outcome"] not in ("Successful", "Failed"):
+                raise BadRequest("outcome must be Successful or Failed")
+            out["outcome"] = body["outcome"]
+        for key in ("reason_code", "reason"):
+            if key in body:
+                out[key] = str(body[key])
+        return out
+
+    def control(self, environ: dict[str, Any], path: str) -> tuple[int, Any, str]:
+        method = environ.get("REQUEST_METHOD")
+        parts = [unquote(p) for p in path.split("/")[2:]]  # after "/_emulator"
+        if method == "POST" and parts == ["reset"]:
+            reset()
+            return 200, "{}", "application/json"
+        if method == "POST" and parts == ["lambda", "defaults"]:
+            settings = self.validate_settings(self.read_json(environ))
+            with LOCK:
+                STATE.defaults.update(settings)
+            return 200, "{}", "application/json"
+        if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "reads" and method == "GET":
+            with LOCK:
+                counts = dict(
+                    STATE.reads.get(
+                        parts[2],
+                        {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0},
+                    )
+                )
+            return 200, json.dumps(counts), "application/json"
+        if len(parts) == 3 and parts[:2] == ["lambda", "functions"] and method == "POST":
+            settings = self.validate_settings(self.read_json(environ))
+            with LOCK:
+                STATE.per_function.setdefault(parts[2], {}).update(settings)
+            return 200, "{}", "application/json"
+        if len(parts) == 2 and parts[0] == "blobs" and method in ("GET", "HEAD"):
+            data = blob_bytes(parts[1])
+            if data is None:
+                return 403, json.dumps({"message": "Access Denied"}), "application/json"
+            return 200, (b"" if method == "HEAD" else data), "application/octet-stream"
+        return 404, json.dumps({"message": f"no such control endpoint: {method} {path}"}), "application/json"
+
+
+class BadRequest(Exception):
+    pass
+
+
+def main() -> None:
+    global PORT
+    # Request logs would drown the test output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else 0
+    app = Emulator(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    PORT = server.server_address[1]
+    create_role()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(PORT, flush=True)
+    sys.stdin.read()
+    server.shutdown()
+    thread.join()
+
+
+if __name__ == "__main__":
+    main()
