@@ -369,6 +369,18 @@ class Emulator(unittest.TestCase):
         # Nothing changed, and a refused update starts no update.
         self.assertEqual(self.config("fn")["LastUpdateStatus"], "Successful")
 
+    def test_L5_zip_function_refuses_image_uri(self) -> None:
+        self.repo_with_image()
+        import io, zipfile
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("index.py", "def handler(e, c):\n    return 1\n")
+        self.lam.create_function(FunctionName="zipped", Role=ROLE_ARN, Runtime="python3.12",
+                                 Handler="index.handler", Code={"ZipFile": buf.getvalue()})
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="zipped", ImageUri=f"{REGISTRY}/app:v1")
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
+
     # -- L6 -------------------------------------------------------------------
 
     def test_L6_versions_keep_their_code(self) -> None:
@@ -394,6 +406,26 @@ class Emulator(unittest.TestCase):
         self.assertEqual(two["Configuration"]["LastUpdateStatus"], "InProgress")
         time.sleep(UPDATE + 0.1)
         self.assertEqual(self.config("fn", v2)["LastUpdateStatus"], "Successful")
+
+    # -- L7 -------------------------------------------------------------------
+
+    def test_L7_list_functions_pages(self) -> None:
+        self.repo_with_image()
+        self.control("POST", "/_emulator/lambda/defaults", {"update_seconds": 0})
+        names = {f"f{i:02}" for i in range(51)}
+        for name in names:
+            self.create_function(name, f"{REGISTRY}/app:v1")
+        first = self.lam.list_functions()
+        self.assertEqual(len(first["Functions"]), 50)
+        rest = self.lam.list_functions(Marker=first["NextMarker"])
+        self.assertEqual(len(rest["Functions"]), 1)
+        self.assertNotIn("NextMarker", rest)
+        small = self.lam.list_functions(MaxItems=20)
+        self.assertEqual(len(small["Functions"]), 20)
+        seen = set()
+        for page in self.lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 7}):
+            seen |= {f["FunctionName"] for f in page["Functions"]}
+        self.assertEqual(seen, names)
 
     # -- E7 -------------------------------------------------------------------
 
@@ -539,6 +571,22 @@ class Emulator(unittest.TestCase):
         self.assertEqual(len(first["imageDetails"]), 100)
         rest = self.ecr.describe_images(repositoryName="app", nextToken=first["nextToken"])
         self.assertEqual(len(rest["imageDetails"]), 1)
+
+    def test_E9_list_images_pages(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        digests = [self.put("app", image_manifest(f"l{i}"), f"v{i}") for i in range(5)]
+        untagged = self.put("app", image_manifest("loose"))
+        seen, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {}
+            page = self.ecr.list_images(repositoryName="app", maxResults=2, **kw)
+            self.assertLessEqual(len(page["imageIds"]), 2)
+            seen += page["imageIds"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        self.assertEqual(sorted(i["imageDigest"] for i in seen), sorted(digests + [untagged]))
+        self.assertIn({"imageDigest": untagged}, seen)
 
     # -- E10 ------------------------------------------------------------------
 
