@@ -316,8 +316,16 @@ class Emulator(unittest.TestCase):
         third = self.lam.update_function_configuration(FunctionName="fn", Timeout=9)["RevisionId"]
         self.assertNotIn(third, (first, second))
         self.wait_update("fn")
-        version = self.lam.publish_version(FunctionName="fn")
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_configuration(FunctionName="fn", Timeout=10, RevisionId=first)
+        self.assertEqual(self.error(ctx)[:2], (412, "PreconditionFailedException"))
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.publish_version(FunctionName="fn", RevisionId=second)
+        self.assertEqual(self.error(ctx)[:2], (412, "PreconditionFailedException"))
+        version = self.lam.publish_version(FunctionName="fn", RevisionId=third)
         self.assertNotIn(version["RevisionId"], (first, second, third))
+        # Publishing a version leaves $LATEST's RevisionId alone.
+        self.assertEqual(self.config("fn")["RevisionId"], third)
 
     # -- L5 -------------------------------------------------------------------
 
@@ -352,6 +360,15 @@ class Emulator(unittest.TestCase):
         with self.assertRaises(ClientError) as ctx:
             self.create_function("other", f"{REGISTRY}/app:multi")
         self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
+        # DryRun validates too, and a valid DryRun changes nothing.
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:multi", DryRun=True)
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
+        before = self.config("fn")
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app@{child}",
+                                      DryRun=True)
+        after = self.config("fn")
+        self.assertEqual((after["RevisionId"], after["LastUpdateStatus"]), (before["RevisionId"], "Successful"))
 
     def test_L5_missing_image_refused(self) -> None:
         self.function()
@@ -637,6 +654,8 @@ class Emulator(unittest.TestCase):
         self.assertGreaterEqual(len(url.rsplit("/", 1)[1]), 32)
         with urllib.request.urlopen(url, timeout=10) as resp:
             self.assertEqual(resp.read(), config)
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as resp:
+            self.assertEqual(int(resp.headers["Content-Length"]), len(config))
         with self.assertRaises(urllib.error.HTTPError) as hctx:
             urllib.request.urlopen(url.rsplit("/", 1)[0] + "/guessed", timeout=10)
         self.assertEqual(hctx.exception.code, 403)

@@ -1103,7 +1103,7 @@ class Emulator:
                 f"{status} {reason}",
                 [("Content-Type", content_type), ("Content-Length", str(len(data)))],
             )
-            return [data]
+            return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else data]
         self.count(environ, path)
         return self.moto_app(environ, start_response)
 
@@ -1194,7 +1194,7 @@ class Emulator:
             data = blob_bytes(parts[1])
             if data is None:
                 return 403, json.dumps({"message": "Access Denied"}), "application/json"
-            return 200, (b"" if method == "HEAD" else data), "application/octet-stream"
+            return 200, data, "application/octet-stream"
         return 404, json.dumps({"message": f"no such control endpoint: {method} {path}"}), "application/json"
 
 
