@@ -881,6 +881,37 @@ def list_images(self: ECRResponse) -> ActionResult:
 ECRResponse.list_images = list_images
 
 
+def parsed_manifest(image: Any) -> dict[str, Any] | None:
+    """The image's manifest as JSON, parsed once (an image's bytes never change)."""
+    cached = getattr(image, "_emu_parsed", None)
+    if cached is None or cached[0] is not image.image_manifest:
+        try:
+            doc = json.loads(image.image_manifest)
+        except (TypeError, ValueError):
+            doc = None
+        cached = (image.image_manifest, doc if isinstance(doc, dict) else None)
+        image._emu_parsed = cached
+    return cached[1]
+
+
+def referrer_index(repository: Any) -> dict[str, list[Any]]:
+    """subject digest -> images naming it, rebuilt when the repository's images
+    change (a scan asks once per image; rescanning every manifest each time
+    would be quadratic)."""
+    fingerprint = tuple((id(i), i.get_image_digest()) for i in repository.images)
+    cached = getattr(repository, "_emu_referrers", None)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    index: dict[str, list[Any]] = {}
+    for image in repository.images:
+        manifest = parsed_manifest(image)
+        subject = (manifest or {}).get("subject")
+        if isinstance(subject, dict) and subject.get("digest"):
+            index.setdefault(subject["digest"], []).append(image)
+    repository._emu_referrers = (fingerprint, index)
+    return index
+
+
 def list_image_referrers(
     self: ECRBackend,
     repository_name: str,
@@ -892,23 +923,15 @@ def list_image_referrers(
     """[E8] Stored manifests whose subject.digest is the subject's digest."""
     with LOCK:
         repository = get_repository(self, repository_name, registry_id)
+        if artifact_status not in (None, "ACTIVE", "ANY"):
+            return []
         referrers = []
-        for image in repository.images:
-            try:
-                manifest = json.loads(image.image_manifest)
-            except ValueError:
-                continue
-            if not isinstance(manifest, dict):
-                continue
-            subject = manifest.get("subject") or {}
-            if subject.get("digest") != subject_digest:
-                continue
+        for image in referrer_index(repository).get(subject_digest, []):
+            manifest = parsed_manifest(image) or {}
             artifact_type = manifest.get("artifactType") or (manifest.get("config") or {}).get(
                 "mediaType"
             )
             if artifact_types and artifact_type not in artifact_types:
-                continue
-            if artifact_status not in (None, "ACTIVE", "ANY"):
                 continue
             referrer: dict[str, Any] = {
                 "digest": image.get_image_digest(),
@@ -992,11 +1015,8 @@ ECRBackend.complete_layer_upload = complete_layer_upload
 def referenced_digests(repository: Any) -> set[str]:
     digests: set[str] = set()
     for image in repository.images:
-        try:
-            manifest = json.loads(image.image_manifest)
-        except ValueError:
-            continue
-        if not isinstance(manifest, dict):
+        manifest = parsed_manifest(image)
+        if manifest is None:
             continue
         for entry in [manifest.get("config") or {}] + list(manifest.get("layers") or []):
             if isinstance(entry, dict) and entry.get("digest"):
