@@ -162,7 +162,7 @@ fn bad_command_lines_exit_2_with_one_clear_line_and_never_reach_aws() {
 }
 
 /// A BatchGetImage answer naming `manifest` as the tag's image, for bytes the emulator
-/// will not store (moto answers 500 to a PutImage of invalid JSON).
+/// will not store (it refuses a PutImage of invalid JSON, as ECR does).
 fn answer(repo: &str, manifest: &str, media_type: &str) -> Fault {
     let body = json!({
         "images": [{
@@ -189,7 +189,7 @@ fn image_entry(digest: &str, arch: &str) -> Value {
 }
 
 enum Stored {
-    /// Seeded in moto under the tag.
+    /// Seeded in the emulator under the tag.
     Seeded(String, &'static str),
     /// Answered by the proxy for the first BatchGetImage.
     Answered(String, &'static str),

@@ -73,20 +73,19 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
         &["deploy", &image, "--function", &function],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // moto finishes updates at once, so UpdateFunctionCode's answer is final and no
-    // waiter poll is needed.
+    // The emulator's update takes 1 s: one status read a second later sees it end.
     assert_eq!(
         proxy.counts(),
         counts(&[
             ("BatchGetImage", 3),
-            ("GetFunction", 1),
+            ("GetFunction", 2),
             ("PutImage", 2),
             ("UpdateFunctionCode", 1)
         ])
     );
     // GetFunction went out with the first ECR read, and the referrer's PutImage with
     // the guard read: the critical path is two shorter than the number of calls.
-    assert_eq!(proxy.sequential_chain().len(), 5, "{:?}", proxy.calls());
+    assert_eq!(proxy.sequential_chain().len(), 6, "{:?}", proxy.calls());
 
     proxy.clear_log();
     let out = run_at(

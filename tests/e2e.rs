@@ -1,4 +1,5 @@
-//! End to end: the built binary against a real local AWS emulator (moto server).
+//! End to end: the built binary against the local AWS emulator (moto behind our
+//! launcher, tests/support/emulator/).
 
 mod support;
 
@@ -134,20 +135,7 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     create_repository(&repo, true).await;
     seed(&repo, "v1", &case).await;
     let image = uri(&repo, ":v1");
-    // moto answers an immutable tag's conflict with ImageAlreadyExistsException, which
-    // ECR keeps for "this manifest is already under this tag"; the proxy gives the
-    // answer ECR gives.
-    let proxy = proxy();
-    proxy.on(
-        "PutImage",
-        None,
-        support::proxy::Fault::Rewrite {
-            from: "ImageAlreadyExistsException".into(),
-            to: "ImageTagAlreadyExistsException".into(),
-        },
-    );
-
-    let out = run_at(&proxy.endpoint(), &["fix", &image, "--output", "json"]);
+    let out = run(&["fix", &image, "--output", "json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(codes(&report["problems"]), ["image-index", "tag-immutable"]);
@@ -172,10 +160,7 @@ async fn immutable_repository_keeps_its_tag_and_suggests_a_new_one() {
     assert_tag(&repo, "v1", &case.root.digest).await;
 
     // A new tag is allowed.
-    let out = run_at(
-        &proxy.endpoint(),
-        &["fix", &image, "--tag", "v1-lambda", "--output", "json"],
-    );
+    let out = run(&["fix", &image, "--tag", "v1-lambda", "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["action"], "retagged");
     let target = case.child("image-amd64.json");
@@ -417,7 +402,8 @@ async fn scan_jsonl_streams_each_finding_before_the_scan_ends() {
 
 #[tokio::test]
 async fn an_index_naming_an_image_the_repository_lacks_is_an_aws_error() {
-    // moto does not check that an index's children exist (ECR does): push the index alone.
+    // The emulator does not check that an index's children exist (ECR does: see its
+    // fidelity table): push the index alone, as a registry that lost the child shows it.
     let repo = unique("orphan");
     create_repository(&repo, false).await;
     put(&repo, Some("v1"), &load_case("buildx-single").root).await;

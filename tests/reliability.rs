@@ -1,4 +1,5 @@
-//! Faults, races and interruptions, injected by a proxy between the binary and moto.
+//! Faults, races and interruptions, injected by a proxy between the binary and the
+//! emulator.
 //!
 //! The invariant under test: after any run of fix or deploy, whatever failed, the tag
 //! names what it named before or the validated target, and the function runs its
@@ -336,17 +337,8 @@ async fn a_tag_moved_by_someone_else_is_not_overwritten() {
 #[tokio::test]
 async fn ctrl_c_while_waiting_says_the_update_goes_on_and_exits_130() {
     let world = World::new("v1").await;
-    // moto finishes updates at once; the proxy makes Lambda look busy after the
-    // first read, so the tool waits.
-    let busy = Fault::Rewrite {
-        from: r#""LastUpdateStatus": "Successful""#.into(),
-        to: r#""LastUpdateStatus": "InProgress""#.into(),
-    };
-    world
-        .proxy
-        .on("GetFunction", Some(1), Fault::Delay(Duration::ZERO));
-    world.proxy.on("GetFunction", None, busy.clone());
-    world.proxy.on("UpdateFunctionCode", None, busy);
+    // An update long enough to be interrupted.
+    lambda_behaviour(&world.function, serde_json::json!({"update_seconds": 30}));
     let mut child = world.spawn_deploy(Stdio::piped());
     let proxy = world.proxy.clone();
     let waiting = wait_until(Duration::from_secs(20), || {

@@ -185,7 +185,7 @@ async fn scan_of_2014_tags_across_50_repositories() {
         serde_json::json!(["m-0-amd64", "m-0-arm64"])
     );
 
-    // Calls: per repository one DescribeImages page, then the indexes and their
+    // Calls: per repository its DescribeImages pages, then the indexes and their
     // children by digest, 100 to a call; nothing read twice.
     let calls = proxy.counts();
     let indexes_per_repo = |l: &Layout| l.singles + l.multis + l.unrunnable;
@@ -195,7 +195,14 @@ async fn scan_of_2014_tags_across_50_repositories() {
         + 2 // scan-fns: its two indexes, their child
         + 1; // the functions' running digests, one repository
     assert_eq!(calls["BatchGetImage"], expected_batch_gets, "{calls:?}");
-    assert_eq!(calls["DescribeImages"], 51, "{calls:?}");
+    // DescribeImages answers 100 images a page, as ECR does by default.
+    let pages = |l: &Layout| (l.singles + l.ready + l.multis + l.unrunnable).div_ceil(100);
+    assert_eq!(pages(&big), 3);
+    assert_eq!(
+        calls["DescribeImages"],
+        pages(&big) + 49 * pages(&small) + 1,
+        "{calls:?}"
+    );
     assert_eq!(calls["DescribeRepositories"], 1, "{calls:?}");
     assert_eq!(calls["ListFunctions"], 1, "{calls:?}");
     assert_eq!(calls["GetFunction"], 4, "{calls:?}");

@@ -129,8 +129,11 @@ pub async fn deploy(
 
     let target = Target::of(&analysis).expect("a ready or fixable image has a target");
     // The same image from the same repository: a function running the same digest
-    // from another repository still pulls from there, so it is updated.
-    let update = if function.runs(&target.repository, &target.digest) {
+    // from another repository still pulls from there, so it is updated; so is one
+    // whose last update to this image failed.
+    let unchanged = function.runs(&target.repository, &target.digest)
+        && function.last_update != Some(LastUpdateStatus::Failed);
+    let update = if unchanged {
         UpdateReport::new(UpdateStatus::Unchanged)
     } else if req.dry_run {
         UpdateReport::new(UpdateStatus::Planned)

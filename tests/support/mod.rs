@@ -1,10 +1,11 @@
-//! The emulator harness: a moto server started once per test binary (and gone when
-//! the binary exits), seeding through the AWS APIs the way buildx pushes, and
-//! running the built binary as a user would.
+//! The emulator harness: the local AWS (moto behind our launcher,
+//! `tests/support/emulator/`) started once per test binary (and gone when the binary
+//! exits), seeding through the AWS APIs the way buildx pushes, and running the built
+//! binary as a user would.
 //!
-//! moto's gaps are worked around here, never in the tool: it does not compute
-//! digests (every seed sends `imageDigest` = sha256 of the exact bytes), and it
-//! needs an IAM role before Lambda functions can be created (the launcher makes one).
+//! moto's gaps that matter are corrected in the launcher, never in the tool: each
+//! correction is a row of `tests/support/emulator/FIDELITY.md`. Lambda updates take
+//! time there (1 s unless a test sets otherwise through [`lambda_behaviour`]).
 
 #![allow(dead_code)]
 
@@ -38,7 +39,7 @@ impl Moto {
 }
 
 fn start_moto() -> Moto {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/emulator/server.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = Command::new(python)
         .arg(script)
@@ -66,6 +67,57 @@ fn start_moto() -> Moto {
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(start_moto)
+}
+
+/// One HTTP/1.1 request to the emulator's control API (`/_emulator/...`): its status
+/// and JSON answer.
+fn control(method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto().port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// How the emulator's Lambda treats `function` from now on (it may not exist yet):
+/// `update_seconds`, `pending_seconds`, `outcome` (`Successful`/`Failed`),
+/// `reason_code`, `reason`.
+pub fn lambda_behaviour(function: &str, settings: serde_json::Value) {
+    let (status, answer) = control(
+        "POST",
+        &format!("/_emulator/lambda/functions/{function}"),
+        &settings,
+    );
+    assert_eq!(status, 200, "set the behaviour of {function}: {answer}");
+}
+
+/// The emulator's count of Lambda calls for `function`: `get_function`,
+/// `get_function_configuration`, `update_function_code`.
+pub fn lambda_reads(function: &str) -> serde_json::Value {
+    let (status, answer) = control(
+        "GET",
+        &format!("/_emulator/lambda/functions/{function}/reads"),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(status, 200, "read the counts of {function}: {answer}");
+    answer
 }
 
 /// A name no other test in this process uses (tests share one server).

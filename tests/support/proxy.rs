@@ -25,8 +25,14 @@ pub enum Fault {
     /// The protocol's throttling error (ECR: 400 ThrottlingException; Lambda: 429
     /// TooManyRequestsException).
     Throttle,
-    /// Close the connection without answering.
+    /// Close the connection without answering; the request never reaches the server.
     Drop,
+    /// Forward the request, then close the connection without passing the answer on:
+    /// the write happened, and the caller never hears of it.
+    LoseAnswer,
+    /// Replace `from` with `to` in the request body before forwarding (bytes changed
+    /// in flight, say).
+    RewriteRequest { from: String, to: String },
     /// Forward after this delay.
     Delay(Duration),
     /// Hold the connection open without answering, then close it.
@@ -219,6 +225,18 @@ impl Proxy {
             Some(Fault::Drop) => {
                 let _ = client.shutdown(Shutdown::Both);
                 return Ok(());
+            }
+            Some(Fault::LoseAnswer) => {
+                let _ = self.forward(&request);
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Some(Fault::RewriteRequest { from, to }) => {
+                let mut changed = request.clone();
+                changed.body = String::from_utf8_lossy(&request.body)
+                    .replace(&from, &to)
+                    .into_bytes();
+                self.forward(&changed)?
             }
             Some(Fault::Hang(d)) => {
                 thread::sleep(d.min(MAX_HOLD));

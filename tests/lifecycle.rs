@@ -1,0 +1,221 @@
+//! The paths every real deploy takes, end to end against the emulator, whose Lambda
+//! takes time as real Lambda does: updates in progress for seconds, new functions
+//! Pending, RevisionIds and in-progress conflicts enforced, answers that get lost.
+
+mod support;
+
+use std::sync::Arc;
+
+use aws_sdk_lambda::types::Architecture;
+use serde_json::json;
+use support::proxy::Fault;
+use support::*;
+
+/// A buildx tag and a function created from a ready image, with the update
+/// behaviour given: (repository, function, image URI, target digest).
+async fn setup(behaviour: serde_json::Value) -> (String, String, String, String) {
+    let (repo, function, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda_behaviour(&function, behaviour);
+    let target = case.child("image-amd64.json").digest.clone();
+    (repo.clone(), function, uri(&repo, ":v1"), target)
+}
+
+fn count(calls: &[String], operation: &str) -> usize {
+    calls.iter().filter(|op| *op == operation).count()
+}
+
+#[tokio::test]
+async fn a_deploy_waits_through_a_multi_second_update_reading_once_a_second() {
+    let (_, function, image, target) = setup(json!({"update_seconds": 2.4})).await;
+    let out = deploy(&image, &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "successful");
+    let polls = report["update"]["polls"].as_u64().unwrap();
+    let waited = report["update"]["waited_ms"].as_u64().unwrap();
+    // Reads at 1, 2 and 3 s: the third sees the end (2.4 s), within a second of it.
+    assert_eq!(polls, 3, "{report}");
+    assert!((2400..=3700).contains(&waited), "waited {waited} ms");
+    let reads = lambda_reads(&function);
+    assert_eq!(reads["get_function"], polls + 1, "the read, then the polls");
+    assert_eq!(reads["update_function_code"], 1);
+    assert_runs(&function, &target).await;
+
+    // Text: the update line says how long it waited.
+    let out = run(&["deploy", &image, "--function", &function]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("unchanged"), "{text}");
+}
+
+#[tokio::test]
+async fn an_update_that_ends_failed_exits_1_with_lambdas_reason() {
+    let (_, function, image, _) = setup(json!({
+        "update_seconds": 1.3,
+        "outcome": "Failed",
+        "reason_code": "ImageAccessDenied",
+        "reason": "Lambda does not have permission to access the ECR image."
+    }))
+    .await;
+    let out = deploy(&image, &function, &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "failed");
+    let reason = report["update"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ImageAccessDenied") && reason.contains("does not have permission"),
+        "{reason}"
+    );
+    assert_eq!(report["update"]["polls"], 2);
+
+    // The image the failed update named is not taken for running: the next deploy
+    // tries again, and says so in text too.
+    let out = run(&["deploy", &image, "--function", &function]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAILED") && text.contains("ImageAccessDenied"),
+        "{text}"
+    );
+    assert_eq!(lambda_reads(&function)["update_function_code"], 2);
+}
+
+#[tokio::test]
+async fn a_deploy_straight_after_create_function_waits_for_the_function_to_be_active() {
+    let repo = unique("app");
+    let function = unique("fn");
+    let case = load_case("buildx-single");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &case).await;
+    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    lambda_behaviour(
+        &function,
+        json!({"pending_seconds": 1.6, "update_seconds": 1.0}),
+    );
+    create_function(&function, &uri(&repo, ":base"), Architecture::X8664).await;
+
+    let out = deploy(&uri(&repo, ":v1"), &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["function"]["state"], "Pending");
+    assert_eq!(report["update"]["status"], "successful");
+    // Sent once, when Lambda would take it: none refused.
+    assert_eq!(lambda_reads(&function)["update_function_code"], 1);
+    assert_runs(&function, &case.child("image-amd64.json").digest).await;
+}
+
+#[tokio::test]
+async fn a_lost_update_function_code_answer_is_recognised_as_this_deploys_update() {
+    let (_, function, image, target) = setup(json!({"update_seconds": 1.5})).await;
+    let proxy = proxy();
+    proxy.on("UpdateFunctionCode", Some(1), Fault::LoseAnswer);
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "successful");
+    let calls = proxy.log();
+    // The update went through, its answer was lost, the SDK's retry was refused
+    // (an update in progress): the function was read, and the update was ours.
+    assert_eq!(count(&calls, "UpdateFunctionCode"), 2, "{calls:?}");
+    assert_runs(&function, &target).await;
+}
+
+#[tokio::test]
+async fn a_lost_put_image_answer_is_success() {
+    let (repo, function, image, target) = setup(json!({"update_seconds": 1.0})).await;
+    let proxy = proxy();
+    // Without the referrer, the first PutImage is the tag's.
+    proxy.on("PutImage", Some(1), Fault::LoseAnswer);
+    let out = deploy_at(
+        &proxy.endpoint(),
+        &image,
+        &function,
+        &["--no-keep-provenance"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(count(&proxy.log(), "PutImage"), 2, "{:?}", proxy.log());
+    assert_tag(&repo, "v1", &target).await;
+    assert_runs(&function, &target).await;
+}
+
+#[tokio::test]
+async fn a_manifest_whose_digest_ecr_refuses_moves_nothing_and_exits_3() {
+    let (repo, function, image, _) = setup(json!({})).await;
+    let index = tag_digest(&repo, "v1").await.unwrap();
+    let (_, before) = function_image(&function).await;
+    let proxy = proxy();
+    // The bytes change in flight: ECR's sha256 of what arrives is not the digest sent.
+    proxy.on(
+        "PutImage",
+        None,
+        Fault::RewriteRequest {
+            from: "image.config.v1+json".into(),
+            to: "image.config.v2+json".into(),
+        },
+    );
+    let out = deploy_at(
+        &proxy.endpoint(),
+        &image,
+        &function,
+        &["--no-keep-provenance"],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ImageDigestDoesNotMatchException"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json(&out)["error"]["kind"], "invalid-request");
+    assert_tag(&repo, "v1", &index).await;
+    assert_eq!(function_image(&function).await.1, before);
+    assert_eq!(count(&proxy.log(), "UpdateFunctionCode"), 0);
+}
+
+#[tokio::test]
+async fn another_image_deployed_while_ours_is_waited_for_is_exit_3() {
+    let (repo, function, image, target) = setup(json!({"update_seconds": 1.5})).await;
+    let theirs = load_case("docker-v2").root.digest;
+    let proxy = proxy();
+    // At our second poll (2 s; ours ended at 1.5 s) someone deploys another image.
+    let (f, their_uri) = (function.clone(), uri(&repo, &format!("@{theirs}")));
+    proxy.on(
+        "GetFunction",
+        Some(3),
+        Fault::Before(Arc::new(move || {
+            let (f, their_uri) = (f.clone(), their_uri.clone());
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        lambda()
+                            .await
+                            .update_function_code()
+                            .function_name(&f)
+                            .image_uri(&their_uri)
+                            .send()
+                            .await
+                            .expect("their update")
+                    });
+            })
+            .join()
+            .unwrap();
+        })),
+    );
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("someone else") && err.contains(&theirs),
+        "{err}"
+    );
+    assert_eq!(json(&out)["error"]["kind"], "conflict");
+    assert!(
+        !function_image(&function)
+            .await
+            .1
+            .unwrap()
+            .ends_with(&target)
+    );
+}
