@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job, end to end, against a local AWS emulator (moto) with no AWS account:
-# a buildx-style image index with a provenance attestation is pushed to a local ECR,
-# `check` says Lambda would refuse it, `deploy` fixes the tag and deploys the image.
+# The main job, end to end, against the local AWS emulator (moto behind the tests'
+# launcher, tests/support/emulator/: updates take time, new functions are Pending,
+# as on real Lambda) with no AWS account: a buildx-style image index with a
+# provenance attestation is pushed to a local ECR, `check` says Lambda would refuse
+# it, `deploy` fixes the tag, deploys the image and waits for the update, and
+# `check` of the fixed tag finds the attestation kept as a referrer.
 #
 #   pip install "moto[server]==5.2.5"
 #   examples/local-demo.sh
@@ -11,9 +14,9 @@ cd "$(dirname "$0")/.."
 cargo build --quiet
 bin=target/debug/ecr-lambda
 
-# A moto server on a free loopback port. Its stdin is this script's pipe to it, so
-# it exits when this script does.
-coproc MOTO { exec python3 tests/support/moto_server.py 0 2>/dev/null; }
+# The emulator on a free loopback port. Its stdin is this script's pipe to it, so
+# it exits when this script does. Lambda updates take 3.5 s here.
+coproc MOTO { EMULATOR_UPDATE_SECONDS=3.5 exec python3 tests/support/emulator/server.py 0 2>/dev/null; }
 read -r port <&"${MOTO[0]}"
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
@@ -42,11 +45,9 @@ boto3.client("lambda").create_function(
     Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:base"})
 PY
 
-# moto has no ListImageReferrers: a check of the fixed (single-manifest) tag says
-# provenance-unknown here, where ECR would list the attestation kept as a referrer.
 image=123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:v1
 run() { echo; echo "\$ ecr-lambda $*"; "$bin" "$@" || echo "(exit code $?)"; }
 run check "$image" --function demo-fn
-run deploy "$image" --function demo-fn
+run deploy "$image" --function demo-fn -v
 run check "$image" --function demo-fn
 run deploy "$image" --function demo-fn --output json

@@ -415,3 +415,26 @@ async fn an_index_naming_an_image_the_repository_lacks_is_an_aws_error() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_nested_repository_name_deploys_and_a_second_deploy_changes_nothing() {
+    let repo = format!("team/{}", unique("app"));
+    let function = unique("fn");
+    let case = load_case("buildx-single");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &case).await;
+    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    create_function(&function, &uri(&repo, ":base"), Architecture::X8664).await;
+
+    let out = deploy(&uri(&repo, ":v1"), &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let target = &case.child("image-amd64.json").digest;
+    let (_, resolved) = function_image(&function).await;
+    assert_eq!(
+        resolved.as_deref(),
+        Some(uri(&repo, &format!("@{target}")).as_str())
+    );
+    // The resolved URI names the same repository: nothing to update.
+    let out = deploy(&uri(&repo, ":v1"), &function, &[]);
+    assert_eq!(json(&out)["update"]["status"], "unchanged");
+}
