@@ -114,6 +114,8 @@ pub struct FunctionState {
     /// As Lambda names them (`x86_64`, `arm64`).
     pub architectures: Vec<String>,
     pub is_image: bool,
+    /// The function's image configuration sets EntryPoint or Command.
+    pub overrides_command: bool,
     /// `Pending` after CreateFunction, `Active`, `Inactive`, `Failed`, ...
     pub state: Option<State>,
     pub state_reason: Option<String>,
@@ -140,6 +142,7 @@ impl FunctionState {
             arch,
             is_image: self.is_image,
             region: self.region.clone(),
+            overrides_command: self.overrides_command,
         }
     }
 
@@ -227,6 +230,10 @@ impl FunctionState {
                 })
                 .unwrap_or_default(),
             is_image: config.and_then(|c| c.package_type()) == Some(&PackageType::Image),
+            overrides_command: config
+                .and_then(|c| c.image_config_response())
+                .and_then(|r| r.image_config())
+                .is_some_and(|i| !i.entry_point().is_empty() || !i.command().is_empty()),
             state: config.and_then(|c| c.state()).cloned(),
             state_reason: config.and_then(|c| c.state_reason()).map(str::to_owned),
             last_update: config.and_then(|c| c.last_update_status()).cloned(),

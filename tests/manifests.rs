@@ -46,6 +46,7 @@ impl<'a> Given<'a> {
             arch: Some(arch),
             is_image: true,
             region: "us-east-1".into(),
+            overrides_command: false,
         });
         self
     }
@@ -354,6 +355,7 @@ fn function_rules_package_type_and_region() {
         arch: Some(LambdaArch::X86_64),
         is_image: false,
         region: "eu-west-1".into(),
+        overrides_command: false,
     };
     let a = assess_single(&root, Some(&function));
     assert_eq!(

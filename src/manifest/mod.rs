@@ -2,6 +2,7 @@
 //! rules. Nothing here performs I/O or knows about the AWS SDK.
 
 pub mod classify;
+pub mod config;
 pub mod model;
 pub mod platform;
 pub mod provenance;

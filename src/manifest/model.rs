@@ -42,6 +42,10 @@ pub mod media_type {
     pub fn is_schema1(mt: &str) -> bool {
         mt == DOCKER_SCHEMA1 || mt == DOCKER_SCHEMA1_SIGNED
     }
+
+    pub fn is_image_config(mt: &str) -> bool {
+        mt == OCI_CONFIG || mt == DOCKER_CONFIG
+    }
 }
 
 /// A manifest exactly as the registry holds it.

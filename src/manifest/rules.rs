@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::manifest::classify::{self, Role, Selection};
+use crate::manifest::config::ImageConfig;
 use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
 use crate::manifest::platform::{LambdaArch, Platform};
 use crate::manifest::provenance::{self, Link, Provenance, Referrer};
@@ -39,6 +40,10 @@ pub enum Code {
     RegionMismatch,
     TagImmutable,
     ProvenanceNotKept,
+    PlatformMismatch,
+    NotLinux,
+    /// A problem with `--function` (or deploy); a warning without one.
+    NoEntrypoint,
     // warnings
     UndocumentedLayerMediaType,
     ArchitectureUnverified,
@@ -46,6 +51,7 @@ pub enum Code {
     InvalidIndexEntry,
     ProvenanceUnknown,
     FunctionNotActive,
+    ConfigUnreadable,
 }
 
 impl Code {
@@ -69,6 +75,10 @@ impl Code {
             Code::InvalidIndexEntry => "invalid-index-entry",
             Code::ProvenanceUnknown => "provenance-unknown",
             Code::FunctionNotActive => "function-not-active",
+            Code::PlatformMismatch => "platform-mismatch",
+            Code::NotLinux => "not-linux",
+            Code::NoEntrypoint => "no-entrypoint",
+            Code::ConfigUnreadable => "config-unreadable",
         }
     }
 }
@@ -102,6 +112,9 @@ pub struct FunctionFacts {
     pub arch: Option<LambdaArch>,
     pub is_image: bool,
     pub region: String,
+    /// The function's image configuration sets EntryPoint or Command, so the image
+    /// need not have its own.
+    pub overrides_command: bool,
 }
 
 /// Everything the assessment needs, as plain data.
@@ -157,6 +170,8 @@ pub struct Assessment {
     /// Index-only attestations written again as referrers of the target: what `fix`
     /// writes to keep them discoverable.
     pub referrers: Vec<Referrer>,
+    /// The target's config, once read ([`crate::manifest::config::assess_config`]).
+    pub config: Option<ImageConfig>,
 }
 
 impl Assessment {
@@ -177,11 +192,11 @@ impl Assessment {
         self.problems.iter().any(|p| p.code == code)
     }
 
-    fn problem(&mut self, code: Code, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, code: Code, message: impl Into<String>) {
         self.problems.push(Finding::new(code, message));
     }
 
-    fn warning(&mut self, code: Code, message: impl Into<String>) {
+    pub(crate) fn warning(&mut self, code: Code, message: impl Into<String>) {
         self.warnings.push(Finding::new(code, message));
     }
 }
@@ -232,6 +247,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
         warnings: Vec::new(),
         provenance: Vec::new(),
         referrers: Vec::new(),
+        config: None,
     };
 
     if let Some(requested) = inputs.requested_digest

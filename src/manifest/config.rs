@@ -1,0 +1,194 @@
+//! The image config blob (OCI image config, Docker container config): the platform
+//! the image was built for and what it runs. Lambda checks neither at deploy time;
+//! a wrong architecture or a missing entry point fails only at invoke.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, DigestMismatch};
+use crate::manifest::platform::Platform;
+use crate::manifest::rules::{Assessment, Code, FunctionFacts};
+use crate::manifest::{Descriptor, LambdaArch, media_type};
+
+/// The most ecr-lambda reads of a config blob. BuildKit's are a few KiB (their size
+/// grows with the history); anything near this is not an image config.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What an image config says, as reported (`config` in the JSON output).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    pub digest: Digest,
+    pub architecture: String,
+    pub variant: Option<String>,
+    pub os: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub workdir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the config blob does not hash to its digest ({0})")]
+    Digest(#[from] DigestMismatch),
+    #[error("the config blob has {actual} bytes; the manifest says {expected}")]
+    Size { expected: i64, actual: u64 },
+    #[error("the config blob is not an image config ({0})")]
+    Shape(String),
+}
+
+/// The fields of the document ecr-lambda reads; unknown ones are ignored.
+#[derive(Deserialize)]
+struct Document {
+    architecture: String,
+    os: String,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default)]
+    config: Option<RunConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RunConfig {
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    working_dir: Option<String>,
+}
+
+/// Whether a manifest's config descriptor names an image config worth reading
+/// (an artifact's config, such as an attestation's, is not).
+pub fn is_image_config(descriptor: &Descriptor) -> bool {
+    media_type::is_image_config(&descriptor.media_type)
+}
+
+impl ImageConfig {
+    /// Checks `bytes` against the manifest's config descriptor (size, then digest),
+    /// then reads them.
+    pub fn from_blob(descriptor: &Descriptor, bytes: &[u8]) -> Result<ImageConfig, ConfigError> {
+        if u64::try_from(descriptor.size).ok() != Some(bytes.len() as u64) {
+            return Err(ConfigError::Size {
+                expected: descriptor.size,
+                actual: bytes.len() as u64,
+            });
+        }
+        let digest: Digest = descriptor
+            .digest
+            .parse()
+            .map_err(|e: crate::digest::DigestError| ConfigError::Shape(e.to_string()))?;
+        digest.verify(bytes)?;
+        let doc: Document =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Shape(e.to_string()))?;
+        let run = doc.config.unwrap_or(RunConfig {
+            entrypoint: None,
+            cmd: None,
+            working_dir: None,
+        });
+        let nonempty = |v: Option<Vec<String>>| v.filter(|v| !v.is_empty());
+        Ok(ImageConfig {
+            digest,
+            architecture: doc.architecture,
+            variant: doc.variant.filter(|v| !v.is_empty()),
+            os: doc.os,
+            entrypoint: nonempty(run.entrypoint),
+            cmd: nonempty(run.cmd),
+            workdir: run.working_dir.filter(|w| !w.is_empty()),
+        })
+    }
+
+    pub fn platform(&self) -> Platform {
+        Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone(),
+        }
+    }
+}
+
+/// Two platforms that Lambda would treat alike (arm64 ≡ arm64/v8, amd64 ≡ amd64/v1).
+fn same_platform(a: &Platform, b: &Platform) -> bool {
+    match (a.lambda_arch(), b.lambda_arch()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Lambda's rules that need the target's config, added to `a`. `wanted` is the
+/// architecture the image must run on (`--platform`, else the function's).
+pub fn assess_config(
+    a: &mut Assessment,
+    image: &str,
+    config: &ImageConfig,
+    wanted: Option<LambdaArch>,
+    function: Option<&FunctionFacts>,
+) {
+    a.warnings.retain(|w| w.code != Code::ArchitectureUnverified);
+    let built_for = config.platform();
+    let claimed = a.target.as_ref().and_then(|t| t.platform.clone());
+    if let Some(claimed) = claimed.as_ref().filter(|c| !same_platform(c, &built_for)) {
+        a.problem(
+            Code::PlatformMismatch,
+            format!(
+                "the index entry of the target says {claimed}, but the image's config says it \
+                 was built for {built_for}: the index is wrong, and fix cannot choose for it; \
+                 push the image again (buildx --platform {claimed})"
+            ),
+        );
+    }
+    if config.os != "linux" {
+        a.problem(
+            Code::NotLinux,
+            format!("{image} was built for {built_for}; Lambda runs Linux images only"),
+        );
+    } else if claimed.is_none() {
+        // A single manifest: its config is the only record of its architecture.
+        match (built_for.lambda_arch(), wanted) {
+            (None, _) => a.problem(
+                Code::ArchitectureMismatch,
+                format!(
+                    "{image} was built for {built_for}; Lambda runs linux/amd64 (x86_64) and \
+                     linux/arm64 (arm64) only"
+                ),
+            ),
+            (Some(arch), Some(wanted)) if arch != wanted => a.problem(
+                Code::ArchitectureMismatch,
+                format!(
+                    "{image} was built for {built_for} ({}), but {} needs {} (linux/{}); Lambda \
+                     would accept the update and fail at every invoke (exec format error): \
+                     deploy an image built with --platform linux/{}",
+                    arch.lambda_name(),
+                    function.map_or_else(|| "--platform".to_owned(), |f| f.name.clone()),
+                    wanted.lambda_name(),
+                    wanted.oci_name(),
+                    wanted.oci_name()
+                ),
+            ),
+            _ => {}
+        }
+    }
+    if config.entrypoint.is_none() && config.cmd.is_none() {
+        let message = format!(
+            "{image} has neither ENTRYPOINT nor CMD, so Lambda has nothing to start"
+        );
+        match function {
+            Some(f) if f.overrides_command => {}
+            Some(f) => a.problem(
+                Code::NoEntrypoint,
+                format!(
+                    "{message}, and {}'s image configuration sets neither EntryPoint nor \
+                     Command: set them (aws lambda update-function-configuration --image-config) \
+                     or build the image with an ENTRYPOINT",
+                    f.name
+                ),
+            ),
+            None => a.warning(
+                Code::NoEntrypoint,
+                format!(
+                    "{message}: the function must set EntryPoint or Command in its image \
+                     configuration"
+                ),
+            ),
+        }
+    }
+}
