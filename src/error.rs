@@ -176,6 +176,8 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
         "PutImage" => "ecr:PutImage",
         "GetFunction" => "lambda:GetFunction",
         "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
+        "GetDownloadUrlForLayer" => "ecr:GetDownloadUrlForLayer",
+        "ListImageReferrers" => "ecr:ListImageReferrers",
         _ => operation,
     };
     match kind {

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::manifest::Platform;
+use crate::manifest::config::ImageConfig;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
 
@@ -36,6 +37,8 @@ pub struct CheckReport {
     pub warnings: Vec<Finding>,
     /// The target's attestations: what they attest, and how they are linked to it.
     pub provenance: Vec<Provenance>,
+    /// The target's config blob, or `null` when it was not read.
+    pub config: Option<ImageConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -135,6 +138,9 @@ impl fmt::Display for CheckReport {
                 Some(p) => writeln!(f, "target:    {} ({p})", target.digest)?,
                 None => writeln!(f, "target:    {}", target.digest)?,
             }
+        }
+        if let Some(config) = &self.config {
+            writeln!(f, "config:    {config}")?;
         }
         let verdict = if self.lambda_ready {
             "ready: Lambda accepts this image as it is"

@@ -106,6 +106,29 @@ impl ImageConfig {
     }
 }
 
+/// One line: `linux/arm64/v8, entrypoint ["/lambda-entrypoint.sh"], cmd ["app.handler"], workdir /var/task`.
+impl std::fmt::Display for ImageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &Option<Vec<String>>| {
+            v.as_ref().map_or_else(
+                || "none".to_owned(),
+                |v| serde_json::to_string(v).unwrap_or_default(),
+            )
+        };
+        write!(
+            f,
+            "{}, entrypoint {}, cmd {}",
+            self.platform(),
+            list(&self.entrypoint),
+            list(&self.cmd)
+        )?;
+        if let Some(workdir) = &self.workdir {
+            write!(f, ", workdir {workdir}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Two platforms that Lambda would treat alike (arm64 ≡ arm64/v8, amd64 ≡ amd64/v1).
 fn same_platform(a: &Platform, b: &Platform) -> bool {
     match (a.lambda_arch(), b.lambda_arch()) {
@@ -123,7 +146,8 @@ pub fn assess_config(
     wanted: Option<LambdaArch>,
     function: Option<&FunctionFacts>,
 ) {
-    a.warnings.retain(|w| w.code != Code::ArchitectureUnverified);
+    a.warnings
+        .retain(|w| w.code != Code::ArchitectureUnverified);
     let built_for = config.platform();
     let claimed = a.target.as_ref().and_then(|t| t.platform.clone());
     if let Some(claimed) = claimed.as_ref().filter(|c| !same_platform(c, &built_for)) {
@@ -168,9 +192,8 @@ pub fn assess_config(
         }
     }
     if config.entrypoint.is_none() && config.cmd.is_none() {
-        let message = format!(
-            "{image} has neither ENTRYPOINT nor CMD, so Lambda has nothing to start"
-        );
+        let message =
+            format!("{image} has neither ENTRYPOINT nor CMD, so Lambda has nothing to start");
         match function {
             Some(f) if f.overrides_command => {}
             Some(f) => a.problem(

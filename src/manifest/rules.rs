@@ -292,8 +292,8 @@ pub fn assess(inputs: &Inputs<'_>) -> Assessment {
                 a.warning(
                     Code::ArchitectureUnverified,
                     format!(
-                        "{} is a single manifest: its platform is recorded in its config blob, \
-                         which ecr-lambda does not read; make sure it was built for linux/{} \
+                        "{} is a single manifest: its platform is recorded only in its config \
+                         blob, which could not be read; make sure it was built for linux/{} \
                          (Lambda only finds out at invoke time)",
                         inputs.image,
                         arch.oci_name()

@@ -3,24 +3,31 @@ use crate::ecr;
 use crate::error::{AwsError, Error, ExitCode};
 use crate::manifest::provenance::{self, Provenance};
 use crate::manifest::rules::{Code, Finding};
-use crate::ops::{Analysis, CheckRequest, Clients, Outcome, analyse};
+use crate::ops::{Analysis, CheckRequest, Clients, Outcome, analyse, image_config};
 use crate::output::CheckReport;
 
 /// Read-only: will Lambda accept the image as it is, and if not, can `fix` help?
 pub async fn check(clients: &Clients, req: &CheckRequest) -> Result<Outcome<CheckReport>, Error> {
     let mut analysis = analyse(clients, &req.image, req.function.as_ref(), req.platform).await?;
     // An index links its attestations itself; a single image's are its referrers.
-    // Best effort: provenance is information, not a verdict.
-    if !analysis.assessment.is_index && analysis.assessment.problems.is_empty() {
-        match referrer_provenance(clients, &analysis).await {
-            Ok(found) => analysis.assessment.provenance = found,
-            Err(e) => analysis.assessment.warnings.push(Finding::new(
-                Code::ProvenanceUnknown,
-                format!(
-                    "the image's referrers could not be read, so its provenance is not shown: {e}"
-                ),
-            )),
+    // Best effort: provenance is information, not a verdict. They are read together
+    // with the config.
+    let wants_referrers = !analysis.assessment.is_index && analysis.assessment.problems.is_empty();
+    let (config, referrers) = tokio::join!(image_config::read(clients, &analysis), async {
+        if wants_referrers {
+            Some(referrer_provenance(clients, &analysis).await)
+        } else {
+            None
         }
+    });
+    image_config::apply(&mut analysis, config, req.platform);
+    match referrers {
+        None => {}
+        Some(Ok(found)) => analysis.assessment.provenance = found,
+        Some(Err(e)) => analysis.assessment.warnings.push(Finding::new(
+            Code::ProvenanceUnknown,
+            format!("the image's referrers could not be read, so its provenance is not shown: {e}"),
+        )),
     }
     let report = analysis.report();
     let exit = if report.lambda_ready {

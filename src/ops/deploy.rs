@@ -16,6 +16,7 @@ pub async fn deploy(
     req: &DeployRequest,
 ) -> Result<Outcome<DeployReport>, Error> {
     let mut analysis = analyse(clients, &req.image, Some(&req.function), req.platform).await?;
+    analysis.read_config(clients, req.platform).await;
     let mut function = analysis
         .function
         .clone()

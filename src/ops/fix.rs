@@ -11,6 +11,7 @@ use crate::reference::{Selector, validate_tag};
 /// Makes a tag Lambda-ready by writing the chosen platform manifest to it.
 pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixReport>, Error> {
     let mut analysis = analyse(clients, &req.image, req.function.as_ref(), req.platform).await?;
+    analysis.read_config(clients, req.platform).await;
     let mut fixed = Fixed::default();
     let mut written_tag = None;
     if analysis.assessment.lambda_ready() {

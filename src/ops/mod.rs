@@ -4,6 +4,7 @@
 mod check;
 mod deploy;
 mod fix;
+mod image_config;
 mod scan;
 
 use std::time::Duration;
@@ -88,6 +89,21 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
+    /// The image as messages name it (`app:v7`).
+    pub fn display_name(&self) -> String {
+        ImageRef {
+            registry: None,
+            ..self.image.clone()
+        }
+        .to_string()
+    }
+
+    /// Reads the target's config blob and adds what it says to the assessment.
+    pub async fn read_config(&mut self, clients: &Clients, platform: Option<LambdaArch>) {
+        let read = image_config::read(clients, self).await;
+        image_config::apply(self, read, platform);
+    }
+
     /// The reference Lambda is given: the target by digest, so what was checked is
     /// what runs, whatever happens to the tag later.
     pub fn target_uri(&self) -> Option<String> {
@@ -126,6 +142,7 @@ impl Analysis {
             problems: a.problems.clone(),
             warnings: a.warnings.clone(),
             provenance: a.provenance.clone(),
+            config: a.config.clone(),
         }
     }
 }

@@ -1,11 +1,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
-use crate::ecr::{self, Repository};
+use crate::ecr::{self, Repository, blob};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState};
+use crate::manifest::config::{self, ImageConfig, MAX_CONFIG_BYTES};
 use crate::manifest::rules::{self, Code, Inputs, PlannedWrite, TagAssessment, Verdict};
-use crate::manifest::{LambdaArch, RawManifest, media_type};
+use crate::manifest::{Descriptor, LambdaArch, Parsed, RawManifest, media_type};
 use crate::ops::fix::apply_fix;
 use crate::ops::{Clients, Outcome};
 use crate::output::{Action, ScanFinding, ScanReport, ScanWrite, Unreadable};
@@ -455,8 +456,14 @@ async fn scan_functions(
                 continue;
             }
         };
+        let configs = if name.is_empty() {
+            BTreeMap::new()
+        } else {
+            let repo = repository(clients, registry_id.clone(), &name);
+            read_configs(clients, &repo, &existing, req.concurrency, report).await
+        };
         for deployed in functions {
-            for finding in function_findings(&deployed, &name, &existing, tags) {
+            for finding in function_findings(&deployed, &name, &existing, &configs, tags) {
                 on_finding(&finding);
                 report.findings.push(finding);
             }
@@ -464,10 +471,61 @@ async fn scan_functions(
     }
 }
 
+/// The configs of the single image manifests functions run: each digest once,
+/// `concurrency` at a time. One that cannot be read is reported as unreadable.
+async fn read_configs(
+    clients: &Clients,
+    repo: &Repository,
+    running: &BTreeMap<Digest, RawManifest>,
+    concurrency: usize,
+    report: &mut ScanReport,
+) -> BTreeMap<Digest, ImageConfig> {
+    let wanted: Vec<(Digest, Descriptor)> = running
+        .iter()
+        .filter_map(|(digest, manifest)| match manifest.parse() {
+            Ok(Parsed::Image(view)) if config::is_image_config(&view.config) => {
+                Some((digest.clone(), view.config))
+            }
+            _ => None,
+        })
+        .collect();
+    let work = {
+        let (clients, repo) = (clients.clone(), repo.clone());
+        move |(digest, descriptor): (Digest, Descriptor)| {
+            let (clients, repo) = (clients.clone(), repo.clone());
+            async move {
+                let read = match descriptor.parsed_digest() {
+                    Some(blob) => blob::read(&clients.ecr, &repo, &blob, MAX_CONFIG_BYTES)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| {
+                            ImageConfig::from_blob(&descriptor, &bytes).map_err(|e| e.to_string())
+                        }),
+                    None => Err("the config descriptor has no valid digest".to_owned()),
+                };
+                (digest, read)
+            }
+        }
+    };
+    let mut configs = BTreeMap::new();
+    bounded(wanted, concurrency, work, |(digest, read)| match read {
+        Ok(config) => {
+            configs.insert(digest, config);
+        }
+        Err(error) => report.unreadable.push(Unreadable {
+            what: format!("the config of {}@{digest}", repo.name),
+            error,
+        }),
+    })
+    .await;
+    configs
+}
+
 fn function_findings(
     deployed: &Deployed,
     repository: &str,
     existing: &BTreeMap<Digest, RawManifest>,
+    configs: &BTreeMap<Digest, ImageConfig>,
     tags: &BTreeMap<TagKey, ScannedTag>,
 ) -> Vec<ScanFinding> {
     let state = &deployed.state;
@@ -555,6 +613,25 @@ fn function_findings(
                 ),
             ));
         }
+    }
+    // What the running image was built for, from its config: the one record a single
+    // manifest has of its architecture.
+    let config = state.running_digest.as_ref().and_then(|d| configs.get(d));
+    if let (Some(arch), Some(config)) = (state.facts().arch, config)
+        && config.platform().lambda_arch() != Some(arch)
+        && !findings
+            .iter()
+            .any(|f| f.kind == "function-architecture-mismatch")
+    {
+        findings.push(finding(
+            "function-architecture-mismatch",
+            format!(
+                "{} runs on {}, but the image it runs was built for {}: every invoke fails                  (exec format error)",
+                state.name,
+                arch.lambda_name(),
+                config.platform()
+            ),
+        ));
     }
     findings
 }

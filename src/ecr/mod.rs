@@ -12,6 +12,8 @@ use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::manifest::RawManifest;
 use crate::manifest::media_type;
+
+pub mod blob;
 use crate::reference::Selector;
 
 /// A repository, as the calls address it.
