@@ -157,11 +157,22 @@ pub struct Manifest {
     pub media_type: String,
 }
 
+/// A blob file of a fixture case: an image manifest's config (`config-amd64.json`).
+#[derive(Clone, Debug)]
+pub struct Blob {
+    pub file: String,
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Case {
     pub root: Manifest,
     /// By file name (`image-amd64.json`).
     pub children: Vec<(String, Manifest)>,
+    /// The config blobs of its image manifests, in `case.json` order.
+    pub blobs: Vec<Blob>,
 }
 
 impl Case {
@@ -172,6 +183,49 @@ impl Case {
             .find(|(f, _)| f == file)
             .unwrap_or_else(|| panic!("no child {file}"))
             .1
+    }
+
+    /// The root (`root.json`) or a child, by file name.
+    pub fn manifest(&self, file: &str) -> &Manifest {
+        if file == "root.json" {
+            &self.root
+        } else {
+            self.child(file)
+        }
+    }
+
+    pub fn blob(&self, file: &str) -> &Blob {
+        self.blobs
+            .iter()
+            .find(|b| b.file == file)
+            .unwrap_or_else(|| panic!("no blob {file}"))
+    }
+
+    /// The blobs the manifest in `file` names (its config), none for an index, an
+    /// attestation or a manifest that does not parse.
+    pub fn blobs_of(&self, file: &str) -> Vec<&Blob> {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&self.manifest(file).bytes) else {
+            return vec![];
+        };
+        let mut named = vec![&doc["config"]];
+        named.extend(doc["layers"].as_array().into_iter().flatten());
+        let digests: Vec<&str> = named.iter().filter_map(|d| d["digest"].as_str()).collect();
+        self.blobs
+            .iter()
+            .filter(|b| digests.contains(&b.digest.as_str()))
+            .collect()
+    }
+
+    /// The config blob of the image manifest in `file`.
+    pub fn config_of(&self, file: &str) -> &Blob {
+        let doc: serde_json::Value = serde_json::from_str(&self.manifest(file).bytes).unwrap();
+        let digest = doc["config"]["digest"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file} has no config"));
+        self.blobs
+            .iter()
+            .find(|b| b.digest == digest)
+            .unwrap_or_else(|| panic!("{file}: no blob for its config {digest}"))
     }
 }
 
@@ -201,6 +255,23 @@ pub fn load_case(name: &str) -> Case {
             },
         )
     };
+    let blob = |entry: &serde_json::Value| {
+        let file = entry["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let digest = entry["digest"].as_str().unwrap().to_owned();
+        assert_eq!(sha256(&bytes), digest, "{name}/{file}: case.json digest");
+        assert_eq!(
+            entry["size"].as_u64(),
+            Some(bytes.len() as u64),
+            "{name}/{file}: case.json size"
+        );
+        Blob {
+            file: file.to_owned(),
+            bytes,
+            digest,
+            media_type: entry["media_type"].as_str().unwrap().to_owned(),
+        }
+    };
     Case {
         root: manifest(&meta["root"]).1,
         children: meta["children"]
@@ -209,6 +280,10 @@ pub fn load_case(name: &str) -> Case {
             .iter()
             .map(manifest)
             .collect(),
+        blobs: meta["blobs"]
+            .as_array()
+            .map(|b| b.iter().map(blob).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -238,8 +313,63 @@ pub async fn put(repo: &str, tag: Option<&str>, m: &Manifest) {
         .unwrap_or_else(|e| panic!("seed {repo}:{tag:?}: {e:?}"));
 }
 
-/// Pushes a case as buildx does: the children by digest, then the root under `tag`.
+/// Pushes a blob as docker and buildx do through ECR's layer-upload API (one part);
+/// one the repository has already is fine. Its digest.
+pub async fn upload_blob(repo: &str, bytes: &[u8]) -> String {
+    assert!(
+        !bytes.is_empty(),
+        "an empty blob cannot be uploaded in one part"
+    );
+    let digest = sha256(bytes);
+    let ecr = ecr().await;
+    let upload = ecr
+        .initiate_layer_upload()
+        .repository_name(repo)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("initiate a layer upload to {repo}: {e:?}"));
+    let id = upload.upload_id().expect("an upload id");
+    ecr.upload_layer_part()
+        .repository_name(repo)
+        .upload_id(id)
+        .part_first_byte(0)
+        .part_last_byte(bytes.len() as i64 - 1)
+        .layer_part_blob(aws_sdk_ecr::primitives::Blob::new(bytes))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload {digest} to {repo}: {e:?}"));
+    match ecr
+        .complete_layer_upload()
+        .repository_name(repo)
+        .upload_id(id)
+        .layer_digests(&digest)
+        .send()
+        .await
+    {
+        Ok(done) => assert_eq!(done.layer_digest(), Some(digest.as_str()), "{repo}"),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_layer_already_exists_exception()) => {}
+        Err(e) => panic!("complete the upload of {digest} to {repo}: {e:?}"),
+    }
+    digest
+}
+
+/// Pushes one manifest of a case (`root.json` or a child's file) after the blobs it
+/// names, under `tag` or by digest only.
+pub async fn seed_manifest(repo: &str, tag: Option<&str>, case: &Case, file: &str) {
+    for blob in case.blobs_of(file) {
+        upload_blob(repo, &blob.bytes).await;
+    }
+    put(repo, tag, case.manifest(file)).await;
+}
+
+/// Pushes a case as buildx does: every blob, then the children by digest, then the
+/// root under `tag`.
 pub async fn seed(repo: &str, tag: &str, case: &Case) {
+    for blob in &case.blobs {
+        upload_blob(repo, &blob.bytes).await;
+    }
     for (_, child) in &case.children {
         put(repo, None, child).await;
     }
