@@ -261,7 +261,7 @@ async fn deploy_to_a_zip_function_is_refused_before_anything_is_written() {
 async fn missing_repository_tag_and_function_exit_3() {
     let repo = unique("app");
     create_repository(&repo, false).await;
-    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
 
     let out = run(&["check", &uri(&unique("no-such-repo"), ":v1")]);
     assert_eq!(code(&out), 3);
@@ -423,7 +423,7 @@ async fn a_nested_repository_name_deploys_and_a_second_deploy_changes_nothing() 
     let case = load_case("buildx-single");
     create_repository(&repo, false).await;
     seed(&repo, "v1", &case).await;
-    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
     create_function(&function, &uri(&repo, ":base"), Architecture::X8664).await;
 
     let out = deploy(&uri(&repo, ":v1"), &function, &[]);

@@ -87,7 +87,7 @@ async fn a_deploy_straight_after_create_function_waits_for_the_function_to_be_ac
     let case = load_case("buildx-single");
     create_repository(&repo, false).await;
     seed(&repo, "v1", &case).await;
-    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
     lambda_behaviour(
         &function,
         json!({"pending_seconds": 1.6, "update_seconds": 1.0}),

@@ -110,19 +110,21 @@ async fn scan_of_2014_tags_across_50_repositories() {
     assert_eq!(tags, 2014);
 
     // Functions: one fine, one whose image was deleted, one whose tag was turned into
-    // an index since, one arm64 function whose tag now only has linux/amd64.
+    // an index since, one arm64 function whose tag now only has linux/amd64, and one
+    // arm64 function running a single linux/amd64 manifest (only its config says so).
     let fns = "scan-fns";
     create_repository(fns, false).await;
-    let ready = load_case("docker-v2").root;
-    let oci = load_case("oci-manifest").root;
-    put(fns, Some("ok"), &ready).await;
-    put(fns, Some("gone"), &oci).await;
-    put(fns, Some("later"), &ready).await;
-    put(fns, Some("arm"), &ready).await;
+    let (docker, oci_case) = (load_case("docker-v2"), load_case("oci-manifest"));
+    let oci = oci_case.root.clone();
+    for tag in ["ok", "later", "arm", "plain"] {
+        seed_manifest(fns, Some(tag), &docker, "root.json").await;
+    }
+    seed_manifest(fns, Some("gone"), &oci_case, "root.json").await;
     create_function("fn-ok", &uri(fns, ":ok"), Architecture::X8664).await;
     create_function("fn-deleted", &uri(fns, ":gone"), Architecture::X8664).await;
     create_function("fn-later", &uri(fns, ":later"), Architecture::X8664).await;
     create_function("fn-arm", &uri(fns, ":arm"), Architecture::Arm64).await;
+    create_function("fn-plain-arm", &uri(fns, ":plain"), Architecture::Arm64).await;
     ecr()
         .await
         .batch_delete_image()
@@ -151,13 +153,13 @@ async fn scan_of_2014_tags_across_50_repositories() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["repositories"], 51);
-    assert_eq!(report["tags"], tags + 3);
+    assert_eq!(report["tags"], tags + 4);
     // 738 single-platform indexes and 442 multi-platform ones can be fixed (plus the
     // two tags of the functions' repository that became indexes).
     assert_eq!(report["fixable"], 738 + 442 + 2);
     assert_eq!(report["not_fixable"], 49 * 4);
-    assert_eq!(report["ready"], 50 + 49 * 12 + 1);
-    assert_eq!(report["functions"], 4);
+    assert_eq!(report["ready"], 50 + 49 * 12 + 2);
+    assert_eq!(report["functions"], 5);
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(count_kind(findings, "tag-not-ready"), 738 + 442 + 2 + 196);
     let by_function: BTreeMap<String, Vec<String>> = findings
@@ -176,6 +178,7 @@ async fn scan_of_2014_tags_across_50_repositories() {
         by_function["fn-arm"],
         ["function-tag-not-ready", "function-architecture-mismatch"]
     );
+    assert_eq!(by_function["fn-plain-arm"], ["function-architecture-mismatch"]);
     let multi = findings
         .iter()
         .find(|f| f["repository"] == "scan-01" && f["tag"] == "m-0")
@@ -205,7 +208,10 @@ async fn scan_of_2014_tags_across_50_repositories() {
     );
     assert_eq!(calls["DescribeRepositories"], 1, "{calls:?}");
     assert_eq!(calls["ListFunctions"], 1, "{calls:?}");
-    assert_eq!(calls["GetFunction"], 4, "{calls:?}");
+    assert_eq!(calls["GetFunction"], 5, "{calls:?}");
+    // The four functions whose image exists run the same one: its config is read once.
+    assert_eq!(calls["GetDownloadUrlForLayer"], 1, "{calls:?}");
+    assert_eq!(calls["GetBlob"], 1, "{calls:?}");
     assert!(!calls.contains_key("PutImage"));
 
     // jsonl: one object per finding, then the summary.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
+use aws_sdk_ecr::operation::get_download_url_for_layer::GetDownloadUrlForLayerOutput;
 use aws_sdk_ecr::operation::put_image::{PutImageError, PutImageOutput};
 use aws_sdk_ecr::types::error::{ImageDigestDoesNotMatchException, ImageTagAlreadyExistsException};
 use aws_sdk_ecr::types::{Image, ImageIdentifier};
@@ -43,7 +44,10 @@ fn clients_with_clock(
     (time, sleep): (ManualTimeSource, InstantSleep),
 ) -> Clients {
     let (time2, sleep2) = (time.clone(), sleep.clone());
-    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules, move |c| c
+    // Config blobs are fetched for real, from a loopback server of the fixtures.
+    let config = config_url();
+    let ecr_rules: Vec<&Rule> = ecr_rules.iter().copied().chain([&config]).collect();
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr_rules, move |c| c
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .sleep_impl(sleep.clone())
         .time_source(time.clone()));
@@ -57,6 +61,18 @@ fn clients_with_clock(
         ecr_region: "us-east-1".into(),
         lambda_region: "us-east-1".into(),
     }
+}
+
+/// GetDownloadUrlForLayer answering with the fixtures' blob server.
+fn config_url() -> Rule {
+    let port = support::blob_server();
+    mock!(aws_sdk_ecr::Client::get_download_url_for_layer).then_compute_output(move |r| {
+        let digest = r.layer_digest().unwrap_or_default();
+        GetDownloadUrlForLayerOutput::builder()
+            .download_url(format!("http://127.0.0.1:{port}/{digest}"))
+            .layer_digest(digest)
+            .build()
+    })
 }
 
 fn image(m: &Manifest) -> Image {
@@ -925,4 +941,87 @@ async fn the_same_digest_from_another_repository_is_still_updated() {
         UpdateStatus::Successful
     );
     assert_eq!(update.num_calls(), 1);
+}
+
+/// A ready image (docker-v2) checked against an arm64 function, with the config
+/// read answered by `url`: the report's warnings and problems by code.
+async fn check_with_config_url(url: Rule) -> ecr_lambda::output::CheckReport {
+    let (read, _) = ready_image();
+    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
+        .then_output(|| aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder().build());
+    let get = mock!(aws_sdk_lambda::Client::get_function)
+        .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
+    let c = clients(&[&url, &read, &referrers], &[&get]);
+    let mut req = check_request();
+    req.function = Some("fn".parse().unwrap());
+    ecr_lambda::check(&c, &req).await.unwrap().report
+}
+
+fn codes(findings: &[ecr_lambda::manifest::Finding]) -> Vec<&'static str> {
+    findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[tokio::test]
+async fn the_config_read_reports_what_the_image_was_built_for() {
+    let report = check_with_config_url(config_url()).await;
+    let config = report.config.expect("the config was read");
+    assert_eq!(config.architecture, "amd64");
+    assert_eq!(config.os, "linux");
+    assert_eq!(config.entrypoint.as_deref(), Some(&["/lambda-entrypoint.sh".to_owned()][..]));
+    assert!(codes(&report.warnings).is_empty(), "{:?}", report.warnings);
+}
+
+#[tokio::test]
+async fn get_download_url_denied_is_a_warning_naming_the_permission() {
+    let denied = mock!(aws_sdk_ecr::Client::get_download_url_for_layer).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecr:GetDownloadUrlForLayer"}"#,
+            ),
+        )
+    });
+    let report = check_with_config_url(denied).await;
+    assert!(report.config.is_none());
+    assert_eq!(
+        codes(&report.warnings),
+        ["architecture-unverified", "config-unreadable"]
+    );
+    let message = &report.warnings[1].message;
+    assert!(message.contains("ecr:GetDownloadUrlForLayer"), "{message}");
+    assert!(report.lambda_ready, "a config that cannot be read is no verdict");
+}
+
+#[tokio::test]
+async fn a_download_url_never_appears_in_what_is_reported() {
+    // Nothing listens on port 1: the GET fails, and its error must not carry the URL.
+    let secret = mock!(aws_sdk_ecr::Client::get_download_url_for_layer).then_output(|| {
+        GetDownloadUrlForLayerOutput::builder()
+            .download_url("http://127.0.0.1:1/blob-secret-path?X-Amz-Security-Token=SESSIONTOKEN")
+            .build()
+    });
+    let report = check_with_config_url(secret).await;
+    let text = format!("{report}\n{}", serde_json::to_string(&report).unwrap());
+    assert!(text.contains("config-unreadable"), "{text}");
+    assert!(
+        !text.contains("blob-secret-path") && !text.contains("SESSIONTOKEN"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_download_url_off_loopback_must_be_https() {
+    let plain = mock!(aws_sdk_ecr::Client::get_download_url_for_layer).then_output(|| {
+        GetDownloadUrlForLayerOutput::builder()
+            .download_url("http://bucket.s3.amazonaws.com/blob?X-Amz-Signature=abc")
+            .build()
+    });
+    let report = check_with_config_url(plain).await;
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.code.as_str() == "config-unreadable")
+        .expect("config-unreadable");
+    assert!(warning.message.contains("not https"), "{}", warning.message);
+    assert!(!warning.message.contains("X-Amz-Signature"));
 }

@@ -459,7 +459,7 @@ pub async fn buildx_setup(case: &str, tag: &str, arch: Architecture) -> (String,
     let fixture = load_case(case);
     create_repository(&repo, false).await;
     seed(&repo, tag, &fixture).await;
-    put(&repo, Some("base"), &load_case("docker-v2").root).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
     create_function(&function, &uri(&repo, ":base"), arch).await;
     (repo, function, fixture)
 }
@@ -552,4 +552,51 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn code(out: &Output) -> i32 {
     out.status.code().expect("exited")
+}
+
+/// A loopback HTTP server holding every fixture blob, by digest (`GET /sha256:...`),
+/// for tests whose GetDownloadUrlForLayer answers come from mocks: the tool's real
+/// GET reads them. Started once per test binary; its port.
+pub fn blob_server() -> u16 {
+    use std::io::{Read, Write};
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let mut blobs = std::collections::HashMap::new();
+        for entry in std::fs::read_dir(fixtures()).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join("case.json").exists() {
+                let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+                for blob in load_case(&name).blobs {
+                    blobs.insert(blob.digest.clone(), blob.bytes.clone());
+                }
+            }
+        }
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let line = String::from_utf8_lossy(&request[..n]);
+                let digest = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_owned();
+                let (status, body) = match blobs.get(&digest) {
+                    Some(bytes) => ("200 OK", bytes.clone()),
+                    None => ("404 Not Found", b"no such blob".to_vec()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        port
+    })
 }

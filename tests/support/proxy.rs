@@ -269,6 +269,20 @@ impl Proxy {
             }
             None => self.forward(&request)?,
         };
+        // Blob URLs point at the emulator itself; through the proxy, their GETs are
+        // counted and can be faulted like any call.
+        let response = if operation == "GetDownloadUrlForLayer" {
+            let mut response = response;
+            response.body = String::from_utf8_lossy(&response.body)
+                .replace(
+                    &format!("127.0.0.1:{}", self.upstream),
+                    &format!("127.0.0.1:{}", self.port),
+                )
+                .into_bytes();
+            response
+        } else {
+            response
+        };
         thread::sleep(self.latency / 2);
         client.write_all(&response.to_bytes())?;
         client.flush()?;
@@ -478,6 +492,10 @@ fn operation_of(request: &Message) -> String {
     let method = parts.next().unwrap_or_default();
     let path = parts.next().unwrap_or_default();
     let path = path.split('?').next().unwrap_or_default();
+    // A pre-signed blob URL of the emulator (GetDownloadUrlForLayer's answer).
+    if path.starts_with("/_emulator/blobs/") {
+        return "GetBlob".into();
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", [_, "functions"]) => "ListFunctions".into(),
