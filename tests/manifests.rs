@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use ecr_lambda::digest::Digest;
+use ecr_lambda::manifest::config::{ConfigError, ImageConfig, assess_config};
 use ecr_lambda::manifest::rules::{self, Code, Inputs, tag_to_write};
 use ecr_lambda::manifest::{
     Assessment, FunctionFacts, LambdaArch, Parsed, RawManifest, Role, assess, children_to_fetch,
@@ -79,6 +80,37 @@ impl<'a> Given<'a> {
             function: self.function.as_ref(),
             repository_region: "us-east-1",
         })
+    }
+}
+
+impl Given<'_> {
+    fn overriding_command(mut self) -> Self {
+        if let Some(f) = &mut self.function {
+            f.overrides_command = true;
+        }
+        self
+    }
+
+    /// Assesses, then reads the target's config blob from the case, as ops does.
+    fn assess_with_config(&self) -> Assessment {
+        let mut a = self.assess();
+        let target = a.target.clone().expect("a target whose config is read");
+        let Ok(Parsed::Image(view)) = target.manifest.parse() else {
+            panic!("the target is an image manifest");
+        };
+        let blob = self
+            .case
+            .blobs
+            .iter()
+            .find(|b| b.digest == view.config.digest)
+            .expect("the case holds the target's config blob");
+        let config = ImageConfig::from_blob(&view.config, &blob.bytes).expect("a valid config");
+        let wanted = self
+            .platform
+            .or_else(|| self.function.as_ref().and_then(|f| f.arch));
+        assess_config(&mut a, "app:v1", &config, wanted, self.function.as_ref());
+        a.config = Some(config);
+        a
     }
 }
 
@@ -466,4 +498,125 @@ fn a_multi_platform_tag_with_one_broken_platform_is_not_offered_half_a_fix() {
         tag.writes.iter().all(|w| w.referrers.len() == 1),
         "each keeps its attestation"
     );
+}
+
+#[test]
+fn every_config_blob_reads_as_its_case_says() {
+    for name in [
+        "buildx-single",
+        "buildx-referrer",
+        "docker-v2",
+        "oci-manifest",
+        "zstd",
+        "arm64-only",
+        "arm64-single",
+        "lying-index",
+        "no-entrypoint",
+        "windows-config",
+        "nested-index",
+        "unusual-formatting",
+    ] {
+        let case = load_case(name);
+        let a = Given::new(&case).assess_with_config();
+        let expected: serde_json::Value = serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(support::fixtures().join(name).join("case.json")).unwrap(),
+        )
+        .unwrap()["config"]
+            .clone();
+        assert_eq!(serde_json::to_value(a.config.unwrap()).unwrap(), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_single_manifest_built_for_arm64_is_refused_for_an_x86_64_function() {
+    let case = load_case("arm64-single");
+    let a = Given::new(&case).function(LambdaArch::X86_64).assess_with_config();
+    assert_eq!(problem_codes(&a), [Code::ArchitectureMismatch]);
+    assert!(!a.fixable());
+    assert!(a.problems[0].message.contains("linux/arm64/v8"), "{}", a.problems[0].message);
+    // The config settles the architecture: no longer unverified.
+    assert!(!warning_codes(&a).contains(&Code::ArchitectureUnverified));
+
+    let a = Given::new(&case).function(LambdaArch::Arm64).assess_with_config();
+    assert!(a.lambda_ready(), "{:?}", a.problems);
+    let a = Given::new(&case).platform(LambdaArch::X86_64).assess_with_config();
+    assert_eq!(problem_codes(&a), [Code::ArchitectureMismatch]);
+    // No function and no --platform: nothing to compare with; the config says what it is.
+    let a = Given::new(&case).assess_with_config();
+    assert!(a.lambda_ready());
+    assert_eq!(a.config.unwrap().architecture, "arm64");
+}
+
+#[test]
+fn an_index_entry_that_lies_about_its_platform_is_not_fixable() {
+    let case = load_case("lying-index");
+    for given in [
+        Given::new(&case),
+        Given::new(&case).function(LambdaArch::X86_64),
+    ] {
+        let a = given.assess_with_config();
+        assert_eq!(
+            problem_codes(&a),
+            [Code::ImageIndex, Code::PlatformMismatch]
+        );
+        assert!(!a.fixable());
+        let message = &a.problems[1].message;
+        assert!(
+            message.contains("says linux/amd64") && message.contains("built for linux/arm64"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn an_image_without_entry_point_needs_the_function_to_set_one() {
+    let case = load_case("no-entrypoint");
+    let a = Given::new(&case).assess_with_config();
+    assert!(a.lambda_ready());
+    assert_eq!(warning_codes(&a), [Code::NoEntrypoint]);
+
+    let a = Given::new(&case).function(LambdaArch::X86_64).assess_with_config();
+    assert_eq!(problem_codes(&a), [Code::NoEntrypoint]);
+    assert!(a.problems[0].message.contains("image-config"));
+
+    let a = Given::new(&case)
+        .function(LambdaArch::X86_64)
+        .overriding_command()
+        .assess_with_config();
+    assert!(a.lambda_ready(), "{:?}", a.problems);
+    assert!(!warning_codes(&a).contains(&Code::NoEntrypoint));
+}
+
+#[test]
+fn a_windows_image_is_not_linux_whatever_the_function() {
+    let case = load_case("windows-config");
+    for arch in [LambdaArch::X86_64, LambdaArch::Arm64] {
+        let a = Given::new(&case).function(arch).assess_with_config();
+        assert_eq!(problem_codes(&a), [Code::NotLinux]);
+    }
+}
+
+#[test]
+fn a_config_blob_is_checked_against_its_descriptor_before_it_is_read() {
+    let case = load_case("docker-v2");
+    let Ok(Parsed::Image(view)) = raw(&case.root).parse() else {
+        panic!("an image manifest")
+    };
+    let blob = &case.config_of("root.json").bytes;
+    assert!(ImageConfig::from_blob(&view.config, blob).is_ok());
+    // One byte changed, same length: the digest says so.
+    let mut changed = blob.clone();
+    let i = changed.iter().position(|b| *b == b'a').unwrap();
+    changed[i] = b'b';
+    assert!(matches!(
+        ImageConfig::from_blob(&view.config, &changed),
+        Err(ConfigError::Digest(_))
+    ));
+    // A byte more: the size says so first.
+    let mut longer = blob.clone();
+    longer.push(b' ');
+    assert!(matches!(
+        ImageConfig::from_blob(&view.config, &longer),
+        Err(ConfigError::Size { .. })
+    ));
 }
