@@ -2,16 +2,31 @@
 """ecr-lambda against the AWS CLI doing the same work, at a fixed round trip.
 
     pip install "moto[server]==5.2.5" awscli
-    python3 bench/run.py [--rtt-ms 40] [--runs 7]
+    python3 bench/run.py [--rtt-ms 40] [--runs 7] [--wait-runs 5,3,2] [--only-wait] [--no-build]
 
-Starts moto behind the latency-injecting proxy (bench/proxy, the tests' own
+Starts the tests' emulator behind the latency-injecting proxy (bench/proxy, the tests' own
 proxy), seeds a buildx single-platform index and a multi-platform index the way
 buildx pushes them, creates the functions, then times over several runs each:
 `ecr-lambda check`, `fix` and `deploy`, and the manual AWS CLI path for the same
 work (`aws ecr batch-get-image` for the tag and the child, `aws ecr put-image`,
 `aws lambda update-function-code`, `aws lambda wait function-updated-v2`). The
 proxy counts the calls each side sends and times them; the floor is the longest
-chain of calls that had to wait for each other times the round trip.
+chain of calls that had to wait for each other times the round trip (for
+`deploy`, plus the 1 s ecr-lambda waits before its first status read).
+
+The server is tests/support/emulator/server.py (moto 5.2.5 with Lambda's
+update timeline, see its FIDELITY.md). The functions of those cases get
+`update_seconds` 0: an update has ended by the first status read, the closest
+to plain moto, which answered the update as already done.
+
+The wait case (run first) deploys to functions whose updates take 3.3, 12.4 and
+30.6 s: `ecr-lambda deploy TAG --function F --output json` against
+`aws lambda update-function-code` + `aws lambda wait function-updated-v2`, each
+run to the image the function is not running. Lag = the moment the command
+(sequence) exited minus the moment the update ended at the emulator (its
+`/_emulator/lambda/functions/F/updates`, both wall clock on this machine);
+polls = GetFunction / GetFunctionConfiguration calls the proxy saw after the
+UpdateFunctionCode call.
 """
 
 import argparse
@@ -53,7 +68,7 @@ class Bench:
                         AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION,
                         AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                         AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="")
-        self.moto = subprocess.Popen([sys.executable, "tests/support/moto_server.py", "0"], cwd=ROOT,
+        self.moto = subprocess.Popen([sys.executable, "tests/support/emulator/server.py", "0"], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, text=True)
         self.moto_port = int(self.moto.stdout.readline())
         proxy = os.path.join(ROOT, "bench", "proxy", "target", "release", "bench-proxy")
@@ -76,6 +91,15 @@ class Bench:
             p.stdin.close()
             p.wait(timeout=10)
 
+    def emulator(self, path, body=None):
+        """The emulator's control API (FIDELITY.md), straight to its port."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.moto_port}/_emulator/{path}", method="GET" if body is None else "POST",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as r:
+            return json.loads(r.read())
+
     # Seeding goes straight to moto: only the measured commands pass the proxy.
     def seed(self, case):
         self.count += 1
@@ -90,6 +114,8 @@ class Bench:
         self.ecr.put_image(repositoryName=repo, imageManifest=base["bytes"], imageDigest=base["digest"],
                            imageManifestMediaType=base["media_type"], imageTag="base")
         function = f"{repo}-fn"
+        # The update has ended by the first status read (see the docstring).
+        self.emulator(f"lambda/functions/{function}", {"update_seconds": 0})
         self.lam.create_function(FunctionName=function, Role=ROLE, PackageType="Image",
                                  Architectures=["x86_64"],
                                  Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}:base"})
@@ -122,6 +148,71 @@ class Bench:
                                    imageDigest=manifest["digest"], imageManifestMediaType=manifest["media_type"],
                                    imageTag=f"t{t}")
         return names
+
+    def seed_wait(self, update_seconds, side):
+        """A repository with two ready images (tags a and b) and a function on a
+        whose updates take `update_seconds`."""
+        self.count += 1
+        repo = f"bench-wait-{self.count}"
+        self.ecr.create_repository(repositoryName=repo)
+        base, _ = load_case("docker-v2")
+        _, children = load_case("buildx-single")
+        image = next(c for c in children if c["file"] == "image-amd64.json")
+        images = {}
+        for tag, m in (("a", base), ("b", image)):
+            self.ecr.put_image(repositoryName=repo, imageManifest=m["bytes"], imageDigest=m["digest"],
+                               imageManifestMediaType=m["media_type"], imageTag=tag)
+            images[tag] = m["digest"]
+        function = f"{repo}-{side}-fn"
+        self.emulator(f"lambda/functions/{function}", {"update_seconds": 0})
+        self.lam.create_function(FunctionName=function, Role=ROLE, PackageType="Image",
+                                 Architectures=["x86_64"],
+                                 Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}:a"})
+        self.lam.get_waiter("function_updated_v2").wait(FunctionName=function,
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        self.emulator(f"lambda/functions/{function}", {"update_seconds": update_seconds})
+        return repo, function, images
+
+    def wait_run(self, side, repo, function, tag, digest):
+        """One deploy to `tag` (its digest for the CLI); returns lag, polls, total (s)."""
+        uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo}"
+        if side == "ours":
+            args = [self.binary, "--endpoint-url", self.proxy_url, "--output", "json",
+                    "deploy", f"{uri}:{tag}", "--function", function]
+
+            def steps():
+                report = json.loads(self.run(args))
+                update = report.get("update") or {}
+                if update.get("status") != "successful":
+                    raise SystemExit(f"deploy did not succeed: {report}")
+                self.reported_polls = update.get("polls")
+        else:
+            def aws(*args):
+                return self.run(self.aws + ["--endpoint-url", self.proxy_url, "--output", "json"] + list(args))
+
+            def steps():
+                aws("lambda", "update-function-code", "--function-name", function, "--image-uri", f"{uri}@{digest}")
+                aws("lambda", "wait", "function-updated-v2", "--function-name", function)
+                self.reported_polls = None
+        before = len(self.emulator(f"lambda/functions/{function}/updates")["updates"])
+        reads_before = self.emulator(f"lambda/functions/{function}/reads")
+        self.clear()
+        start = time.time()
+        steps()
+        exited = time.time()
+        updates = self.emulator(f"lambda/functions/{function}/updates")["updates"]
+        reads = self.emulator(f"lambda/functions/{function}/reads")
+        if len(updates) != before + 1:
+            raise SystemExit(f"{side}: expected one update of {function}, saw {len(updates) - before}")
+        update = updates[-1]
+        calls = self.proxy_calls()
+        sent = next(c for c in calls if c["operation"] == "UpdateFunctionCode")
+        polls = sum(1 for c in calls if c["operation"] in ("GetFunction", "GetFunctionConfiguration")
+                    and c["start"] >= sent["end"])
+        read_delta = sum(reads[k] - reads_before[k] for k in ("get_function", "get_function_configuration"))
+        return {"lag": exited - update["ended"], "polls": polls, "reads": read_delta,
+                "reported": self.reported_polls, "total": exited - start,
+                "update_to_exit": exited - update["started"]}
 
     def proxy_calls(self):
         with urllib.request.urlopen(self.proxy_url + "/__proxy/calls") as r:
@@ -192,6 +283,34 @@ class Bench:
         return steps
 
 
+WAIT_SECONDS = (3.3, 12.4, 30.6)
+POLL_INTERVAL = 1.0  # ecr-lambda's fixed schedule (src/lambda.rs); botocore's waiter delay too
+
+
+def print_wait(rtt_ms, wait_rows, file=None):
+    file = file or sys.stdout
+    print(f"wait case, round trip {rtt_ms} ms: deploy to a function whose update takes the given time; "
+          "lag = exit - end of the update at the emulator; polls = status reads after UpdateFunctionCode; "
+          "times in s", file=file)
+    print(f"{'update':>7} {'side':<8} {'runs':>4} {'lag median':>10} {'lag max':>8} {'lag min':>8} "
+          f"{'polls':>7} {'total median':>12} {'total max':>9}", file=file)
+    for seconds, results in wait_rows:
+        for side, runs in results.items():
+            lags = [r["lag"] for r in runs]
+            totals = [r["total"] for r in runs]
+            polls = sorted({r["polls"] for r in runs})
+            poll_text = "/".join(str(p) for p in polls)
+            print(f"{seconds:>7.1f} {('ours' if side == 'ours' else 'aws cli'):<8} {len(runs):>4} "
+                  f"{statistics.median(lags):>10.3f} {max(lags):>8.3f} {min(lags):>8.3f} {poll_text:>7} "
+                  f"{statistics.median(totals):>12.3f} {max(totals):>9.3f}", file=file)
+    for seconds, results in wait_rows:
+        for side, runs in results.items():
+            print(f"  {seconds} s {side}: " + "; ".join(
+                f"lag {r['lag']:.3f} polls {r['polls']} (emulator reads {r['reads']}"
+                + (f", reported {r['reported']}" if r["reported"] is not None else "")
+                + f") total {r['total']:.3f}" for r in runs), file=file)
+
+
 def median_and_spread(values):
     values = sorted(values)
     return statistics.median(values), values[0], values[-1]
@@ -202,7 +321,11 @@ def main():
     parser.add_argument("--rtt-ms", type=int, default=40)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--wait-runs", default="5,3,2",
+                        help="runs per side of the wait case for 3.3, 12.4 and 30.6 s updates (default 5,3,2)")
+    parser.add_argument("--only-wait", action="store_true", help="run the wait case only")
     opts = parser.parse_args()
+    wait_runs = [int(n) for n in opts.wait_runs.split(",")]
     if not opts.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ecr-lambda"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", "bench/proxy/Cargo.toml"],
@@ -211,7 +334,21 @@ def main():
     bench = Bench(opts.rtt_ms)
     rows = []
     scan_rows = []
+    wait_rows = []
     try:
+        for seconds, runs in zip(WAIT_SECONDS, wait_runs):
+            functions = {side: bench.seed_wait(seconds, side) for side in ("ours", "cli")}
+            current = {side: "a" for side in functions}
+            results = {side: [] for side in functions}
+            for _ in range(runs):
+                for side, (repo, function, images) in functions.items():
+                    tag = "b" if current[side] == "a" else "a"
+                    results[side].append(bench.wait_run(side, repo, function, tag, images[tag]))
+                    current[side] = tag
+            wait_rows.append((seconds, results))
+            print_wait(opts.rtt_ms, [(seconds, results)], file=sys.stderr)
+        if opts.only_wait:
+            return print_wait(opts.rtt_ms, wait_rows)
         for repos, per_repo in ((10, 40), (50, 40)):
             names = bench.seed_scan(repos, per_repo)
             args = [bench.binary, "--endpoint-url", bench.proxy_url, "scan"]
@@ -244,13 +381,17 @@ def main():
         bench.close()
 
     rtt = opts.rtt_ms / 1000
+    print_wait(opts.rtt_ms, wait_rows)
+    print()
     print(f"round trip {opts.rtt_ms} ms, {opts.runs} runs each; times are medians (min-max), in ms")
     print(f"{'case':<14} {'command':<7} {'ours':>16} {'aws cli':>18} {'ratio':>6} {'calls':>5} "
           f"{'chain':>5} {'floor':>6} {'+moto':>6} {'ours/floor':>10} {'ours/(floor+moto)':>17}")
     for case, command, r in rows:
         (om, olo, ohi), ocalls, ochain, omoto = r["ours"]
         (cm, clo, chi), ccalls, _, _ = r["cli"]
-        floor = ochain * rtt
+        # deploy: ecr-lambda reads the status first one poll interval after the
+        # update's answer (its fixed 1 s schedule), so that second is in its floor.
+        floor = ochain * rtt + (POLL_INTERVAL if command == "deploy" else 0)
         print(f"{case:<14} {command:<7} {om*1000:>6.0f} ({olo*1000:.0f}-{ohi*1000:.0f}) "
               f"{cm*1000:>7.0f} ({clo*1000:.0f}-{chi*1000:.0f}) {cm/om:>6.1f} {ocalls:>5} {ochain:>5} "
               f"{floor*1000:>6.0f} {(floor+omoto)*1000:>6.0f} {om/floor:>10.2f} {om/(floor+omoto):>17.2f}")
@@ -260,7 +401,8 @@ def main():
               + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())) + ")")
     print("calls: what ecr-lambda sent (the AWS CLI path sent "
           + ", ".join(f"{c}/{r['cli'][1]}" for _, c, r in rows[:3]) + " for check/fix/deploy);"
-          " chain: calls that had to wait for each other; floor = chain x round trip;"
+          " chain: calls that had to wait for each other; floor = chain x round trip"
+          " (deploy: + the 1 s before ecr-lambda's first status read);"
           " +moto: plus moto's own time on that chain")
 
 

@@ -95,6 +95,9 @@ class State:
         self.defaults = initial_defaults()
         self.per_function: dict[str, dict[str, Any]] = {}
         self.reads: dict[str, dict[str, int]] = {}
+        # function name -> every update begun, in order, with wall-clock times
+        # (GET /_emulator/lambda/functions/{name}/updates)
+        self.updates: dict[str, list[dict[str, Any]]] = {}
         # token -> (account, region, repository name, digest) for blob URLs [E11]
         self.blob_tokens: dict[str, tuple[str, str, str, str]] = {}
 
@@ -151,12 +154,24 @@ def start_update(fn: LambdaFunction, settings: dict[str, Any], outcome: bool = T
     """[L1] [L4] An update begins now: InProgress for update_seconds, then the
     configured outcome; a new RevisionId at once."""
     emu = timeline(fn)
-    emu["update_until"] = time.monotonic() + max(float(settings["update_seconds"]), 0.0)
+    seconds = max(float(settings["update_seconds"]), 0.0)
+    wall = time.time()
+    emu["update_until"] = time.monotonic() + seconds
     if outcome and settings["outcome"] == "Failed":
         emu["outcome"] = ("Failed", settings["reason_code"], settings["reason"])
     else:
         emu["outcome"] = ("Successful", None, None)
     emu["revision_id"] = str(uuid.uuid4())
+    with LOCK:
+        STATE.updates.setdefault(fn.function_name, []).append(
+            {
+                "version": fn.version,
+                "started": wall,
+                "ended": wall + seconds,
+                "update_seconds": seconds,
+                "outcome": emu["outcome"][0],
+            }
+        )
 
 
 def is_pending(fn: LambdaFunction) -> bool:
@@ -1205,6 +1220,10 @@ class Emulator:
                     )
                 )
             return 200, json.dumps(counts), "application/json"
+        if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "updates" and method == "GET":
+            with LOCK:
+                updates = [dict(u) for u in STATE.updates.get(function_name_of(parts[2]), [])]
+            return 200, json.dumps({"updates": updates}), "application/json"
         if len(parts) == 3 and parts[:2] == ["lambda", "functions"] and method == "POST":
             settings = self.validate_settings(self.read_json(environ))
             with LOCK:
