@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,15 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// GETs of pre-signed blob URLs (S3, behind ECR) this process made: not SDK calls,
+/// so no interceptor sees them.
+static BLOB_GETS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one GET of a pre-signed blob URL (`GetBlob` in the tally).
+pub fn count_blob_get() {
+    BLOB_GETS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// A shared tally of AWS calls; clones count into the same tally.
 #[derive(Clone, Debug)]
@@ -30,12 +40,18 @@ impl Default for CallStats {
 }
 
 impl CallStats {
-    /// Calls made so far, by operation.
+    /// Calls made so far, by operation; blob GETs as `GetBlob`.
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        self.counts
+        let mut counts = self
+            .counts
             .lock()
             .expect("no panics while counting")
-            .clone()
+            .clone();
+        let blobs = BLOB_GETS.load(Ordering::Relaxed);
+        if blobs > 0 {
+            counts.insert("GetBlob".to_owned(), blobs);
+        }
+        counts
     }
 
     pub fn elapsed(&self) -> Duration {

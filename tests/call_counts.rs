@@ -27,38 +27,47 @@ async fn each_command_makes_the_minimum_calls() {
         out
     };
 
-    // The reference, then the children by digest.
-    measure(&["check", &image], &[("BatchGetImage", 2)]);
+    // The reference, then the children by digest, then the target's config: its
+    // URL, and the GET of it.
+    const CONFIG: [(&str, usize); 2] = [("GetBlob", 1), ("GetDownloadUrlForLayer", 1)];
+    let with_config = |pairs: &[(&'static str, usize)]| -> Vec<(&'static str, usize)> {
+        pairs.iter().copied().chain(CONFIG).collect()
+    };
+    measure(&["check", &image], &with_config(&[("BatchGetImage", 2)]));
     // The function is read alongside.
     measure(
         &["check", &image, "--function", &function],
-        &[("BatchGetImage", 2), ("GetFunction", 1)],
+        &with_config(&[("BatchGetImage", 2), ("GetFunction", 1)]),
     );
-    measure(&["fix", &image, "--dry-run"], &[("BatchGetImage", 2)]);
+    measure(
+        &["fix", &image, "--dry-run"],
+        &with_config(&[("BatchGetImage", 2)]),
+    );
     // A new tag: nothing to guard. The attestation (linked only through the index)
     // is written again as a referrer of the image: one more PutImage.
     measure(
         &["fix", &image, "--tag", "v1-lambda"],
-        &[("BatchGetImage", 2), ("PutImage", 2)],
+        &with_config(&[("BatchGetImage", 2), ("PutImage", 2)]),
     );
     // Moving the tag that was read: the guard re-read, then the write.
     let out = measure(
         &["fix", &image, "-v"],
-        &[("BatchGetImage", 3), ("PutImage", 2)],
+        &with_config(&[("BatchGetImage", 3), ("PutImage", 2)]),
     );
     let tally = stderr(&out);
     assert!(
-        tally.contains("5 AWS call(s)") && tally.contains("BatchGetImage 3, PutImage 2"),
+        tally.contains("7 AWS call(s)")
+            && tally.contains("BatchGetImage 3, GetBlob 1, GetDownloadUrlForLayer 1, PutImage 2"),
         "-v tally: {tally}"
     );
     // Without the provenance: the tag alone.
     let (repo2, _, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
     measure(
         &["fix", &uri(&repo2, ":v1"), "--no-keep-provenance"],
-        &[("BatchGetImage", 3), ("PutImage", 1)],
+        &with_config(&[("BatchGetImage", 3), ("PutImage", 1)]),
     );
     // Ready now: one read, no write.
-    measure(&["fix", &image], &[("BatchGetImage", 1)]);
+    measure(&["fix", &image], &with_config(&[("BatchGetImage", 1)]));
 }
 
 #[tokio::test]
@@ -78,14 +87,17 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
         proxy.counts(),
         counts(&[
             ("BatchGetImage", 3),
+            ("GetBlob", 1),
+            ("GetDownloadUrlForLayer", 1),
             ("GetFunction", 2),
             ("PutImage", 2),
             ("UpdateFunctionCode", 1)
         ])
     );
     // GetFunction went out with the first ECR read, and the referrer's PutImage with
-    // the guard read: the critical path is two shorter than the number of calls.
-    assert_eq!(proxy.sequential_chain().len(), 6, "{:?}", proxy.calls());
+    // the guard read: the critical path is two shorter than the number of calls. The
+    // config read (URL, then GET) adds two round trips before the first write.
+    assert_eq!(proxy.sequential_chain().len(), 8, "{:?}", proxy.calls());
 
     proxy.clear_log();
     let out = run_at(
@@ -95,6 +107,11 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         proxy.counts(),
-        counts(&[("BatchGetImage", 1), ("GetFunction", 1)])
+        counts(&[
+            ("BatchGetImage", 1),
+            ("GetBlob", 1),
+            ("GetDownloadUrlForLayer", 1),
+            ("GetFunction", 1)
+        ])
     );
 }

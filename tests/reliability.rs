@@ -421,6 +421,7 @@ async fn check_only_reads() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let log = world.proxy.log();
     assert!(log.contains(&"ListImageReferrers".to_owned()), "{log:?}");
+    assert!(log.contains(&"GetBlob".to_owned()), "{log:?}");
     let reads = [
         "BatchGetImage",
         "DescribeRepositories",
@@ -428,6 +429,8 @@ async fn check_only_reads() {
         "GetFunction",
         "GetFunctionConfiguration",
         "ListImageReferrers",
+        "GetDownloadUrlForLayer",
+        "GetBlob",
     ];
     for op in &log {
         assert!(reads.contains(&op.as_str()), "check sent {op}");

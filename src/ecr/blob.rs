@@ -131,6 +131,7 @@ async fn download(url: &str, limit: u64) -> Result<Vec<u8>, BlobError> {
         ));
     }
     let client = http_client().map_err(BlobError::Download)?;
+    crate::calls::count_blob_get();
     // The error chain of a failed request names no URL, but scrub it anyway: it is a
     // credential.
     let scrub = |e: &(dyn std::error::Error + 'static)| {

@@ -72,9 +72,16 @@ pub fn moto() -> &'static Moto {
 /// One HTTP/1.1 request to the emulator's control API (`/_emulator/...`): its status
 /// and JSON answer.
 fn control(method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let body = body.to_string();
+    use std::io::{BufRead, Read, Write};
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto().port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
@@ -82,17 +89,32 @@ fn control(method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_js
         body.len()
     )
     .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer
+    // Read the head, then exactly Content-Length bytes: the server need not close.
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let json = answer
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut answer = vec![0; length];
+    reader.read_exact(&mut answer).unwrap();
+    let json = serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
     (status, json)
 }
 
