@@ -473,8 +473,11 @@ fn a_multi_platform_tag_with_one_broken_platform_is_not_offered_half_a_fix() {
         function: None,
         repository_region: "us-east-1",
     };
-    let tag = rules::assess_tag(&inputs, "v7");
-    assert_eq!(tag.verdict, rules::Verdict::NotFixable);
+    let tag = ecr_lambda::manifest::registry::assess_tag(&inputs, "v7");
+    assert_eq!(
+        tag.verdict,
+        ecr_lambda::manifest::registry::Verdict::NotFixable
+    );
     assert!(tag.writes.is_empty());
 
     // Intact, both platforms are written, amd64 first.
@@ -484,14 +487,17 @@ fn a_multi_platform_tag_with_one_broken_platform_is_not_offered_half_a_fix() {
         .iter()
         .map(|(_, m)| (m.digest.parse().unwrap(), raw(m)))
         .collect();
-    let tag = rules::assess_tag(
+    let tag = ecr_lambda::manifest::registry::assess_tag(
         &Inputs {
             children: &children,
             ..inputs
         },
         "v7",
     );
-    assert_eq!(tag.verdict, rules::Verdict::Fixable);
+    assert_eq!(
+        tag.verdict,
+        ecr_lambda::manifest::registry::Verdict::Fixable
+    );
     let tags: Vec<&str> = tag.writes.iter().map(|w| w.tag.as_str()).collect();
     assert_eq!(tags, ["v7-amd64", "v7-arm64"]);
     assert!(
@@ -523,23 +529,37 @@ fn every_config_blob_reads_as_its_case_says() {
         )
         .unwrap()["config"]
             .clone();
-        assert_eq!(serde_json::to_value(a.config.unwrap()).unwrap(), expected, "{name}");
+        assert_eq!(
+            serde_json::to_value(a.config.unwrap()).unwrap(),
+            expected,
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn a_single_manifest_built_for_arm64_is_refused_for_an_x86_64_function() {
     let case = load_case("arm64-single");
-    let a = Given::new(&case).function(LambdaArch::X86_64).assess_with_config();
+    let a = Given::new(&case)
+        .function(LambdaArch::X86_64)
+        .assess_with_config();
     assert_eq!(problem_codes(&a), [Code::ArchitectureMismatch]);
     assert!(!a.fixable());
-    assert!(a.problems[0].message.contains("linux/arm64/v8"), "{}", a.problems[0].message);
+    assert!(
+        a.problems[0].message.contains("linux/arm64/v8"),
+        "{}",
+        a.problems[0].message
+    );
     // The config settles the architecture: no longer unverified.
     assert!(!warning_codes(&a).contains(&Code::ArchitectureUnverified));
 
-    let a = Given::new(&case).function(LambdaArch::Arm64).assess_with_config();
+    let a = Given::new(&case)
+        .function(LambdaArch::Arm64)
+        .assess_with_config();
     assert!(a.lambda_ready(), "{:?}", a.problems);
-    let a = Given::new(&case).platform(LambdaArch::X86_64).assess_with_config();
+    let a = Given::new(&case)
+        .platform(LambdaArch::X86_64)
+        .assess_with_config();
     assert_eq!(problem_codes(&a), [Code::ArchitectureMismatch]);
     // No function and no --platform: nothing to compare with; the config says what it is.
     let a = Given::new(&case).assess_with_config();
@@ -575,7 +595,9 @@ fn an_image_without_entry_point_needs_the_function_to_set_one() {
     assert!(a.lambda_ready());
     assert_eq!(warning_codes(&a), [Code::NoEntrypoint]);
 
-    let a = Given::new(&case).function(LambdaArch::X86_64).assess_with_config();
+    let a = Given::new(&case)
+        .function(LambdaArch::X86_64)
+        .assess_with_config();
     assert_eq!(problem_codes(&a), [Code::NoEntrypoint]);
     assert!(a.problems[0].message.contains("image-config"));
 

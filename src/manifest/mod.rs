@@ -3,9 +3,11 @@
 
 pub mod classify;
 pub mod config;
+pub mod findings;
 pub mod model;
 pub mod platform;
 pub mod provenance;
+pub mod registry;
 pub mod rules;
 
 pub use classify::Role;
