@@ -97,6 +97,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the man page (roff): ecr-lambda manpage > /usr/local/share/man/man1/ecr-lambda.1
+    Manpage,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +191,7 @@ pub enum Plan {
         yes: bool,
     },
     Completions(clap_complete::Shell),
+    Manpage,
 }
 
 impl Plan {
@@ -198,7 +201,7 @@ impl Plan {
             Plan::Check(r) => (&r.image, r.function.as_ref()),
             Plan::Fix(r) => (&r.image, r.function.as_ref()),
             Plan::Deploy(r) => (&r.image, Some(&r.function)),
-            Plan::Scan { .. } | Plan::Completions(_) => return Regions::default(),
+            Plan::Scan { .. } | Plan::Completions(_) | Plan::Manpage => return Regions::default(),
         };
         Regions {
             image: image.registry.as_ref().map(|r| r.region.clone()),
@@ -298,6 +301,7 @@ impl Command {
                 }
             }
             Command::Completions { shell } => Plan::Completions(*shell),
+            Command::Manpage => Plan::Manpage,
         })
     }
 }

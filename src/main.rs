@@ -79,6 +79,41 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     exit
 }
 
+/// One man page: the top-level page, then a section for each subcommand (its synopsis,
+/// description and own options; the global options are in the top-level OPTIONS).
+fn manpage() -> String {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut out)
+        .expect("rendering to memory");
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let sub = sub
+            .clone()
+            .mut_args(|a| if a.is_global_set() { a.hide(true) } else { a });
+        let name = sub.get_bin_name().unwrap_or(sub.get_name()).to_owned();
+        let man = clap_mangen::Man::new(sub);
+        let mut part = Vec::new();
+        man.render_synopsis_section(&mut part)
+            .and_then(|_| man.render_description_section(&mut part))
+            .and_then(|_| man.render_options_section(&mut part))
+            .expect("rendering to memory");
+        // The subcommand's sections become subsections of its own section; the
+        // preamble each render repeats (the Aq string) is defined once, at the top.
+        out.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        for line in String::from_utf8_lossy(&part).lines() {
+            if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
+                continue;
+            }
+            let line = line.strip_prefix(".SH ").map_or(line.to_owned(), |h| format!(".SS {h}"));
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error> {
     let format = cli.aws.output;
     if let Plan::Completions(shell) = plan {
@@ -87,13 +122,17 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         emit(&String::from_utf8_lossy(&out));
         return Ok(ExitCode::Success);
     }
+    if let Plan::Manpage = plan {
+        emit(&manpage());
+        return Ok(ExitCode::Success);
+    }
     let clients = config::clients(&cli.aws.options(), &plan.regions(), calls).await?;
     Ok(match plan {
         Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
         Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
         Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
         Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
-        Plan::Completions(_) => unreachable!("handled above"),
+        Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
     })
 }
 
