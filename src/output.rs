@@ -73,6 +73,18 @@ pub struct FunctionReport {
     pub state: Option<String>,
 }
 
+/// An alias as a release left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AliasReport {
+    pub name: String,
+    /// The version it points at (with `--dry-run`: would point at; `null` when that
+    /// version is yet to be published).
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    /// It did not exist before (CreateAlias).
+    pub created: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
@@ -105,6 +117,8 @@ pub struct DeployReport {
     pub image_uri: Option<String>,
     /// `null` when the deploy stopped before updating (see `problems`).
     pub update: Option<UpdateReport>,
+    /// With `--alias`: the version it points at now, and before.
+    pub alias: Option<AliasReport>,
 }
 
 fn short(digest: &str) -> &str {
@@ -247,7 +261,27 @@ impl fmt::Display for DeployReport {
                 writeln!(f, "reason:    {reason}")?;
             }
         }
+        if let Some(alias) = &self.alias {
+            writeln!(f, "alias:     {alias}")?;
+        }
         Ok(())
+    }
+}
+
+impl fmt::Display for AliasReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let to = self
+            .version
+            .as_deref()
+            .unwrap_or("the version to be published");
+        match (&self.previous_version, self.created) {
+            (_, true) => write!(f, "{} created, pointing at version {to}", self.name),
+            (Some(previous), _) if Some(previous) == self.version.as_ref() => {
+                write!(f, "{} unchanged at version {to}", self.name)
+            }
+            (Some(previous), _) => write!(f, "{} moved from version {previous} to {to}", self.name),
+            (None, _) => write!(f, "{} points at version {to}", self.name),
+        }
     }
 }
 

@@ -200,6 +200,7 @@ fn deploy_request() -> DeployRequest {
         platform: None,
         tag: None,
         publish: false,
+        alias: None,
         wait: true,
         wait_timeout: Duration::from_secs(60),
         dry_run: false,
@@ -947,8 +948,9 @@ async fn the_same_digest_from_another_repository_is_still_updated() {
 /// read answered by `url`: the report's warnings and problems by code.
 async fn check_with_config_url(url: Rule) -> ecr_lambda::output::CheckReport {
     let (read, _) = ready_image();
-    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers)
-        .then_output(|| aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder().build());
+    let referrers = mock!(aws_sdk_ecr::Client::list_image_referrers).then_output(|| {
+        aws_sdk_ecr::operation::list_image_referrers::ListImageReferrersOutput::builder().build()
+    });
     let get = mock!(aws_sdk_lambda::Client::get_function)
         .then_output(|| function(LastUpdateStatus::Successful, "rev-1", OLD));
     let c = clients(&[&url, &read, &referrers], &[&get]);
@@ -967,7 +969,10 @@ async fn the_config_read_reports_what_the_image_was_built_for() {
     let config = report.config.expect("the config was read");
     assert_eq!(config.architecture, "amd64");
     assert_eq!(config.os, "linux");
-    assert_eq!(config.entrypoint.as_deref(), Some(&["/lambda-entrypoint.sh".to_owned()][..]));
+    assert_eq!(
+        config.entrypoint.as_deref(),
+        Some(&["/lambda-entrypoint.sh".to_owned()][..])
+    );
     assert!(codes(&report.warnings).is_empty(), "{:?}", report.warnings);
 }
 
@@ -989,7 +994,10 @@ async fn get_download_url_denied_is_a_warning_naming_the_permission() {
     );
     let message = &report.warnings[1].message;
     assert!(message.contains("ecr:GetDownloadUrlForLayer"), "{message}");
-    assert!(report.lambda_ready, "a config that cannot be read is no verdict");
+    assert!(
+        report.lambda_ready,
+        "a config that cannot be read is no verdict"
+    );
 }
 
 #[tokio::test]

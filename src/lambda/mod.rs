@@ -15,6 +15,8 @@ use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::manifest::{FunctionFacts, LambdaArch};
 
+pub mod releases;
+
 /// A function as given on the command line: a name, an ARN or a partial ARN,
 /// without a version or alias (code updates apply to `$LATEST`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,9 +276,20 @@ pub async fn get_function(
     function: &FunctionRef,
     region: &str,
 ) -> Result<FunctionState, AwsError> {
+    get_qualified(client, function, None, region).await
+}
+
+/// GetFunction of `$LATEST`, or of a published version (`qualifier`).
+pub async fn get_qualified(
+    client: &Client,
+    function: &FunctionRef,
+    qualifier: Option<&str>,
+    region: &str,
+) -> Result<FunctionState, AwsError> {
     let out = client
         .get_function()
         .function_name(&function.id)
+        .set_qualifier(qualifier.map(str::to_owned))
         .send()
         .await
         .map_err(|e| get_function_error(function, e))?;

@@ -4,11 +4,13 @@ use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
-use crate::lambda::{self, FunctionRef, FunctionState, Waited};
+use crate::lambda::{self, FunctionRef, FunctionState, Waited, releases};
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
 use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse};
-use crate::output::{Action, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus};
+use crate::output::{
+    Action, AliasReport, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus,
+};
 
 /// check, fix when needed, UpdateFunctionCode with the target's digest, and wait.
 pub async fn deploy(
@@ -55,6 +57,7 @@ pub async fn deploy(
             function: function_report.clone(),
             image_uri: None,
             update: None,
+            alias: None,
         },
     };
 
@@ -129,17 +132,31 @@ pub async fn deploy(
     }
 
     let target = Target::of(&analysis).expect("a ready or fixable image has a target");
+    let alias = match &req.alias {
+        Some(name) => Some(Release::read(clients, req, name, &target).await?),
+        None => None,
+    };
     // The same image from the same repository: a function running the same digest
     // from another repository still pulls from there, so it is updated; so is one
-    // whose last update to this image failed.
-    let unchanged = function.runs(&target.repository, &target.digest)
-        && function.last_update != Some(LastUpdateStatus::Failed);
+    // whose last update to this image failed. With --alias, an alias that already
+    // runs the target needs nothing either.
+    let unchanged = alias.as_ref().is_some_and(|release| release.runs_target)
+        || (function.runs(&target.repository, &target.digest)
+            && function.last_update != Some(LastUpdateStatus::Failed));
     let update = if unchanged {
         UpdateReport::new(UpdateStatus::Unchanged)
     } else if req.dry_run {
         UpdateReport::new(UpdateStatus::Planned)
     } else {
         update_and_wait(clients, req, &function, &target).await?
+    };
+    let alias = match alias {
+        Some(release) => Some(
+            release
+                .point(clients, req, &function, &target, &update)
+                .await?,
+        ),
+        None => None,
     };
     let exit = match update.status {
         UpdateStatus::Failed => ExitCode::NotUsable,
@@ -157,9 +174,115 @@ pub async fn deploy(
             function: function_report,
             image_uri: Some(target.uri),
             update: Some(update),
+            alias,
         },
         exit,
     })
+}
+
+/// `--alias`: the alias as it was read, and whether it already runs the target.
+struct Release {
+    name: String,
+    before: Option<releases::Alias>,
+    runs_target: bool,
+}
+
+impl Release {
+    async fn read(
+        clients: &Clients,
+        req: &DeployRequest,
+        name: &str,
+        target: &Target,
+    ) -> Result<Release, Error> {
+        let before = releases::get_alias(&clients.lambda, &req.function, name).await?;
+        let runs_target = match &before {
+            Some(alias) => lambda::get_qualified(
+                &clients.lambda,
+                &req.function,
+                Some(&alias.version),
+                &clients.lambda_region,
+            )
+            .await?
+            .runs(&target.repository, &target.digest),
+            None => false,
+        };
+        Ok(Release {
+            name: name.to_owned(),
+            before,
+            runs_target,
+        })
+    }
+
+    /// Points the alias at the version that holds the target: the one the update
+    /// published, else one already published with this image, else a new one of
+    /// what `$LATEST` runs. Not moved when the update did not succeed.
+    async fn point(
+        self,
+        clients: &Clients,
+        req: &DeployRequest,
+        function: &FunctionState,
+        target: &Target,
+        update: &UpdateReport,
+    ) -> Result<AliasReport, Error> {
+        let previous = self.before.as_ref().map(|a| a.version.clone());
+        let report = |version: Option<String>, created: bool| AliasReport {
+            name: self.name.clone(),
+            version,
+            previous_version: previous.clone(),
+            created,
+        };
+        if self.runs_target {
+            return Ok(report(previous.clone(), false));
+        }
+        let moves = matches!(
+            update.status,
+            UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
+        );
+        if !moves {
+            return Ok(report(previous.clone(), false));
+        }
+        let existing = || async {
+            let versions = releases::list_versions(&clients.lambda, &req.function).await?;
+            Ok::<_, Error>(
+                versions
+                    .into_iter()
+                    .rev()
+                    .find(|v| v.holds(&target.digest))
+                    .map(|v| v.version),
+            )
+        };
+        if req.dry_run {
+            let reused = match update.status {
+                UpdateStatus::Unchanged => existing().await?,
+                _ => None,
+            };
+            return Ok(report(reused, self.before.is_none()));
+        }
+        let version = match &update.version {
+            Some(version) => version.clone(),
+            None => match existing().await? {
+                Some(version) => version,
+                None => {
+                    releases::publish_version(
+                        &clients.lambda,
+                        &req.function,
+                        &target.digest,
+                        function.revision_id.as_deref(),
+                    )
+                    .await?
+                }
+            },
+        };
+        releases::point_alias(
+            &clients.lambda,
+            &req.function,
+            &self.name,
+            &version,
+            self.before.as_ref(),
+        )
+        .await?;
+        Ok(report(Some(version), self.before.is_none()))
+    }
 }
 
 /// What the function is to run: the target manifest by digest.
@@ -213,7 +336,7 @@ async fn update_and_wait(
         &req.function,
         &target.uri,
         function.revision_id.as_deref(),
-        req.publish,
+        req.publish || req.alias.is_some(),
     )
     .await
     {

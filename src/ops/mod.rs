@@ -61,6 +61,8 @@ pub struct DeployRequest {
     pub platform: Option<LambdaArch>,
     pub tag: Option<String>,
     pub publish: bool,
+    /// `--alias`: publish a version of the update and point this alias at it.
+    pub alias: Option<String>,
     /// `false` with `--no-wait`.
     pub wait: bool,
     pub wait_timeout: Duration,

@@ -1,0 +1,166 @@
+//! Published versions and aliases: what a release moves.
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::operation::get_alias::GetAliasError;
+
+use super::FunctionRef;
+use crate::digest::Digest;
+use crate::error::{AwsError, AwsErrorKind};
+
+/// An alias and the version it points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    pub name: String,
+    pub version: String,
+    pub revision_id: Option<String>,
+}
+
+/// A published version and the image digest it holds (for image functions a
+/// version's `CodeSha256` is the image manifest digest's hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub version: String,
+    pub number: u64,
+    pub code_sha256: Option<String>,
+}
+
+impl Version {
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.code_sha256.as_deref() == Some(digest.hex())
+    }
+}
+
+fn conflict_kind(code: Option<&str>) -> Option<AwsErrorKind> {
+    matches!(
+        code,
+        Some("PreconditionFailedException" | "ResourceConflictException")
+    )
+    .then_some(AwsErrorKind::Conflict)
+}
+
+/// GetAlias; `None` when the function has no alias of that name.
+pub async fn get_alias(
+    client: &Client,
+    function: &FunctionRef,
+    name: &str,
+) -> Result<Option<Alias>, AwsError> {
+    match client
+        .get_alias()
+        .function_name(&function.id)
+        .name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(Alias {
+            name: name.to_owned(),
+            version: out.function_version().unwrap_or_default().to_owned(),
+            revision_id: out.revision_id().map(str::to_owned),
+        })),
+        Err(err) if matches!(err.as_service_error(), Some(e) if e.is_resource_not_found_exception()) => {
+            Ok(None)
+        }
+        Err(err) => Err(AwsError::from_sdk("GetAlias", err, |e| match e {
+            GetAliasError::TooManyRequestsException(_) => Some(AwsErrorKind::Throttled),
+            _ => None,
+        })),
+    }
+}
+
+/// Points alias `name` at `version`: CreateAlias when it does not exist, else
+/// UpdateAlias with the RevisionId it was read with, so a concurrent move fails.
+pub async fn point_alias(
+    client: &Client,
+    function: &FunctionRef,
+    name: &str,
+    version: &str,
+    existing: Option<&Alias>,
+) -> Result<(), AwsError> {
+    match existing {
+        None => client
+            .create_alias()
+            .function_name(&function.id)
+            .name(name)
+            .function_version(version)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AwsError::from_sdk("CreateAlias", e, |e| {
+                    conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+                })
+            }),
+        Some(alias) => client
+            .update_alias()
+            .function_name(&function.id)
+            .name(name)
+            .function_version(version)
+            .set_revision_id(alias.revision_id.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AwsError::from_sdk("UpdateAlias", e, |e| {
+                    conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+                })
+                .with_hint(format!(
+                    "alias {name} of {function} was moved by someone else since it was read; \
+                     run the command again"
+                ))
+            }),
+    }
+}
+
+/// Every published version (ListVersionsByFunction, all pages), oldest first.
+pub async fn list_versions(
+    client: &Client,
+    function: &FunctionRef,
+) -> Result<Vec<Version>, AwsError> {
+    let mut pages = client
+        .list_versions_by_function()
+        .function_name(&function.id)
+        .into_paginator()
+        .send();
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("ListVersionsByFunction", e, |_| None))?;
+        versions.extend(page.versions().iter().filter_map(|v| {
+            let version = v.version()?;
+            Some(Version {
+                version: version.to_owned(),
+                number: version.parse().ok()?,
+                code_sha256: v.code_sha256().map(str::to_owned),
+            })
+        }));
+    }
+    versions.sort_by_key(|v| v.number);
+    Ok(versions)
+}
+
+/// PublishVersion of what `$LATEST` runs, only if it still holds `digest` and is
+/// still at `revision_id`: the new version number.
+pub async fn publish_version(
+    client: &Client,
+    function: &FunctionRef,
+    digest: &Digest,
+    revision_id: Option<&str>,
+) -> Result<String, AwsError> {
+    let out = client
+        .publish_version()
+        .function_name(&function.id)
+        .code_sha256(digest.hex())
+        .set_revision_id(revision_id.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk("PublishVersion", e, |e| {
+                conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+            })
+        })?;
+    out.version().map(str::to_owned).ok_or_else(|| {
+        AwsError::new(
+            "PublishVersion",
+            AwsErrorKind::Service,
+            "Lambda published a version without naming it",
+        )
+    })
+}
