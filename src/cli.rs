@@ -144,6 +144,9 @@ pub struct DeployArgs {
     /// Publish a version of the function with the new code
     #[arg(long)]
     pub publish: bool,
+    /// Publish a version and point this alias at it (created if missing); implies --publish
+    #[arg(long, value_name = "NAME")]
+    pub alias: Option<String>,
     /// Return once Lambda has accepted the update, without waiting for it to finish
     #[arg(long, conflicts_with = "wait_timeout")]
     pub no_wait: bool,
@@ -233,6 +236,27 @@ fn tag(value: Option<&str>) -> Result<Option<String>, Error> {
     Ok(value.map(str::to_owned))
 }
 
+/// An alias name as Lambda takes it: 1-128 letters, digits, '-' or '_', not all digits
+/// (that would be a version).
+fn alias(value: Option<&str>) -> Result<Option<String>, Error> {
+    match value {
+        None => Ok(None),
+        Some(name)
+            if (1..=128).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !name.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Some(name.to_owned()))
+        }
+        Some(name) => Err(Error::Usage(format!(
+            "alias {name:?} is not a valid alias name: use 1-128 letters, digits, '-' or '_', \
+             not only digits (a number names a version)"
+        ))),
+    }
+}
+
 impl CheckArgs {
     fn request(&self) -> Result<CheckRequest, Error> {
         Ok(CheckRequest {
@@ -273,6 +297,7 @@ impl Command {
                 platform: platform(args.platform.as_deref())?,
                 tag: tag(args.tag.as_deref())?,
                 publish: args.publish,
+                alias: alias(args.alias.as_deref())?,
                 wait: !args.no_wait,
                 wait_timeout: Duration::from_secs(args.wait_timeout),
                 dry_run: args.dry_run,
