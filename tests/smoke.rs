@@ -1,0 +1,173 @@
+//! The smoke example (`examples/smoke.rs`) against the emulator, so that the run a
+//! user points at a real account keeps working.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use aws_sdk_lambda::types::Architecture;
+
+/// The example's binary, built first: `cargo test --test smoke` does not build
+/// examples (plain `cargo test` does), and one left from an earlier build would run
+/// old code. Examples go next to the test binaries: `target/PROFILE/deps/smoke-HASH`
+/// → `target/PROFILE/examples/smoke`.
+fn smoke_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("the test binary is in target/PROFILE/deps");
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+                "build",
+                "--locked",
+                "--example",
+                "smoke",
+            ]);
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => {}
+                Some("release") => drop(cargo.arg("--release")),
+                Some(other) => drop(cargo.args(["--profile", other])),
+                None => {}
+            }
+            // A no-op when it is up to date; cargo holds no lock while tests run.
+            let status = cargo.status().expect("run cargo build --example smoke");
+            assert!(status.success(), "cargo build --example smoke failed");
+            let binary = profile_dir
+                .join("examples")
+                .join(format!("smoke{}", std::env::consts::EXE_SUFFIX));
+            assert!(
+                binary.is_file(),
+                "the smoke example is not at {} after cargo build --example smoke \
+                 (another --target or --target-dir?)",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+fn run_smoke(args: &[&str]) -> (Output, String) {
+    let mut cmd = Command::new(smoke_binary());
+    cmd.arg("--endpoint-url")
+        .arg(support::moto().endpoint())
+        .args(args);
+    support::isolate(&mut cmd);
+    let out = cmd.output().expect("run the smoke example");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, stdout)
+}
+
+/// Every check the run makes printed `ok`, none `FAIL`.
+fn assert_passed(out: &Output, stdout: &str) {
+    let stderr = support::stderr(out);
+    assert_eq!(
+        support::code(out),
+        0,
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    for check in [
+        "ok   pushed ecr-lambda-smoke-",
+        "ok   check: the buildx index is not ready, and fixable",
+        "ok   fix: v1 names the image manifest, one referrer written",
+        "ok   check again: ready, config amd64 read, provenance a referrer",
+        "ok   deploy: ",
+        "ok   BatchGetImage: v1 names the image manifest",
+        "ok   GetFunction: the function runs the image by digest",
+        "ok   ListImageReferrers: the attestation is a referrer of the image",
+        "ok   deleted repository ecr-lambda-smoke-",
+        "smoke run passed",
+    ] {
+        assert!(stdout.contains(check), "no {check:?} in:\n{stdout}");
+    }
+}
+
+/// The repository (or function) the run names in `line`'s prefix: `ecr-lambda-smoke-HEX`.
+fn smoke_name(stdout: &str, prefix: &str) -> String {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{stdout}"));
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn repository_exists(name: &str) -> bool {
+    let ecr = support::ecr().await;
+    ecr.describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created() {
+    let (out, stdout) = run_smoke(&["--role-arn", support::ROLE_ARN]);
+    assert_passed(&out, &stdout);
+    assert!(
+        stdout.contains("ok   created function ecr-lambda-smoke-"),
+        "{stdout}"
+    );
+    let repo = smoke_name(&stdout, "  ECR repository ");
+    let function = smoke_name(&stdout, "  Lambda function ");
+    assert!(
+        stdout.contains(&format!("ok   deleted function {function}")),
+        "{stdout}"
+    );
+    assert!(!repository_exists(&repo).await, "{repo} is left");
+    let lambda = support::lambda().await;
+    let got = lambda.get_function().function_name(&function).send().await;
+    assert!(got.is_err(), "{function} is left");
+}
+
+#[tokio::test]
+async fn smoke_run_against_the_users_function_keeps_that_function() {
+    // The user's function, created as the other tests create theirs: from a ready image.
+    let repo = support::unique("smoke-user");
+    let function = support::unique("smoke-user-fn");
+    support::create_repository(&repo, false).await;
+    let base = support::load_case("docker-v2");
+    support::seed_manifest(&repo, Some("base"), &base, "root.json").await;
+    support::create_function(
+        &function,
+        &support::uri(&repo, ":base"),
+        Architecture::X8664,
+    )
+    .await;
+    let (_, before) = support::function_image(&function).await;
+    let before = before.expect("the function runs an image");
+
+    let (out, stdout) = run_smoke(&["--function", &function]);
+    assert_passed(&out, &stdout);
+    assert!(!stdout.contains("created function"), "{stdout}");
+    assert!(!stdout.contains("deleted function"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("YOUR function {function}")),
+        "{stdout}"
+    );
+    // What it ran before is said, so that the user can put it back.
+    assert!(
+        stdout.contains(&format!(
+            "{function} now runs the smoke image; it ran {before}"
+        )),
+        "{stdout}"
+    );
+    let smoke_repo = smoke_name(&stdout, "  ECR repository ");
+    assert!(
+        !repository_exists(&smoke_repo).await,
+        "{smoke_repo} is left"
+    );
+    // Still there, running the smoke image (from the deleted repository).
+    let (_, now) = support::function_image(&function).await;
+    let now = now.expect("the function still exists and runs an image");
+    assert!(now.contains(&format!("/{smoke_repo}@sha256:")), "{now}");
+}
