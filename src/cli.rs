@@ -9,7 +9,7 @@ use crate::config::{AwsOptions, Regions};
 use crate::error::Error;
 use crate::lambda::FunctionRef;
 use crate::manifest::PlatformArg;
-use crate::ops::{CheckRequest, DeployRequest, FixRequest, ScanRequest};
+use crate::ops::{CheckRequest, DeployRequest, FixRequest, RollbackRequest, ScanRequest};
 use crate::reference::{ImageRef, Selector, validate_tag};
 
 #[derive(Debug, Parser)]
@@ -90,6 +90,8 @@ pub enum Command {
     Fix(FixArgs),
     /// Check, fix when needed, update the function's code, and wait for the update
     Deploy(DeployArgs),
+    /// Point an alias back at an earlier version, or update $LATEST to an earlier version's image
+    Rollback(RollbackArgs),
     /// Audit repositories (and functions) for tags and images Lambda will refuse
     Scan(ScanArgs),
     /// Print shell completions
@@ -163,6 +165,29 @@ pub struct DeployArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The function (name or ARN)
+    #[arg(long, value_name = "NAME|ARN")]
+    pub function: String,
+    /// Move this alias back (else $LATEST is updated to the earlier version's image)
+    #[arg(long, value_name = "NAME")]
+    pub alias: Option<String>,
+    /// The version to roll back to (default: the newest earlier version with another image)
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Write nothing; print what would be moved
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Without --alias: return once Lambda has accepted the update
+    #[arg(long, conflicts_with = "wait_timeout")]
+    pub no_wait: bool,
+    /// Seconds to wait for the update to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct ScanArgs {
     /// A repository to scan (repeatable; default: every repository of the registry)
     #[arg(long = "repository", value_name = "NAME")]
@@ -188,6 +213,7 @@ pub enum Plan {
     Check(CheckRequest),
     Fix(FixRequest),
     Deploy(DeployRequest),
+    Rollback(RollbackRequest),
     /// `yes`: write without asking.
     Scan {
         request: ScanRequest,
@@ -204,6 +230,12 @@ impl Plan {
             Plan::Check(r) => (&r.image, r.function.as_ref()),
             Plan::Fix(r) => (&r.image, r.function.as_ref()),
             Plan::Deploy(r) => (&r.image, Some(&r.function)),
+            Plan::Rollback(r) => {
+                return Regions {
+                    image: None,
+                    function: r.function.region.clone(),
+                };
+            }
             Plan::Scan { .. } | Plan::Completions(_) | Plan::Manpage => return Regions::default(),
         };
         Regions {
@@ -324,6 +356,26 @@ impl Command {
                     },
                     yes: args.yes,
                 }
+            }
+            Command::Rollback(args) => {
+                let to = args.to.clone();
+                if let Some(to) = &to
+                    && (to.is_empty() || !to.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Err(Error::Usage(format!(
+                        "--to {to:?} is not a version number (rollback moves to a published version)"
+                    )));
+                }
+                Plan::Rollback(RollbackRequest {
+                    function: function_ref(Some(&args.function))?.expect("given"),
+                    alias: alias(args.alias.as_deref())?,
+                    to,
+                    dry_run: args.dry_run,
+                    wait: !args.no_wait,
+                    wait_timeout: Duration::from_secs(args.wait_timeout),
+                    progress: output == OutputFormat::Text
+                        && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                })
             }
             Command::Completions { shell } => Plan::Completions(*shell),
             Command::Manpage => Plan::Manpage,

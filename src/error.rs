@@ -189,9 +189,9 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
             "AWS kept throttling after the retries; try again later, or raise --max-attempts".into(),
         ),
         AwsErrorKind::Quota => Some(
-            "a service quota of the account was reached (for ECR: images per repository, or the \
-             PutImage/BatchGetImage rate quota); this is a limit, not throttling, so more attempts \
-             do not help: delete unused images, or request an increase in Service Quotas"
+            "a service quota of the account was reached (for ECR, the number of images in a \
+             repository, say); this is a limit, not throttling, so more attempts do not help: \
+             delete unused images, or request an increase in Service Quotas"
                 .into(),
         ),
         AwsErrorKind::Network => Some(

@@ -11,7 +11,11 @@ use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
 /// Logs never show credentials: the signer's own logs (canonical requests carry the
 /// session token) are always off, whatever RUST_LOG says.
-const ALWAYS: &str = "aws_sigv4=off";
+/// Caps applied whatever RUST_LOG says: signing logs (credentials), and the SDK's
+/// trace-level body logging (GetDownloadUrlForLayer's answer is a pre-signed URL, a
+/// bearer credential).
+const ALWAYS: &str =
+    "aws_sigv4=off,aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,hyper=off,hyper_util=off";
 
 fn init_logging(verbose: u8) {
     let filter = match verbose {
@@ -106,7 +110,9 @@ fn manpage() -> String {
             if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
                 continue;
             }
-            let line = line.strip_prefix(".SH ").map_or(line.to_owned(), |h| format!(".SS {h}"));
+            let line = line
+                .strip_prefix(".SH ")
+                .map_or(line.to_owned(), |h| format!(".SS {h}"));
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
         }
@@ -131,6 +137,7 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
         Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
         Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
+        Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
         Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
         Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
     })

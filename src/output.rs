@@ -285,6 +285,55 @@ impl fmt::Display for AliasReport {
     }
 }
 
+/// A version and the image it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionReport {
+    pub version: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+/// What `rollback` did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RollbackReport {
+    pub function: FunctionReport,
+    pub alias: Option<String>,
+    /// Where the alias (or `$LATEST`) was.
+    pub from: VersionReport,
+    /// The version rolled back to; `null` when there is none.
+    pub to: Option<VersionReport>,
+    /// Without `--alias`: the update of `$LATEST`.
+    pub update: Option<UpdateReport>,
+    /// Why nothing was rolled back.
+    pub reason: Option<String>,
+}
+
+impl fmt::Display for RollbackReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = self
+            .alias
+            .as_deref()
+            .map_or_else(|| "$LATEST".to_owned(), |a| format!("alias {a}"));
+        writeln!(f, "function:  {}", self.function.arn)?;
+        let from = self.from.version.as_deref().unwrap_or("$LATEST");
+        match &self.to {
+            Some(to) => writeln!(
+                f,
+                "rollback:  {what} from version {from} to version {} ({})",
+                to.version.as_deref().unwrap_or("-"),
+                to.image_uri.as_deref().unwrap_or("no image")
+            )?,
+            None => writeln!(f, "rollback:  {what} stays at {from}")?,
+        }
+        if let Some(update) = &self.update {
+            writeln!(f, "update:    {:?}", update.status)?;
+        }
+        if let Some(reason) = &self.reason {
+            writeln!(f, "reason:    {reason}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An error, as printed on stdout with `--output json` so that a script always
 /// gets one JSON document.
 #[derive(Serialize)]

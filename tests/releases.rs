@@ -82,6 +82,79 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     // Version 1 keeps the first image.
     let (_, v1) = version_image(&function, "1").await;
     assert!(v1.unwrap().ends_with(&target));
+
+    // Rolled back: the newest earlier version with another image.
+    let rollback = |extra: &[&str]| {
+        let mut args = vec![
+            "rollback",
+            "--function",
+            function.as_str(),
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = rollback(&["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["from"]["version"], "2");
+    assert_eq!(report["to"]["version"], "1");
+    assert!(
+        report["to"]["image_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&target)
+    );
+    assert_eq!(report["update"], Value::Null);
+    assert_eq!(alias_version(&function, "live").await, "1");
+
+    // And forward again, to an explicit version; a dry run first moves nothing.
+    let out = rollback(&["--alias", "live", "--to", "2", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(alias_version(&function, "live").await, "1");
+    let out = rollback(&["--alias", "live", "--to", "2"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(alias_version(&function, "live").await, "2");
+
+    // Without an alias: $LATEST (the base image) back to version 1's image, by digest,
+    // waited for.
+    let out = rollback(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["to"]["version"], "1");
+    assert_eq!(report["update"]["status"], "successful");
+    assert!(report["update"]["polls"].as_u64().unwrap() >= 1);
+    assert_runs(&function, &target).await;
+
+    // Version 1's image deleted from ECR: it cannot run, so nothing is moved.
+    ecr()
+        .await
+        .batch_delete_image()
+        .repository_name(&repo)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&target)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = rollback(&["--alias", "live", "--to", "1"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = json(&out)["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("ImageDeleted"), "{reason}");
+    assert_eq!(alias_version(&function, "live").await, "2");
+
+    // Nothing older with another image: exit 1, with the reason.
+    let out = rollback(&["--alias", "canary"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        json(&out)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to roll back to")
+    );
 }
 
 async fn version_image(function: &str, version: &str) -> (Option<String>, Option<String>) {

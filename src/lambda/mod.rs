@@ -386,8 +386,11 @@ pub async fn wait_settled(
     let elapsed = || clock.now().duration_since(start).unwrap_or_default();
     let mut polls = 0u32;
     loop {
-        let next = POLL_INTERVAL * (polls + 1);
+        // The next slot of the schedule still ahead: a read slower than the interval
+        // skips the slots it overran rather than reading again at once.
         let now = elapsed();
+        let slot = (now.as_nanos() / POLL_INTERVAL.as_nanos()) as u32 + 1;
+        let next = POLL_INTERVAL * slot.max(polls + 1);
         let wake = next.min(timeout);
         if wake > now {
             sleep.sleep(wake - now).await;

@@ -142,7 +142,8 @@ pub async fn deploy(
     // runs the target needs nothing either.
     let unchanged = alias.as_ref().is_some_and(|release| release.runs_target)
         || (function.runs(&target.repository, &target.digest)
-            && function.last_update != Some(LastUpdateStatus::Failed));
+            && function.last_update != Some(LastUpdateStatus::Failed)
+            && !matches!(function.state, Some(State::Failed | State::Inactive)));
     let update = if unchanged {
         UpdateReport::new(UpdateStatus::Unchanged)
     } else if req.dry_run {
@@ -286,12 +287,12 @@ impl Release {
 }
 
 /// What the function is to run: the target manifest by digest.
-struct Target {
+pub(crate) struct Target {
     /// `REGISTRY/REPOSITORY@DIGEST`, what UpdateFunctionCode is given.
-    uri: String,
+    pub uri: String,
     /// `REGISTRY/REPOSITORY`, as Lambda's `ResolvedImageUri` names it.
-    repository: String,
-    digest: Digest,
+    pub repository: String,
+    pub digest: Digest,
 }
 
 impl Target {
@@ -314,7 +315,7 @@ impl Target {
 }
 
 impl UpdateReport {
-    fn new(status: UpdateStatus) -> UpdateReport {
+    pub(crate) fn new(status: UpdateStatus) -> UpdateReport {
         UpdateReport {
             status,
             version: None,
@@ -325,7 +326,7 @@ impl UpdateReport {
     }
 }
 
-async fn update_and_wait(
+pub(crate) async fn update_and_wait(
     clients: &Clients,
     req: &DeployRequest,
     function: &FunctionState,
@@ -349,7 +350,10 @@ async fn update_and_wait(
         Err(refused) if refused.kind == AwsErrorKind::Conflict => {
             let now = lambda::get_function(&clients.lambda, &req.function, &clients.lambda_region)
                 .await?;
-            if !now.runs(&target.repository, &target.digest) {
+            // Ours changed the revision; a refusal while nothing changed is not ours.
+            if !now.runs(&target.repository, &target.digest)
+                || now.revision_id == function.revision_id
+            {
                 return Err(conflict(refused, &req.function, &now).into());
             }
             tracing::info!(

@@ -5,6 +5,7 @@ mod check;
 mod deploy;
 mod fix;
 mod image_config;
+mod rollback;
 mod scan;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub use check::check;
 pub use deploy::deploy;
 pub use fix::fix;
+pub use rollback::{RollbackRequest, rollback};
 pub use scan::{ScanRequest, scan};
 
 use crate::ecr::{self, Repository};

@@ -276,7 +276,8 @@ fn function_findings(
         findings.push(finding(
             "function-architecture-mismatch",
             format!(
-                "{} runs on {}, but the image it runs was built for {}: every invoke fails                  (exec format error)",
+                "{} runs on {}, but the image it runs was built for {}: every invoke fails \
+                 (exec format error)",
                 state.name,
                 arch.lambda_name(),
                 config.platform()

@@ -1,0 +1,212 @@
+//! `rollback`: an alias pointed back at an earlier version, or `$LATEST` updated to
+//! an earlier version's image (by digest, with the RevisionId, waited for as deploy
+//! does).
+
+use std::time::Duration;
+
+use crate::digest::Digest;
+use crate::ecr::{self, Repository};
+use crate::error::{Error, ExitCode};
+use crate::lambda::releases::{self, Version};
+use crate::lambda::{self, FunctionRef};
+use crate::ops::deploy::{Target, update_and_wait};
+use crate::ops::{Clients, DeployRequest, Outcome};
+use crate::output::{FunctionReport, RollbackReport, UpdateReport, UpdateStatus, VersionReport};
+use crate::reference::{ImageRef, Selector};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackRequest {
+    pub function: FunctionRef,
+    /// Move this alias back; without it, `$LATEST` is updated.
+    pub alias: Option<String>,
+    /// `--to VERSION`; else the newest earlier version with another image.
+    pub to: Option<String>,
+    pub dry_run: bool,
+    pub wait: bool,
+    pub wait_timeout: Duration,
+    pub progress: bool,
+}
+
+pub async fn rollback(
+    clients: &Clients,
+    req: &RollbackRequest,
+) -> Result<Outcome<RollbackReport>, Error> {
+    let lambda = &clients.lambda;
+    let read_alias = async {
+        match &req.alias {
+            Some(name) => releases::get_alias(lambda, &req.function, name)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (versions, latest, alias) = tokio::join!(
+        releases::list_versions(lambda, &req.function),
+        lambda::get_function(lambda, &req.function, &clients.lambda_region),
+        read_alias
+    );
+    let (versions, latest, alias) = (versions?, latest?, alias?.flatten());
+    let mut report = RollbackReport {
+        function: FunctionReport {
+            name: latest.name.clone(),
+            arn: latest.arn.clone(),
+            architectures: latest.architectures.clone(),
+            state: latest.state.as_ref().map(|s| s.as_str().to_owned()),
+        },
+        alias: req.alias.clone(),
+        from: VersionReport {
+            version: None,
+            image_uri: latest.image_uri.clone(),
+        },
+        to: None,
+        update: None,
+        reason: None,
+    };
+    let not_usable = |mut report: RollbackReport, reason: String| {
+        report.reason = Some(reason);
+        Ok(Outcome {
+            report,
+            exit: ExitCode::NotUsable,
+        })
+    };
+
+    // Where it is now: the alias's version, else $LATEST.
+    let (from_number, from_sha) = match (&req.alias, &alias) {
+        (Some(name), None) => {
+            return not_usable(report, format!("{} has no alias {name}", req.function));
+        }
+        (_, Some(alias)) => {
+            report.from.version = Some(alias.version.clone());
+            let held = versions.iter().find(|v| v.version == alias.version);
+            report.from.image_uri = None;
+            (
+                held.map(|v| v.number),
+                held.and_then(|v| v.code_sha256.clone()),
+            )
+        }
+        (None, None) => (
+            None,
+            latest.running_digest.as_ref().map(|d| d.hex().to_owned()),
+        ),
+    };
+    let chosen: Option<&Version> = match &req.to {
+        Some(to) => match versions.iter().find(|v| &v.version == to) {
+            Some(v) => Some(v),
+            None => {
+                return not_usable(
+                    report,
+                    format!("{} has no published version {to}", req.function),
+                );
+            }
+        },
+        None => versions
+            .iter()
+            .rev()
+            .find(|v| from_number.is_none_or(|n| v.number < n) && v.code_sha256 != from_sha),
+    };
+    let Some(chosen) = chosen else {
+        return not_usable(
+            report,
+            format!(
+                "nothing to roll back to: {} has no earlier published version with another image",
+                req.function
+            ),
+        );
+    };
+
+    let to = lambda::get_qualified(
+        lambda,
+        &req.function,
+        Some(&chosen.version),
+        &clients.lambda_region,
+    )
+    .await?;
+    let image: Option<ImageRef> = match (&to.running_repository, &to.running_digest) {
+        (Some(repository), Some(digest)) => format!("{repository}@{digest}").parse().ok(),
+        _ => None,
+    };
+    report.to = Some(VersionReport {
+        version: Some(chosen.version.clone()),
+        image_uri: image.as_ref().map(ToString::to_string),
+    });
+    let Some((image, digest)) = image.and_then(|i| match &i.selector {
+        Selector::Digest(d) => Some((i.clone(), d.clone())),
+        Selector::Tag(_) => None,
+    }) else {
+        return not_usable(
+            report,
+            format!(
+                "version {} does not name its image by digest",
+                chosen.version
+            ),
+        );
+    };
+    // A version whose image is gone cannot run (Lambda's ImageDeleted).
+    if !image_exists(clients, &image, &digest).await? {
+        return not_usable(
+            report,
+            format!(
+                "version {} runs {image}, which is no longer in ECR: Lambda would fail it \
+                 (ImageDeleted); roll back to another version (--to)",
+                chosen.version
+            ),
+        );
+    }
+
+    if let (Some(name), Some(alias)) = (&req.alias, &alias) {
+        if !req.dry_run {
+            releases::point_alias(lambda, &req.function, name, &chosen.version, Some(alias))
+                .await?;
+        }
+        return Ok(Outcome {
+            report,
+            exit: ExitCode::Success,
+        });
+    }
+    let target = Target {
+        uri: image.to_string(),
+        repository: to.running_repository.clone().unwrap_or_default(),
+        digest,
+    };
+    let update = if latest.runs(&target.repository, &target.digest) {
+        UpdateReport::new(UpdateStatus::Unchanged)
+    } else if req.dry_run {
+        UpdateReport::new(UpdateStatus::Planned)
+    } else {
+        let as_deploy = DeployRequest {
+            image,
+            function: req.function.clone(),
+            platform: None,
+            tag: None,
+            publish: false,
+            alias: None,
+            wait: req.wait,
+            wait_timeout: req.wait_timeout,
+            dry_run: false,
+            keep_provenance: false,
+            progress: req.progress,
+        };
+        update_and_wait(clients, &as_deploy, &latest, &target).await?
+    };
+    let exit = match update.status {
+        UpdateStatus::Failed => ExitCode::NotUsable,
+        UpdateStatus::InProgress if req.wait => ExitCode::NotUsable,
+        _ => ExitCode::Success,
+    };
+    report.update = Some(update);
+    Ok(Outcome { report, exit })
+}
+
+async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {
+    let repo = Repository {
+        registry_id: image.registry.as_ref().map(|r| r.account.clone()),
+        name: image.repository.clone(),
+        region: clients.ecr_region.clone(),
+    };
+    match ecr::read_by_digest(&clients.ecr, &repo, std::slice::from_ref(digest)).await {
+        Ok(found) => Ok(found.contains_key(digest)),
+        // The repository itself is gone: so is the image.
+        Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
