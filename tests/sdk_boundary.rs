@@ -531,13 +531,15 @@ async fn a_pending_function_is_waited_for_then_updated_with_its_new_revision() {
 
 #[tokio::test]
 async fn a_failed_function_is_named_and_still_updated() {
-    let (read, _) = ready_image();
-    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(|| {
+    // It even runs the target already (pushed again after it was deleted): the
+    // update is what brings it back.
+    let (read, digest) = ready_image();
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
         function_in(
             State::Failed,
-            LastUpdateStatus::Failed,
+            LastUpdateStatus::Successful,
             "rev-1",
-            OLD,
+            &digest,
             Some((
                 LastUpdateStatusReasonCode::ImageDeleted,
                 "The image was deleted",
