@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# The GitHub Action's run step (action.yml): all of its logic, here so that it is
+# tested (tests/action.rs runs it against the local emulator).
+#
+# Reads the action's inputs from INPUT_* variables, runs
+#   ecr-lambda <command> [IMAGE] [flags] --output json
+# and turns the JSON report into step outputs ($GITHUB_OUTPUT), a Markdown summary
+# ($GITHUB_STEP_SUMMARY) and workflow annotations (::error:: / ::warning::). Exits
+# with the tool's exit code.
+#
+# The binary is ${ECR_LAMBDA:-ecr-lambda}. JSON is read with python3 (present on every
+# GitHub runner), so nothing else needs installing.
+set -euo pipefail
+
+bin="${ECR_LAMBDA:-ecr-lambda}"
+command="${INPUT_COMMAND:-deploy}"
+command="${command//[[:space:]]/}"
+
+fail_usage() {
+    echo "::error title=action-input::$1"
+    exit 2
+}
+
+case "$command" in
+    check | fix | deploy | rollback) ;;
+    *) fail_usage "command must be check, fix, deploy or rollback (got '${command}')" ;;
+esac
+
+# true/false inputs: empty means the default. Sets the variable named $1.
+bool() {
+    local var="$1" name="$2" value="${3:-}"
+    value="${value//[[:space:]]/}"
+    case "$value" in
+        "") printf -v "$var" '%s' "" ;;
+        true | True | TRUE | yes | 1) printf -v "$var" '%s' true ;;
+        false | False | FALSE | no | 0) printf -v "$var" '%s' false ;;
+        *) fail_usage "$name must be true or false (got '$3')" ;;
+    esac
+}
+bool dry_run dry-run "${INPUT_DRY_RUN:-}"
+bool keep_provenance keep-provenance "${INPUT_KEEP_PROVENANCE:-}"
+
+trim() {
+    local s="$1"
+    s="${s#"${s%%[![:space:]]*}"}"
+    s="${s%"${s##*[![:space:]]}"}"
+    printf '%s' "$s"
+}
+
+# Only the inputs that are set become flags: the tool's own defaults apply otherwise,
+# and a flag this build of the tool does not know is never passed unasked.
+args=("$command")
+image="$(trim "${INPUT_IMAGE:-}")"
+[[ -n "$image" ]] && args+=("$image")
+while IFS= read -r line; do
+    line="$(trim "$line")"
+    [[ -n "$line" ]] && args+=(--function "$line")
+done <<<"${INPUT_FUNCTION:-}"
+for pair in "alias:${INPUT_ALIAS:-}" "platform:${INPUT_PLATFORM:-}" "tag:${INPUT_TAG:-}" \
+    "region:${INPUT_REGION:-}" "wait-timeout:${INPUT_WAIT_TIMEOUT:-}"; do
+    value="$(trim "${pair#*:}")"
+    [[ -n "$value" ]] && args+=("--${pair%%:*}" "$value")
+done
+[[ "$dry_run" == true ]] && args+=(--dry-run)
+[[ "$keep_provenance" == false ]] && args+=(--no-keep-provenance)
+args+=(--output json)
+
+echo "ecr-lambda ${args[*]}" >&2
+
+report_file="$(mktemp)"
+trap 'rm -f "$report_file"' EXIT
+# The report is stdout; logs and the text error go to the step's log (stderr).
+set +e
+"$bin" "${args[@]}" >"$report_file"
+code=$?
+set -e
+
+# Outputs, summary and annotations from the report. Annotations go to stdout, outputs
+# and the summary are appended to their files (when the runner gives them).
+COMMAND="$command" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY'
+import json, os, secrets
+
+command = os.environ["COMMAND"]
+code = int(os.environ["EXIT_CODE"])
+text = open(os.environ["REPORT_FILE"], encoding="utf-8", errors="replace").read()
+
+
+def escape_data(s):
+    return str(s).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(s):
+    return escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotate(level, message, title=None):
+    props = f" title={escape_property(title)}" if title else ""
+    print(f"::{level}{props}::{escape_data(message)}", flush=True)
+
+
+try:
+    report = json.loads(text) if text.strip() else None
+except ValueError:
+    report = None
+if not isinstance(report, dict):
+    report = None
+
+
+def get(*path):
+    value = report
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def as_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+outputs = {}
+summary = []
+error = get("error") if report is not None else None
+
+if report is None:
+    annotate("error", f"ecr-lambda exited {code} without a JSON report (see the log above)")
+elif isinstance(error, dict):
+    message = as_text(error.get("message")) or "ecr-lambda failed"
+    if error.get("hint"):
+        message += f"\nhint: {error['hint']}"
+    annotate("error", message, as_text(error.get("kind")) or None)
+    summary += [f"### ecr-lambda {command}: error", "", f"**{as_text(error.get('kind'))}**: "
+                f"{as_text(error.get('message'))}", ""]
+    if error.get("hint"):
+        summary += [f"Hint: {error['hint']}", ""]
+else:
+    # `problems` describe the image as it was found. Once fix or deploy has written (or
+    # would write) the tag, those were resolved: notices, not errors. The problems of
+    # the fix itself (a tag it may not write, an attestation it could not keep) stay
+    # errors, as does everything a check finds.
+    action = as_text(get("action"))
+    resolved = command != "check" and action in ("retagged", "already-ready", "planned")
+    resolved_note = "would be fixed (dry run)" if action == "planned" else "fixed"
+    fix_step_codes = {"tag-immutable", "provenance-not-kept"}
+    problems, fixed = [], []
+    for finding in get("problems") or []:
+        if isinstance(finding, dict):
+            if resolved and finding.get("code") not in fix_step_codes:
+                fixed.append(finding)
+            else:
+                problems.append(finding)
+    warnings = [f for f in get("warnings") or [] if isinstance(f, dict)]
+    for level, found, prefix in (("error", problems, ""), ("warning", warnings, ""),
+                                 ("notice", fixed, f"{resolved_note}: ")):
+        for finding in found:
+            annotate(level, prefix + as_text(finding.get("message")), as_text(finding.get("code")) or None)
+    update_status = as_text(get("update", "status"))
+    if update_status in ("failed", "in-progress"):
+        reason = as_text(get("update", "reason")) or f"the function update is {update_status}"
+        annotate("error", reason, f"update-{update_status}")
+
+    image = as_text(get("image"))
+    digest = as_text(get("target", "digest")) or as_text(get("digest"))
+    image_uri = as_text(get("image_uri"))
+    if not image_uri and image and get("target", "digest"):
+        # The target by digest, as a deploy would name it.
+        repo = image.split("@", 1)[0]
+        slash = repo.rfind("/")
+        colon = repo.rfind(":")
+        if colon > slash:
+            repo = repo[:colon]
+        image_uri = f"{repo}@{digest}"
+    update = get("update")
+    if isinstance(update, dict) and update.get("status") is not None:
+        status = as_text(update.get("status"))
+    elif command == "check":
+        status = as_text(get("lambda_ready"))
+    else:
+        status = as_text(get("action")) or as_text(get("status"))
+    outputs = {
+        "image-uri": image_uri,
+        "digest": digest,
+        "written-tag": as_text(get("written_tag")),
+        "version": as_text(get("update", "version")) or as_text(get("alias", "version")),
+        "status": status,
+    }
+
+    platform = get("target", "platform")
+    if isinstance(platform, dict):
+        platform = "/".join(as_text(platform.get(k)) for k in ("os", "architecture", "variant") if platform.get(k))
+    kept = get("provenance_written")
+    kept = ", ".join(f"`{d}`" for d in kept) if kept else "none"
+    rows = [("Image", f"`{image}`" if image else ""), ("Target digest", f"`{digest}`" if digest else ""),
+            ("Platform", as_text(platform))]
+    if command == "check":
+        rows.append(("Lambda-ready", as_text(get("lambda_ready"))))
+    else:
+        rows += [("Written tag", f"`{outputs['written-tag']}`" if outputs["written-tag"] else "none"),
+                 ("Provenance kept", kept)]
+    function = get("function")
+    if isinstance(function, dict):
+        result = status or "not updated"
+        if outputs["version"]:
+            result += f" (version {outputs['version']})"
+        if isinstance(update, dict) and update.get("reason"):
+            result += f": {update['reason']}"
+        rows.append((f"Function `{as_text(function.get('name'))}`", result))
+    alias = get("alias")
+    if isinstance(alias, dict):
+        rows.append((f"Alias `{as_text(alias.get('name'))}`",
+                     f"version {as_text(alias.get('version')) or '(to publish)'}"
+                     + (f", was {alias['previous_version']}" if alias.get("previous_version") else "")))
+    summary += [f"### ecr-lambda {command}", "", "| | |", "| --- | --- |"]
+    summary += [f"| {k} | {v.replace('|', '&#124;')} |" for k, v in rows if v != ""]
+    summary.append("")
+    for heading, found in (("Problems", problems), ("Warnings", warnings),
+                           (resolved_note.capitalize(), fixed)):
+        if found:
+            summary += [f"**{heading}**", ""]
+            summary += [f"- `{as_text(f.get('code'))}`: {as_text(f.get('message'))}" for f in found]
+            summary.append("")
+
+summary.append(f"Exit code {code}.")
+outputs["exit-code"] = str(code)
+outputs["report"] = text.rstrip("\n")
+
+out_path = os.environ.get("GITHUB_OUTPUT")
+if out_path:
+    with open(out_path, "a", encoding="utf-8") as out:
+        for name, value in outputs.items():
+            if name == "report" or "\n" in value or "\r" in value:
+                delimiter = f"EOF_{secrets.token_hex(16)}"
+                while delimiter in value:
+                    delimiter = f"EOF_{secrets.token_hex(16)}"
+                out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+            else:
+                out.write(f"{name}={value}\n")
+
+summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+if summary_path:
+    with open(summary_path, "a", encoding="utf-8") as out:
+        out.write("\n".join(summary) + "\n")
+PY
+
+exit "$code"
