@@ -23,7 +23,11 @@ async fn setup(case: &Case, arch: Architecture, command: Option<&str>) -> (Strin
         .function_name(&function)
         .role(ROLE_ARN)
         .package_type(PackageType::Image)
-        .code(FunctionCode::builder().image_uri(uri(&repo, ":base")).build())
+        .code(
+            FunctionCode::builder()
+                .image_uri(uri(&repo, ":base"))
+                .build(),
+        )
         .architectures(arch);
     if let Some(command) = command {
         create = create.image_config(ImageConfig::builder().command(command).build());
@@ -57,10 +61,17 @@ async fn an_arm64_single_manifest_is_refused_for_an_x86_64_function_and_nothing_
     assert_eq!(report["config"]["architecture"], "arm64");
     assert_eq!(report["config"]["variant"], "v8");
     assert_eq!(report["update"], Value::Null);
-    assert_eq!(count(&proxy, "PutImage") + count(&proxy, "UpdateFunctionCode"), 0);
+    assert_eq!(
+        count(&proxy, "PutImage") + count(&proxy, "UpdateFunctionCode"),
+        0
+    );
     assert_eq!(count(&proxy, "GetBlob"), 1, "{:?}", proxy.log());
     let (_, running) = function_image(&function).await;
-    assert!(running.unwrap().ends_with(&load_case("docker-v2").root.digest));
+    assert!(
+        running
+            .unwrap()
+            .ends_with(&load_case("docker-v2").root.digest)
+    );
 
     // Without a function, check says what the image is, in one line of text.
     let out = run(&["check", &uri(&repo, ":v1")]);
@@ -138,7 +149,10 @@ async fn a_config_blob_whose_bytes_do_not_match_its_digest_stops_the_deploy() {
     let out = deploy_at(&proxy.endpoint(), &uri(&repo, ":v1"), &function, &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);
-    assert_eq!(codes(&report["problems"]), ["image-index", "digest-mismatch"]);
+    assert_eq!(
+        codes(&report["problems"]),
+        ["image-index", "digest-mismatch"]
+    );
     assert_eq!(count(&proxy, "PutImage"), 0);
     assert_tag(&repo, "v1", &case.root.digest).await;
 }
@@ -158,7 +172,14 @@ async fn get_download_url_denied_is_a_warning_that_names_the_permission() {
     );
     let out = run_at(
         &proxy.endpoint(),
-        &["check", &uri(&repo, ":v1"), "--function", &function, "--output", "json"],
+        &[
+            "check",
+            &uri(&repo, ":v1"),
+            "--function",
+            &function,
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
@@ -191,4 +212,32 @@ async fn the_pre_signed_url_appears_in_no_output_at_the_highest_verbosity() {
         !everything.contains("/_emulator/blobs/"),
         "a download URL was printed"
     );
+}
+
+#[tokio::test]
+async fn scan_fix_reads_the_config_before_writing_and_leaves_a_lying_index_alone() {
+    let case = load_case("lying-index");
+    let (repo, _) = setup(&case, Architecture::X8664, None).await;
+    let out = run(&[
+        "scan",
+        "--repository",
+        &repo,
+        "--fix",
+        "--yes",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    let fixed = report["fixed"].as_array().unwrap();
+    assert_eq!(fixed.len(), 1, "{report}");
+    assert_eq!(fixed[0]["action"], Value::Null);
+    let refused = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["problems"] == serde_json::json!(["platform-mismatch"]))
+        .expect("the refusal is a finding");
+    assert_eq!(refused["fixable"], false);
+    assert_tag(&repo, "v1", &case.root.digest).await;
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, DigestMismatch};
 use crate::manifest::platform::Platform;
-use crate::manifest::rules::{Assessment, Code, FunctionFacts};
+use crate::manifest::rules::{Assessment, Code, Finding, FunctionFacts};
 use crate::manifest::{Descriptor, LambdaArch, media_type};
 
 /// The most ecr-lambda reads of a config blob. BuildKit's are a few KiB (their size
@@ -137,6 +137,35 @@ fn same_platform(a: &Platform, b: &Platform) -> bool {
     }
 }
 
+/// What the config says against the image itself, whatever the function: another
+/// platform than the index entry `claimed` for it, or another OS than Linux. Either
+/// makes writing the image to a tag wrong.
+pub fn contradictions(
+    image: &str,
+    claimed: Option<&Platform>,
+    config: &ImageConfig,
+) -> Vec<Finding> {
+    let built_for = config.platform();
+    let mut found = Vec::new();
+    if let Some(claimed) = claimed.filter(|c| !same_platform(c, &built_for)) {
+        found.push(Finding::new(
+            Code::PlatformMismatch,
+            format!(
+                "the index entry of the target says {claimed}, but the image's config says it \
+                 was built for {built_for}: the index is wrong, and fix cannot choose for it; \
+                 push the image again (buildx --platform {claimed})"
+            ),
+        ));
+    }
+    if config.os != "linux" {
+        found.push(Finding::new(
+            Code::NotLinux,
+            format!("{image} was built for {built_for}; Lambda runs Linux images only"),
+        ));
+    }
+    found
+}
+
 /// Lambda's rules that need the target's config, added to `a`. `wanted` is the
 /// architecture the image must run on (`--platform`, else the function's).
 pub fn assess_config(
@@ -150,22 +179,9 @@ pub fn assess_config(
         .retain(|w| w.code != Code::ArchitectureUnverified);
     let built_for = config.platform();
     let claimed = a.target.as_ref().and_then(|t| t.platform.clone());
-    if let Some(claimed) = claimed.as_ref().filter(|c| !same_platform(c, &built_for)) {
-        a.problem(
-            Code::PlatformMismatch,
-            format!(
-                "the index entry of the target says {claimed}, but the image's config says it \
-                 was built for {built_for}: the index is wrong, and fix cannot choose for it; \
-                 push the image again (buildx --platform {claimed})"
-            ),
-        );
-    }
-    if config.os != "linux" {
-        a.problem(
-            Code::NotLinux,
-            format!("{image} was built for {built_for}; Lambda runs Linux images only"),
-        );
-    } else if claimed.is_none() {
+    a.problems
+        .extend(contradictions(image, claimed.as_ref(), config));
+    if config.os == "linux" && claimed.is_none() {
         // A single manifest: its config is the only record of its architecture.
         match (built_for.lambda_arch(), wanted) {
             (None, _) => a.problem(

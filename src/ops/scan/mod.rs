@@ -1,8 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
-use crate::ecr::{self, Repository};
+use crate::ecr::{self, Repository, blob};
 use crate::error::{AwsError, Error, ExitCode};
+use crate::manifest::config::{self, ImageConfig, MAX_CONFIG_BYTES};
 use crate::manifest::registry::{self, PlannedWrite, TagAssessment, Verdict};
 use crate::manifest::rules::{Code, Inputs};
 use crate::manifest::{LambdaArch, media_type};
@@ -308,6 +309,30 @@ fn fixed_tags(writes: &[ScanWrite]) -> BTreeSet<(&str, &str)> {
         .collect()
 }
 
+/// The config of a target about to be written, when it has an image config.
+async fn target_config(
+    clients: &Clients,
+    repo: &Repository,
+    target: &crate::manifest::RawManifest,
+) -> Result<Option<ImageConfig>, String> {
+    let Ok(crate::manifest::Parsed::Image(view)) = target.parse() else {
+        return Ok(None);
+    };
+    let Some(digest) = view
+        .config
+        .parsed_digest()
+        .filter(|_| config::is_image_config(&view.config))
+    else {
+        return Ok(None);
+    };
+    let bytes = blob::read(&clients.ecr, repo, &digest, MAX_CONFIG_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    ImageConfig::from_blob(&view.config, &bytes)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 /// `--fix`: every fixable tag, as `fix` writes it (provenance kept), after `confirm`.
 async fn fix_all(
     clients: &Clients,
@@ -336,6 +361,42 @@ async fn fix_all(
     }
     for ((scanned, planned), mut write) in plan.into_iter().zip(writes) {
         let repo = repository(clients, scanned.registry_id.clone(), &scanned.repository);
+        // Validated before it is written, as fix does: the image's config must agree
+        // with the index entry that names it.
+        let image = format!("{}:{}", scanned.repository, scanned.tag);
+        let refused = match target_config(clients, &repo, &planned.target.manifest).await {
+            Ok(Some(config)) => {
+                config::contradictions(&image, planned.target.platform.as_ref(), &config)
+            }
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                report.unreadable.push(Unreadable {
+                    what: format!("the config of {image}"),
+                    error,
+                });
+                report.fixed.push(write);
+                continue;
+            }
+        };
+        if !refused.is_empty() {
+            report.findings.push(ScanFinding {
+                kind: "tag-not-ready",
+                repository: Some(scanned.repository.clone()),
+                tag: Some(scanned.tag.clone()),
+                digest: Some(scanned.digest.to_string()),
+                function: None,
+                fixable: false,
+                fix_writes: Vec::new(),
+                problems: refused.iter().map(|p| p.code.to_string()).collect(),
+                message: refused
+                    .iter()
+                    .map(|p| p.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+            report.fixed.push(write);
+            continue;
+        }
         let read = Some((scanned.tag.as_str(), &scanned.digest));
         let outcome = apply_fix(
             clients,
