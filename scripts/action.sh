@@ -51,6 +51,11 @@ trim() {
 # and a flag this build of the tool does not know is never passed unasked.
 args=("$command")
 image="$(trim "${INPUT_IMAGE:-}")"
+# rollback names no image, and has no platform, tag or provenance to choose: a step
+# that deploys or rolls back with the same inputs gives them anyway.
+if [[ "$command" == rollback ]]; then
+    image="" INPUT_PLATFORM="" INPUT_TAG="" keep_provenance=""
+fi
 [[ -n "$image" ]] && args+=("$image")
 while IFS= read -r line; do
     line="$(trim "$line")"
@@ -77,7 +82,7 @@ set -e
 
 # Outputs, summary and annotations from the report. Annotations go to stdout, outputs
 # and the summary are appended to their files (when the runner gives them).
-COMMAND="$command" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY'
+COMMAND="$command" DRY_RUN="$dry_run" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY'
 import json, os, secrets
 
 command = os.environ["COMMAND"]
@@ -176,8 +181,14 @@ else:
             repo = repo[:colon]
         image_uri = f"{repo}@{digest}"
     update = get("update")
+    rolled_to = get("to") if command == "rollback" else None
+    if isinstance(rolled_to, dict):
+        image_uri = as_text(rolled_to.get("image_uri"))
+        digest = image_uri.split("@", 1)[1] if "@" in image_uri else ""
     if isinstance(update, dict) and update.get("status") is not None:
         status = as_text(update.get("status"))
+    elif command == "rollback":
+        status = ("planned" if os.environ.get("DRY_RUN") == "true" else "rolled-back") if rolled_to else "unchanged"
     elif command == "check":
         status = as_text(get("lambda_ready"))
     else:
@@ -186,7 +197,8 @@ else:
         "image-uri": image_uri,
         "digest": digest,
         "written-tag": as_text(get("written_tag")),
-        "version": as_text(get("update", "version")) or as_text(get("alias", "version")),
+        "version": as_text(get("update", "version")) or as_text(get("alias", "version"))
+                   or as_text(get("to", "version")),
         "status": status,
     }
 
@@ -210,6 +222,17 @@ else:
         if isinstance(update, dict) and update.get("reason"):
             result += f": {update['reason']}"
         rows.append((f"Function `{as_text(function.get('name'))}`", result))
+    if command == "rollback":
+        what = f"alias `{as_text(get('alias'))}`" if get("alias") else "`$LATEST`"
+        from_version = as_text(get("from", "version")) or "$LATEST"
+        if rolled_to:
+            rows.append(("Rollback", f"{what} from version {from_version} to version "
+                         f"{as_text(rolled_to.get('version')) or '-'} ({status})"))
+        else:
+            rows.append(("Rollback", f"{what} stays at {from_version}"))
+        if get("reason"):
+            rows.append(("Reason", as_text(get("reason"))))
+            annotate("error" if code != 0 else "notice", as_text(get("reason")), "rollback")
     alias = get("alias")
     if isinstance(alias, dict):
         rows.append((f"Alias `{as_text(alias.get('name'))}`",

@@ -352,3 +352,72 @@ fn action_yml_and_the_script_agree() {
     }
     assert!(outputs.len() >= 6, "{outputs:?}");
 }
+
+/// `command: rollback` with the inputs of a deploy step: no image, platform, tag or
+/// provenance flag reaches the tool, and the rollback's report becomes the outputs.
+/// (A stand-in binary prints a rollback report: the arguments are what is checked.)
+#[test]
+fn rollback_passes_only_its_own_flags_and_reports_the_version() {
+    let dir = TempDir::new();
+    let fake = dir.0.join("ecr-lambda");
+    let args_file = dir.0.join("args");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\ncat <<'JSON'\n{}\nJSON\n",
+            args_file.display(),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "function": {"name": "f", "arn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+                             "architectures": ["x86_64"], "state": "Active"},
+                "alias": "live",
+                "from": {"version": "4", "image_uri": uri("app", "@sha256:bbbb")},
+                "to": {"version": "3", "image_uri": uri("app", &format!("@sha256:{}", "a".repeat(64)))},
+                "update": null,
+                "reason": null
+            }))
+            .unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let outputs = dir.0.join("output");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/action.sh"));
+    isolate(&mut cmd);
+    let out = cmd
+        .env("ECR_LAMBDA", &fake)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("INPUT_COMMAND", "rollback")
+        .env("INPUT_IMAGE", uri("app", ":v1"))
+        .env("INPUT_FUNCTION", "f")
+        .env("INPUT_ALIAS", "live")
+        .env("INPUT_PLATFORM", "linux/amd64")
+        .env("INPUT_TAG", "v1")
+        .env("INPUT_KEEP_PROVENANCE", "false")
+        .env("INPUT_WAIT_TIMEOUT", "60")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "rollback",
+            "--function",
+            "f",
+            "--alias",
+            "live",
+            "--wait-timeout",
+            "60",
+            "--output",
+            "json"
+        ]
+    );
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    assert!(written.contains("\nversion=3\n"), "{written}");
+    assert!(written.contains("\nstatus=rolled-back\n"), "{written}");
+    assert!(
+        written.contains(&format!("\ndigest=sha256:{}\n", "a".repeat(64))),
+        "{written}"
+    );
+}
