@@ -12,8 +12,17 @@ fn manpage() -> String {
         .env_remove("RUST_LOG")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -30,8 +39,15 @@ fn manpage_is_one_roff_page_with_a_title_header() {
         .lines()
         .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
         .expect("not empty");
-    assert!(first.starts_with(".TH ecr-lambda 1 "), "first line: {first}");
-    assert_eq!(page.lines().filter(|l| l.starts_with(".TH ")).count(), 1, "one page, one .TH");
+    assert!(
+        first.starts_with(".TH ecr-lambda 1 "),
+        "first line: {first}"
+    );
+    assert_eq!(
+        page.lines().filter(|l| l.starts_with(".TH ")).count(),
+        1,
+        "one page, one .TH"
+    );
     assert!(page.contains("\n.SH NAME\n"));
     assert!(page.contains("\n.SH SYNOPSIS\n"));
     assert!(page.contains("\n.SH SUBCOMMANDS\n"));
@@ -44,12 +60,18 @@ fn manpage_covers_every_subcommand_and_every_long_option() {
     let mut checked = 0;
     for arg in cli.get_arguments() {
         if let Some(long) = arg.get_long() {
-            assert!(page.contains(&format!("--{long}")), "top-level --{long} missing");
+            assert!(
+                page.contains(&format!("--{long}")),
+                "top-level --{long} missing"
+            );
             checked += 1;
         }
     }
     let subcommands: Vec<_> = cli.get_subcommands().collect();
-    assert!(subcommands.len() >= 6, "check fix deploy scan completions manpage at least");
+    assert!(
+        subcommands.len() >= 6,
+        "check fix deploy scan completions manpage at least"
+    );
     for sub in subcommands {
         let name = sub.get_name();
         let header = format!("\n.SH \"ECR-LAMBDA {}\"\n", name.to_uppercase());
@@ -59,20 +81,32 @@ fn manpage_covers_every_subcommand_and_every_long_option() {
         // The subcommand's own options are in its own section.
         let section = &page[start + header.len()..];
         let section = &section[..section.find("\n.SH ").unwrap_or(section.len())];
-        assert!(section.contains(&format!("ecr-lambda {name}")), "{name}: no synopsis");
+        assert!(
+            section.contains(&format!("ecr-lambda {name}")),
+            "{name}: no synopsis"
+        );
         for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
             if let Some(long) = arg.get_long() {
                 let text = format!("--{long}");
-                assert!(section.contains(&text), "ecr-lambda {name}: {text} missing from its section");
+                assert!(
+                    section.contains(&text),
+                    "ecr-lambda {name}: {text} missing from its section"
+                );
                 checked += 1;
             }
             if arg.get_long().is_none() && arg.get_short().is_none() {
                 let value = arg.get_id().as_str().to_uppercase();
-                assert!(section.contains(&value), "ecr-lambda {name}: argument {value} missing");
+                assert!(
+                    section.contains(&value),
+                    "ecr-lambda {name}: argument {value} missing"
+                );
             }
         }
     }
-    assert!(checked > 20, "only {checked} options checked: is the definition read?");
+    assert!(
+        checked > 20,
+        "only {checked} options checked: is the definition read?"
+    );
 }
 
 /// groff, where installed, reads the page without a warning.
@@ -89,8 +123,17 @@ fn manpage_renders_without_groff_warnings() {
         return;
     };
     use std::io::Write;
-    child.stdin.take().expect("piped").write_all(page.as_bytes()).expect("writes");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(page.as_bytes())
+        .expect("writes");
     let out = child.wait_with_output().expect("groff runs");
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "groff: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "groff: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
