@@ -178,7 +178,10 @@ async fn scan_of_2014_tags_across_50_repositories() {
         by_function["fn-arm"],
         ["function-tag-not-ready", "function-architecture-mismatch"]
     );
-    assert_eq!(by_function["fn-plain-arm"], ["function-architecture-mismatch"]);
+    assert_eq!(
+        by_function["fn-plain-arm"],
+        ["function-architecture-mismatch"]
+    );
     let multi = findings
         .iter()
         .find(|f| f["repository"] == "scan-01" && f["tag"] == "m-0")
