@@ -6,13 +6,19 @@
 
 Starts the tests' emulator behind the latency-injecting proxy (bench/proxy, the tests' own
 proxy), seeds a buildx single-platform index and a multi-platform index the way
-buildx pushes them, creates the functions, then times over several runs each:
+buildx pushes them (each case's blobs, its image configs, through ECR's layer-upload
+API first, then the manifests), creates the functions, then times over several runs each:
 `ecr-lambda check`, `fix` and `deploy`, and the manual AWS CLI path for the same
 work (`aws ecr batch-get-image` for the tag and the child, `aws ecr put-image`,
 `aws lambda update-function-code`, `aws lambda wait function-updated-v2`). The
 proxy counts the calls each side sends and times them; the floor is the longest
 chain of calls that had to wait for each other times the round trip (for
 `deploy`, plus the 1 s ecr-lambda waits before its first status read).
+
+The config read (GetDownloadUrlForLayer, then the GET of the URL it answers, which
+the proxy rewrites to pass through itself and counts as GetBlob) is reported per
+command from the proxy's log: how many of its calls are on the chain, and its span
+(the start of GetDownloadUrlForLayer to the end of GetBlob), median over the runs.
 
 The server is tests/support/emulator/server.py (moto 5.2.5 with Lambda's
 update timeline, see its FIDELITY.md). The functions of those cases get
@@ -61,6 +67,19 @@ def load_case(name):
     return read(meta["root"]), [read(c) for c in meta["children"]]
 
 
+def load_blobs(name):
+    """The blobs of a case (its image configs): (bytes, digest) each."""
+    folder = os.path.join(ROOT, "tests", "fixtures", name)
+    meta = json.load(open(os.path.join(folder, "case.json")))
+    blobs = []
+    for b in meta.get("blobs", []):
+        data = open(os.path.join(folder, b["file"]), "rb").read()
+        if len(data) != b["size"] or "sha256:" + hashlib.sha256(data).hexdigest() != b["digest"]:
+            raise SystemExit(f"{name}/{b['file']} is not the blob case.json names")
+        blobs.append((data, b["digest"]))
+    return blobs
+
+
 class Bench:
     def __init__(self, rtt_ms):
         self.rtt = rtt_ms / 1000
@@ -101,10 +120,25 @@ class Bench:
             return json.loads(r.read())
 
     # Seeding goes straight to moto: only the measured commands pass the proxy.
+    def upload_blobs(self, repo, *cases):
+        """The cases' blobs, through ECR's layer-upload API, before the manifests
+        naming them (the emulator serves a blob only once a manifest names it)."""
+        for case in cases:
+            for data, digest in load_blobs(case):
+                upload = self.ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+                self.ecr.upload_layer_part(repositoryName=repo, uploadId=upload, partFirstByte=0,
+                                           partLastByte=len(data) - 1, layerPartBlob=data)
+                try:
+                    self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload,
+                                                   layerDigests=[digest])
+                except self.ecr.exceptions.LayerAlreadyExistsException:
+                    pass
+
     def seed(self, case):
         self.count += 1
         repo = f"bench-{self.count}"
         self.ecr.create_repository(repositoryName=repo)
+        self.upload_blobs(repo, case, "docker-v2")
         root, children = load_case(case)
         for m in children + [root]:
             extra = {"imageTag": "v1"} if m is root else {}
@@ -132,6 +166,7 @@ class Bench:
             repo = f"bench-scan-{self.count}"
             names.append(repo)
             self.ecr.create_repository(repositoryName=repo)
+            self.upload_blobs(repo, "buildx-single", "buildx-multi", "docker-v2")
             for m in single_children + multi_children:
                 self.ecr.put_image(repositoryName=repo, imageManifest=m["bytes"], imageDigest=m["digest"],
                                    imageManifestMediaType=m["media_type"])
@@ -155,6 +190,7 @@ class Bench:
         self.count += 1
         repo = f"bench-wait-{self.count}"
         self.ecr.create_repository(repositoryName=repo)
+        self.upload_blobs(repo, "docker-v2", "buildx-single")
         base, _ = load_case("docker-v2")
         _, children = load_case("buildx-single")
         image = next(c for c in children if c["file"] == "image-amd64.json")
@@ -283,6 +319,17 @@ class Bench:
         return steps
 
 
+CONFIG_READ = ("GetDownloadUrlForLayer", "GetBlob")
+
+
+def config_read(calls, chain):
+    """The config read's calls in one run: how many, how many on the chain, and the
+    span from the start of the first to the end of the last (s)."""
+    mine = [c for c in calls if c["operation"] in CONFIG_READ]
+    return {"calls": len(mine), "links": sum(1 for c in chain if c["operation"] in CONFIG_READ),
+            "span": (max(c["end"] for c in mine) - min(c["start"] for c in mine)) if mine else None}
+
+
 WAIT_SECONDS = (3.3, 12.4, 30.6)
 POLL_INTERVAL = 1.0  # ecr-lambda's fixed schedule (src/lambda.rs); botocore's waiter delay too
 
@@ -335,6 +382,7 @@ def main():
     rows = []
     scan_rows = []
     wait_rows = []
+    config_rows = []
     try:
         for seconds, runs in zip(WAIT_SECONDS, wait_runs):
             functions = {side: bench.seed_wait(seconds, side) for side in ("ours", "cli")}
@@ -366,7 +414,7 @@ def main():
             for command in ("check", "fix", "deploy"):
                 results = {}
                 for side in ("ours", "cli"):
-                    times, counts, chains, moto = [], None, None, []
+                    times, counts, chains, moto, config = [], None, None, [], []
                     for _ in range(opts.runs):
                         repo, function = bench.seed(case)
                         steps = getattr(bench, side)(command, repo, function, multi)
@@ -375,7 +423,11 @@ def main():
                         counts = len(calls)
                         chains = len(chain)
                         moto.append(sum(c["upstream"] for c in chain))
+                        if side == "ours":
+                            config.append(config_read(calls, chain))
                     results[side] = (median_and_spread(times), counts, chains, statistics.median(moto))
+                    if side == "ours":
+                        config_rows.append((case, command, config, [c["operation"] for c in chain]))
                 rows.append((case, command, results))
     finally:
         bench.close()
@@ -399,6 +451,18 @@ def main():
         print(f"scan {tags} tags in {repos} repositories (--concurrency 8): {m*1000:.0f} ms ({lo*1000:.0f}-{hi*1000:.0f}), "
               f"{tags/m:.0f} tags/s, {sum(calls.values())} calls ("
               + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())) + ")")
+    print()
+    print(f"the config read (ours): GetDownloadUrlForLayer + GetBlob (the GET of its URL), from the proxy's "
+          f"log; span = start of GetDownloadUrlForLayer to end of GetBlob; medians (min-max) of {opts.runs} runs, in ms")
+    print(f"{'case':<14} {'command':<7} {'calls':>5} {'on chain':>8} {'span':>16} {'its floor':>9}  chain (last run)")
+    for case, command, runs, ops in config_rows:
+        calls = sorted({r["calls"] for r in runs})
+        links = sorted({r["links"] for r in runs})
+        spans = [r["span"] for r in runs if r["span"] is not None]
+        span = ("-" if not spans else
+                f"{statistics.median(spans)*1000:.0f} ({min(spans)*1000:.0f}-{max(spans)*1000:.0f})")
+        print(f"{case:<14} {command:<7} {'/'.join(map(str, calls)):>5} {'/'.join(map(str, links)):>8} "
+              f"{span:>16} {max(links)*rtt*1000:>9.0f}  " + " > ".join(ops))
     print("calls: what ecr-lambda sent (the AWS CLI path sent "
           + ", ".join(f"{c}/{r['cli'][1]}" for _, c, r in rows[:3]) + " for check/fix/deploy);"
           " chain: calls that had to wait for each other; floor = chain x round trip"

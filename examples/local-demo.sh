@@ -24,14 +24,26 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-# Push the way buildx does: children by digest, then the index under a tag; and a
-# plain image the function starts from.
+# Push the way buildx does: the blobs (here the image configs, which ecr-lambda
+# reads) through ECR's layer-upload API, then the children by digest, then the index
+# under a tag; and a plain image the function starts from.
 python3 - <<'PY'
-import json, boto3
+import hashlib, json, boto3
 ecr = boto3.client("ecr")
 ecr.create_repository(repositoryName="demo")
+def upload_blob(data, digest):
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == digest, digest
+    upload = ecr.initiate_layer_upload(repositoryName="demo")["uploadId"]
+    ecr.upload_layer_part(repositoryName="demo", uploadId=upload, partFirstByte=0,
+                          partLastByte=len(data) - 1, layerPartBlob=data)
+    try:
+        ecr.complete_layer_upload(repositoryName="demo", uploadId=upload, layerDigests=[digest])
+    except ecr.exceptions.LayerAlreadyExistsException:
+        pass
 def push(case, tag):
     meta = json.load(open(f"tests/fixtures/{case}/case.json"))
+    for b in meta.get("blobs", []):
+        upload_blob(open(f"tests/fixtures/{case}/{b['file']}", "rb").read(), b["digest"])
     for m in meta["children"] + [meta["root"]]:
         kwargs = {"imageTag": tag} if m is meta["root"] else {}
         ecr.put_image(repositoryName="demo", imageDigest=m["digest"],
