@@ -54,6 +54,7 @@ impl CallStats {
         counts
     }
 
+    /// Time since the tally was created.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

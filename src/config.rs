@@ -15,11 +15,17 @@ use crate::ops::Clients;
 /// The AWS options every command shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsOptions {
+    /// `--profile`: a named profile from the AWS config files.
     pub profile: Option<String>,
+    /// `--region`: where Lambda calls go, and ECR's when the image URI names no region.
     pub region: Option<String>,
+    /// `--endpoint-url`: send ECR and Lambda calls here instead (an emulator, say).
     pub endpoint_url: Option<String>,
+    /// Attempts per call, retries included (standard retry mode); must be at least 1.
     pub max_attempts: u32,
+    /// How long to wait for a connection to AWS.
     pub connect_timeout: Duration,
+    /// How long to wait for AWS to answer a call.
     pub read_timeout: Duration,
 }
 

@@ -12,11 +12,14 @@ use sha2::{Digest as _, Sha256, Sha512};
 /// still be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256: the only algorithm ECR names images by.
     Sha256,
+    /// SHA-512: allowed by the OCI spec for descriptors inside an index.
     Sha512,
 }
 
 impl Algorithm {
+    /// The algorithm's name as it prefixes a digest (`sha256`, `sha512`).
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -39,16 +42,23 @@ pub struct Digest {
     text: String,
 }
 
+/// Why a string is not a digest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
+    /// No `algorithm:` prefix.
     #[error("digest {0:?} has no algorithm (expected sha256:<64 hex digits>)")]
     MissingAlgorithm(String),
+    /// An algorithm other than sha256 or sha512.
     #[error("digest {0:?} uses an unsupported algorithm (expected sha256 or sha512)")]
     UnsupportedAlgorithm(String),
+    /// The hex part has the wrong length, or is not lowercase hex.
     #[error("digest {text:?} must have {expected} lowercase hex digits after {algorithm}:")]
     BadHex {
+        /// The whole string as given.
         text: String,
+        /// The algorithm it named.
         algorithm: &'static str,
+        /// How many hex digits that algorithm needs.
         expected: usize,
     },
 }
@@ -73,10 +83,12 @@ impl Digest {
         }
     }
 
+    /// The algorithm the digest was computed with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
+    /// The digest as text, `algorithm:hex`.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -104,7 +116,9 @@ impl Digest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("content digest mismatch: expected {expected}, computed {actual}")]
 pub struct DigestMismatch {
+    /// The digest that named the bytes.
     pub expected: Digest,
+    /// The digest of the bytes as they are.
     pub actual: Digest,
 }
 

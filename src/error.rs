@@ -25,6 +25,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    /// The number the process exits with.
     pub fn code(self) -> i32 {
         self as i32
     }
@@ -33,29 +34,39 @@ impl ExitCode {
 /// What kind of AWS failure it was: decides the hint, never the exit code (always 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AwsErrorKind {
+    /// The resource does not exist (repository, image, tag, function, alias, version).
     NotFound,
+    /// The credentials lack a permission, or are invalid or expired.
     AccessDenied,
+    /// AWS kept throttling after the retries.
     Throttled,
     /// Someone else changed the resource (update in progress, revision moved, tag moved).
     Conflict,
     /// The request never got an answer: DNS, connection, TLS.
     Network,
+    /// A call timed out: connecting, or waiting for the answer.
     Timeout,
     /// AWS rejected the request as invalid.
     Invalid,
     /// A service quota was reached (ECR's LimitExceededException): retrying does
     /// not help, unlike throttling.
     Quota,
+    /// Any other failure of the service.
     Service,
 }
 
 /// A failed AWS call, named by operation, with the service's own words and a hint.
 #[derive(Debug)]
 pub struct AwsError {
+    /// The API operation that failed (`PutImage`), as messages and hints name it.
     pub operation: &'static str,
+    /// What kind of failure it was.
     pub kind: AwsErrorKind,
+    /// The service's own message, or the causes of a failure with no answer.
     pub message: String,
+    /// What to do about it, when there is something to say.
     pub hint: Option<String>,
+    /// The service's error code (`ImageTagAlreadyExistsException`), when it gave one.
     pub code: Option<String>,
 }
 
@@ -72,6 +83,7 @@ impl fmt::Display for AwsError {
 impl StdError for AwsError {}
 
 impl AwsError {
+    /// An error with no hint and no error code.
     pub fn new(operation: &'static str, kind: AwsErrorKind, message: impl Into<String>) -> Self {
         AwsError {
             operation,
@@ -82,6 +94,7 @@ impl AwsError {
         }
     }
 
+    /// Adds a hint, replacing any default one.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -205,15 +218,21 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
     }
 }
 
+/// Why a command could not run: bad input, a failed AWS call, or an interruption.
+/// An image or function that cannot be used is not an error but a report, with
+/// [`ExitCode::NotUsable`] (see [`Outcome`](crate::Outcome)).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The image reference does not parse.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// The platform does not parse, or is not one Lambda runs.
     #[error(transparent)]
     Platform(#[from] PlatformError),
     /// Flags that cannot work together, or a value that cannot be used.
     #[error("{0}")]
     Usage(String),
+    /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
     /// The process was interrupted while AWS was still working.
@@ -222,6 +241,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit code this error calls for: 2 for input, 3 for AWS, 130 for an interruption.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ExitCode::Usage,
@@ -230,6 +250,7 @@ impl Error {
         }
     }
 
+    /// What to do about it, for AWS errors that have a hint.
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Aws(e) => e.hint.as_deref(),

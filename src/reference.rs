@@ -11,7 +11,9 @@ use crate::digest::{Algorithm, Digest};
 /// An ECR registry: one account in one region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registry {
+    /// The 12-digit account ID.
     pub account: String,
+    /// `us-east-1`, say.
     pub region: String,
 }
 
@@ -30,20 +32,26 @@ impl Registry {
 /// What a reference selects inside the repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selector {
+    /// `:TAG`.
     Tag(String),
+    /// `@sha256:HEX`.
     Digest(Digest),
 }
 
+/// A parsed image reference: which repository, in which registry, and which image in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
     /// `None` when the reference names no registry: the caller's default registry
     /// in the configured region is meant.
     pub registry: Option<Registry>,
+    /// The repository name, `team/app` say.
     pub repository: String,
+    /// The tag or digest; `latest` when the reference gives neither.
     pub selector: Selector,
 }
 
 impl ImageRef {
+    /// The tag, when the reference selects by tag.
     pub fn tag(&self) -> Option<&str> {
         match &self.selector {
             Selector::Tag(t) => Some(t),
@@ -52,32 +60,41 @@ impl ImageRef {
     }
 }
 
+/// Why a string is not an ECR image reference; each says what is wrong and what would be right.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
+    /// Nothing was given.
     #[error("the image reference is empty")]
     Empty,
+    /// Whitespace or control characters anywhere in it.
     #[error("image reference {0:?} contains whitespace or control characters")]
     Whitespace(String),
+    /// Characters outside ASCII.
     #[error("image reference {0:?} contains non-ASCII characters")]
     NonAscii(String),
+    /// A registry host that is not `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
     #[error(
         "{0:?} is not an Amazon ECR registry (expected ACCOUNT.dkr.ecr.REGION.amazonaws.com, \
          where ACCOUNT is 12 digits)"
     )]
     NotEcr(String),
+    /// A repository name ECR would refuse.
     #[error(
         "repository name {0:?} is not valid: use 2-256 lowercase letters, digits and . _ - / \
          separators, each part starting and ending with a letter or digit"
     )]
     Repository(String),
+    /// A tag outside the Docker tag grammar.
     #[error(
         "tag {0:?} is not valid: use 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
     )]
     Tag(String),
+    /// A digest that is not `sha256:` and 64 lowercase hex digits.
     #[error(
         "digest in {0:?} is not valid: ECR images are named by sha256:<64 lowercase hex digits>"
     )]
     Digest(String),
+    /// Both `:TAG` and `@sha256:HEX`.
     #[error("image reference {0:?} has both a tag and a digest: give one of :TAG or @sha256:HEX")]
     TagAndDigest(String),
 }

@@ -33,8 +33,12 @@ pub enum BlobError {
     /// The GET of the pre-signed URL failed (the URL itself is never part of it).
     #[error("downloading the blob failed: {0}")]
     Download(String),
+    /// The blob is larger than the caller's limit.
     #[error("the blob is larger than the {limit} bytes ecr-lambda reads")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
 }
 
 fn url_error(

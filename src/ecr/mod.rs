@@ -21,6 +21,7 @@ use crate::reference::Selector;
 pub struct Repository {
     /// `None`: the caller's default registry.
     pub registry_id: Option<String>,
+    /// The repository name, `team/app` say.
     pub name: String,
     /// Only for messages: where the repository was looked for.
     pub region: String,
@@ -29,6 +30,7 @@ pub struct Repository {
 /// The manifest a reference resolved to.
 #[derive(Clone, Debug)]
 pub struct Resolved {
+    /// The manifest, its bytes exactly as ECR returned them.
     pub manifest: RawManifest,
     /// The registry (account) that holds it, as ECR reported.
     pub registry_id: Option<String>,
@@ -244,6 +246,7 @@ pub async fn read_by_digest(
     Ok(found)
 }
 
+/// What PutImage did with a manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
     /// The tag now names the manifest.
@@ -304,9 +307,13 @@ pub async fn put(
 /// A tagged image as DescribeImages lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
+    /// The registry (account) that holds it, as ECR reported.
     pub registry_id: Option<String>,
+    /// The manifest's digest.
     pub digest: Digest,
+    /// Its tags; only tagged images are listed.
     pub tags: Vec<String>,
+    /// The manifest's media type (empty if ECR gave none).
     pub media_type: String,
     /// The config's media type: what kind of artifact a single manifest is.
     pub artifact_media_type: Option<String>,
@@ -402,8 +409,11 @@ pub async fn read_many(
 /// A manifest whose `subject` names an image, as ListImageReferrers lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listing {
+    /// The referrer's digest, as ECR gave it.
     pub digest: String,
+    /// What kind of artifact it is (an attestation, a signature, an SBOM).
     pub artifact_type: Option<String>,
+    /// The referrer manifest's annotations.
     pub annotations: BTreeMap<String, String>,
 }
 

@@ -7,10 +7,15 @@ use serde::Serialize;
 use crate::manifest::model::{Descriptor, media_type};
 use crate::manifest::platform::LambdaArch;
 
+/// The annotation BuildKit puts on an attestation entry; its value says what kind
+/// of reference the entry is.
 pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+/// The annotation naming the digest of the image an attestation describes.
 pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+/// The value of [`REFERENCE_TYPE`] on an attestation manifest.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
+/// What an index entry is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -24,6 +29,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name (`image`, `attestation`, `other`), as reports give it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Image => "image",
@@ -33,6 +39,8 @@ impl Role {
     }
 }
 
+/// The role of an index entry: an attestation if BuildKit annotated it as one or
+/// gave it the platform `unknown/unknown`, an image if Lambda can run it, else other.
 pub fn role_of(entry: &Descriptor) -> Role {
     let annotated = entry
         .annotations
@@ -67,9 +75,10 @@ pub fn attestations_of<'a>(
     })
 }
 
-/// Why no single entry could be chosen.
+/// The entry [`select`] chose, or why no single one could be chosen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection<'a> {
+    /// The one entry to run.
     Chosen(&'a Descriptor),
     /// Nothing in the index runs on Lambda.
     NoneRunnable,

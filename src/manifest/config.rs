@@ -16,21 +16,37 @@ pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 /// What an image config says, as reported (`config` in the JSON output).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImageConfig {
+    /// The config blob's digest, verified.
     pub digest: Digest,
+    /// The OCI architecture it was built for (`amd64`, `arm64`).
     pub architecture: String,
+    /// The micro-architecture (`v8`), if given.
     pub variant: Option<String>,
+    /// The operating system (`linux`).
     pub os: String,
+    /// `Entrypoint`, if set and not empty.
     pub entrypoint: Option<Vec<String>>,
+    /// `Cmd`, if set and not empty.
     pub cmd: Option<Vec<String>>,
+    /// `WorkingDir`, if set and not empty.
     pub workdir: Option<String>,
 }
 
+/// Why a config blob was not read as an image config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The bytes are not what the manifest's descriptor names.
     #[error("the config blob does not hash to its digest ({0})")]
     Digest(#[from] DigestMismatch),
+    /// The blob's size is not the one the manifest declares.
     #[error("the config blob has {actual} bytes; the manifest says {expected}")]
-    Size { expected: i64, actual: u64 },
+    Size {
+        /// The size the manifest declares.
+        expected: i64,
+        /// The size of the bytes read.
+        actual: u64,
+    },
+    /// Not JSON, or not shaped like an image config (or its descriptor's digest is malformed).
     #[error("the config blob is not an image config ({0})")]
     Shape(String),
 }
@@ -97,6 +113,7 @@ impl ImageConfig {
         })
     }
 
+    /// The platform the config says the image was built for.
     pub fn platform(&self) -> Platform {
         Platform {
             os: self.os.clone(),

@@ -9,33 +9,56 @@ use serde::Serialize;
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     // problems
+    /// The reference names an index or manifest list, which Lambda rejects.
     ImageIndex,
+    /// Nothing in the index runs on Lambda.
     NoRunnablePlatform,
+    /// Several runnable platforms, and nothing says which one is wanted.
     AmbiguousPlatform,
+    /// The platform asked for is not in the index.
     PlatformNotFound,
+    /// The function's architecture, or the platform asked for, is not the image's.
     ArchitectureMismatch,
+    /// Not something Lambda runs: schema 1, not JSON, an artifact, a non-image layer.
     UnsupportedMediaType,
+    /// Bytes that do not hash to their digest, or a size other than the declared one.
     DigestMismatch,
+    /// The declared layers are over Lambda's 10 GiB.
     ImageTooLarge,
+    /// The function is a .zip package function.
     NotAnImageFunction,
+    /// The function is not in the repository's region.
     RegionMismatch,
+    /// The repository does not let the tag move.
     TagImmutable,
+    /// An attestation could not be written again as a referrer.
     ProvenanceNotKept,
+    /// An index entry's platform is not what its image's config says.
     PlatformMismatch,
+    /// The image's config says another OS than `linux`.
     NotLinux,
-    /// A problem with `--function` (or deploy); a warning without one.
+    /// Neither the image nor the function sets an entry point or a command: a problem
+    /// with `--function` (or deploy), a warning without one.
     NoEntrypoint,
     // warnings
+    /// Layers compressed in a way Lambda does not document (zstd, say).
     UndocumentedLayerMediaType,
+    /// A single manifest's platform is in its config blob, which could not be read.
     ArchitectureUnverified,
+    /// The deployed manifest is left without a tag.
     UntaggedImage,
+    /// An index entry that cannot be read (a malformed digest) was ignored.
     InvalidIndexEntry,
+    /// The image's referrers could not be listed (ListImageReferrers failed).
     ProvenanceUnknown,
+    /// The function is `Failed` or `Inactive`; the update is attempted anyway.
     FunctionNotActive,
+    /// The config blob could not be read; the message says why.
     ConfigUnreadable,
 }
 
 impl Code {
+    /// The code as reports give it (`image-index`).
     pub fn as_str(self) -> &'static str {
         match self {
             Code::ImageIndex => "image-index",
@@ -70,13 +93,17 @@ impl fmt::Display for Code {
     }
 }
 
+/// A problem or a warning: a stable code and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// What it is, for scripts.
     pub code: Code,
+    /// What it is, for people: what was found and what to do about it.
     pub message: String,
 }
 
 impl Finding {
+    /// A finding with `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Finding {
             code,

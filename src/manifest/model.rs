@@ -9,40 +9,58 @@ use serde::Deserialize;
 use crate::digest::{Digest, DigestMismatch};
 use crate::manifest::platform::Platform;
 
+/// The media types ecr-lambda knows, and what kind of content each names.
 pub mod media_type {
+    /// An OCI image index.
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// A Docker manifest list, the Docker form of an index.
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// An OCI image manifest.
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// A Docker image manifest, schema 2.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// A Docker image manifest, schema 1: Lambda rejects it.
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+    /// A signed Docker schema 1 manifest: Lambda rejects it.
     pub const DOCKER_SCHEMA1_SIGNED: &str =
         "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
+    /// A Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// An OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
+    /// A gzip-compressed Docker layer.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// An uncompressed Docker layer.
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// A gzip-compressed OCI layer.
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// An uncompressed OCI layer.
     pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// A zstd-compressed OCI layer.
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
     /// What ecr-lambda asks ECR for: every manifest kind it understands, so that ECR
     /// never converts a manifest on the way out.
     pub const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
 
+    /// An image index or manifest list.
     pub fn is_index(mt: &str) -> bool {
         mt == OCI_INDEX || mt == DOCKER_LIST
     }
 
+    /// A single image manifest, OCI or Docker schema 2.
     pub fn is_image_manifest(mt: &str) -> bool {
         mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
     }
 
+    /// Docker schema 1, signed or not.
     pub fn is_schema1(mt: &str) -> bool {
         mt == DOCKER_SCHEMA1 || mt == DOCKER_SCHEMA1_SIGNED
     }
 
+    /// An image config, OCI or Docker.
     pub fn is_image_config(mt: &str) -> bool {
         mt == OCI_CONFIG || mt == DOCKER_CONFIG
     }
@@ -69,10 +87,12 @@ impl RawManifest {
         }
     }
 
+    /// The bytes exactly as the registry holds them.
     pub fn bytes(&self) -> &str {
         &self.bytes
     }
 
+    /// The digest the registry named the bytes by (checked by [`RawManifest::verify`]).
     pub fn digest(&self) -> &Digest {
         &self.digest
     }
@@ -83,14 +103,17 @@ impl RawManifest {
         &self.media_type
     }
 
+    /// The size in bytes, which a descriptor of this manifest must declare.
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
 
+    /// Checks that the bytes are what the digest names.
     pub fn verify(&self) -> Result<(), DigestMismatch> {
         self.digest.verify(self.bytes.as_bytes())
     }
 
+    /// The read-only view of the bytes.
     pub fn parse(&self) -> Result<Parsed, ParseError> {
         Parsed::from_raw(self)
     }
@@ -100,18 +123,25 @@ impl RawManifest {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// The media type of the content it names.
     pub media_type: String,
+    /// The content's digest as the document wrote it; [`Descriptor::parsed_digest`] validates it.
     pub digest: String,
+    /// The content's size in bytes, as declared.
     pub size: i64,
+    /// The platform the content runs on; index entries only.
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// Annotations; BuildKit marks attestation entries with them.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The artifact type, for artifacts that are not images.
     #[serde(default)]
     pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
+    /// The digest, if it is a valid one.
     pub fn parsed_digest(&self) -> Option<Digest> {
         self.digest.parse().ok()
     }
@@ -139,17 +169,24 @@ struct Document {
 /// A read-only view of an image index or manifest list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexView {
+    /// The index's media type: an OCI index or a Docker manifest list.
     pub media_type: String,
+    /// Its entries.
     pub manifests: Vec<Descriptor>,
 }
 
 /// A read-only view of a single image manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageView {
+    /// The manifest's media type: OCI or Docker schema 2.
     pub media_type: String,
+    /// The config blob's descriptor.
     pub config: Descriptor,
+    /// The layers' descriptors.
     pub layers: Vec<Descriptor>,
+    /// The artifact type, for artifacts that are not images.
     pub artifact_type: Option<String>,
+    /// The manifest this one refers to (an attestation or signature names its image here).
     pub subject: Option<Descriptor>,
 }
 
@@ -162,21 +199,29 @@ impl ImageView {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // one per manifest read; boxing buys nothing
+/// What a manifest is, once parsed.
 pub enum Parsed {
+    /// An image index or manifest list.
     Index(IndexView),
+    /// A single image manifest.
     Image(ImageView),
     /// Docker image manifest v2 schema 1: Lambda rejects it.
     Schema1,
 }
 
+/// Why bytes are not a manifest ecr-lambda can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// Not JSON at all.
     #[error("manifest is not valid JSON ({0})")]
     NotJson(String),
+    /// JSON, but not shaped like a manifest or an index.
     #[error("manifest JSON does not have the shape of an image manifest or index ({0})")]
     Shape(String),
+    /// A media type that is neither a manifest nor an index.
     #[error("manifest media type {0:?} is neither an image manifest nor an index")]
     UnknownMediaType(String),
+    /// A `schemaVersion` other than 2.
     #[error("manifest has schemaVersion {0}; only schema 2 is understood")]
     SchemaVersion(i64),
 }

@@ -5,10 +5,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// An image's platform, as an index entry or a config blob gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub struct Platform {
+    /// `linux`, say.
     pub os: String,
+    /// The OCI architecture name: `amd64`, `arm64`.
     pub architecture: String,
+    /// The micro-architecture (`v8`), if given.
     #[serde(default)]
     pub variant: Option<String>,
 }
@@ -16,8 +20,10 @@ pub struct Platform {
 /// The two architectures Lambda runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum LambdaArch {
+    /// `linux/amd64`.
     #[serde(rename = "x86_64")]
     X86_64,
+    /// `linux/arm64`.
     #[serde(rename = "arm64")]
     Arm64,
 }
@@ -39,6 +45,7 @@ impl LambdaArch {
         }
     }
 
+    /// The architecture Lambda calls `name` (`x86_64`, `arm64`), if it is one.
     pub fn from_lambda_name(name: &str) -> Option<LambdaArch> {
         match name {
             "x86_64" => Some(LambdaArch::X86_64),
@@ -89,10 +96,13 @@ impl Serialize for Platform {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlatformArg(pub LambdaArch);
 
+/// Why a `--platform` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
+    /// Not `OS/ARCH[/VARIANT]`.
     #[error("platform {0:?} is not of the form OS/ARCH[/VARIANT] (for example linux/arm64)")]
     Malformed(String),
+    /// Well formed, but not linux/amd64 or linux/arm64.
     #[error(
         "platform {0:?} cannot run on Lambda: use linux/amd64 (x86_64 functions) or linux/arm64 (arm64 functions)"
     )]

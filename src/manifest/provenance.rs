@@ -15,10 +15,12 @@ use crate::digest::Digest;
 use crate::manifest::classify;
 use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
 
+/// The layer annotation that names an attestation's in-toto predicate type.
 pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
 /// What newer BuildKit versions put in `artifactType` of attestation manifests.
 pub const ATTESTATION_ARTIFACT_TYPE: &str = "application/vnd.docker.attestation.manifest.v1+json";
 
+/// How an attestation is linked to the image it attests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Link {
@@ -28,10 +30,14 @@ pub enum Link {
     IndexOnly,
 }
 
+/// An attestation of the image, as reported (`provenance` in the JSON output).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Provenance {
+    /// The attestation manifest's digest.
     pub digest: String,
+    /// What it attests, by in-toto predicate type (`https://slsa.dev/provenance/v0.2`, say).
     pub predicate_types: Vec<String>,
+    /// Whether registries list it as a referrer of the image, or only the index links it.
     pub linked: Link,
 }
 

@@ -37,22 +37,30 @@ pub fn scan_children(root: &Parsed) -> Vec<Digest> {
 /// A tag `fix` would write, with the referrers that keep the target's provenance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedWrite {
+    /// The tag to write.
     pub tag: String,
+    /// The manifest it would name.
     pub target: Target,
+    /// The attestations to write again as its referrers.
     pub referrers: Vec<Referrer>,
 }
 
+/// What a scan says of a tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Lambda accepts it as is.
     Ready,
+    /// `fix` can make it Lambda-ready (for an index of several platforms, every platform).
     Fixable,
+    /// Neither: the problems say why.
     NotFixable,
 }
 
 /// A tag as a scan judges it, with no function in view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TagAssessment {
+    /// Ready, fixable or neither.
     pub verdict: Verdict,
     /// What `fix` would write: the tag itself for one runnable image, else one
     /// `<tag>-<arch>` per runnable platform.

@@ -26,10 +26,13 @@ pub const MAX_IDS_PER_CALL: usize = 100;
 /// What is known of the function an image is meant for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionFacts {
+    /// The function's name, as messages give it.
     pub name: String,
     /// `None` when the function's architecture is not one Lambda documents.
     pub arch: Option<LambdaArch>,
+    /// It is a container image function (not a .zip package).
     pub is_image: bool,
+    /// The region the function is in.
     pub region: String,
     /// The function's image configuration sets EntryPoint or Command, so the image
     /// need not have its own.
@@ -41,6 +44,7 @@ pub struct FunctionFacts {
 pub struct Inputs<'a> {
     /// The image as the user should see it in messages (`app:v7`).
     pub image: &'a str,
+    /// The manifest the reference names, exactly as ECR holds it.
     pub root: &'a RawManifest,
     /// The children fetched by digest; only the target (and its attestations) are needed.
     pub children: &'a BTreeMap<Digest, RawManifest>,
@@ -48,23 +52,31 @@ pub struct Inputs<'a> {
     pub requested_digest: Option<&'a Digest>,
     /// `--platform`.
     pub platform: Option<LambdaArch>,
+    /// The function the image is meant for, when one is in view.
     pub function: Option<&'a FunctionFacts>,
+    /// The region the repository is in; a function elsewhere cannot use it.
     pub repository_region: &'a str,
 }
 
 /// One entry of an index, as reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
+    /// The entry's digest, as the index gives it.
     pub digest: String,
+    /// Its media type.
     pub media_type: String,
+    /// Its platform, if the index gives one.
     pub platform: Option<Platform>,
+    /// What it is for.
     pub role: Role,
+    /// Its declared size in bytes.
     pub size: i64,
 }
 
 /// The manifest Lambda should run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The manifest, its bytes exactly as ECR holds them.
     pub manifest: RawManifest,
     /// Known from the index entry; `None` for a single manifest (its platform is
     /// only recorded in its config blob).
@@ -73,16 +85,24 @@ pub struct Target {
     pub is_root: bool,
 }
 
+/// What Lambda would make of an image, and what `fix` would write: what [`assess`] decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assessment {
+    /// The digest of the manifest the reference names.
     pub root_digest: Digest,
+    /// Its media type.
     pub root_media_type: String,
+    /// It is an index or manifest list.
     pub is_index: bool,
+    /// The index's entries (empty for a single manifest).
     pub entries: Vec<Entry>,
     /// How many distinct runnable images the index holds.
     pub runnable: usize,
+    /// The manifest Lambda should run, when one can be chosen.
     pub target: Option<Target>,
+    /// What stops Lambda from running the image as it is; none means it is ready.
     pub problems: Vec<Finding>,
+    /// What does not stop it, but should be known.
     pub warnings: Vec<Finding>,
     /// The target's attestations, as the index links them.
     pub provenance: Vec<Provenance>,
@@ -107,6 +127,7 @@ impl Assessment {
             && self.problems.iter().all(|p| p.code == Code::ImageIndex)
     }
 
+    /// Whether the problems include `code`.
     pub fn has_problem(&self, code: Code) -> bool {
         self.problems.iter().any(|p| p.code == code)
     }
@@ -153,6 +174,10 @@ pub fn children_to_fetch(
     digests
 }
 
+/// Assesses an image against Lambda's rules, from its manifests: the problems and
+/// warnings, the target Lambda should run, and the referrers `fix` would write. The
+/// rules that need the target's config come after, in
+/// [`assess_config`](crate::manifest::config::assess_config).
 pub fn assess(inputs: &Inputs<'_>) -> Assessment {
     let root = inputs.root;
     let mut a = Assessment {

@@ -14,19 +14,28 @@ use crate::ops::{Clients, DeployRequest, Outcome};
 use crate::output::{FunctionReport, RollbackReport, UpdateReport, UpdateStatus, VersionReport};
 use crate::reference::{ImageRef, Selector};
 
+/// What `rollback` is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RollbackRequest {
+    /// The function to roll back.
     pub function: FunctionRef,
     /// Move this alias back; without it, `$LATEST` is updated.
     pub alias: Option<String>,
     /// `--to VERSION`; else the newest earlier version with another image.
     pub to: Option<String>,
+    /// Read and decide, but move no alias and update nothing.
     pub dry_run: bool,
+    /// Wait for an update of `$LATEST` to finish (`false` with `--no-wait`).
     pub wait: bool,
+    /// How long to wait for it.
     pub wait_timeout: Duration,
+    /// Show a spinner on stderr while waiting.
     pub progress: bool,
 }
 
+/// Rolls a function back: the alias to an earlier version, or `$LATEST` to an earlier
+/// version's image, by digest. Nothing to roll back to, or a version whose image is no
+/// longer in ECR, is a report with [`ExitCode::NotUsable`] and its reason.
 pub async fn rollback(
     clients: &Clients,
     req: &RollbackRequest,

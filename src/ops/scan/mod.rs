@@ -15,13 +15,19 @@ mod functions;
 
 use functions::scan_functions;
 
+/// What `scan` is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanRequest {
     /// Empty: every repository of the registry.
     pub repositories: Vec<String>,
+    /// Also check every image function: its image still exists, its tag is still
+    /// ready, its architecture matches.
     pub functions: bool,
+    /// How many repositories, functions or config blobs are read at once.
     pub concurrency: usize,
+    /// Fix every fixable tag, as `fix` does, once `confirm` approves the plan.
     pub fix: bool,
+    /// Show a progress bar on stderr.
     pub progress: bool,
 }
 
