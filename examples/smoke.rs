@@ -397,7 +397,8 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
 
     let deploy = DeployRequest {
         image: image_ref,
-        function: s.function.clone(),
+        functions: vec![s.function.clone()],
+        concurrency: 1,
         platform: None,
         tag: None,
         publish: false,

@@ -134,9 +134,13 @@ pub struct FixArgs {
 pub struct DeployArgs {
     /// [ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX] (default tag: latest)
     pub image: String,
-    /// The function to update (name or ARN)
-    #[arg(long, value_name = "NAME|ARN")]
-    pub function: String,
+    /// The function to update (name or ARN); repeat it to deploy one image to several
+    #[arg(long, value_name = "NAME|ARN", required = true)]
+    pub function: Vec<String>,
+    /// With several --function: how many are updated at once
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub concurrency: u16,
     /// The platform to use from a multi-platform index (default: the function's architecture)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -229,7 +233,7 @@ impl Plan {
         let (image, function) = match self {
             Plan::Check(r) => (&r.image, r.function.as_ref()),
             Plan::Fix(r) => (&r.image, r.function.as_ref()),
-            Plan::Deploy(r) => (&r.image, Some(&r.function)),
+            Plan::Deploy(r) => (&r.image, r.functions.first()),
             Plan::Rollback(r) => {
                 return Regions {
                     image: None,
@@ -266,6 +270,30 @@ fn tag(value: Option<&str>) -> Result<Option<String>, Error> {
         validate_tag(t)?;
     }
     Ok(value.map(str::to_owned))
+}
+
+/// Every `--function`, once each, all in one region (the clients are per region).
+fn functions(values: &[String]) -> Result<Vec<FunctionRef>, Error> {
+    let mut functions: Vec<FunctionRef> = Vec::new();
+    for value in values {
+        let f = function_ref(Some(value))?.expect("given");
+        if functions.iter().any(|g| g.id == f.id) {
+            return Err(Error::Usage(format!("--function {value} is given twice")));
+        }
+        functions.push(f);
+    }
+    let regions: Vec<&str> = functions
+        .iter()
+        .filter_map(|f| f.region.as_deref())
+        .collect();
+    if regions.iter().any(|r| *r != regions[0]) {
+        return Err(Error::Usage(
+            "the functions are in different regions; deploy to each region separately (Lambda \
+             pulls images only from its own region)"
+                .into(),
+        ));
+    }
+    Ok(functions)
 }
 
 /// An alias name as Lambda takes it: 1-128 letters, digits, '-' or '_', not all digits
@@ -325,7 +353,8 @@ impl Command {
             }
             Command::Deploy(args) => Plan::Deploy(DeployRequest {
                 image: args.image.parse()?,
-                function: function_ref(Some(&args.function))?.expect("given"),
+                functions: functions(&args.function)?,
+                concurrency: usize::from(args.concurrency),
                 platform: platform(args.platform.as_deref())?,
                 tag: tag(args.tag.as_deref())?,
                 publish: args.publish,

@@ -11,11 +11,23 @@ use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
 /// Logs never show credentials: the signer's own logs (canonical requests carry the
 /// session token) are always off, whatever RUST_LOG says.
-/// Caps applied whatever RUST_LOG says: signing logs (credentials), and the SDK's
-/// trace-level body logging (GetDownloadUrlForLayer's answer is a pre-signed URL, a
-/// bearer credential).
-const ALWAYS: &str =
-    "aws_sigv4=off,aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,hyper=off,hyper_util=off";
+/// Applied whatever RUST_LOG says: no signing logs (they carry credentials).
+const ALWAYS: &str = "aws_sigv4=off";
+
+/// Never shown, whatever RUST_LOG says: the SDK's trace events that print whole
+/// responses and outputs (GetDownloadUrlForLayer's is a pre-signed URL, a bearer
+/// credential), and the HTTP stack's own trace events.
+fn never_shown(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE
+        && [
+            "aws_smithy_runtime",
+            "aws_smithy_http_client",
+            "hyper",
+            "hyper_util",
+        ]
+        .iter()
+        .any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")))
+}
 
 fn init_logging(verbose: u8) {
     let filter = match verbose {
@@ -25,12 +37,18 @@ fn init_logging(verbose: u8) {
     };
     let filter = EnvFilter::try_new(format!("{filter},{ALWAYS}"))
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,{ALWAYS}")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbose > 1)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_filter(filter)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !never_shown(meta)
+        }));
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// Writes the result to stdout; a closed pipe (`| head`) is not an error.

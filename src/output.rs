@@ -112,13 +112,44 @@ pub struct UpdateReport {
 pub struct DeployReport {
     #[serde(flatten)]
     pub fix: FixReport,
-    pub function: FunctionReport,
+    /// The function, when one was given (else see `deployments`).
+    pub function: Option<FunctionReport>,
     /// What UpdateFunctionCode is (or would be) given: the target by digest.
     pub image_uri: Option<String>,
     /// `null` when the deploy stopped before updating (see `problems`).
     pub update: Option<UpdateReport>,
     /// With `--alias`: the version it points at now, and before.
     pub alias: Option<AliasReport>,
+    /// One entry per `--function`, in the order given.
+    pub deployments: Vec<DeploymentReport>,
+}
+
+/// One function's part of a deploy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeploymentReport {
+    pub function: FunctionReport,
+    pub image_uri: Option<String>,
+    /// The tag written for this function's image, if any.
+    pub written_tag: Option<String>,
+    pub update: Option<UpdateReport>,
+    pub alias: Option<AliasReport>,
+    /// What stops this function from running the image (nothing was written).
+    pub problems: Vec<Finding>,
+    /// The AWS error that stopped this function's update (the others went on).
+    pub error: Option<String>,
+}
+
+impl DeploymentReport {
+    /// The function runs the image: updated, or nothing to do (or, in a dry run,
+    /// would be).
+    pub fn ok(&self, waited: bool) -> bool {
+        self.error.is_none()
+            && self.update.as_ref().is_some_and(|u| match u.status {
+                UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned => true,
+                UpdateStatus::InProgress => !waited,
+                UpdateStatus::Failed => false,
+            })
+    }
 }
 
 fn short(digest: &str) -> &str {
@@ -226,6 +257,42 @@ impl fmt::Display for FixReport {
 impl fmt::Display for DeployReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.fix)?;
+        for d in &self.deployments {
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for UpdateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match self.status {
+            UpdateStatus::Successful => "successful",
+            UpdateStatus::Failed => "FAILED",
+            UpdateStatus::InProgress => "in progress",
+            UpdateStatus::Unchanged => "unchanged: the function already runs this image",
+            UpdateStatus::Planned => "planned (dry run)",
+        };
+        f.write_str(status)?;
+        if let Some(version) = &self.version {
+            write!(f, ", version {version}")?;
+        }
+        if self.polls > 0 {
+            write!(
+                f,
+                " (waited {:.1} s, {} status read{})",
+                self.waited_ms as f64 / 1000.0,
+                self.polls,
+                if self.polls == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The lines of one function's deploy.
+impl fmt::Display for DeploymentReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "function:  {} ({})",
@@ -236,33 +303,16 @@ impl fmt::Display for DeployReport {
             writeln!(f, "deploy:    {uri}")?;
         }
         if let Some(update) = &self.update {
-            let status = match update.status {
-                UpdateStatus::Successful => "successful",
-                UpdateStatus::Failed => "FAILED",
-                UpdateStatus::InProgress => "in progress",
-                UpdateStatus::Unchanged => "unchanged: the function already runs this image",
-                UpdateStatus::Planned => "planned (dry run)",
-            };
-            write!(f, "update:    {status}")?;
-            if let Some(version) = &update.version {
-                write!(f, ", version {version}")?;
-            }
-            if update.polls > 0 {
-                write!(
-                    f,
-                    " (waited {:.1} s, {} status read{})",
-                    update.waited_ms as f64 / 1000.0,
-                    update.polls,
-                    if update.polls == 1 { "" } else { "s" }
-                )?;
-            }
-            writeln!(f)?;
+            writeln!(f, "update:    {update}")?;
             if let Some(reason) = &update.reason {
                 writeln!(f, "reason:    {reason}")?;
             }
         }
         if let Some(alias) = &self.alias {
             writeln!(f, "alias:     {alias}")?;
+        }
+        if let Some(error) = &self.error {
+            writeln!(f, "error:     {error}")?;
         }
         Ok(())
     }

@@ -209,8 +209,28 @@ async fn the_pre_signed_url_appears_in_no_output_at_the_highest_verbosity() {
     assert_eq!(count(&proxy, "GetBlob"), 1, "the blob was read");
     let everything = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(
+        everything.contains("GetDownloadUrlForLayer"),
+        "the call itself is logged"
+    );
+    assert!(
         !everything.contains("/_emulator/blobs/"),
         "a download URL was printed"
+    );
+    // RUST_LOG=trace asks for every event of every crate: still no URL.
+    let out = command_at(
+        &proxy.endpoint(),
+        &["check", &uri(&repo, ":v1"), "--function", &function],
+    )
+    .env("RUST_LOG", "trace")
+    .output()
+    .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(count(&proxy, "GetBlob"), 2);
+    let everything = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(everything.contains("GetDownloadUrlForLayer"));
+    assert!(
+        !everything.contains("/_emulator/blobs/"),
+        "a download URL was printed at RUST_LOG=trace"
     );
 }
 

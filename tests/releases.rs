@@ -172,3 +172,147 @@ async fn version_image(function: &str, version: &str) -> (Option<String>, Option
         code.resolved_image_uri().map(str::to_owned),
     )
 }
+
+async fn function_with_command(repo: &str, arch: Architecture, command: Option<&str>) -> String {
+    use aws_sdk_lambda::types::{FunctionCode, ImageConfig, PackageType};
+    let name = unique("fn");
+    let mut create = lambda()
+        .await
+        .create_function()
+        .function_name(&name)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(uri(repo, ":base"))
+                .build(),
+        )
+        .architectures(arch);
+    if let Some(command) = command {
+        create = create.image_config(ImageConfig::builder().command(command).build());
+    }
+    create.send().await.expect("create the function");
+    name
+}
+
+async fn command_of(function: &str) -> Option<Vec<String>> {
+    lambda()
+        .await
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .configuration()
+        .and_then(|c| c.image_config_response())
+        .and_then(|r| r.image_config())
+        .map(|i| i.command().to_vec())
+}
+
+#[tokio::test]
+async fn one_multi_platform_index_serves_functions_of_both_architectures() {
+    let repo = unique("multi");
+    let case = load_case("buildx-multi");
+    create_repository(&repo, false).await;
+    seed(&repo, "v7", &case).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
+    let x86 = function_with_command(&repo, Architecture::X8664, Some("app.web")).await;
+    let arm = function_with_command(&repo, Architecture::Arm64, Some("app.worker")).await;
+    let proxy = proxy();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            &uri(&repo, ":v7"),
+            "--function",
+            &x86,
+            "--function",
+            &arm,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    let deployments = report["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(
+        report["function"],
+        Value::Null,
+        "several functions: see deployments"
+    );
+    assert_eq!(report["update"], Value::Null);
+    let (amd64, arm64) = (
+        case.child("image-amd64.json").digest.clone(),
+        case.child("image-arm64.json").digest.clone(),
+    );
+    for (d, name, tag, digest) in [
+        (&deployments[0], &x86, "v7-amd64", &amd64),
+        (&deployments[1], &arm, "v7-arm64", &arm64),
+    ] {
+        assert_eq!(d["function"]["name"], name.as_str());
+        assert_eq!(d["update"]["status"], "successful", "{d}");
+        assert_eq!(d["written_tag"], tag);
+        assert!(d["image_uri"].as_str().unwrap().ends_with(digest.as_str()));
+        assert_tag(&repo, tag, digest).await;
+        assert_runs(name, digest).await;
+    }
+    // The image was read once: the index, then both platforms' manifests together
+    // (new tags are written, so there is no tag to guard). Then two tags and two
+    // referrers.
+    let count = |op: &str| proxy.log().iter().filter(|o| *o == op).count();
+    assert_eq!(count("BatchGetImage"), 2, "{:?}", proxy.log());
+    assert_eq!(count("PutImage"), 4, "{:?}", proxy.log());
+    assert_eq!(count("UpdateFunctionCode"), 2, "{:?}", proxy.log());
+    // Each function keeps its own command.
+    assert_eq!(command_of(&x86).await, Some(vec!["app.web".to_owned()]));
+    assert_eq!(command_of(&arm).await, Some(vec!["app.worker".to_owned()]));
+    // The multi-platform tag still serves its other consumers.
+    assert_tag(&repo, "v7", &case.root.digest).await;
+}
+
+#[tokio::test]
+async fn one_function_of_three_unable_to_run_the_image_stops_every_write() {
+    let (repo, first, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let second = function_with_command(&repo, Architecture::X8664, Some("app.other")).await;
+    // The index has no arm64 image.
+    let third = function_with_command(&repo, Architecture::Arm64, None).await;
+    let proxy = proxy();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            &uri(&repo, ":v1"),
+            "--function",
+            &first,
+            "--function",
+            &second,
+            "--function",
+            &third,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    let deployments = report["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 3);
+    for d in &deployments[..2] {
+        assert_eq!(d["problems"], serde_json::json!([]), "{d}");
+        assert_eq!(d["update"], Value::Null);
+    }
+    let problems: Vec<&str> = deployments[2]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert!(problems.contains(&"architecture-mismatch"), "{problems:?}");
+    let log = proxy.log();
+    assert!(
+        !log.iter()
+            .any(|op| op == "PutImage" || op == "UpdateFunctionCode"),
+        "nothing written: {log:?}"
+    );
+    assert_tag(&repo, "v1", &case.root.digest).await;
+}

@@ -41,6 +41,12 @@ async fn seed_repository(repo: &str, layout: &Layout, counter: &mut usize) {
     let windows = load_case("windows");
     let attestations = load_case("attestations-only");
     let ready = load_case("docker-v2").root;
+    // The config blobs, as buildx pushes them before the manifests.
+    for case in [&single, &multi, &windows, &attestations] {
+        for blob in &case.blobs {
+            upload_blob(repo, &blob.bytes).await;
+        }
+    }
     let mut puts: Vec<(Option<String>, Manifest)> = Vec::new();
     for case in [&single, &multi, &windows, &attestations] {
         for (_, child) in &case.children {
@@ -265,6 +271,9 @@ async fn scan_of_2014_tags_across_50_repositories() {
     );
     // Two reads, then one guard read per tag moved in place.
     assert_eq!(calls["BatchGetImage"], 2 + 12, "{calls:?}");
+    // Each of the three images written has its config read once, before any write.
+    assert_eq!(calls["GetDownloadUrlForLayer"], 3, "{calls:?}");
+    assert_eq!(calls["GetBlob"], 3, "{calls:?}");
     let target = single.child("image-amd64.json");
     assert_tag("scan-01", "s-0", &target.digest).await;
     let multi_amd = load_case("buildx-multi");

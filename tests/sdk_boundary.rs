@@ -196,7 +196,8 @@ fn deploy_request() -> DeployRequest {
         image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1"
             .parse()
             .unwrap(),
-        function: "fn".parse().unwrap(),
+        functions: vec!["fn".parse().unwrap()],
+        concurrency: 4,
         platform: None,
         tag: None,
         publish: false,
@@ -526,7 +527,10 @@ async fn a_pending_function_is_waited_for_then_updated_with_its_new_revision() {
         "sent once, after the function was Active"
     );
     assert_eq!(get.num_calls(), 4, "the read, then three polls");
-    assert_eq!(outcome.report.function.state.as_deref(), Some("Pending"));
+    assert_eq!(
+        outcome.report.function.unwrap().state.as_deref(),
+        Some("Pending")
+    );
 }
 
 #[tokio::test]

@@ -5,66 +5,327 @@ use aws_sdk_lambda::types::{LastUpdateStatus, State};
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState, Waited, releases};
+use crate::manifest::LambdaArch;
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
-use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse};
+use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config};
 use crate::output::{
-    Action, AliasReport, DeployReport, FixReport, FunctionReport, UpdateReport, UpdateStatus,
+    Action, AliasReport, DeployReport, DeploymentReport, FixReport, FunctionReport, UpdateReport,
+    UpdateStatus,
 };
 
-/// check, fix when needed, UpdateFunctionCode with the target's digest, and wait.
+/// check, fix when needed, UpdateFunctionCode with the target's digest, and wait;
+/// for every function given, from one read of the image.
+///
+/// All or nothing before the first write: when any function cannot run the image,
+/// nothing is written and each function's problems are reported. Then the tags are
+/// written (once per image: a multi-platform index serves functions of different
+/// architectures, each from its platform's manifest), and the functions are updated
+/// concurrently, `concurrency` at a time, each pinned by digest with its RevisionId.
 pub async fn deploy(
     clients: &Clients,
     req: &DeployRequest,
 ) -> Result<Outcome<DeployReport>, Error> {
-    let mut analysis = analyse(clients, &req.image, Some(&req.function), req.platform).await?;
-    analysis.read_config(clients, req.platform).await;
+    let mut analyses = analyse_many(clients, &req.image, &req.functions, req.platform).await?;
+    read_configs(clients, &mut analyses, req.platform).await;
+    for (analysis, function) in analyses.iter_mut().zip(&req.functions) {
+        warn_not_active(analysis, function);
+    }
+    let usable = |a: &Analysis| a.assessment.lambda_ready() || a.assessment.fixable();
+    if !analyses.iter().all(usable) {
+        let deployments = analyses
+            .iter()
+            .map(|a| Deployment::stopped(a, None))
+            .collect();
+        return Ok(report(
+            &analyses,
+            &Fixed::default(),
+            None,
+            deployments,
+            ExitCode::NotUsable,
+        ));
+    }
+    let targets: Vec<Digest> = analyses.iter().map(target_digest).collect();
+    if req.tag.is_some() && targets.iter().any(|t| *t != targets[0]) {
+        return Err(Error::Usage(
+            "the functions need different images (architectures) from this index, and --tag \
+             names one tag: leave --tag out to write <tag>-<arch> for each"
+                .into(),
+        ));
+    }
+
+    // The tags, once per image. An immutable tag or an attestation not kept stops
+    // the deploy before any function is updated; a re-run writes what is missing.
+    let mut fixes: Vec<(Digest, Fixed, Option<String>)> = Vec::new();
+    for i in 0..analyses.len() {
+        let digest = targets[i].clone();
+        if analyses[i].assessment.lambda_ready() || fixes.iter().any(|(d, ..)| *d == digest) {
+            continue;
+        }
+        let tag = tag_for(&analyses[i], req.tag.as_deref())?;
+        let fixed = fix_tag(
+            clients,
+            &mut analyses[i],
+            tag.as_deref(),
+            req.dry_run,
+            req.keep_provenance,
+        )
+        .await?;
+        if let Some(problem) = &fixed.problem {
+            for other in analyses.iter_mut().filter(|a| target_digest(a) == digest) {
+                if !other.assessment.problems.contains(problem) {
+                    other.assessment.problems.push(problem.clone());
+                }
+            }
+            let exit = fixed.exit();
+            let deployments = analyses
+                .iter()
+                .map(|a| Deployment::stopped(a, None))
+                .collect();
+            return Ok(report(&analyses, &fixed, tag, deployments, exit));
+        }
+        fixes.push((digest, fixed, tag));
+    }
+    let fixed_of = |digest: &Digest| fixes.iter().find(|(d, ..)| d == digest);
+    for analysis in analyses.iter_mut() {
+        let tagged = fixed_of(&target_digest(analysis))
+            .is_some_and(|(_, f, t)| f.action.and(t.as_ref()).is_some());
+        if !tagged && analysis.image.tag().is_none() {
+            analysis.assessment.warnings.push(Finding::new(
+                Code::UntaggedImage,
+                "no tag was written (IMAGE names a digest and no --tag was given): if the \
+                 deployed manifest has no tag, lifecycle rules that expire untagged images would \
+                 later break the function; pass --tag to keep it tagged",
+            ));
+        }
+    }
+
+    // The updates, concurrently, each reported whatever the others did.
+    let single = req.functions.len() == 1;
+    let mut running = tokio::task::JoinSet::new();
+    let mut pending = analyses
+        .iter()
+        .cloned()
+        .zip(req.functions.iter().cloned())
+        .enumerate();
+    let mut results: Vec<Option<Result<Deployment, Error>>> =
+        (0..analyses.len()).map(|_| None).collect();
+    let start =
+        |(i, (analysis, function)): (usize, (Analysis, FunctionRef)),
+         running: &mut tokio::task::JoinSet<(usize, Result<Deployment, Error>)>| {
+            let written_tag =
+                fixed_of(&target_digest(&analysis)).and_then(|(_, f, t)| f.action.and(t.clone()));
+            let (clients, req) = (clients.clone(), req.clone());
+            running.spawn(async move {
+                (
+                    i,
+                    deploy_function(&clients, &req, &function, analysis, written_tag).await,
+                )
+            });
+        };
+    for item in pending.by_ref().take(req.concurrency.max(1)) {
+        start(item, &mut running);
+    }
+    while let Some(done) = running.join_next().await {
+        let (i, result) = done.expect("deploy tasks do not panic");
+        results[i] = Some(result);
+        if let Some(item) = pending.next() {
+            start(item, &mut running);
+        }
+    }
+    let mut deployments = Vec::new();
+    let mut aws_failed = false;
+    for (result, analysis) in results.into_iter().zip(&analyses) {
+        match result.expect("every function was deployed") {
+            Ok(deployment) => deployments.push(deployment),
+            // One function: its error is the command's, as it always was.
+            Err(e) if single => return Err(e),
+            Err(e) => {
+                aws_failed |= e.exit_code() == ExitCode::Aws;
+                deployments.push(Deployment::stopped(analysis, Some(e.to_string())));
+            }
+        }
+    }
+    let exit = if aws_failed {
+        ExitCode::Aws
+    } else if deployments.iter().all(|d| d.report.ok(req.wait)) {
+        ExitCode::Success
+    } else {
+        ExitCode::NotUsable
+    };
+    let first = fixes.first().map(|(_, f, t)| (f.clone(), t.clone()));
+    let (fixed, tag) = first.unwrap_or((
+        Fixed {
+            action: Some(Action::AlreadyReady),
+            ..Fixed::default()
+        },
+        None,
+    ));
+    let mut fixed = fixed;
+    fixed.provenance_written = fixes
+        .iter()
+        .flat_map(|(_, f, _)| f.provenance_written.clone())
+        .collect();
+    Ok(report(&analyses, &fixed, tag, deployments, exit))
+}
+
+fn target_digest(analysis: &Analysis) -> Digest {
+    analysis
+        .assessment
+        .target
+        .as_ref()
+        .map(|t| t.manifest.digest().clone())
+        .unwrap_or_else(|| analysis.root.digest().clone())
+}
+
+/// The configs of the functions' targets, each read once.
+async fn read_configs(clients: &Clients, analyses: &mut [Analysis], platform: Option<LambdaArch>) {
+    let mut read: Vec<(Digest, image_config::ConfigRead)> = Vec::new();
+    for analysis in analyses.iter_mut() {
+        let digest = target_digest(analysis);
+        let config = match read.iter().find(|(d, _)| *d == digest) {
+            Some((_, config)) => config.clone(),
+            None => {
+                let config = image_config::read(clients, analysis).await;
+                read.push((digest, config.clone()));
+                config
+            }
+        };
+        image_config::apply(analysis, config, platform);
+    }
+}
+
+fn warn_not_active(analysis: &mut Analysis, function: &FunctionRef) {
+    let Some(state) = analysis.function.as_ref() else {
+        return;
+    };
+    if let Some(s @ (State::Failed | State::Inactive)) = &state.state {
+        let message = format!(
+            "function {function} is {}{}; the update is attempted, which is how Lambda brings \
+             such a function back",
+            s.as_str(),
+            state
+                .state_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        analysis
+            .assessment
+            .warnings
+            .push(Finding::new(Code::FunctionNotActive, message));
+    }
+}
+
+fn function_report(analysis: &Analysis) -> FunctionReport {
+    let f = analysis
+        .function
+        .as_ref()
+        .expect("deploy reads every function");
+    FunctionReport {
+        name: f.name.clone(),
+        arn: f.arn.clone(),
+        architectures: f.architectures.clone(),
+        state: f.state.as_ref().map(|s| s.as_str().to_owned()),
+    }
+}
+
+/// The report: the image as read (its problems and warnings for every function),
+/// and one entry per function, in the order given.
+fn report(
+    analyses: &[Analysis],
+    fixed: &Fixed,
+    tag: Option<String>,
+    deployments: Vec<Deployment>,
+    exit: ExitCode,
+) -> Outcome<DeployReport> {
+    let mut check = analyses[0].report();
+    for other in &analyses[1..] {
+        let other = other.report();
+        for p in other.problems {
+            if !check.problems.contains(&p) {
+                check.problems.push(p);
+            }
+        }
+        for w in other.warnings {
+            if !check.warnings.contains(&w) {
+                check.warnings.push(w);
+            }
+        }
+        if check.target != other.target {
+            check.target = None;
+        }
+        if check.config != other.config {
+            check.config = None;
+        }
+    }
+    let deployments: Vec<DeploymentReport> = deployments.into_iter().map(|d| d.report).collect();
+    let one = (deployments.len() == 1).then(|| deployments[0].clone());
+    Outcome {
+        report: DeployReport {
+            fix: FixReport {
+                check,
+                written_tag: fixed.action.and(tag),
+                action: fixed.action,
+                provenance_written: fixed.provenance_written.clone(),
+            },
+            function: one.as_ref().map(|d| d.function.clone()),
+            image_uri: one.as_ref().and_then(|d| d.image_uri.clone()),
+            update: one.as_ref().and_then(|d| d.update.clone()),
+            alias: one.as_ref().and_then(|d| d.alias.clone()),
+            deployments,
+        },
+        exit,
+    }
+}
+
+/// One function's deploy.
+struct Deployment {
+    report: DeploymentReport,
+}
+
+impl Deployment {
+    /// A function that was not updated: what stops it from running the image (none
+    /// when it could, and another function or a write stopped the deploy), or the
+    /// error that stopped it.
+    fn stopped(analysis: &Analysis, error: Option<String>) -> Deployment {
+        let a = &analysis.assessment;
+        let problems = if a.lambda_ready() || a.fixable() {
+            a.problems
+                .iter()
+                .filter(|p| p.code != Code::ImageIndex)
+                .cloned()
+                .collect()
+        } else {
+            a.problems.clone()
+        };
+        Deployment {
+            report: DeploymentReport {
+                function: function_report(analysis),
+                image_uri: None,
+                written_tag: None,
+                update: None,
+                alias: None,
+                problems,
+                error,
+            },
+        }
+    }
+}
+
+/// Waits for the function to take an update, then updates it to the analysed target
+/// and waits for that, and moves the alias.
+async fn deploy_function(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    analysis: Analysis,
+    written_tag: Option<String>,
+) -> Result<Deployment, Error> {
     let mut function = analysis
         .function
         .clone()
         .expect("analyse reads the function it is given");
-    let function_report = FunctionReport {
-        name: function.name.clone(),
-        arn: function.arn.clone(),
-        architectures: function.architectures.clone(),
-        state: function.state.as_ref().map(|s| s.as_str().to_owned()),
-    };
-    if let Some(state @ (State::Failed | State::Inactive)) = &function.state {
-        analysis.assessment.warnings.push(Finding::new(
-            Code::FunctionNotActive,
-            format!(
-                "function {} is {}{}; the update is attempted, which is how Lambda brings such a \
-                 function back",
-                req.function,
-                state.as_str(),
-                function
-                    .state_reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
-        ));
-    }
-    let stop = |analysis: &Analysis, fixed: Fixed, written_tag: Option<String>| Outcome {
-        exit: fixed.exit(),
-        report: DeployReport {
-            fix: FixReport {
-                check: analysis.report(),
-                written_tag: fixed.action.and(written_tag),
-                action: fixed.action,
-                provenance_written: fixed.provenance_written,
-            },
-            function: function_report.clone(),
-            image_uri: None,
-            update: None,
-            alias: None,
-        },
-    };
-
-    if !analysis.assessment.lambda_ready() && !analysis.assessment.fixable() {
-        return Ok(stop(&analysis, Fixed::default(), None));
-    }
-
     // Lambda refuses a code update while the function is being created (Pending) or
     // an earlier update runs; that update's result is where this one's RevisionId
     // comes from.
@@ -74,18 +335,14 @@ pub async fn deploy(
         } else {
             "earlier update"
         };
-        tracing::info!(
-            "the {what} of {} is in progress; waiting for it",
-            req.function
-        );
-        let waited = wait(clients, req, what).await?;
+        tracing::info!("the {what} of {fref} is in progress; waiting for it");
+        let waited = wait(clients, req, fref, what).await?;
         if waited.timed_out {
             return Err(AwsError::new(
                 "GetFunction",
                 AwsErrorKind::Conflict,
                 format!(
-                    "the {what} of {} was still in progress after {} s ({})",
-                    req.function,
+                    "the {what} of {fref} was still in progress after {} s ({})",
                     req.wait_timeout.as_secs(),
                     waited.state.status_line()
                 ),
@@ -96,50 +353,15 @@ pub async fn deploy(
         // A failed earlier update does not block this one.
         function = waited.state;
     }
-
-    // Fix the tag when the image needs it; a digest reference without --tag deploys
-    // the target's digest and writes no tag.
-    let mut fixed = Fixed {
-        action: Some(Action::AlreadyReady),
-        ..Fixed::default()
-    };
-    let mut written_tag = None;
-    if !analysis.assessment.lambda_ready() {
-        let tag = tag_for(&analysis, req.tag.as_deref())?;
-        let done = fix_tag(
-            clients,
-            &mut analysis,
-            tag.as_deref(),
-            req.dry_run,
-            req.keep_provenance,
-        )
-        .await?;
-        // An immutable tag, or an attestation not kept: nothing is deployed. A re-run
-        // writes what is missing and deploys.
-        if done.problem.is_some() {
-            return Ok(stop(&analysis, done, tag));
-        }
-        fixed = done;
-        written_tag = tag;
-    }
-    if written_tag.is_none() && analysis.image.tag().is_none() {
-        analysis.assessment.warnings.push(Finding::new(
-            Code::UntaggedImage,
-            "no tag was written (IMAGE names a digest and no --tag was given): if the deployed \
-             manifest has no tag, lifecycle rules that expire untagged images would later break \
-             the function; pass --tag to keep it tagged",
-        ));
-    }
-
     let target = Target::of(&analysis).expect("a ready or fixable image has a target");
     let alias = match &req.alias {
-        Some(name) => Some(Release::read(clients, req, name, &target).await?),
+        Some(name) => Some(Release::read(clients, fref, name, &target).await?),
         None => None,
     };
     // The same image from the same repository: a function running the same digest
     // from another repository still pulls from there, so it is updated; so is one
-    // whose last update to this image failed. With --alias, an alias that already
-    // runs the target needs nothing either.
+    // whose last update to this image failed, or that is Failed or Inactive. With
+    // --alias, an alias that already runs the target needs nothing either.
     let unchanged = alias.as_ref().is_some_and(|release| release.runs_target)
         || (function.runs(&target.repository, &target.digest)
             && function.last_update != Some(LastUpdateStatus::Failed)
@@ -149,35 +371,26 @@ pub async fn deploy(
     } else if req.dry_run {
         UpdateReport::new(UpdateStatus::Planned)
     } else {
-        update_and_wait(clients, req, &function, &target).await?
+        update_and_wait(clients, req, fref, &function, &target).await?
     };
     let alias = match alias {
         Some(release) => Some(
             release
-                .point(clients, req, &function, &target, &update)
+                .point(clients, req, fref, &function, &target, &update)
                 .await?,
         ),
         None => None,
     };
-    let exit = match update.status {
-        UpdateStatus::Failed => ExitCode::NotUsable,
-        UpdateStatus::InProgress if req.wait => ExitCode::NotUsable,
-        _ => ExitCode::Success,
-    };
-    Ok(Outcome {
-        report: DeployReport {
-            fix: FixReport {
-                check: analysis.report(),
-                action: fixed.action,
-                written_tag,
-                provenance_written: fixed.provenance_written,
-            },
-            function: function_report,
+    Ok(Deployment {
+        report: DeploymentReport {
+            function: function_report(&analysis),
             image_uri: Some(target.uri),
+            written_tag,
             update: Some(update),
             alias,
+            problems: Vec::new(),
+            error: None,
         },
-        exit,
     })
 }
 
@@ -191,15 +404,15 @@ struct Release {
 impl Release {
     async fn read(
         clients: &Clients,
-        req: &DeployRequest,
+        fref: &FunctionRef,
         name: &str,
         target: &Target,
     ) -> Result<Release, Error> {
-        let before = releases::get_alias(&clients.lambda, &req.function, name).await?;
+        let before = releases::get_alias(&clients.lambda, fref, name).await?;
         let runs_target = match &before {
             Some(alias) => lambda::get_qualified(
                 &clients.lambda,
-                &req.function,
+                fref,
                 Some(&alias.version),
                 &clients.lambda_region,
             )
@@ -221,6 +434,7 @@ impl Release {
         self,
         clients: &Clients,
         req: &DeployRequest,
+        fref: &FunctionRef,
         function: &FunctionState,
         target: &Target,
         update: &UpdateReport,
@@ -243,7 +457,7 @@ impl Release {
             return Ok(report(previous.clone(), false));
         }
         let existing = || async {
-            let versions = releases::list_versions(&clients.lambda, &req.function).await?;
+            let versions = releases::list_versions(&clients.lambda, fref).await?;
             Ok::<_, Error>(
                 versions
                     .into_iter()
@@ -266,7 +480,7 @@ impl Release {
                 None => {
                     releases::publish_version(
                         &clients.lambda,
-                        &req.function,
+                        fref,
                         &target.digest,
                         function.revision_id.as_deref(),
                     )
@@ -276,7 +490,7 @@ impl Release {
         };
         releases::point_alias(
             &clients.lambda,
-            &req.function,
+            fref,
             &self.name,
             &version,
             self.before.as_ref(),
@@ -329,12 +543,13 @@ impl UpdateReport {
 pub(crate) async fn update_and_wait(
     clients: &Clients,
     req: &DeployRequest,
+    fref: &FunctionRef,
     function: &FunctionState,
     target: &Target,
 ) -> Result<UpdateReport, Error> {
     let updated = match lambda::update_code(
         &clients.lambda,
-        &req.function,
+        fref,
         &target.uri,
         function.revision_id.as_deref(),
         req.publish || req.alias.is_some(),
@@ -348,18 +563,17 @@ pub(crate) async fn update_and_wait(
         // being updated to) the target, and this deploy goes on waiting for it. Any
         // other image is someone else's change.
         Err(refused) if refused.kind == AwsErrorKind::Conflict => {
-            let now = lambda::get_function(&clients.lambda, &req.function, &clients.lambda_region)
-                .await?;
+            let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
             // Ours changed the revision; a refusal while nothing changed is not ours.
             if !now.runs(&target.repository, &target.digest)
                 || now.revision_id == function.revision_id
             {
-                return Err(conflict(refused, &req.function, &now).into());
+                return Err(conflict(refused, fref, &now).into());
             }
             tracing::info!(
                 "{} is already being updated to the target: an earlier attempt of this update \
                  went through and its answer was lost",
-                req.function
+                fref
             );
             lambda::Updated {
                 status: now.last_update.clone(),
@@ -390,7 +604,7 @@ pub(crate) async fn update_and_wait(
         _ if !req.wait => return Ok(report),
         _ => {}
     }
-    let waited = wait(clients, req, "update").await?;
+    let waited = wait(clients, req, fref, "update").await?;
     report.polls = waited.polls;
     report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
     let state = waited.state;
@@ -398,7 +612,7 @@ pub(crate) async fn update_and_wait(
         report.reason = Some(format!(
             "still in progress after {} s; check it with `aws lambda get-function --function-name {}`",
             req.wait_timeout.as_secs(),
-            req.function
+            fref
         ));
         return Ok(report);
     }
@@ -414,7 +628,7 @@ pub(crate) async fn update_and_wait(
             AwsErrorKind::Conflict,
             format!(
                 "{} was updated by someone else while this deploy waited: it now runs {}, not {}",
-                req.function,
+                fref,
                 state.running(),
                 target.uri
             ),
@@ -444,8 +658,12 @@ fn conflict(refused: AwsError, function: &FunctionRef, now: &FunctionState) -> A
 
 /// Waits until the function is settled, with a spinner showing Lambda's status when
 /// asked; Ctrl-C stops the waiting (not the update, which goes on at AWS).
-async fn wait(clients: &Clients, req: &DeployRequest, what: &str) -> Result<Waited, Error> {
-    let function = &req.function;
+async fn wait(
+    clients: &Clients,
+    req: &DeployRequest,
+    function: &FunctionRef,
+    what: &str,
+) -> Result<Waited, Error> {
     let spinner = req.progress.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {

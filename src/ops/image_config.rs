@@ -8,15 +8,15 @@ use crate::manifest::{LambdaArch, Parsed};
 use crate::ops::{Analysis, Clients};
 
 /// How reading the config went.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum ConfigRead {
     /// Nothing to read: no target, or its config is not an image config.
     Nothing,
     Read(ImageConfig),
     /// The bytes are not what the manifest names, or not an image config.
     Invalid(ConfigError),
-    /// The blob could not be had (permission, network, size).
-    Unreadable(BlobError),
+    /// The blob could not be had (permission, network, size): why, and the hint.
+    Unreadable(String, Option<String>),
 }
 
 /// Reads the config of the manifest Lambda would run.
@@ -38,7 +38,13 @@ pub(crate) async fn read(clients: &Clients, analysis: &Analysis) -> ConfigRead {
             Ok(config) => ConfigRead::Read(config),
             Err(e) => ConfigRead::Invalid(e),
         },
-        Err(e) => ConfigRead::Unreadable(e),
+        Err(e) => {
+            let hint = match &e {
+                BlobError::Aws(aws) => aws.hint.clone(),
+                _ => None,
+            };
+            ConfigRead::Unreadable(e.to_string(), hint)
+        }
     }
 }
 
@@ -62,11 +68,7 @@ pub(crate) fn apply(analysis: &mut Analysis, read: ConfigRead, platform: Option<
             Code::UnsupportedMediaType,
             format!("{image} cannot be run: {e}"),
         ),
-        ConfigRead::Unreadable(e) => {
-            let hint = match &e {
-                BlobError::Aws(aws) => aws.hint.clone(),
-                _ => None,
-            };
+        ConfigRead::Unreadable(e, hint) => {
             a.warning(
                 Code::ConfigUnreadable,
                 format!(

@@ -4,7 +4,7 @@
 mod check;
 mod deploy;
 mod fix;
-mod image_config;
+pub(crate) mod image_config;
 mod rollback;
 mod scan;
 
@@ -16,11 +16,12 @@ pub use fix::fix;
 pub use rollback::{RollbackRequest, rollback};
 pub use scan::{ScanRequest, scan};
 
+use crate::digest::Digest;
 use crate::ecr::{self, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::manifest::rules::{self, Assessment};
-use crate::manifest::{LambdaArch, RawManifest};
+use crate::manifest::{FunctionFacts, LambdaArch, RawManifest};
 use crate::output::{CheckReport, TargetReport};
 use crate::reference::{ImageRef, Registry, Selector};
 
@@ -59,7 +60,11 @@ pub struct FixRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployRequest {
     pub image: ImageRef,
-    pub function: FunctionRef,
+    /// One or more: the image is read once and checked against each before anything
+    /// is written.
+    pub functions: Vec<FunctionRef>,
+    /// How many functions are updated at once.
+    pub concurrency: usize,
     pub platform: Option<LambdaArch>,
     pub tag: Option<String>,
     pub publish: bool,
@@ -159,25 +164,45 @@ pub(crate) async fn analyse(
     function: Option<&FunctionRef>,
     platform: Option<LambdaArch>,
 ) -> Result<Analysis, Error> {
+    let functions: Vec<FunctionRef> = function.cloned().into_iter().collect();
+    let mut analyses = analyse_many(clients, image, &functions, platform).await?;
+    Ok(analyses.remove(0))
+}
+
+/// Reads the image once and every function concurrently with it, fetches the
+/// children all of them need in one call, and assesses the image for each function:
+/// one analysis per function, in the order given (one without a function when none
+/// is given).
+pub(crate) async fn analyse_many(
+    clients: &Clients,
+    image: &ImageRef,
+    functions: &[FunctionRef],
+    platform: Option<LambdaArch>,
+) -> Result<Vec<Analysis>, Error> {
     let mut repo = Repository {
         registry_id: image.registry.as_ref().map(|r| r.account.clone()),
         name: image.repository.clone(),
         region: clients.ecr_region.clone(),
     };
-    let read_function = async {
-        match function {
-            Some(f) => lambda::get_function(&clients.lambda, f, &clients.lambda_region)
-                .await
-                .map(Some),
-            None => Ok(None),
+    let read_functions = async {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, f) in functions.iter().cloned().enumerate() {
+            let (client, region) = (clients.lambda.clone(), clients.lambda_region.clone());
+            reads.spawn(async move { (i, lambda::get_function(&client, &f, &region).await) });
         }
+        let mut states = vec![None; functions.len()];
+        while let Some(done) = reads.join_next().await {
+            let (i, state) = done.expect("GetFunction tasks do not panic");
+            states[i] = Some(state?);
+        }
+        Ok::<_, AwsError>(states)
     };
-    let (resolved, function) = tokio::join!(
+    let (resolved, states) = tokio::join!(
         ecr::read(&clients.ecr, &repo, &image.selector),
-        read_function
+        read_functions
     );
     let resolved = resolved?;
-    let function = function?;
+    let states: Vec<Option<FunctionState>> = states?;
     repo.registry_id = resolved.registry_id.clone().or(repo.registry_id);
     let account = repo.registry_id.clone().ok_or_else(|| {
         AwsError::new(
@@ -193,19 +218,36 @@ pub(crate) async fn analyse(
     };
 
     let root = resolved.manifest;
-    let facts = function.as_ref().map(FunctionState::facts);
-    let wanted_children = match root.parse() {
-        Ok(parsed) => {
-            rules::children_to_fetch(&parsed, platform, facts.as_ref().and_then(|f| f.arch))
-        }
-        Err(_) => Vec::new(),
+    let states = if states.is_empty() {
+        vec![None]
+    } else {
+        states
     };
-    let children = ecr::read_by_digest(&clients.ecr, &repo, &wanted_children).await?;
-    // The chosen image comes first; an index that names an image the repository does
-    // not have is the registry's state, not a property of the bytes.
-    if let Some(target) = wanted_children
-        .first()
-        .filter(|d| !children.contains_key(*d))
+    let facts: Vec<Option<FunctionFacts>> = states
+        .iter()
+        .map(|s| s.as_ref().map(FunctionState::facts))
+        .collect();
+    // What each function needs, each chosen image first; fetched together.
+    let wanted: Vec<Vec<Digest>> = match root.parse() {
+        Ok(parsed) => facts
+            .iter()
+            .map(|f| rules::children_to_fetch(&parsed, platform, f.as_ref().and_then(|f| f.arch)))
+            .collect(),
+        Err(_) => vec![Vec::new(); facts.len()],
+    };
+    let mut all: Vec<Digest> = Vec::new();
+    for d in wanted.iter().flatten() {
+        if !all.contains(d) {
+            all.push(d.clone());
+        }
+    }
+    let children = ecr::read_by_digest(&clients.ecr, &repo, &all).await?;
+    // An index that names an image the repository does not have is the registry's
+    // state, not a property of the bytes.
+    if let Some(target) = wanted
+        .iter()
+        .filter_map(|w| w.first())
+        .find(|d| !children.contains_key(*d))
     {
         return Err(AwsError::new(
             "BatchGetImage",
@@ -228,21 +270,24 @@ pub(crate) async fn analyse(
         Selector::Digest(d) => Some(d),
         Selector::Tag(_) => None,
     };
-    let assessment = rules::assess(&rules::Inputs {
-        image: &display,
-        root: &root,
-        children: &children,
-        requested_digest,
-        platform,
-        function: facts.as_ref(),
-        repository_region: &clients.ecr_region,
-    });
-    Ok(Analysis {
-        repo,
-        registry,
-        image: image.clone(),
-        root,
-        assessment,
-        function,
-    })
+    Ok(states
+        .into_iter()
+        .zip(&facts)
+        .map(|(function, facts)| Analysis {
+            repo: repo.clone(),
+            registry: registry.clone(),
+            image: image.clone(),
+            root: root.clone(),
+            assessment: rules::assess(&rules::Inputs {
+                image: &display,
+                root: &root,
+                children: &children,
+                requested_digest,
+                platform,
+                function: facts.as_ref(),
+                repository_region: &clients.ecr_region,
+            }),
+            function,
+        })
+        .collect())
 }

@@ -184,7 +184,8 @@ pub async fn rollback(
     } else {
         let as_deploy = DeployRequest {
             image,
-            function: req.function.clone(),
+            functions: vec![req.function.clone()],
+            concurrency: 1,
             platform: None,
             tag: None,
             publish: false,
@@ -195,7 +196,7 @@ pub async fn rollback(
             keep_provenance: false,
             progress: req.progress,
         };
-        update_and_wait(clients, &as_deploy, &latest, &target).await?
+        update_and_wait(clients, &as_deploy, &req.function, &latest, &target).await?
     };
     let exit = match update.status {
         UpdateStatus::Failed => ExitCode::NotUsable,

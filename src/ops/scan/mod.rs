@@ -365,12 +365,23 @@ async fn fix_all(
     if writes.is_empty() || !confirm(&writes) {
         return;
     }
+    // Each image's config is read once, however many tags name it.
+    let mut configs: BTreeMap<(String, Digest), Result<Option<ImageConfig>, String>> =
+        BTreeMap::new();
     for ((scanned, planned), mut write) in plan.into_iter().zip(writes) {
         let repo = repository(clients, scanned.registry_id.clone(), &scanned.repository);
         // Validated before it is written, as fix does: the image's config must agree
         // with the index entry that names it.
         let image = format!("{}:{}", scanned.repository, scanned.tag);
-        let refused = match target_config(clients, &repo, &planned.target.manifest).await {
+        let key = (
+            scanned.repository.clone(),
+            planned.target.manifest.digest().clone(),
+        );
+        if !configs.contains_key(&key) {
+            let read = target_config(clients, &repo, &planned.target.manifest).await;
+            configs.insert(key.clone(), read);
+        }
+        let refused = match configs[&key].clone() {
             Ok(Some(config)) => {
                 config::contradictions(&image, planned.target.platform.as_ref(), &config)
             }
