@@ -115,3 +115,93 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
         ])
     );
 }
+
+#[tokio::test]
+async fn release_paths_make_the_minimum_calls() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let proxy = proxy();
+    let endpoint = proxy.endpoint();
+    let image = uri(&repo, ":v1");
+    let measure = |args: &[&str], expected: &[(&str, usize)]| {
+        proxy.clear_log();
+        let out = run_at(&endpoint, args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert_eq!(proxy.counts(), counts(expected), "{args:?}");
+    };
+    let config = [("GetBlob", 1), ("GetDownloadUrlForLayer", 1)];
+    let with = |pairs: &[(&'static str, usize)]| -> Vec<(&'static str, usize)> {
+        pairs.iter().copied().chain(config).collect()
+    };
+    // The first release: the deploy's calls, the alias read, UpdateFunctionCode with
+    // Publish (no PublishVersion), one status read, CreateAlias.
+    measure(
+        &["deploy", &image, "--function", &function, "--alias", "live"],
+        &with(&[
+            ("BatchGetImage", 3),
+            ("CreateAlias", 1),
+            ("GetAlias", 1),
+            ("GetFunction", 2),
+            ("PutImage", 2),
+            ("UpdateFunctionCode", 1),
+        ]),
+    );
+    // Again: the alias and its version read, nothing written.
+    measure(
+        &["deploy", &image, "--function", &function, "--alias", "live"],
+        &with(&[("BatchGetImage", 1), ("GetAlias", 1), ("GetFunction", 2)]),
+    );
+    // A second release, of the base image, then a rollback of the alias: the
+    // versions, the alias, $LATEST and the version rolled back to, its image's
+    // existence, and UpdateAlias.
+    let base = uri(&repo, ":base");
+    let out = run_at(
+        &endpoint,
+        &["deploy", &base, "--function", &function, "--alias", "live"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    measure(
+        &["rollback", "--function", &function, "--alias", "live"],
+        &[
+            ("BatchGetImage", 1),
+            ("GetAlias", 1),
+            ("GetFunction", 2),
+            ("ListVersionsByFunction", 1),
+            ("UpdateAlias", 1),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn several_functions_share_one_read_of_the_image() {
+    let (repo, first, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let second = unique("fn");
+    create_function(&second, &uri(&repo, ":base"), Architecture::X8664).await;
+    let proxy = support::proxy::Proxy::start(moto().port, std::time::Duration::from_millis(40));
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            &uri(&repo, ":v1"),
+            "--function",
+            &first,
+            "--function",
+            &second,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // One deploy's reads and writes of the image, GetFunction and the update for each.
+    assert_eq!(
+        proxy.counts(),
+        counts(&[
+            ("BatchGetImage", 3),
+            ("GetBlob", 1),
+            ("GetDownloadUrlForLayer", 1),
+            ("GetFunction", 4),
+            ("PutImage", 2),
+            ("UpdateFunctionCode", 2)
+        ])
+    );
+    // Both functions are read with the image and updated side by side: the chain is
+    // no longer than one function's deploy.
+    assert_eq!(proxy.sequential_chain().len(), 8, "{:?}", proxy.calls());
+}

@@ -503,6 +503,10 @@ fn operation_of(request: &Message) -> String {
         ("GET", [_, "functions", _, "configuration"]) => "GetFunctionConfiguration".into(),
         ("PUT", [_, "functions", _, "code"]) => "UpdateFunctionCode".into(),
         ("POST", [_, "functions", _, "versions"]) => "PublishVersion".into(),
+        ("GET", [_, "functions", _, "versions"]) => "ListVersionsByFunction".into(),
+        ("GET", [_, "functions", _, "aliases", _]) => "GetAlias".into(),
+        ("POST", [_, "functions", _, "aliases"]) => "CreateAlias".into(),
+        ("PUT", [_, "functions", _, "aliases", _]) => "UpdateAlias".into(),
         ("POST", [_, "functions"]) => "CreateFunction".into(),
         _ => format!("{method} {path}"),
     }
