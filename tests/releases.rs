@@ -35,6 +35,17 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     let (repo, function, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
     let target = case.child("image-amd64.json").digest.clone();
 
+    // A dry run says what would be published and created, and writes nothing.
+    let out = deploy(&uri(&repo, ":v1"), &function, &["--alias", "live", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "planned");
+    assert_eq!(
+        alias_of(&report),
+        (Value::Null, Value::Null, Value::from(true))
+    );
+    assert_eq!(lambda_reads(&function)["update_function_code"], 0);
+
     // Created, pointing at the version the update published.
     let out = deploy(&uri(&repo, ":v1"), &function, &["--alias", "live"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

@@ -344,7 +344,15 @@ pub async fn update_code(
     Ok(Updated {
         status: out.last_update_status().cloned(),
         version: out.version().filter(|v| *v != "$LATEST").map(str::to_owned),
-        reason: out.last_update_status_reason().map(str::to_owned),
+        reason: match (
+            out.last_update_status_reason_code(),
+            out.last_update_status_reason(),
+        ) {
+            (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
+            (code, reason) => reason
+                .map(str::to_owned)
+                .or_else(|| code.map(|c| c.as_str().to_owned())),
+        },
     })
 }
 

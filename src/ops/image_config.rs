@@ -33,6 +33,17 @@ pub(crate) async fn read(clients: &Clients, analysis: &Analysis) -> ConfigRead {
     ) else {
         return ConfigRead::Nothing;
     };
+    // The manifest says how large it is: no round trip for what would be refused.
+    if u64::try_from(view.config.size).is_ok_and(|n| n > MAX_CONFIG_BYTES) {
+        return ConfigRead::Unreadable(
+            format!(
+                "the manifest says the config blob has {} bytes, more than the {MAX_CONFIG_BYTES} \
+                 ecr-lambda reads",
+                view.config.size
+            ),
+            None,
+        );
+    }
     match blob::read(&clients.ecr, &analysis.repo, &digest, MAX_CONFIG_BYTES).await {
         Ok(bytes) => match ImageConfig::from_blob(&view.config, &bytes) {
             Ok(config) => ConfigRead::Read(config),
