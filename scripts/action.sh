@@ -185,8 +185,13 @@ else:
     if isinstance(rolled_to, dict):
         image_uri = as_text(rolled_to.get("image_uri"))
         digest = image_uri.split("@", 1)[1] if "@" in image_uri else ""
+    deployments = [d for d in get("deployments") or [] if isinstance(d, dict)]
     if isinstance(update, dict) and update.get("status") is not None:
         status = as_text(update.get("status"))
+    elif len(deployments) > 1:
+        # Several functions: each one's status, in the order given (one when all agree).
+        statuses = [as_text((d.get("update") or {}).get("status")) or "not-updated" for d in deployments]
+        status = statuses[0] if len(set(statuses)) == 1 else ",".join(statuses)
     elif command == "rollback":
         status = ("planned" if os.environ.get("DRY_RUN") == "true" else "rolled-back") if rolled_to else "unchanged"
     elif command == "check":
@@ -222,6 +227,24 @@ else:
         if isinstance(update, dict) and update.get("reason"):
             result += f": {update['reason']}"
         rows.append((f"Function `{as_text(function.get('name'))}`", result))
+    if len(deployments) > 1:
+        for d in deployments:
+            name = as_text((d.get("function") or {}).get("name"))
+            up = d.get("update") if isinstance(d.get("update"), dict) else {}
+            result = as_text(up.get("status")) or "not updated"
+            if up.get("version"):
+                result += f" (version {up['version']})"
+            if up.get("reason"):
+                result += f": {up['reason']}"
+            if d.get("error"):
+                result += f": {d['error']}"
+            rows.append((f"Function `{name}`", result))
+            if up.get("status") in ("failed", "in-progress"):
+                annotate("error", f"{name}: " + (as_text(up.get("reason")) or f"the update is {up['status']}"),
+                         f"update-{up['status']}")
+            for finding in d.get("problems") or []:
+                if isinstance(finding, dict):
+                    annotate("error", f"{name}: {as_text(finding.get('message'))}", as_text(finding.get("code")) or None)
     if command == "rollback":
         what = f"alias `{as_text(get('alias'))}`" if get("alias") else "`$LATEST`"
         from_version = as_text(get("from", "version")) or "$LATEST"

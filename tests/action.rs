@@ -421,3 +421,27 @@ fn rollback_passes_only_its_own_flags_and_reports_the_version() {
         "{written}"
     );
 }
+
+#[tokio::test]
+async fn several_functions_one_per_line_each_get_a_row() {
+    let (repo, first, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let second = unique("fn");
+    create_function(&second, &uri(&repo, ":base"), Architecture::X8664).await;
+    let image = uri(&repo, ":v1");
+    let functions = format!("{first}\n  {second}  \n\n");
+    let run = action(&[("image", &image), ("function", &functions)]);
+    assert_eq!(run.code(), 0, "{}", run.log());
+    let outputs = run.outputs();
+    assert_eq!(outputs["status"], "successful", "{}", run.outputs);
+    let report = run.report();
+    assert_eq!(report["deployments"].as_array().unwrap().len(), 2);
+    for name in [&first, &second] {
+        assert!(
+            run.summary
+                .contains(&format!("Function `{name}` | successful")),
+            "summary:\n{}",
+            run.summary
+        );
+        assert_runs(name, &case.child("image-amd64.json").digest).await;
+    }
+}
