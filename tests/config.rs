@@ -4,7 +4,7 @@
 
 mod support;
 
-use aws_sdk_lambda::types::{Architecture, FunctionCode, ImageConfig, PackageType};
+use aws_sdk_lambda::types::Architecture;
 use serde_json::Value;
 use support::proxy::Fault;
 use support::*;
@@ -17,22 +17,7 @@ async fn setup(case: &Case, arch: Architecture, command: Option<&str>) -> (Strin
     create_repository(&repo, false).await;
     seed(&repo, "v1", case).await;
     seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
-    let mut create = lambda()
-        .await
-        .create_function()
-        .function_name(&function)
-        .role(ROLE_ARN)
-        .package_type(PackageType::Image)
-        .code(
-            FunctionCode::builder()
-                .image_uri(uri(&repo, ":base"))
-                .build(),
-        )
-        .architectures(arch);
-    if let Some(command) = command {
-        create = create.image_config(ImageConfig::builder().command(command).build());
-    }
-    create.send().await.expect("create the function");
+    create_function_with(&function, &uri(&repo, ":base"), arch, command).await;
     (repo, function)
 }
 

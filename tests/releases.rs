@@ -36,7 +36,11 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     let target = case.child("image-amd64.json").digest.clone();
 
     // A dry run says what would be published and created, and writes nothing.
-    let out = deploy(&uri(&repo, ":v1"), &function, &["--alias", "live", "--dry-run"]);
+    let out = deploy(
+        &uri(&repo, ":v1"),
+        &function,
+        &["--alias", "live", "--dry-run"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["update"]["status"], "planned");
@@ -91,7 +95,7 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     assert_eq!(alias_version(&function, "live").await, "2");
     assert_runs(&function, &base).await;
     // Version 1 keeps the first image.
-    let (_, v1) = version_image(&function, "1").await;
+    let (_, v1) = version_image(&function, Some("1")).await;
     assert!(v1.unwrap().ends_with(&target));
 
     // Rolled back: the newest earlier version with another image.
@@ -168,41 +172,9 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     );
 }
 
-async fn version_image(function: &str, version: &str) -> (Option<String>, Option<String>) {
-    let out = lambda()
-        .await
-        .get_function()
-        .function_name(function)
-        .qualifier(version)
-        .send()
-        .await
-        .unwrap();
-    let code = out.code().unwrap();
-    (
-        code.image_uri().map(str::to_owned),
-        code.resolved_image_uri().map(str::to_owned),
-    )
-}
-
 async fn function_with_command(repo: &str, arch: Architecture, command: Option<&str>) -> String {
-    use aws_sdk_lambda::types::{FunctionCode, ImageConfig, PackageType};
     let name = unique("fn");
-    let mut create = lambda()
-        .await
-        .create_function()
-        .function_name(&name)
-        .role(ROLE_ARN)
-        .package_type(PackageType::Image)
-        .code(
-            FunctionCode::builder()
-                .image_uri(uri(repo, ":base"))
-                .build(),
-        )
-        .architectures(arch);
-    if let Some(command) = command {
-        create = create.image_config(ImageConfig::builder().command(command).build());
-    }
-    create.send().await.expect("create the function");
+    create_function_with(&name, &uri(repo, ":base"), arch, command).await;
     name
 }
 

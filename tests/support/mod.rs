@@ -460,6 +460,16 @@ pub fn uri(repo: &str, reference: &str) -> String {
 /// Creates an image function from a ready single manifest (moto resolves the URI in
 /// its ECR and cannot start from an index).
 pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
+    create_function_with(name, image_uri, arch, None).await;
+}
+
+/// [`create_function`] with the function's own command in its image configuration.
+pub async fn create_function_with(
+    name: &str,
+    image_uri: &str,
+    arch: Architecture,
+    command: Option<&str>,
+) {
     lambda()
         .await
         .create_function()
@@ -468,6 +478,11 @@ pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
         .package_type(PackageType::Image)
         .code(FunctionCode::builder().image_uri(image_uri).build())
         .architectures(arch)
+        .set_image_config(command.map(|c| {
+            aws_sdk_lambda::types::ImageConfig::builder()
+                .command(c)
+                .build()
+        }))
         .send()
         .await
         .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
@@ -487,10 +502,17 @@ pub async fn buildx_setup(case: &str, tag: &str, arch: Architecture) -> (String,
 }
 
 pub async fn function_image(name: &str) -> (Option<String>, Option<String>) {
+    version_image(name, None).await
+}
+
+/// The image a published version (or, with `None`, `$LATEST`) runs: (ImageUri,
+/// ResolvedImageUri).
+pub async fn version_image(name: &str, version: Option<&str>) -> (Option<String>, Option<String>) {
     let out = lambda()
         .await
         .get_function()
         .function_name(name)
+        .set_qualifier(version.map(str::to_owned))
         .send()
         .await
         .unwrap();
