@@ -12,6 +12,7 @@ use crate::manifest::PlatformArg;
 use crate::ops::{CheckRequest, DeployRequest, FixRequest, RollbackRequest, ScanRequest};
 use crate::reference::{ImageRef, Selector, validate_tag};
 
+/// The whole command line: the options every command shares, and the command.
 #[derive(Debug, Parser)]
 #[command(
     name = "ecr-lambda",
@@ -23,15 +24,20 @@ use crate::reference::{ImageRef, Selector, validate_tag};
                   no docker login, and deploys it."
 )]
 pub struct Cli {
+    /// The options every command shares.
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// What reports are printed as (`--output`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people to read
     Text,
+    /// One JSON document on stdout, an error included: for scripts
     Json,
     /// One JSON object a line: `scan` prints each finding as it is found.
     Jsonl,
@@ -70,6 +76,8 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
+    /// These options as the [`AwsOptions`] the clients are built with
+    /// ([`crate::config::clients`]): the timeouts in seconds become durations.
     pub fn options(&self) -> AwsOptions {
         AwsOptions {
             profile: self.profile.clone(),
@@ -82,6 +90,7 @@ impl AwsArgs {
     }
 }
 
+/// The subcommands; [`Command::plan`] validates one into a [`Plan`].
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read-only: will Lambda accept IMAGE as it is? If not, why, and can `fix` help?
@@ -96,6 +105,7 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print shell completions
     Completions {
+        /// The shell to print completions for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -103,9 +113,10 @@ pub enum Command {
     Manpage,
 }
 
+/// The arguments of `check`; `fix` takes them too.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// [ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX] (default tag: latest)
+    /// `[ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX]` (default tag: latest)
     pub image: String,
     /// The function the image is for (name or ARN): its architecture, package type and region are checked too
     #[arg(long, value_name = "NAME|ARN")]
@@ -115,8 +126,10 @@ pub struct CheckArgs {
     pub platform: Option<String>,
 }
 
+/// The arguments of `fix`: those of `check`, and what to write.
 #[derive(Debug, Args)]
 pub struct FixArgs {
+    /// IMAGE, `--function` and `--platform`, as `check` takes them.
     #[command(flatten)]
     pub check: CheckArgs,
     /// The tag to write (default: IMAGE's own tag, or TAG-ARCH for a multi-platform index)
@@ -130,9 +143,10 @@ pub struct FixArgs {
     pub no_keep_provenance: bool,
 }
 
+/// The arguments of `deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// [ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX] (default tag: latest)
+    /// `[ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX]` (default tag: latest)
     pub image: String,
     /// The function to update (name or ARN); repeat it to deploy one image to several
     #[arg(long, value_name = "NAME|ARN", required = true)]
@@ -168,6 +182,7 @@ pub struct DeployArgs {
     pub no_keep_provenance: bool,
 }
 
+/// The arguments of `rollback`.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The function (name or ARN)
@@ -191,6 +206,7 @@ pub struct RollbackArgs {
     pub wait_timeout: u64,
 }
 
+/// The arguments of `scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// A repository to scan (repeatable; default: every repository of the registry)
@@ -214,16 +230,25 @@ pub struct ScanArgs {
 /// A validated command, ready to run.
 #[derive(Debug)]
 pub enum Plan {
+    /// Read the image (and the function) and say whether Lambda would run it:
+    /// [`crate::check`].
     Check(CheckRequest),
+    /// Point a tag at the platform manifest Lambda should run: [`crate::fix`].
     Fix(FixRequest),
+    /// Fix the image when it must be, then update each function's code: [`crate::deploy`].
     Deploy(DeployRequest),
+    /// Move an alias, or `$LATEST`, back to an earlier version: [`crate::ops::rollback()`].
     Rollback(RollbackRequest),
     /// `yes`: write without asking.
     Scan {
+        /// The repositories (and functions) to scan, and whether to fix what it finds.
         request: ScanRequest,
+        /// `--yes`: `--fix` writes without asking first.
         yes: bool,
     },
+    /// Print the completions for this shell.
     Completions(clap_complete::Shell),
+    /// Print the man page.
     Manpage,
 }
 

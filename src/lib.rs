@@ -109,6 +109,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod calls;
 pub mod cli;
 pub mod config;

@@ -9,10 +9,15 @@ use crate::manifest::config::ImageConfig;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
 
+/// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TargetReport {
+    /// Its digest: what the written tag names, and what a deploy gives Lambda.
     pub digest: String,
+    /// Its media type.
     pub media_type: String,
+    /// Its platform, from the index entry; `null` for a single manifest (its platform
+    /// is only in its config).
     pub platform: Option<Platform>,
 }
 
@@ -21,19 +26,30 @@ pub struct TargetReport {
 pub struct CheckReport {
     /// The full image URI, normalised.
     pub image: String,
+    /// The account ID of the registry.
     pub registry_id: String,
+    /// The region of the registry.
     pub region: String,
+    /// The repository name.
     pub repository: String,
+    /// The tag; `null` for a digest reference.
     pub tag: Option<String>,
     /// The digest the reference resolved to.
     pub digest: String,
+    /// The media type of what the reference resolved to: an index or a manifest.
     pub media_type: String,
+    /// Lambda accepts the image as it is (and, with `--function`, the function can run it).
     pub lambda_ready: bool,
+    /// Not ready, but `fix` would make it so.
     pub fixable: bool,
+    /// The manifest Lambda should run, or `null` when there is none.
     pub target: Option<TargetReport>,
     /// The entries of an index; empty for a single manifest.
     pub manifests: Vec<Entry>,
+    /// Why Lambda would not run the image as it is (`{code, message}`); what writing ran
+    /// into is added here, so `fixable` is then false.
     pub problems: Vec<Finding>,
+    /// What may fail or was left unchecked, but does not stop it (`{code, message}`).
     pub warnings: Vec<Finding>,
     /// The target's attestations: what they attest, and how they are linked to it.
     pub provenance: Vec<Provenance>,
@@ -41,6 +57,7 @@ pub struct CheckReport {
     pub config: Option<ImageConfig>,
 }
 
+/// What `fix` did to the tag (`action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -52,22 +69,30 @@ pub enum Action {
     Planned,
 }
 
+/// What `fix` did: the check fields, and what was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FixReport {
+    /// The check fields, as the image was read.
     #[serde(flatten)]
     pub check: CheckReport,
     /// `null` when nothing could be done (see `problems`).
     pub action: Option<Action>,
+    /// The tag that names the target now (with `--dry-run`: would name it); `null` when
+    /// nothing could be done.
     pub written_tag: Option<String>,
     /// Attestations written again as referrers of the target (with `--dry-run`: that
     /// would be written).
     pub provenance_written: Vec<String>,
 }
 
+/// A function, as it was read before anything was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FunctionReport {
+    /// The function's name.
     pub name: String,
+    /// Its ARN.
     pub arn: String,
+    /// As Lambda names them (`x86_64`, `arm64`).
     pub architectures: Vec<String>,
     /// The function's state when it was read (`Active`, `Pending`, `Failed`, ...).
     pub state: Option<String>,
@@ -76,27 +101,38 @@ pub struct FunctionReport {
 /// An alias as a release left it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AliasReport {
+    /// The alias name.
     pub name: String,
     /// The version it points at (with `--dry-run`: would point at; `null` when that
     /// version is yet to be published).
     pub version: Option<String>,
+    /// The version it pointed at before; `null` when it was created.
     pub previous_version: Option<String>,
     /// It did not exist before (CreateAlias).
     pub created: bool,
 }
 
+/// How a function's code update ended: `update.status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
+    /// Lambda finished the update: the function runs the target.
     Successful,
+    /// The update failed (`reason` says why).
     Failed,
+    /// Not finished: with `--no-wait`, or when the wait timed out (`reason`).
     InProgress,
+    /// Nothing to update: the function (with `--alias`, the alias) already runs the
+    /// target.
     Unchanged,
+    /// `--dry-run`: this update would be made.
     Planned,
 }
 
+/// A function's code update: how it ended, and how long the wait took.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UpdateReport {
+    /// How it ended.
     pub status: UpdateStatus,
     /// The version published with `--publish`.
     pub version: Option<String>,
@@ -108,8 +144,10 @@ pub struct UpdateReport {
     pub waited_ms: u64,
 }
 
+/// What `deploy` did: the fix fields, and each function's update.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeployReport {
+    /// The fix fields, and through them the check fields.
     #[serde(flatten)]
     pub fix: FixReport,
     /// The function, when one was given (else see `deployments`).
@@ -127,11 +165,16 @@ pub struct DeployReport {
 /// One function's part of a deploy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeploymentReport {
+    /// The function, as it was read before the update.
     pub function: FunctionReport,
+    /// What UpdateFunctionCode is (or would be) given: the target by digest.
     pub image_uri: Option<String>,
     /// The tag written for this function's image, if any.
     pub written_tag: Option<String>,
+    /// `null` when this function's deploy stopped before updating (see `problems` and
+    /// `error`).
     pub update: Option<UpdateReport>,
+    /// With `--alias`: the version it points at now, and before.
     pub alias: Option<AliasReport>,
     /// What stops this function from running the image (nothing was written).
     pub problems: Vec<Finding>,
@@ -338,14 +381,18 @@ impl fmt::Display for AliasReport {
 /// A version and the image it runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VersionReport {
+    /// The version; `null` for `$LATEST`.
     pub version: Option<String>,
+    /// The image it runs; `null` when it was not read.
     pub image_uri: Option<String>,
 }
 
 /// What `rollback` did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RollbackReport {
+    /// The function rolled back.
     pub function: FunctionReport,
+    /// `--alias`: the alias moved back; `null` when `$LATEST` is updated.
     pub alias: Option<String>,
     /// Where the alias (or `$LATEST`) was.
     pub from: VersionReport,
@@ -388,14 +435,22 @@ impl fmt::Display for RollbackReport {
 /// gets one JSON document.
 #[derive(Serialize)]
 pub struct ErrorReport<'a> {
+    /// The error.
     pub error: ErrorBody<'a>,
 }
 
+/// What went wrong: `{kind, message, hint, exit_code}`.
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
+    /// A short stable name: `usage`, `not-found`, `access-denied`, `throttled`,
+    /// `conflict`, `network`, `timeout`, `invalid-request`, `quota-exceeded`, `aws` or
+    /// `interrupted`.
     pub kind: &'a str,
+    /// The message, as printed on stderr.
     pub message: String,
+    /// What to do about it, when there is something to say.
     pub hint: Option<&'a str>,
+    /// The exit code the process ends with (2, 3 or 130).
     pub exit_code: i32,
 }
 
@@ -405,9 +460,13 @@ pub struct ScanFinding {
     /// `tag-not-ready`, `function-image-deleted`, `function-tag-not-ready`,
     /// `function-architecture-mismatch`.
     pub kind: &'static str,
+    /// The repository: the tag's, or the one the function's image is in.
     pub repository: Option<String>,
+    /// The tag; for a function, the tag it was deployed from.
     pub tag: Option<String>,
+    /// The digest the tag names, or the function runs.
     pub digest: Option<String>,
+    /// The function's name; `null` for a tag.
     pub function: Option<String>,
     /// `fix` (or `scan --fix`) can make the tag ready.
     pub fixable: bool,
@@ -415,16 +474,20 @@ pub struct ScanFinding {
     pub fix_writes: Vec<String>,
     /// Problem codes, as `check` reports them.
     pub problems: Vec<String>,
+    /// What is wrong, in a sentence.
     pub message: String,
 }
 
 /// A tag `scan --fix` writes (or would write).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ScanWrite {
+    /// The repository the tag is in.
     pub repository: String,
     /// The tag that was scanned.
     pub tag: String,
+    /// The tag written: the scanned tag, or `<tag>-<arch>` for a multi-platform index.
     pub written_tag: String,
+    /// The digest it names: the platform manifest Lambda should run.
     pub target: String,
     /// `null` when it was not written (see `unreadable`).
     pub action: Option<Action>,
@@ -435,22 +498,35 @@ pub struct ScanWrite {
 /// Something the scan could not read or write, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Unreadable {
+    /// What: a repository, a function, the functions, or an image's config.
     pub what: String,
+    /// Why: the error.
     pub error: String,
 }
 
+/// What `scan` found, and with `--fix` what it wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ScanReport {
+    /// How many repositories were scanned.
     pub repositories: usize,
+    /// How many tags were judged.
     pub tags: usize,
+    /// Tags Lambda accepts as they are.
     pub ready: usize,
+    /// Tags `fix` would make ready.
     pub fixable: usize,
+    /// Tags neither ready nor fixable.
     pub not_fixable: usize,
+    /// How many image functions were read (with `--functions`).
     pub functions: usize,
+    /// Everything found that will make a deploy (or a function) fail.
     pub findings: Vec<ScanFinding>,
     /// Findings that still stand after `--fix`.
     pub remaining: usize,
+    /// With `--fix`: the tags written, each with its `action` (`null` for one that
+    /// was not).
     pub fixed: Vec<ScanWrite>,
+    /// What could not be read or written; the scan went on without it.
     pub unreadable: Vec<Unreadable>,
 }
 

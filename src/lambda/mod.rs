@@ -27,13 +27,16 @@ pub struct FunctionRef {
     pub region: Option<String>,
 }
 
+/// Why a function given on the command line is not a [`FunctionRef`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FunctionRefError {
+    /// Neither a valid function name nor a function ARN.
     #[error(
         "function {0:?} is not a valid name or ARN: use a name of 1-64 letters, digits, '-' or '_', \
          or arn:aws:lambda:REGION:ACCOUNT:function:NAME"
     )]
     Invalid(String),
+    /// It names a version or an alias; code updates apply to `$LATEST` only.
     #[error(
         "function {0:?} names a version or alias; ecr-lambda updates the function's code ($LATEST), \
          so give the function without a qualifier (use --publish to publish a version)"
@@ -110,21 +113,31 @@ impl fmt::Display for FunctionRef {
 /// What GetFunction says about a function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionState {
+    /// The function's name.
     pub name: String,
+    /// The function's ARN.
     pub arn: String,
+    /// The region in its ARN, else the region it was read in.
     pub region: String,
     /// As Lambda names them (`x86_64`, `arm64`).
     pub architectures: Vec<String>,
+    /// It is a container image function (`PackageType: Image`), not a .zip package.
     pub is_image: bool,
     /// The function's image configuration sets EntryPoint or Command.
     pub overrides_command: bool,
     /// `Pending` after CreateFunction, `Active`, `Inactive`, `Failed`, ...
     pub state: Option<State>,
+    /// Why it is in that state (`StateReason`), when Lambda says.
     pub state_reason: Option<String>,
+    /// How its last code update went (`LastUpdateStatus`): `InProgress`, `Successful`
+    /// or `Failed`.
     pub last_update: Option<LastUpdateStatus>,
     /// Why the last update failed (`LastUpdateStatusReasonCode: LastUpdateStatusReason`).
     pub last_update_reason: Option<String>,
+    /// The `RevisionId` it was read at: an update sends it, so that a concurrent change
+    /// is refused.
     pub revision_id: Option<String>,
+    /// The image URI its code was given (`Code.ImageUri`), by tag or by digest.
     pub image_uri: Option<String>,
     /// The digest of the image the function runs (or is being updated to).
     pub running_digest: Option<Digest>,
@@ -133,6 +146,8 @@ pub struct FunctionState {
 }
 
 impl FunctionState {
+    /// What the [`crate::manifest`] rules need to know of the function; a function that
+    /// names no architecture runs on x86_64.
     pub fn facts(&self) -> FunctionFacts {
         // Lambda functions have exactly one architecture; x86_64 when unset.
         let arch = match self.architectures.first() {
@@ -271,6 +286,8 @@ fn get_function_error(
     }
 }
 
+/// GetFunction of `$LATEST`. A function that does not exist is an
+/// [`AwsErrorKind::NotFound`] error whose hint says to check the name and the region.
 pub async fn get_function(
     client: &Client,
     function: &FunctionRef,
@@ -299,8 +316,13 @@ pub async fn get_qualified(
 /// What UpdateFunctionCode answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Updated {
+    /// `LastUpdateStatus`: `InProgress` while Lambda applies the update, or already
+    /// final (`Successful`, `Failed`).
     pub status: Option<LastUpdateStatus>,
+    /// With `publish`: the version published.
     pub version: Option<String>,
+    /// Why the update failed (`LastUpdateStatusReasonCode: LastUpdateStatusReason`),
+    /// when Lambda says.
     pub reason: Option<String>,
 }
 
@@ -364,7 +386,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How waiting ended: the last state read, and how many reads it took.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Waited {
+    /// The last state read.
     pub state: FunctionState,
+    /// How many status reads were made.
     pub polls: u32,
     /// The function was still not [settled](FunctionState::settled) at the deadline.
     pub timed_out: bool,

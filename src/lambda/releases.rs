@@ -10,8 +10,11 @@ use crate::error::{AwsError, AwsErrorKind};
 /// An alias and the version it points at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alias {
+    /// The alias name.
     pub name: String,
+    /// The version it points at (`FunctionVersion`).
     pub version: String,
+    /// The `RevisionId` it was read at: UpdateAlias sends it, so a concurrent move fails.
     pub revision_id: Option<String>,
 }
 
@@ -19,12 +22,17 @@ pub struct Alias {
 /// version's `CodeSha256` is the image manifest digest's hex).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// The version as Lambda names it (`"7"`).
     pub version: String,
+    /// The same as a number, to order versions by.
     pub number: u64,
+    /// `CodeSha256`: for an image function, the hex of its image manifest digest.
     pub code_sha256: Option<String>,
 }
 
 impl Version {
+    /// Whether this version holds the image `digest` names (its `CodeSha256` is the
+    /// digest's hex).
     pub fn holds(&self, digest: &Digest) -> bool {
         self.code_sha256.as_deref() == Some(digest.hex())
     }

@@ -28,7 +28,9 @@ use crate::reference::{ImageRef, Registry, Selector};
 /// The SDK clients, each in the region its calls must go to.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    /// The ECR client, in `ecr_region`.
     pub ecr: aws_sdk_ecr::Client,
+    /// The Lambda client, in `lambda_region`.
     pub lambda: aws_sdk_lambda::Client,
     /// Where the repository is: the region in the image URI, else the configured one.
     pub ecr_region: String,
@@ -37,43 +39,62 @@ pub struct Clients {
     pub lambda_region: String,
 }
 
+/// What [`check`](fn@check) is asked: the image, and the function it is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRequest {
+    /// The image to check.
     pub image: ImageRef,
+    /// `--function`: its architecture, package type and region are checked too, and
+    /// without `platform` its architecture picks the platform of a multi-platform index.
     pub function: Option<FunctionRef>,
     /// `--platform`.
     pub platform: Option<LambdaArch>,
 }
 
+/// What [`fix`](fn@fix) is asked: the image, and the tag to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FixRequest {
+    /// The image to fix; its tag is the one written unless `tag` is given (or it is a
+    /// multi-platform index: then `<tag>-<arch>`).
     pub image: ImageRef,
+    /// `--function`, as for [`CheckRequest::function`].
     pub function: Option<FunctionRef>,
+    /// `--platform`.
     pub platform: Option<LambdaArch>,
     /// `--tag`.
     pub tag: Option<String>,
+    /// `--dry-run`: write nothing, and report what would be written.
     pub dry_run: bool,
     /// Write the target's index-only attestations again as its referrers.
     pub keep_provenance: bool,
 }
 
+/// What [`deploy`](fn@deploy) is asked: the image, the functions, and how to release
+/// and wait.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployRequest {
+    /// The image to deploy.
     pub image: ImageRef,
     /// One or more: the image is read once and checked against each before anything
     /// is written.
     pub functions: Vec<FunctionRef>,
     /// How many functions are updated at once.
     pub concurrency: usize,
+    /// `--platform`; else each function's architecture picks it.
     pub platform: Option<LambdaArch>,
+    /// `--tag`: the tag to write when the image needs fixing.
     pub tag: Option<String>,
+    /// `--publish`: publish a version of the function with the new code.
     pub publish: bool,
     /// `--alias`: publish a version of the update and point this alias at it.
     pub alias: Option<String>,
     /// `false` with `--no-wait`.
     pub wait: bool,
+    /// How long to wait for each update to finish.
     pub wait_timeout: Duration,
+    /// `--dry-run`: write nothing to ECR or Lambda, and report the plan.
     pub dry_run: bool,
+    /// Write the target's index-only attestations again as its referrers.
     pub keep_provenance: bool,
     /// Show a spinner on stderr while waiting.
     pub progress: bool,
@@ -82,7 +103,9 @@ pub struct DeployRequest {
 /// A report and the exit code it calls for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome<R> {
+    /// The report: what the JSON output prints.
     pub report: R,
+    /// The exit code the report calls for.
     pub exit: ExitCode,
 }
 
