@@ -56,6 +56,13 @@ image="$(trim "${INPUT_IMAGE:-}")"
 if [[ "$command" == rollback ]]; then
     image="" INPUT_PLATFORM="" INPUT_TAG="" keep_provenance=""
 fi
+# check and fix do not release or wait; check writes nothing at all.
+if [[ "$command" == check || "$command" == fix ]]; then
+    INPUT_ALIAS="" INPUT_WAIT_TIMEOUT=""
+fi
+if [[ "$command" == check ]]; then
+    INPUT_TAG="" dry_run="" keep_provenance=""
+fi
 [[ -n "$image" ]] && args+=("$image")
 while IFS= read -r line; do
     line="$(trim "$line")"
@@ -82,7 +89,8 @@ set -e
 
 # Outputs, summary and annotations from the report. Annotations go to stdout, outputs
 # and the summary are appended to their files (when the runner gives them).
-COMMAND="$command" DRY_RUN="$dry_run" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY'
+# A failure of this reporting never replaces the tool's own exit code.
+COMMAND="$command" DRY_RUN="$dry_run" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY' ||
 import json, os, secrets
 
 command = os.environ["COMMAND"]
@@ -160,7 +168,9 @@ else:
             else:
                 problems.append(finding)
     warnings = [f for f in get("warnings") or [] if isinstance(f, dict)]
-    for level, found, prefix in (("error", problems, ""), ("warning", warnings, ""),
+    # With several functions, each one's problems are annotated with its name below.
+    several = len([d for d in get("deployments") or [] if isinstance(d, dict)]) > 1
+    for level, found, prefix in (("error", [] if several else problems, ""), ("warning", warnings, ""),
                                  ("notice", fixed, f"{resolved_note}: ")):
         for finding in found:
             annotate(level, prefix + as_text(finding.get("message")), as_text(finding.get("code")) or None)
@@ -193,7 +203,10 @@ else:
         statuses = [as_text((d.get("update") or {}).get("status")) or "not-updated" for d in deployments]
         status = statuses[0] if len(set(statuses)) == 1 else ",".join(statuses)
     elif command == "rollback":
-        status = ("planned" if os.environ.get("DRY_RUN") == "true" else "rolled-back") if rolled_to else "unchanged"
+        if not rolled_to or get("reason"):
+            status = "unchanged"
+        else:
+            status = "planned" if os.environ.get("DRY_RUN") == "true" else "rolled-back"
     elif command == "check":
         status = as_text(get("lambda_ready"))
     else:
@@ -292,5 +305,6 @@ if summary_path:
     with open(summary_path, "a", encoding="utf-8") as out:
         out.write("\n".join(summary) + "\n")
 PY
+    echo "::warning title=action-report::the report could not be turned into outputs and a summary (see the log)"
 
 exit "$code"

@@ -168,7 +168,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "NAME")]
     pub alias: Option<String>,
     /// Return once Lambda has accepted the update, without waiting for it to finish
-    #[arg(long, conflicts_with = "wait_timeout")]
+    #[arg(long, conflicts_with_all = ["wait_timeout", "alias"])]
     pub no_wait: bool,
     /// Seconds to wait for the update to finish
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
@@ -259,9 +259,11 @@ impl Plan {
             Plan::Check(r) => (&r.image, r.function.as_ref()),
             Plan::Fix(r) => (&r.image, r.function.as_ref()),
             Plan::Deploy(r) => (&r.image, r.functions.first()),
+            // The version's image is in the function's region: Lambda pulls only
+            // from there.
             Plan::Rollback(r) => {
                 return Regions {
-                    image: None,
+                    image: r.function.region.clone(),
                     function: r.function.region.clone(),
                 };
             }
@@ -302,7 +304,9 @@ fn functions(values: &[String]) -> Result<Vec<FunctionRef>, Error> {
     let mut functions: Vec<FunctionRef> = Vec::new();
     for value in values {
         let f = function_ref(Some(value))?.expect("given");
-        if functions.iter().any(|g| g.id == f.id) {
+        // A name and its ARN are the same function.
+        let name = |f: &FunctionRef| f.id.rsplit(':').next().unwrap_or_default().to_owned();
+        if functions.iter().any(|g| name(g) == name(&f)) {
             return Err(Error::Usage(format!("--function {value} is given twice")));
         }
         functions.push(f);

@@ -110,6 +110,22 @@ pub struct AliasReport {
     pub previous_version: Option<String>,
     /// It did not exist before (CreateAlias).
     pub created: bool,
+    /// What happened to it.
+    pub status: AliasStatus,
+}
+
+/// What a release did to its alias: `alias.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AliasStatus {
+    /// Created (CreateAlias) or moved (UpdateAlias) to `version`.
+    Moved,
+    /// It already pointed at a version running the target.
+    Unchanged,
+    /// Left where it was because the update did not succeed (failed or unfinished).
+    NotMoved,
+    /// `--dry-run`: would be created or moved.
+    Planned,
 }
 
 /// How a function's code update ended: `update.status`.
@@ -367,13 +383,30 @@ impl fmt::Display for AliasReport {
             .version
             .as_deref()
             .unwrap_or("the version to be published");
-        match (&self.previous_version, self.created) {
-            (_, true) => write!(f, "{} created, pointing at version {to}", self.name),
-            (Some(previous), _) if Some(previous) == self.version.as_ref() => {
-                write!(f, "{} unchanged at version {to}", self.name)
+        let name = &self.name;
+        let previous = self.previous_version.as_deref();
+        match (self.status, previous) {
+            (AliasStatus::Moved, None) => write!(f, "{name} created, pointing at version {to}"),
+            (AliasStatus::Moved, Some(p)) => write!(f, "{name} moved from version {p} to {to}"),
+            (AliasStatus::Unchanged, _) => write!(f, "{name} unchanged at version {to}"),
+            (AliasStatus::NotMoved, None) => {
+                write!(f, "{name} not created: the update did not succeed")
             }
-            (Some(previous), _) => write!(f, "{} moved from version {previous} to {to}", self.name),
-            (None, _) => write!(f, "{} points at version {to}", self.name),
+            (AliasStatus::NotMoved, Some(p)) => {
+                write!(
+                    f,
+                    "{name} not moved from version {p}: the update did not succeed"
+                )
+            }
+            (AliasStatus::Planned, None) => {
+                write!(
+                    f,
+                    "{name} would be created, pointing at version {to} (dry run)"
+                )
+            }
+            (AliasStatus::Planned, Some(p)) => {
+                write!(f, "{name} would move from version {p} to {to} (dry run)")
+            }
         }
     }
 }
@@ -422,7 +455,7 @@ impl fmt::Display for RollbackReport {
             None => writeln!(f, "rollback:  {what} stays at {from}")?,
         }
         if let Some(update) = &self.update {
-            writeln!(f, "update:    {:?}", update.status)?;
+            writeln!(f, "update:    {update}")?;
         }
         if let Some(reason) = &self.reason {
             writeln!(f, "reason:    {reason}")?;

@@ -299,3 +299,26 @@ async fn one_function_of_three_unable_to_run_the_image_stops_every_write() {
     );
     assert_tag(&repo, "v1", &case.root.digest).await;
 }
+
+#[tokio::test]
+async fn a_failed_update_moves_no_alias() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda_behaviour(
+        &function,
+        serde_json::json!({"update_seconds": 1.0, "outcome": "Failed", "reason_code": "InvalidImage"}),
+    );
+    let out = deploy(&uri(&repo, ":v1"), &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "failed");
+    assert_eq!(report["alias"]["status"], "not-moved");
+    assert_eq!(report["alias"]["version"], Value::Null);
+    let alias = lambda()
+        .await
+        .get_alias()
+        .function_name(&function)
+        .name("live")
+        .send()
+        .await;
+    assert!(alias.is_err(), "the alias was not created: {alias:?}");
+}

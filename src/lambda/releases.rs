@@ -107,13 +107,17 @@ pub async fn point_alias(
             .await
             .map(|_| ())
             .map_err(|e| {
-                AwsError::from_sdk("UpdateAlias", e, |e| {
+                let e = AwsError::from_sdk("UpdateAlias", e, |e| {
                     conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-                })
-                .with_hint(format!(
-                    "alias {name} of {function} was moved by someone else since it was read; \
-                     run the command again"
-                ))
+                });
+                if e.kind == AwsErrorKind::Conflict {
+                    e.with_hint(format!(
+                        "alias {name} of {function} was moved by someone else since it was \
+                         read; run the command again"
+                    ))
+                } else {
+                    e
+                }
             }),
     }
 }

@@ -10,8 +10,8 @@ use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
 use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config};
 use crate::output::{
-    Action, AliasReport, DeployReport, DeploymentReport, FixReport, FunctionReport, UpdateReport,
-    UpdateStatus,
+    Action, AliasReport, AliasStatus, DeployReport, DeploymentReport, FixReport, FunctionReport,
+    UpdateReport, UpdateStatus,
 };
 
 /// check, fix when needed, UpdateFunctionCode with the target's digest, and wait;
@@ -54,15 +54,19 @@ pub async fn deploy(
         ));
     }
 
-    // The tags, once per image. An immutable tag or an attestation not kept stops
-    // the deploy before any function is updated; a re-run writes what is missing.
-    let mut fixes: Vec<(Digest, Fixed, Option<String>)> = Vec::new();
+    // The tags, once per image, every one named (and validated) before the first is
+    // written. An immutable tag or an attestation not kept stops the deploy before
+    // any function is updated; a re-run writes what is missing.
+    let mut to_write: Vec<(usize, Option<String>)> = Vec::new();
     for i in 0..analyses.len() {
-        let digest = targets[i].clone();
-        if analyses[i].assessment.lambda_ready() || fixes.iter().any(|(d, ..)| *d == digest) {
-            continue;
+        let first_of_image = !targets[..i].contains(&targets[i]);
+        if first_of_image && !analyses[i].assessment.lambda_ready() {
+            to_write.push((i, tag_for(&analyses[i], req.tag.as_deref())?));
         }
-        let tag = tag_for(&analyses[i], req.tag.as_deref())?;
+    }
+    let mut fixes: Vec<(Digest, Fixed, Option<String>)> = Vec::new();
+    for (i, tag) in to_write {
+        let digest = targets[i].clone();
         let fixed = fix_tag(
             clients,
             &mut analyses[i],
@@ -82,7 +86,14 @@ pub async fn deploy(
                 .iter()
                 .map(|a| Deployment::stopped(a, None))
                 .collect();
-            return Ok(report(&analyses, &fixed, tag, deployments, exit));
+            // What the earlier images' writes did is reported too.
+            let mut all = fixed.clone();
+            all.provenance_written = fixes
+                .iter()
+                .flat_map(|(_, f, _)| f.provenance_written.clone())
+                .chain(fixed.provenance_written.clone())
+                .collect();
+            return Ok(report(&analyses, &all, tag, deployments, exit));
         }
         fixes.push((digest, fixed, tag));
     }
@@ -126,12 +137,22 @@ pub async fn deploy(
     for item in pending.by_ref().take(req.concurrency.max(1)) {
         start(item, &mut running);
     }
+    // Ctrl-C ends the waits, not the updates: no further update is started after it.
+    let mut interrupted = None;
     while let Some(done) = running.join_next().await {
         let (i, result) = done.expect("deploy tasks do not panic");
+        if let Err(e @ Error::Interrupted(_)) = &result {
+            interrupted.get_or_insert_with(|| e.to_string());
+        }
         results[i] = Some(result);
-        if let Some(item) = pending.next() {
+        if interrupted.is_none()
+            && let Some(item) = pending.next()
+        {
             start(item, &mut running);
         }
+    }
+    if let Some(message) = interrupted {
+        return Err(Error::Interrupted(message));
     }
     let mut deployments = Vec::new();
     let mut aws_failed = false;
@@ -440,21 +461,23 @@ impl Release {
         update: &UpdateReport,
     ) -> Result<AliasReport, Error> {
         let previous = self.before.as_ref().map(|a| a.version.clone());
-        let report = |version: Option<String>, created: bool| AliasReport {
+        let created = self.before.is_none();
+        let report = |version: Option<String>, created: bool, status| AliasReport {
             name: self.name.clone(),
             version,
             previous_version: previous.clone(),
             created,
+            status,
         };
         if self.runs_target {
-            return Ok(report(previous.clone(), false));
+            return Ok(report(previous.clone(), false, AliasStatus::Unchanged));
         }
         let moves = matches!(
             update.status,
             UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
         );
         if !moves {
-            return Ok(report(previous.clone(), false));
+            return Ok(report(previous.clone(), false, AliasStatus::NotMoved));
         }
         let existing = || async {
             let versions = releases::list_versions(&clients.lambda, fref).await?;
@@ -471,7 +494,7 @@ impl Release {
                 UpdateStatus::Unchanged => existing().await?,
                 _ => None,
             };
-            return Ok(report(reused, self.before.is_none()));
+            return Ok(report(reused, created, AliasStatus::Planned));
         }
         let version = match &update.version {
             Some(version) => version.clone(),
@@ -496,7 +519,7 @@ impl Release {
             self.before.as_ref(),
         )
         .await?;
-        Ok(report(Some(version), self.before.is_none()))
+        Ok(report(Some(version), created, AliasStatus::Moved))
     }
 }
 

@@ -88,10 +88,12 @@ pub async fn rollback(
             report.from.version = Some(alias.version.clone());
             let held = versions.iter().find(|v| v.version == alias.version);
             report.from.image_uri = None;
-            (
-                held.map(|v| v.number),
-                held.and_then(|v| v.code_sha256.clone()),
-            )
+            // An alias may point at $LATEST itself: what it runs is $LATEST's image.
+            let sha = match held {
+                Some(v) => v.code_sha256.clone(),
+                None => latest.running_digest.as_ref().map(|d| d.hex().to_owned()),
+            };
+            (held.map(|v| v.number), sha)
         }
         (None, None) => (
             None,
@@ -163,7 +165,8 @@ pub async fn rollback(
     }
 
     if let (Some(name), Some(alias)) = (&req.alias, &alias) {
-        if !req.dry_run {
+        // Already there: nothing to write.
+        if !req.dry_run && alias.version != chosen.version {
             releases::point_alias(lambda, &req.function, name, &chosen.version, Some(alias))
                 .await?;
         }
