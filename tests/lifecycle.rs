@@ -33,9 +33,13 @@ async fn a_deploy_waits_through_a_multi_second_update_reading_once_a_second() {
     assert_eq!(report["update"]["status"], "successful");
     let polls = report["update"]["polls"].as_u64().unwrap();
     let waited = report["update"]["waited_ms"].as_u64().unwrap();
-    // Reads at 1, 2 and 3 s: the third sees the end (2.5 s), within a second of it.
+    // Reads at 1, 2 and 3 s: the third sees the end (2.5 s). (How soon after the end
+    // is the SDK-boundary test's, on a test clock, and the benchmark's.)
     assert_eq!(polls, 3, "{report}");
-    assert!((2500..=4000).contains(&waited), "waited {waited} ms");
+    assert!(
+        waited >= 2500,
+        "waited {waited} ms: less than the update took"
+    );
     let reads = lambda_reads(&function);
     assert_eq!(reads["get_function"], polls + 1, "the read, then the polls");
     assert_eq!(reads["update_function_code"], 1);
