@@ -1,0 +1,218 @@
+//! One function's code update: UpdateFunctionCode by digest with the RevisionId, a
+//! lost answer told from someone else's change, and the wait.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::types::LastUpdateStatus;
+
+use crate::digest::Digest;
+use crate::error::{AwsError, AwsErrorKind, Error};
+use crate::lambda::{self, FunctionRef, FunctionState, Waited};
+use crate::ops::{Analysis, Clients, DeployRequest};
+use crate::output::{UpdateReport, UpdateStatus};
+
+/// What the function is to run: the target manifest by digest.
+pub(crate) struct Target {
+    /// `REGISTRY/REPOSITORY@DIGEST`, what UpdateFunctionCode is given.
+    pub uri: String,
+    /// `REGISTRY/REPOSITORY`, as Lambda's `ResolvedImageUri` names it.
+    pub repository: String,
+    pub digest: Digest,
+}
+
+impl Target {
+    pub(super) fn of(analysis: &Analysis) -> Option<Target> {
+        let uri = analysis.target_uri()?;
+        let digest = analysis
+            .assessment
+            .target
+            .as_ref()?
+            .manifest
+            .digest()
+            .clone();
+        let repository = uri.split_once('@')?.0.to_owned();
+        Some(Target {
+            uri,
+            repository,
+            digest,
+        })
+    }
+}
+
+impl UpdateReport {
+    pub(crate) fn new(status: UpdateStatus) -> UpdateReport {
+        UpdateReport {
+            status,
+            version: None,
+            reason: None,
+            polls: 0,
+            waited_ms: 0,
+        }
+    }
+}
+
+pub(crate) async fn update_and_wait(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    function: &FunctionState,
+    target: &Target,
+) -> Result<UpdateReport, Error> {
+    let updated = match lambda::update_code(
+        &clients.lambda,
+        fref,
+        &target.uri,
+        function.revision_id.as_deref(),
+        req.publish || req.alias.is_some(),
+    )
+    .await
+    {
+        Ok(updated) => updated,
+        // Refused because the function is busy or changed since it was read. When an
+        // earlier attempt of this very request went through and only its answer was
+        // lost, the SDK's retry meets our own update: the function then runs (or is
+        // being updated to) the target, and this deploy goes on waiting for it. Any
+        // other image is someone else's change.
+        Err(refused) if refused.kind == AwsErrorKind::Conflict => {
+            let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
+            // Ours changed the revision; a refusal while nothing changed is not ours.
+            if !now.runs(&target.repository, &target.digest)
+                || now.revision_id == function.revision_id
+            {
+                return Err(conflict(refused, fref, &now).into());
+            }
+            tracing::info!(
+                "{} is already being updated to the target: an earlier attempt of this update \
+                 went through and its answer was lost",
+                fref
+            );
+            lambda::Updated {
+                status: now.last_update.clone(),
+                // A version published by that attempt is not named by the function's
+                // state; ListVersionsByFunction would find it.
+                version: None,
+                reason: now.last_update_reason.clone(),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut report = UpdateReport {
+        version: updated.version.clone(),
+        ..UpdateReport::new(UpdateStatus::InProgress)
+    };
+    // Lambda answers InProgress and finishes in the background; an answer that is
+    // already final needs no polling.
+    match updated.status {
+        Some(LastUpdateStatus::Successful) => {
+            report.status = UpdateStatus::Successful;
+            return Ok(report);
+        }
+        Some(LastUpdateStatus::Failed) => {
+            report.status = UpdateStatus::Failed;
+            report.reason = updated.reason;
+            return Ok(report);
+        }
+        _ if !req.wait => return Ok(report),
+        _ => {}
+    }
+    let waited = wait(clients, req, fref, "update").await?;
+    report.polls = waited.polls;
+    report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let state = waited.state;
+    if waited.timed_out {
+        report.reason = Some(format!(
+            "still in progress after {} s; check it with `aws lambda get-function --function-name {}`",
+            req.wait_timeout.as_secs(),
+            fref
+        ));
+        return Ok(report);
+    }
+    if state.last_update == Some(LastUpdateStatus::Failed) {
+        report.status = UpdateStatus::Failed;
+        report.reason = state.last_update_reason;
+        return Ok(report);
+    }
+    // Someone else's update that started after ours ended would be the one seen last.
+    if !state.runs(&target.repository, &target.digest) {
+        return Err(AwsError::new(
+            "GetFunction",
+            AwsErrorKind::Conflict,
+            format!(
+                "{} was updated by someone else while this deploy waited: it now runs {}, not {}",
+                fref,
+                state.running(),
+                target.uri
+            ),
+        )
+        .with_hint("another deploy replaced this one; run deploy again to deploy this image")
+        .into());
+    }
+    report.status = UpdateStatus::Successful;
+    Ok(report)
+}
+
+/// UpdateFunctionCode refused by someone else's change: say what the function runs.
+fn conflict(refused: AwsError, function: &FunctionRef, now: &FunctionState) -> AwsError {
+    let doing = format!("it runs {} ({})", now.running(), now.status_line());
+    let hint = if now.settled() {
+        format!(
+            "{function} was changed by someone else since it was read ({doing}); run deploy again"
+        )
+    } else {
+        format!(
+            "another update of {function} is in progress ({doing}); wait for it \
+             (`aws lambda wait function-updated-v2 --function-name {function}`) and run deploy again"
+        )
+    };
+    refused.with_hint(hint)
+}
+
+/// Waits until the function is settled, with a spinner showing Lambda's status when
+/// asked; Ctrl-C stops the waiting (not the update, which goes on at AWS).
+pub(super) async fn wait(
+    clients: &Clients,
+    req: &DeployRequest,
+    function: &FunctionRef,
+    what: &str,
+) -> Result<Waited, Error> {
+    let spinner = req.progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(format!("waiting for the {what} of {function}"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let on_poll = |state: &FunctionState, elapsed: Duration| {
+        tracing::debug!(
+            "{function}: {} after {:.1} s",
+            state.status_line(),
+            elapsed.as_secs_f64()
+        );
+        if let Some(bar) = &spinner {
+            bar.set_message(format!(
+                "waiting for the {what} of {function}: {}",
+                state.status_line()
+            ));
+        }
+    };
+    let outcome = tokio::select! {
+        waited = lambda::wait_settled(
+            &clients.lambda,
+            function,
+            &clients.lambda_region,
+            req.wait_timeout,
+            on_poll,
+        ) => waited.map_err(Error::from),
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
+            "interrupted while waiting: the {what} of {function} goes on at AWS; follow it with \
+             `aws lambda wait function-updated-v2 --function-name {function}` or \
+             `aws lambda get-function --function-name {function}`"
+        ))),
+    };
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    outcome
+}
