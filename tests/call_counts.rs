@@ -150,8 +150,8 @@ async fn release_paths_make_the_minimum_calls() {
         &with(&[("BatchGetImage", 1), ("GetAlias", 1), ("GetFunction", 2)]),
     );
     // A second release, of the base image, then a rollback of the alias: the
-    // versions, the alias, $LATEST and the version rolled back to, its image's
-    // existence, and UpdateAlias.
+    // versions, the alias and $LATEST together; the version rolled back to and the
+    // one left, together; its image's existence; UpdateAlias.
     let base = uri(&repo, ":base");
     let out = run_at(
         &endpoint,
@@ -163,7 +163,7 @@ async fn release_paths_make_the_minimum_calls() {
         &[
             ("BatchGetImage", 1),
             ("GetAlias", 1),
-            ("GetFunction", 2),
+            ("GetFunction", 3),
             ("ListVersionsByFunction", 1),
             ("UpdateAlias", 1),
         ],

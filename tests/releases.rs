@@ -114,6 +114,12 @@ async fn deploy_alias_creates_then_keeps_then_moves_the_alias() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["from"]["version"], "2");
+    assert!(
+        report["from"]["image_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&base)
+    );
     assert_eq!(report["to"]["version"], "1");
     assert!(
         report["to"]["image_uri"]

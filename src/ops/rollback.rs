@@ -87,7 +87,6 @@ pub async fn rollback(
         (_, Some(alias)) => {
             report.from.version = Some(alias.version.clone());
             let held = versions.iter().find(|v| v.version == alias.version);
-            report.from.image_uri = None;
             // An alias may point at $LATEST itself: what it runs is $LATEST's image.
             let sha = match held {
                 Some(v) => v.code_sha256.clone(),
@@ -125,13 +124,33 @@ pub async fn rollback(
         );
     };
 
-    let to = lambda::get_qualified(
-        lambda,
-        &req.function,
-        Some(&chosen.version),
-        &clients.lambda_region,
-    )
-    .await?;
+    // The version rolled back to, and (for an alias) the one it leaves: read together.
+    let read_from = async {
+        match &alias {
+            Some(a) => lambda::get_qualified(
+                lambda,
+                &req.function,
+                Some(&a.version),
+                &clients.lambda_region,
+            )
+            .await
+            .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (to, from) = tokio::join!(
+        lambda::get_qualified(
+            lambda,
+            &req.function,
+            Some(&chosen.version),
+            &clients.lambda_region,
+        ),
+        read_from
+    );
+    let to = to?;
+    if let Some(from) = from? {
+        report.from.image_uri = Some(from.running());
+    }
     let image: Option<ImageRef> = match (&to.running_repository, &to.running_digest) {
         (Some(repository), Some(digest)) => format!("{repository}@{digest}").parse().ok(),
         _ => None,
