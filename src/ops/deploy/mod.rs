@@ -37,10 +37,7 @@ pub async fn deploy(
     }
     let usable = |a: &Analysis| a.assessment.lambda_ready() || a.assessment.fixable();
     if !analyses.iter().all(usable) {
-        let deployments = analyses
-            .iter()
-            .map(|a| Deployment::stopped(a, None))
-            .collect();
+        let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
         return Ok(report(
             &analyses,
             &Fixed::default(),
@@ -86,10 +83,7 @@ pub async fn deploy(
                 }
             }
             let exit = fixed.exit();
-            let deployments = analyses
-                .iter()
-                .map(|a| Deployment::stopped(a, None))
-                .collect();
+            let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
             // What the earlier images' writes did is reported too.
             let mut all = fixed.clone();
             all.provenance_written = fixes
@@ -123,11 +117,11 @@ pub async fn deploy(
         .cloned()
         .zip(req.functions.iter().cloned())
         .enumerate();
-    let mut results: Vec<Option<Result<Deployment, Error>>> =
+    let mut results: Vec<Option<Result<DeploymentReport, Error>>> =
         (0..analyses.len()).map(|_| None).collect();
     let start =
         |(i, (analysis, function)): (usize, (Analysis, FunctionRef)),
-         running: &mut tokio::task::JoinSet<(usize, Result<Deployment, Error>)>| {
+         running: &mut tokio::task::JoinSet<(usize, Result<DeploymentReport, Error>)>| {
             let written_tag =
                 fixed_of(&target_digest(&analysis)).and_then(|(_, f, t)| f.action.and(t.clone()));
             let (clients, req) = (clients.clone(), req.clone());
@@ -167,13 +161,13 @@ pub async fn deploy(
             Err(e) if single => return Err(e),
             Err(e) => {
                 aws_failed |= e.exit_code() == ExitCode::Aws;
-                deployments.push(Deployment::stopped(analysis, Some(e.to_string())));
+                deployments.push(stopped(analysis, Some(e.to_string())));
             }
         }
     }
     let exit = if aws_failed {
         ExitCode::Aws
-    } else if deployments.iter().all(|d| d.report.ok(req.wait)) {
+    } else if deployments.iter().all(|d| d.ok(req.wait)) {
         ExitCode::Success
     } else {
         ExitCode::NotUsable
@@ -261,7 +255,7 @@ fn report(
     analyses: &[Analysis],
     fixed: &Fixed,
     tag: Option<String>,
-    deployments: Vec<Deployment>,
+    deployments: Vec<DeploymentReport>,
     exit: ExitCode,
 ) -> Outcome<DeployReport> {
     let mut check = analyses[0].report();
@@ -284,7 +278,6 @@ fn report(
             check.config = None;
         }
     }
-    let deployments: Vec<DeploymentReport> = deployments.into_iter().map(|d| d.report).collect();
     let one = (deployments.len() == 1).then(|| deployments[0].clone());
     Outcome {
         report: DeployReport {
@@ -304,37 +297,28 @@ fn report(
     }
 }
 
-/// One function's deploy.
-struct Deployment {
-    report: DeploymentReport,
-}
-
-impl Deployment {
-    /// A function that was not updated: what stops it from running the image (none
-    /// when it could, and another function or a write stopped the deploy), or the
-    /// error that stopped it.
-    fn stopped(analysis: &Analysis, error: Option<String>) -> Deployment {
-        let a = &analysis.assessment;
-        let problems = if a.lambda_ready() || a.fixable() {
-            a.problems
-                .iter()
-                .filter(|p| p.code != Code::ImageIndex)
-                .cloned()
-                .collect()
-        } else {
-            a.problems.clone()
-        };
-        Deployment {
-            report: DeploymentReport {
-                function: function_report(analysis),
-                image_uri: None,
-                written_tag: None,
-                update: None,
-                alias: None,
-                problems,
-                error,
-            },
-        }
+/// A function that was not updated: what stops it from running the image (none when
+/// it could, and another function or a write stopped the deploy), or the error that
+/// stopped it.
+fn stopped(analysis: &Analysis, error: Option<String>) -> DeploymentReport {
+    let a = &analysis.assessment;
+    let problems = if a.lambda_ready() || a.fixable() {
+        a.problems
+            .iter()
+            .filter(|p| p.code != Code::ImageIndex)
+            .cloned()
+            .collect()
+    } else {
+        a.problems.clone()
+    };
+    DeploymentReport {
+        function: function_report(analysis),
+        image_uri: None,
+        written_tag: None,
+        update: None,
+        alias: None,
+        problems,
+        error,
     }
 }
 
@@ -346,7 +330,7 @@ async fn deploy_function(
     fref: &FunctionRef,
     analysis: Analysis,
     written_tag: Option<String>,
-) -> Result<Deployment, Error> {
+) -> Result<DeploymentReport, Error> {
     let mut function = analysis
         .function
         .clone()
@@ -406,15 +390,13 @@ async fn deploy_function(
         ),
         None => None,
     };
-    Ok(Deployment {
-        report: DeploymentReport {
-            function: function_report(&analysis),
-            image_uri: Some(target.uri),
-            written_tag,
-            update: Some(update),
-            alias,
-            problems: Vec::new(),
-            error: None,
-        },
+    Ok(DeploymentReport {
+        function: function_report(&analysis),
+        image_uri: Some(target.uri),
+        written_tag,
+        update: Some(update),
+        alias,
+        problems: Vec::new(),
+        error: None,
     })
 }
