@@ -175,17 +175,12 @@ async fn several_functions_share_one_read_of_the_image() {
     let (repo, first, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
     let second = unique("fn");
     create_function(&second, &uri(&repo, ":base"), Architecture::X8664).await;
-    let proxy = support::proxy::Proxy::start(moto().port, std::time::Duration::from_millis(40));
-    let out = run_at(
+    let proxy = proxy();
+    let out = deploy_all_at(
         &proxy.endpoint(),
-        &[
-            "deploy",
-            &uri(&repo, ":v1"),
-            "--function",
-            &first,
-            "--function",
-            &second,
-        ],
+        &uri(&repo, ":v1"),
+        &[&first, &second],
+        &[],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // One deploy's reads and writes of the image, GetFunction and the update for each.

@@ -208,19 +208,7 @@ async fn one_multi_platform_index_serves_functions_of_both_architectures() {
     let x86 = function_with_command(&repo, Architecture::X8664, Some("app.web")).await;
     let arm = function_with_command(&repo, Architecture::Arm64, Some("app.worker")).await;
     let proxy = proxy();
-    let out = run_at(
-        &proxy.endpoint(),
-        &[
-            "deploy",
-            &uri(&repo, ":v7"),
-            "--function",
-            &x86,
-            "--function",
-            &arm,
-            "--output",
-            "json",
-        ],
-    );
+    let out = deploy_all_at(&proxy.endpoint(), &uri(&repo, ":v7"), &[&x86, &arm], &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     let deployments = report["deployments"].as_array().unwrap();
@@ -267,20 +255,11 @@ async fn one_function_of_three_unable_to_run_the_image_stops_every_write() {
     // The index has no arm64 image.
     let third = function_with_command(&repo, Architecture::Arm64, None).await;
     let proxy = proxy();
-    let out = run_at(
+    let out = deploy_all_at(
         &proxy.endpoint(),
-        &[
-            "deploy",
-            &uri(&repo, ":v1"),
-            "--function",
-            &first,
-            "--function",
-            &second,
-            "--function",
-            &third,
-            "--output",
-            "json",
-        ],
+        &uri(&repo, ":v1"),
+        &[&first, &second, &third],
+        &[],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = json(&out);

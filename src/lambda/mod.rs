@@ -9,7 +9,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::config::AsyncSleep;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
-use aws_sdk_lambda::types::{LastUpdateStatus, PackageType, State};
+use aws_sdk_lambda::types::{LastUpdateStatus, LastUpdateStatusReasonCode, PackageType, State};
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
@@ -223,14 +223,10 @@ impl FunctionState {
         let resolved = code
             .and_then(|c| c.resolved_image_uri())
             .and_then(|uri| uri.split_once('@'));
-        let last_update_reason = match (
+        let last_update_reason = update_reason(
             config.and_then(|c| c.last_update_status_reason_code()),
             config.and_then(|c| c.last_update_status_reason()),
-        ) {
-            (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
-            (Some(code), None) => Some(code.as_str().to_owned()),
-            (None, reason) => reason.map(str::to_owned),
-        };
+        );
         FunctionState {
             name: config
                 .and_then(|c| c.function_name())
@@ -260,6 +256,18 @@ impl FunctionState {
             running_digest: resolved.and_then(|(_, digest)| digest.parse().ok()),
             running_repository: resolved.map(|(repository, _)| repository.to_owned()),
         }
+    }
+}
+
+/// `LastUpdateStatusReasonCode: LastUpdateStatusReason`, or whichever Lambda gave.
+fn update_reason(
+    code: Option<&LastUpdateStatusReasonCode>,
+    reason: Option<&str>,
+) -> Option<String> {
+    match (code, reason) {
+        (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
+        (Some(code), None) => Some(code.as_str().to_owned()),
+        (None, reason) => reason.map(str::to_owned),
     }
 }
 
@@ -366,15 +374,10 @@ pub async fn update_code(
     Ok(Updated {
         status: out.last_update_status().cloned(),
         version: out.version().filter(|v| *v != "$LATEST").map(str::to_owned),
-        reason: match (
+        reason: update_reason(
             out.last_update_status_reason_code(),
             out.last_update_status_reason(),
-        ) {
-            (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
-            (code, reason) => reason
-                .map(str::to_owned)
-                .or_else(|| code.map(|c| c.as_str().to_owned())),
-        },
+        ),
     })
 }
 

@@ -564,7 +564,16 @@ pub fn deploy(image: &str, function: &str, extra: &[&str]) -> Output {
 }
 
 pub fn deploy_at(endpoint: &str, image: &str, function: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["deploy", image, "--function", function];
+    deploy_all_at(endpoint, image, &[function], extra)
+}
+
+/// One image to several functions: `deploy IMAGE --function F1 --function F2 ...
+/// [EXTRA] --output json` against `endpoint`.
+pub fn deploy_all_at(endpoint: &str, image: &str, functions: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["deploy", image];
+    for function in functions {
+        args.extend_from_slice(&["--function", function]);
+    }
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--output", "json"]);
     run_at(endpoint, &args)
