@@ -3,14 +3,21 @@
 
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{AwsOptions, Regions};
 use crate::error::Error;
 use crate::lambda::FunctionRef;
 use crate::manifest::PlatformArg;
-use crate::ops::{CheckRequest, DeployRequest, FixRequest, RollbackRequest, ScanRequest};
+use crate::ops::{
+    CheckRequest, DeployRequest, FixRequest, Gradual, Probe, ReleaseAction, ReleaseRequest,
+    RollbackRequest, ScanRequest,
+};
 use crate::reference::{ImageRef, Selector, validate_tag};
+use crate::strategy::{Strategy, Weight, parse_duration};
+
+/// The largest probe payload: Lambda's limit for a synchronous Invoke's request.
+const MAX_PROBE_BYTES: u64 = 6 * 1024 * 1024;
 
 /// The whole command line: the options every command shares, and the command.
 #[derive(Debug, Parser)]
@@ -101,6 +108,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Point an alias back at an earlier version, or update $LATEST to an earlier version's image
     Rollback(RollbackArgs),
+    /// Follow, finish or undo a gradual release (deploy --canary/--linear): its state is the alias
+    Release(ReleaseArgs),
     /// Audit repositories (and functions) for tags and images Lambda will refuse
     Scan(ScanArgs),
     /// Print shell completions
@@ -145,6 +154,7 @@ pub struct FixArgs {
 
 /// The arguments of `deploy`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("strategy").args(["canary", "linear"]).multiple(false)))]
 pub struct DeployArgs {
     /// `[ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX]` (default tag: latest)
     pub image: String,
@@ -180,6 +190,85 @@ pub struct DeployArgs {
     /// Do not write the image's index-only attestations again as its referrers
     #[arg(long)]
     pub no_keep_provenance: bool,
+    /// Release gradually: PERCENT of the alias's traffic to the new version for --bake, then all of it (needs --alias)
+    #[arg(long, value_name = "PERCENT", requires_all = ["alias", "bake"], help_heading = "Gradual release")]
+    pub canary: Option<String>,
+    /// With --canary: how long the canary is held (30s, 5m, 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "canary",
+        help_heading = "Gradual release"
+    )]
+    pub bake: Option<String>,
+    /// Release gradually: PERCENT more of the alias's traffic every --every, until all of it (needs --alias)
+    #[arg(long, value_name = "PERCENT", requires_all = ["alias", "every"], help_heading = "Gradual release")]
+    pub linear: Option<String>,
+    /// With --linear: how long each share is held (30s, 5m, 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "linear",
+        help_heading = "Gradual release"
+    )]
+    pub every: Option<String>,
+    /// A CloudWatch alarm that stops the release and moves the traffic back when in ALARM (repeatable)
+    #[arg(
+        long = "alarm",
+        value_name = "NAME",
+        requires = "strategy",
+        help_heading = "Gradual release"
+    )]
+    pub alarms: Vec<String>,
+    /// A JSON payload the new version is invoked with before any traffic moves (- for stdin)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "strategy",
+        help_heading = "Gradual release"
+    )]
+    pub probe: Option<String>,
+}
+
+/// The arguments of `release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// What to do with the release.
+    #[command(subcommand)]
+    pub action: ReleaseCommand,
+}
+
+/// `release status|promote|abort`.
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Show each alias's versions, the weighted version's share, and the images they run
+    Status(ReleaseTargetArgs),
+    /// Move each alias to its weighted version with all the traffic
+    Promote(ReleaseWriteArgs),
+    /// Clear each alias's weights: its version takes all the traffic back
+    Abort(ReleaseWriteArgs),
+}
+
+/// The aliases a `release` command reads.
+#[derive(Debug, Args)]
+pub struct ReleaseTargetArgs {
+    /// The function (name or ARN); repeat it for a release of several functions
+    #[arg(long, value_name = "NAME|ARN", required = true)]
+    pub function: Vec<String>,
+    /// The alias the release shifts
+    #[arg(long, value_name = "NAME", required = true)]
+    pub alias: String,
+}
+
+/// The aliases a `release` command writes.
+#[derive(Debug, Args)]
+pub struct ReleaseWriteArgs {
+    /// `--function` and `--alias`.
+    #[command(flatten)]
+    pub target: ReleaseTargetArgs,
+    /// Write nothing; say what would be written
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The arguments of `rollback`.
@@ -239,6 +328,8 @@ pub enum Plan {
     Deploy(DeployRequest),
     /// Move an alias, or `$LATEST`, back to an earlier version: [`crate::ops::rollback()`].
     Rollback(RollbackRequest),
+    /// Read, promote or abort a gradual release: [`crate::ops::release()`].
+    Release(ReleaseRequest),
     /// `yes`: write without asking.
     Scan {
         /// The repositories (and functions) to scan, and whether to fix what it finds.
@@ -265,6 +356,13 @@ impl Plan {
                 return Regions {
                     image: r.function.region.clone(),
                     function: r.function.region.clone(),
+                };
+            }
+            Plan::Release(r) => {
+                let region = r.functions.first().and_then(|f| f.region.clone());
+                return Regions {
+                    image: region.clone(),
+                    function: region,
                 };
             }
             Plan::Scan { .. } | Plan::Completions(_) | Plan::Manpage => return Regions::default(),
@@ -346,6 +444,92 @@ fn alias(value: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
+/// `--canary`/`--linear`, `--alarm` and `--probe` as a typed release; the probe's
+/// payload is read (and must be JSON) before any AWS call.
+fn gradual(args: &DeployArgs) -> Result<Option<Gradual>, Error> {
+    let weight = |flag: &str, value: &str| {
+        value
+            .parse::<Weight>()
+            .map_err(|e| Error::Usage(format!("--{flag}: {e}")))
+    };
+    let duration = |flag: &str, value: &Option<String>| {
+        parse_duration(value.as_deref().unwrap_or_default())
+            .map_err(|e| Error::Usage(format!("--{flag}: {e}")))
+    };
+    let strategy = match (&args.canary, &args.linear) {
+        (Some(canary), None) => Strategy::Canary {
+            weight: weight("canary", canary)?,
+            bake: duration("bake", &args.bake)?,
+        },
+        (None, Some(linear)) => Strategy::Linear {
+            step: weight("linear", linear)?,
+            every: duration("every", &args.every)?,
+        },
+        _ => return Ok(None),
+    };
+    let mut alarms: Vec<String> = Vec::new();
+    for name in &args.alarms {
+        if name.is_empty() || name.len() > 255 {
+            return Err(Error::Usage(format!(
+                "--alarm {name:?} is not an alarm name (1-255 characters)"
+            )));
+        }
+        if !alarms.contains(name) {
+            alarms.push(name.clone());
+        }
+    }
+    if alarms.len() > crate::alarms::MAX_ALARMS {
+        return Err(Error::Usage(format!(
+            "{} alarms given; a release reads at most {} (one DescribeAlarms)",
+            alarms.len(),
+            crate::alarms::MAX_ALARMS
+        )));
+    }
+    let probe = args.probe.as_deref().map(read_probe).transpose()?;
+    Ok(Some(Gradual {
+        strategy,
+        alarms,
+        probe,
+    }))
+}
+
+fn read_probe(source: &str) -> Result<Probe, Error> {
+    use std::io::Read as _;
+    let mut payload = Vec::new();
+    let read = if source == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_PROBE_BYTES + 1)
+            .read_to_end(&mut payload)
+    } else {
+        std::fs::File::open(source)
+            .and_then(|f| f.take(MAX_PROBE_BYTES + 1).read_to_end(&mut payload))
+    };
+    read.map_err(|e| Error::Usage(format!("--probe {source}: {e}")))?;
+    if payload.len() as u64 > MAX_PROBE_BYTES {
+        return Err(Error::Usage(format!(
+            "--probe {source}: over 6 MB, Lambda's limit for a synchronous invocation"
+        )));
+    }
+    serde_json::from_slice::<serde_json::Value>(&payload)
+        .map_err(|e| Error::Usage(format!("--probe {source}: not a JSON document ({e})")))?;
+    Ok(Probe {
+        source: source.to_owned(),
+        payload,
+    })
+}
+
+impl ReleaseTargetArgs {
+    fn request(&self, action: ReleaseAction, dry_run: bool) -> Result<ReleaseRequest, Error> {
+        Ok(ReleaseRequest {
+            action,
+            functions: functions(&self.function)?,
+            alias: alias(Some(&self.alias))?.expect("given"),
+            dry_run,
+        })
+    }
+}
+
 impl CheckArgs {
     fn request(&self) -> Result<CheckRequest, Error> {
         Ok(CheckRequest {
@@ -394,6 +578,14 @@ impl Command {
                 keep_provenance: !args.no_keep_provenance,
                 progress: output == OutputFormat::Text
                     && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                gradual: gradual(args)?,
+            }),
+            Command::Release(args) => Plan::Release(match &args.action {
+                ReleaseCommand::Status(t) => t.request(ReleaseAction::Status, false)?,
+                ReleaseCommand::Promote(w) => {
+                    w.target.request(ReleaseAction::Promote, w.dry_run)?
+                }
+                ReleaseCommand::Abort(w) => w.target.request(ReleaseAction::Abort, w.dry_run)?,
             }),
             Command::Scan(args) => {
                 for repository in &args.repositories {

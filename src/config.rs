@@ -10,7 +10,23 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::calls::CallStats;
 use crate::error::Error;
-use crate::ops::Clients;
+
+/// The SDK clients, each in the region its calls must go to.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// The ECR client, in `ecr_region`.
+    pub ecr: aws_sdk_ecr::Client,
+    /// The Lambda client, in `lambda_region`.
+    pub lambda: aws_sdk_lambda::Client,
+    /// The CloudWatch client, in `lambda_region`: the alarms that gate a release are
+    /// read where the function is.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Where the repository is: the region in the image URI, else the configured one.
+    pub ecr_region: String,
+    /// Where the function is: `--region`, else the region in a function ARN, else
+    /// the image URI's, else the configured one.
+    pub lambda_region: String,
+}
 
 /// The AWS options every command shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,9 +110,14 @@ pub async fn clients(
         .region(Region::new(lambda_region.clone()))
         .interceptor(calls.clone())
         .build();
+    let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared)
+        .region(Region::new(lambda_region.clone()))
+        .interceptor(calls.clone())
+        .build();
     Ok(Clients {
         ecr: aws_sdk_ecr::Client::from_conf(ecr),
         lambda: aws_sdk_lambda::Client::from_conf(lambda),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
         ecr_region,
         lambda_region,
     })

@@ -102,6 +102,7 @@
 //!             dry_run: false,
 //!             keep_provenance: true,
 //!             progress: false,
+//!             gradual: None, // all the traffic at once (there is no alias here anyway)
 //!         },
 //!     )
 //!     .await?;
@@ -111,6 +112,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alarms;
 pub mod calls;
 pub mod cli;
 pub mod config;
@@ -122,6 +124,7 @@ pub mod manifest;
 pub mod ops;
 pub mod output;
 pub mod reference;
+pub mod strategy;
 
 pub use error::{Error, ExitCode};
 pub use ops::{CheckRequest, Clients, DeployRequest, FixRequest, Outcome, check, deploy, fix};

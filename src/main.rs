@@ -156,6 +156,7 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
         Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
         Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
+        Plan::Release(req) => render(ops::release(&clients, &req).await?, format),
         Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
         Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
     })

@@ -15,7 +15,10 @@ use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::manifest::{FunctionFacts, LambdaArch};
 
+mod invoke;
 pub mod releases;
+
+pub use invoke::{Invoked, invoke};
 
 /// A function as given on the command line: a name, an ARN or a partial ARN,
 /// without a version or alias (code updates apply to `$LATEST`).
@@ -137,6 +140,13 @@ pub struct FunctionState {
     /// The `RevisionId` it was read at: an update sends it, so that a concurrent change
     /// is refused.
     pub revision_id: Option<String>,
+    /// The execution role's ARN: both versions of a weighted alias must have the same.
+    pub role: Option<String>,
+    /// The dead-letter queue or topic (`DeadLetterConfig.TargetArn`): both versions of
+    /// a weighted alias must have the same, or none.
+    pub dead_letter_target: Option<String>,
+    /// The version this state is of: `$LATEST`, or a published version's number.
+    pub version: Option<String>,
     /// The image URI its code was given (`Code.ImageUri`), by tag or by digest.
     pub image_uri: Option<String>,
     /// The digest of the image the function runs (or is being updated to).
@@ -252,6 +262,13 @@ impl FunctionState {
             last_update: config.and_then(|c| c.last_update_status()).cloned(),
             last_update_reason,
             revision_id: config.and_then(|c| c.revision_id()).map(str::to_owned),
+            role: config.and_then(|c| c.role()).map(str::to_owned),
+            dead_letter_target: config
+                .and_then(|c| c.dead_letter_config())
+                .and_then(|d| d.target_arn())
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            version: config.and_then(|c| c.version()).map(str::to_owned),
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
             running_digest: resolved.and_then(|(_, digest)| digest.parse().ok()),
             running_repository: resolved.map(|(repository, _)| repository.to_owned()),
@@ -399,7 +416,7 @@ pub struct Waited {
     pub elapsed: Duration,
 }
 
-/// Reads the function once every [`POLL_INTERVAL`], on a fixed schedule (a slow read
+/// Reads the function (or the published version `qualifier`) once every [`POLL_INTERVAL`], on a fixed schedule (a slow read
 /// does not push the next one back), until it is [settled](FunctionState::settled)
 /// or `timeout` has passed; `on_poll` sees each state read and the time waited so far.
 ///
@@ -408,6 +425,7 @@ pub struct Waited {
 pub async fn wait_settled(
     client: &Client,
     function: &FunctionRef,
+    qualifier: Option<&str>,
     region: &str,
     timeout: Duration,
     mut on_poll: impl FnMut(&FunctionState, Duration),
@@ -430,7 +448,7 @@ pub async fn wait_settled(
         if wake > now {
             sleep.sleep(wake - now).await;
         }
-        let state = get_function(client, function, region).await?;
+        let state = get_qualified(client, function, qualifier, region).await?;
         polls += 1;
         let elapsed = elapsed();
         on_poll(&state, elapsed);

@@ -1,14 +1,17 @@
 //! Published versions and aliases: what a release moves.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::FunctionRef;
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
 
 /// An alias and the version it points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Alias {
     /// The alias name.
     pub name: String,
@@ -16,6 +19,39 @@ pub struct Alias {
     pub version: String,
     /// The `RevisionId` it was read at: UpdateAlias sends it, so a concurrent move fails.
     pub revision_id: Option<String>,
+    /// `RoutingConfig.AdditionalVersionWeights`: the version that takes a share of the
+    /// traffic besides `version`, and its share (0.0 to 1.0). Empty when the alias
+    /// routes everything to `version`; a gradual release is under way when not.
+    pub weights: BTreeMap<String, f64>,
+    /// The alias's description.
+    pub description: Option<String>,
+}
+
+impl Alias {
+    /// The weighted version and its share, when a release is under way (Lambda allows
+    /// one additional version).
+    pub fn weighted(&self) -> Option<(&str, f64)> {
+        self.weights.iter().next().map(|(v, w)| (v.as_str(), *w))
+    }
+
+    fn from_parts(
+        name: &str,
+        version: Option<&str>,
+        revision_id: Option<&str>,
+        routing: Option<&AliasRoutingConfiguration>,
+        description: Option<&str>,
+    ) -> Alias {
+        Alias {
+            name: name.to_owned(),
+            version: version.unwrap_or_default().to_owned(),
+            revision_id: revision_id.map(str::to_owned),
+            weights: routing
+                .and_then(|r| r.additional_version_weights())
+                .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default(),
+            description: description.filter(|d| !d.is_empty()).map(str::to_owned),
+        }
+    }
 }
 
 /// A published version and the image digest it holds (for image functions a
@@ -59,11 +95,13 @@ pub async fn get_alias(
         .send()
         .await
     {
-        Ok(out) => Ok(Some(Alias {
-            name: name.to_owned(),
-            version: out.function_version().unwrap_or_default().to_owned(),
-            revision_id: out.revision_id().map(str::to_owned),
-        })),
+        Ok(out) => Ok(Some(Alias::from_parts(
+            name,
+            out.function_version(),
+            out.revision_id(),
+            out.routing_config(),
+            out.description(),
+        ))),
         Err(err) if matches!(err.as_service_error(), Some(e) if e.is_resource_not_found_exception()) => {
             Ok(None)
         }
@@ -74,15 +112,15 @@ pub async fn get_alias(
     }
 }
 
-/// Points alias `name` at `version`: CreateAlias when it does not exist, else
-/// UpdateAlias with the RevisionId it was read with, so a concurrent move fails.
+/// Points alias `name` at `version` with all the traffic: CreateAlias when it does
+/// not exist, else [`update_alias`] with no weights (any weights it had are cleared).
 pub async fn point_alias(
     client: &Client,
     function: &FunctionRef,
     name: &str,
     version: &str,
     existing: Option<&Alias>,
-) -> Result<(), AwsError> {
+) -> Result<Alias, AwsError> {
     match existing {
         None => client
             .create_alias()
@@ -91,35 +129,73 @@ pub async fn point_alias(
             .function_version(version)
             .send()
             .await
-            .map(|_| ())
+            .map(|out| {
+                Alias::from_parts(
+                    name,
+                    out.function_version(),
+                    out.revision_id(),
+                    out.routing_config(),
+                    out.description(),
+                )
+            })
             .map_err(|e| {
                 AwsError::from_sdk("CreateAlias", e, |e| {
                     conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
                 })
             }),
-        Some(alias) => client
-            .update_alias()
-            .function_name(&function.id)
-            .name(name)
-            .function_version(version)
-            .set_revision_id(alias.revision_id.clone())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                let e = AwsError::from_sdk("UpdateAlias", e, |e| {
-                    conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-                });
-                if e.kind == AwsErrorKind::Conflict {
-                    e.with_hint(format!(
-                        "alias {name} of {function} was moved by someone else since it was \
-                         read; run the command again"
-                    ))
-                } else {
-                    e
-                }
-            }),
+        Some(alias) => update_alias(client, function, alias, version, None).await,
     }
+}
+
+/// UpdateAlias with the RevisionId `alias` was read at: `version` takes the traffic,
+/// but for `weight` (another version and its share) when given. No weight clears the
+/// alias's weights. The alias as Lambda answered (its new RevisionId); a concurrent
+/// change is an [`AwsErrorKind::Conflict`], and nothing is written.
+pub async fn update_alias(
+    client: &Client,
+    function: &FunctionRef,
+    alias: &Alias,
+    version: &str,
+    weight: Option<(&str, f64)>,
+) -> Result<Alias, AwsError> {
+    let routing = AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(
+            weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect(),
+        ))
+        .build();
+    let name = &alias.name;
+    client
+        .update_alias()
+        .function_name(&function.id)
+        .name(name)
+        .function_version(version)
+        .routing_config(routing)
+        .set_revision_id(alias.revision_id.clone())
+        .send()
+        .await
+        .map(|out| {
+            Alias::from_parts(
+                name,
+                out.function_version(),
+                out.revision_id(),
+                out.routing_config(),
+                out.description(),
+            )
+        })
+        .map_err(|e| {
+            let e = AwsError::from_sdk("UpdateAlias", e, |e| {
+                conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+            });
+            if e.kind == AwsErrorKind::Conflict {
+                e.with_hint(format!(
+                    "alias {name} of {function} was changed by someone else since it was read; \
+                     nothing was overwritten: see `ecr-lambda release status --function \
+                     {function} --alias {name}`, then run the command again"
+                ))
+            } else {
+                e
+            }
+        })
 }
 
 /// Every published version (ListVersionsByFunction, all pages), oldest first.

@@ -5,6 +5,7 @@ mod check;
 mod deploy;
 mod fix;
 pub(crate) mod image_config;
+mod release;
 mod rollback;
 mod scan;
 
@@ -13,9 +14,11 @@ use std::time::Duration;
 pub use check::check;
 pub use deploy::deploy;
 pub use fix::fix;
+pub use release::{Gradual, Probe, ReleaseAction, ReleaseRequest, release};
 pub use rollback::{RollbackRequest, rollback};
 pub use scan::{ScanRequest, scan};
 
+pub use crate::config::Clients;
 use crate::digest::Digest;
 use crate::ecr::{self, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
@@ -24,20 +27,6 @@ use crate::manifest::rules::{self, Assessment};
 use crate::manifest::{FunctionFacts, LambdaArch, RawManifest};
 use crate::output::{CheckReport, TargetReport};
 use crate::reference::{ImageRef, Registry, Selector};
-
-/// The SDK clients, each in the region its calls must go to.
-#[derive(Clone, Debug)]
-pub struct Clients {
-    /// The ECR client, in `ecr_region`.
-    pub ecr: aws_sdk_ecr::Client,
-    /// The Lambda client, in `lambda_region`.
-    pub lambda: aws_sdk_lambda::Client,
-    /// Where the repository is: the region in the image URI, else the configured one.
-    pub ecr_region: String,
-    /// Where the function is: `--region`, else the region in a function ARN, else
-    /// the image URI's, else the configured one.
-    pub lambda_region: String,
-}
 
 /// What [`check`](fn@check) is asked: the image, and the function it is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +87,9 @@ pub struct DeployRequest {
     pub keep_provenance: bool,
     /// Show a spinner on stderr while waiting.
     pub progress: bool,
+    /// `--canary` or `--linear` (with `alias`): move the alias's traffic to the new
+    /// version gradually; `None` moves all of it at once.
+    pub gradual: Option<Gradual>,
 }
 
 /// A report and the exit code it calls for.

@@ -217,6 +217,7 @@ pub async fn rollback(
             dry_run: false,
             keep_provenance: false,
             progress: req.progress,
+            gradual: None,
         };
         update_and_wait(clients, &as_deploy, &req.function, &latest, &target).await?
     };

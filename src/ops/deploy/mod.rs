@@ -6,9 +6,11 @@ use crate::lambda::FunctionRef;
 use crate::manifest::LambdaArch;
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
+use crate::ops::release::{self as gradual_release, Shift};
 use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config};
 use crate::output::{
-    Action, DeployReport, DeploymentReport, FixReport, FunctionReport, UpdateReport, UpdateStatus,
+    Action, AliasStatus, DeployReport, DeploymentReport, FixReport, FunctionReport, ReleaseOutcome,
+    ReleaseReport, UpdateReport, UpdateStatus,
 };
 
 mod release;
@@ -16,7 +18,7 @@ mod update;
 
 use release::Release;
 use update::wait;
-pub(crate) use update::{Target, update_and_wait};
+pub(crate) use update::{Target, settle_first, update_and_wait};
 
 /// check, fix when needed, UpdateFunctionCode with the target's digest, and wait;
 /// for every function given, from one read of the image.
@@ -43,8 +45,60 @@ pub async fn deploy(
             &Fixed::default(),
             None,
             deployments,
+            None,
             ExitCode::NotUsable,
         ));
+    }
+
+    // Everything an alias needs is read before the first write: the alias, its
+    // version, and for a gradual release the alarms and whether it can start.
+    let releases = read_releases(clients, req, &analyses).await?;
+    let mut alarms = Vec::new();
+    if let Some(gradual) = &req.gradual {
+        alarms = gradual_release::read_alarms(clients, &gradual.alarms).await?;
+        let mut reasons: Vec<String> = analyses
+            .iter()
+            .zip(&req.functions)
+            .zip(&releases)
+            .filter_map(|((analysis, function), release)| {
+                let release = release.as_ref().filter(|r| !r.runs_target)?;
+                gradual_release::refusal(
+                    function,
+                    &release.name,
+                    release.before.as_ref(),
+                    release.current.as_ref(),
+                    analysis.function.as_ref()?,
+                )
+            })
+            .collect();
+        if let Some(alarm) = alarms
+            .iter()
+            .find(|a| a.state == crate::alarms::State::Alarm)
+        {
+            reasons.push(format!(
+                "alarm {} is already in ALARM{}",
+                alarm.name,
+                alarm
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if !reasons.is_empty() {
+            let mut refused = gradual_release::plan(gradual, &[], alarms);
+            refused.outcome = ReleaseOutcome::Refused;
+            refused.reason = Some(format!("{}; nothing was written", reasons.join("; ")));
+            let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
+            return Ok(report(
+                &analyses,
+                &Fixed::default(),
+                None,
+                deployments,
+                Some(refused),
+                ExitCode::NotUsable,
+            ));
+        }
     }
     let targets: Vec<Digest> = analyses.iter().map(target_digest).collect();
     if req.tag.is_some() && targets.iter().any(|t| *t != targets[0]) {
@@ -91,7 +145,7 @@ pub async fn deploy(
                 .flat_map(|(_, f, _)| f.provenance_written.clone())
                 .chain(fixed.provenance_written.clone())
                 .collect();
-            return Ok(report(&analyses, &all, tag, deployments, exit));
+            return Ok(report(&analyses, &all, tag, deployments, None, exit));
         }
         fixes.push((digest, fixed, tag));
     }
@@ -116,11 +170,13 @@ pub async fn deploy(
         .iter()
         .cloned()
         .zip(req.functions.iter().cloned())
+        .zip(releases.iter().cloned())
         .enumerate();
     let mut results: Vec<Option<Result<DeploymentReport, Error>>> =
         (0..analyses.len()).map(|_| None).collect();
+    type Task = (usize, ((Analysis, FunctionRef), Option<Release>));
     let start =
-        |(i, (analysis, function)): (usize, (Analysis, FunctionRef)),
+        |(i, ((analysis, function), release)): Task,
          running: &mut tokio::task::JoinSet<(usize, Result<DeploymentReport, Error>)>| {
             let written_tag =
                 fixed_of(&target_digest(&analysis)).and_then(|(_, f, t)| f.action.and(t.clone()));
@@ -128,7 +184,8 @@ pub async fn deploy(
             running.spawn(async move {
                 (
                     i,
-                    deploy_function(&clients, &req, &function, analysis, written_tag).await,
+                    deploy_function(&clients, &req, &function, analysis, written_tag, release)
+                        .await,
                 )
             });
         };
@@ -152,7 +209,7 @@ pub async fn deploy(
     if let Some(message) = interrupted {
         return Err(Error::Interrupted(message));
     }
-    let mut deployments = Vec::new();
+    let mut deployments: Vec<DeploymentReport> = Vec::new();
     let mut aws_failed = false;
     for (result, analysis) in results.into_iter().zip(&analyses) {
         match result.expect("every function was deployed") {
@@ -165,13 +222,30 @@ pub async fn deploy(
             }
         }
     }
-    let exit = if aws_failed {
+    let mut exit = if aws_failed {
         ExitCode::Aws
     } else if deployments.iter().all(|d| d.ok(req.wait)) {
         ExitCode::Success
     } else {
         ExitCode::NotUsable
     };
+    let mut release_report = None;
+    if let Some(gradual) = &req.gradual {
+        let (report, release_exit) = release_gradually(
+            clients,
+            req,
+            gradual,
+            &releases,
+            &mut deployments,
+            alarms,
+            exit,
+        )
+        .await?;
+        if exit == ExitCode::Success {
+            exit = release_exit;
+        }
+        release_report = Some(report);
+    }
     let first = fixes.first().map(|(_, f, t)| (f.clone(), t.clone()));
     let (fixed, tag) = first.unwrap_or((
         Fixed {
@@ -185,7 +259,143 @@ pub async fn deploy(
         .iter()
         .flat_map(|(_, f, _)| f.provenance_written.clone())
         .collect();
-    Ok(report(&analyses, &fixed, tag, deployments, exit))
+    Ok(report(
+        &analyses,
+        &fixed,
+        tag,
+        deployments,
+        release_report,
+        exit,
+    ))
+}
+
+/// GetAlias and GetFunction of the alias's version for every function, concurrently;
+/// `None` for each without `--alias`.
+async fn read_releases(
+    clients: &Clients,
+    req: &DeployRequest,
+    analyses: &[Analysis],
+) -> Result<Vec<Option<Release>>, Error> {
+    let Some(name) = &req.alias else {
+        return Ok(vec![None; analyses.len()]);
+    };
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, (analysis, function)) in analyses.iter().zip(&req.functions).enumerate() {
+        let target = Target::of(analysis).expect("a ready or fixable image has a target");
+        let (clients, function, name) = (clients.clone(), function.clone(), name.clone());
+        reads.spawn(async move { (i, Release::read(&clients, &function, &name, &target).await) });
+    }
+    let mut releases = vec![None; analyses.len()];
+    while let Some(done) = reads.join_next().await {
+        let (i, release) = done.expect("alias reads do not panic");
+        releases[i] = Some(release?);
+    }
+    Ok(releases)
+}
+
+/// After every function's update: the shifts of the aliases that do not run the
+/// target yet, walked together; each deployment's alias report says where the
+/// release left it.
+async fn release_gradually(
+    clients: &Clients,
+    req: &DeployRequest,
+    gradual: &crate::ops::Gradual,
+    releases: &[Option<Release>],
+    deployments: &mut [DeploymentReport],
+    alarms: Vec<crate::alarms::Alarm>,
+    updates_exit: ExitCode,
+) -> Result<(ReleaseReport, ExitCode), Error> {
+    let mut shifts: Vec<(usize, Shift)> = Vec::new();
+    for (i, (release, deployment)) in releases.iter().zip(deployments.iter()).enumerate() {
+        let Some(release) = release.as_ref().filter(|r| !r.runs_target) else {
+            continue;
+        };
+        let Some(alias) = release.before.clone() else {
+            continue;
+        };
+        shifts.push((
+            i,
+            Shift {
+                function: req.functions[i].clone(),
+                previous: alias.version.clone(),
+                alias,
+                new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
+            },
+        ));
+    }
+    let mut only: Vec<Shift> = shifts.iter().map(|(_, s)| s.clone()).collect();
+    let mut outcome = if updates_exit != ExitCode::Success {
+        let mut refused = gradual_release::plan(gradual, &only, alarms);
+        refused.outcome = ReleaseOutcome::Refused;
+        refused.reason = Some("the update did not succeed everywhere; no traffic moved".into());
+        Outcome {
+            report: refused,
+            exit: updates_exit,
+        }
+    } else if only.is_empty() {
+        let mut unchanged = gradual_release::plan(gradual, &only, alarms);
+        unchanged.outcome = ReleaseOutcome::Unchanged;
+        unchanged.steps.clear();
+        unchanged.reason = Some("every alias already runs the image with all the traffic".into());
+        Outcome {
+            report: unchanged,
+            exit: ExitCode::Success,
+        }
+    } else if req.dry_run {
+        Outcome {
+            report: gradual_release::plan(gradual, &only, alarms),
+            exit: ExitCode::Success,
+        }
+    } else {
+        // A version published with the update reads Pending until the update ends;
+        // the probe and the alias need it Active.
+        for shift in &only {
+            let version = shift.new.clone().unwrap_or_default();
+            let waited = wait(clients, req, &shift.function, Some(&version), "publication").await?;
+            if !waited.state.settled() {
+                return Err(AwsError::new(
+                    "GetFunction",
+                    AwsErrorKind::Conflict,
+                    format!(
+                        "version {version} of {} was still {} after {} s",
+                        shift.function,
+                        waited.state.status_line(),
+                        req.wait_timeout.as_secs()
+                    ),
+                )
+                .with_hint("run the deploy again once the version is Active")
+                .into());
+            }
+        }
+        gradual_release::run(clients, gradual, &mut only, req.progress).await?
+    };
+    for ((i, _), shift) in shifts.iter().zip(&only) {
+        let Some(alias) = deployments[*i].alias.as_mut() else {
+            continue;
+        };
+        match outcome.report.outcome {
+            ReleaseOutcome::Promoted => {
+                alias.status = AliasStatus::Moved;
+                alias.version = shift.new.clone();
+                alias.weights = shift.alias.weights.clone();
+            }
+            ReleaseOutcome::Planned => alias.status = AliasStatus::Planned,
+            ReleaseOutcome::Interrupted if !shift.alias.weights.is_empty() => {
+                alias.status = AliasStatus::Shifting;
+                alias.version = Some(shift.previous.clone());
+                alias.weights = shift.alias.weights.clone();
+            }
+            _ => {
+                alias.status = AliasStatus::NotMoved;
+                alias.version = Some(shift.previous.clone());
+                alias.weights = shift.alias.weights.clone();
+            }
+        }
+    }
+    if outcome.report.outcome == ReleaseOutcome::RolledBack {
+        outcome.exit = ExitCode::NotUsable;
+    }
+    Ok((outcome.report, outcome.exit))
 }
 
 fn target_digest(analysis: &Analysis) -> Digest {
@@ -256,6 +466,7 @@ fn report(
     fixed: &Fixed,
     tag: Option<String>,
     deployments: Vec<DeploymentReport>,
+    release: Option<ReleaseReport>,
     exit: ExitCode,
 ) -> Outcome<DeployReport> {
     let mut check = analyses[0].report();
@@ -292,6 +503,7 @@ fn report(
             update: one.as_ref().and_then(|d| d.update.clone()),
             alias: one.as_ref().and_then(|d| d.alias.clone()),
             deployments,
+            release,
         },
         exit,
     }
@@ -323,55 +535,31 @@ fn stopped(analysis: &Analysis, error: Option<String>) -> DeploymentReport {
 }
 
 /// Waits for the function to take an update, then updates it to the analysed target
-/// and waits for that, and moves the alias.
+/// and waits for that, and moves the alias (a gradual release only publishes: the
+/// aliases move together once every function is updated).
 async fn deploy_function(
     clients: &Clients,
     req: &DeployRequest,
     fref: &FunctionRef,
     analysis: Analysis,
     written_tag: Option<String>,
+    release: Option<Release>,
 ) -> Result<DeploymentReport, Error> {
-    let mut function = analysis
+    let function = analysis
         .function
         .clone()
         .expect("analyse reads the function it is given");
-    // Lambda refuses a code update while the function is being created (Pending) or
-    // an earlier update runs; that update's result is where this one's RevisionId
-    // comes from.
-    if !function.settled() && !req.dry_run {
-        let what = if function.state == Some(State::Pending) {
-            "creation"
-        } else {
-            "earlier update"
-        };
-        tracing::info!("the {what} of {fref} is in progress; waiting for it");
-        let waited = wait(clients, req, fref, what).await?;
-        if waited.timed_out {
-            return Err(AwsError::new(
-                "GetFunction",
-                AwsErrorKind::Conflict,
-                format!(
-                    "the {what} of {fref} was still in progress after {} s ({})",
-                    req.wait_timeout.as_secs(),
-                    waited.state.status_line()
-                ),
-            )
-            .with_hint("wait for it to finish, or raise --wait-timeout")
-            .into());
-        }
-        // A failed earlier update does not block this one.
-        function = waited.state;
-    }
-    let target = Target::of(&analysis).expect("a ready or fixable image has a target");
-    let alias = match &req.alias {
-        Some(name) => Some(Release::read(clients, fref, name, &target).await?),
-        None => None,
+    let function = if req.dry_run {
+        function
+    } else {
+        settle_first(clients, req, fref, function).await?
     };
+    let target = Target::of(&analysis).expect("a ready or fixable image has a target");
     // The same image from the same repository: a function running the same digest
     // from another repository still pulls from there, so it is updated; so is one
     // whose last update to this image failed, or that is Failed or Inactive. With
     // --alias, an alias that already runs the target needs nothing either.
-    let unchanged = alias.as_ref().is_some_and(|release| release.runs_target)
+    let unchanged = release.as_ref().is_some_and(|release| release.runs_target)
         || (function.runs(&target.repository, &target.digest)
             && function.last_update != Some(LastUpdateStatus::Failed)
             && !matches!(function.state, Some(State::Failed | State::Inactive)));
@@ -382,7 +570,28 @@ async fn deploy_function(
     } else {
         update_and_wait(clients, req, fref, &function, &target).await?
     };
-    let alias = match alias {
+    let alias = match release {
+        Some(release) if req.gradual.is_some() => {
+            let moves = matches!(
+                update.status,
+                UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
+            );
+            let version = if release.runs_target || !moves {
+                release.before.as_ref().map(|a| a.version.clone())
+            } else {
+                release
+                    .version(clients, req, fref, &function, &target, &update)
+                    .await?
+            };
+            let status = if release.runs_target {
+                AliasStatus::Unchanged
+            } else if moves {
+                AliasStatus::Planned
+            } else {
+                AliasStatus::NotMoved
+            };
+            Some(release.report(version, status))
+        }
         Some(release) => Some(
             release
                 .point(clients, req, fref, &function, &target, &update)

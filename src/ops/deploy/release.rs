@@ -1,75 +1,94 @@
 //! `--alias`: the release step of a deploy: the version that holds the target, and
-//! the alias pointed at it.
+//! the alias pointed at it (at once, or gradually: [`crate::ops::release`]).
 
 use super::Target;
 use crate::error::Error;
-use crate::lambda::{self, FunctionRef, FunctionState, releases};
+use crate::lambda::releases::{self, Alias};
+use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::ops::{Clients, DeployRequest};
 use crate::output::{AliasReport, AliasStatus, UpdateReport, UpdateStatus};
 
-/// `--alias`: the alias as it was read, and whether it already runs the target.
-pub(super) struct Release {
-    name: String,
-    before: Option<releases::Alias>,
-    pub(super) runs_target: bool,
+/// `--alias`: the alias as it was read before anything was written, the version it
+/// points at, and whether it already runs the target with all the traffic.
+#[derive(Clone, Debug)]
+pub(crate) struct Release {
+    pub(crate) name: String,
+    pub(crate) before: Option<Alias>,
+    /// GetFunction of the alias's version: its image, role and dead-letter queue.
+    pub(crate) current: Option<FunctionState>,
+    /// The alias's version runs the target, and no other version takes a share.
+    pub(crate) runs_target: bool,
 }
 
 impl Release {
-    pub(super) async fn read(
+    pub(crate) async fn read(
         clients: &Clients,
         fref: &FunctionRef,
         name: &str,
         target: &Target,
     ) -> Result<Release, Error> {
         let before = releases::get_alias(&clients.lambda, fref, name).await?;
-        let runs_target = match &before {
-            Some(alias) => lambda::get_qualified(
-                &clients.lambda,
-                fref,
-                Some(&alias.version),
-                &clients.lambda_region,
-            )
-            .await?
-            .runs(&target.repository, &target.digest),
-            None => false,
+        let current = match &before {
+            Some(alias) => Some(
+                lambda::get_qualified(
+                    &clients.lambda,
+                    fref,
+                    Some(&alias.version),
+                    &clients.lambda_region,
+                )
+                .await?,
+            ),
+            None => None,
         };
+        let runs_target = current
+            .as_ref()
+            .is_some_and(|c| c.runs(&target.repository, &target.digest))
+            && before.as_ref().is_some_and(|a| a.weights.is_empty());
         Ok(Release {
             name: name.to_owned(),
             before,
+            current,
             runs_target,
         })
     }
 
-    /// Points the alias at the version that holds the target: the one the update
-    /// published, else one already published with this image, else a new one of
-    /// what `$LATEST` runs. Not moved when the update did not succeed.
-    pub(super) async fn point(
-        self,
+    /// The report of an alias this deploy leaves as it was read.
+    pub(crate) fn report(&self, version: Option<String>, status: AliasStatus) -> AliasReport {
+        AliasReport {
+            name: self.name.clone(),
+            version,
+            previous_version: self.before.as_ref().map(|a| a.version.clone()),
+            created: false,
+            status,
+            weights: self
+                .before
+                .as_ref()
+                .map(|a| a.weights.clone())
+                .unwrap_or_default(),
+            weights_removed: None,
+        }
+    }
+
+    /// The version that holds the target: the one the update published, else the
+    /// alias's own when it holds the target, else the newest already published with
+    /// this image, else a new one of what `$LATEST` runs. `None` in a dry run when it
+    /// is yet to be published.
+    pub(crate) async fn version(
+        &self,
         clients: &Clients,
         req: &DeployRequest,
         fref: &FunctionRef,
         function: &FunctionState,
         target: &Target,
         update: &UpdateReport,
-    ) -> Result<AliasReport, Error> {
-        let previous = self.before.as_ref().map(|a| a.version.clone());
-        let created = self.before.is_none();
-        let report = |version: Option<String>, created: bool, status| AliasReport {
-            name: self.name.clone(),
-            version,
-            previous_version: previous.clone(),
-            created,
-            status,
-        };
-        if self.runs_target {
-            return Ok(report(previous.clone(), false, AliasStatus::Unchanged));
+    ) -> Result<Option<String>, Error> {
+        if let Some(version) = &update.version {
+            return Ok(Some(version.clone()));
         }
-        let moves = matches!(
-            update.status,
-            UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
-        );
-        if !moves {
-            return Ok(report(previous.clone(), false, AliasStatus::NotMoved));
+        if let (Some(alias), Some(current)) = (&self.before, &self.current)
+            && current.runs(&target.repository, &target.digest)
+        {
+            return Ok(Some(alias.version.clone()));
         }
         let existing = || async {
             let versions = releases::list_versions(&clients.lambda, fref).await?;
@@ -82,28 +101,68 @@ impl Release {
             )
         };
         if req.dry_run {
-            let reused = match update.status {
-                UpdateStatus::Unchanged => existing().await?,
-                _ => None,
+            return match update.status {
+                UpdateStatus::Unchanged => existing().await,
+                _ => Ok(None),
             };
-            return Ok(report(reused, created, AliasStatus::Planned));
         }
-        let version = match &update.version {
-            Some(version) => version.clone(),
-            None => match existing().await? {
-                Some(version) => version,
-                None => {
-                    releases::publish_version(
-                        &clients.lambda,
-                        fref,
-                        &target.digest,
-                        function.revision_id.as_deref(),
-                    )
-                    .await?
-                }
-            },
+        match existing().await? {
+            Some(version) => Ok(Some(version)),
+            None => Ok(Some(
+                releases::publish_version(
+                    &clients.lambda,
+                    fref,
+                    &target.digest,
+                    function.revision_id.as_deref(),
+                )
+                .await?,
+            )),
+        }
+    }
+
+    /// Points the alias at the version that holds the target, with all the traffic
+    /// (weights an unfinished release left are removed, and reported). Not moved when
+    /// the update did not succeed.
+    pub(crate) async fn point(
+        self,
+        clients: &Clients,
+        req: &DeployRequest,
+        fref: &FunctionRef,
+        function: &FunctionState,
+        target: &Target,
+        update: &UpdateReport,
+    ) -> Result<AliasReport, Error> {
+        let previous = self.before.as_ref().map(|a| a.version.clone());
+        if self.runs_target {
+            return Ok(self.report(previous, AliasStatus::Unchanged));
+        }
+        let moves = matches!(
+            update.status,
+            UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
+        );
+        if !moves {
+            return Ok(self.report(previous, AliasStatus::NotMoved));
+        }
+        let version = self
+            .version(clients, req, fref, function, target, update)
+            .await?;
+        let removed = self
+            .before
+            .as_ref()
+            .filter(|a| !a.weights.is_empty())
+            .map(|a| a.weights.clone());
+        let created = self.before.is_none();
+        let version = match version {
+            Some(version) if !req.dry_run => version,
+            planned => {
+                return Ok(AliasReport {
+                    created,
+                    weights_removed: removed,
+                    ..self.report(planned, AliasStatus::Planned)
+                });
+            }
         };
-        releases::point_alias(
+        let after = releases::point_alias(
             &clients.lambda,
             fref,
             &self.name,
@@ -111,6 +170,11 @@ impl Release {
             self.before.as_ref(),
         )
         .await?;
-        Ok(report(Some(version), created, AliasStatus::Moved))
+        Ok(AliasReport {
+            created,
+            weights: after.weights,
+            weights_removed: removed,
+            ..self.report(Some(version), AliasStatus::Moved)
+        })
     }
 }

@@ -51,6 +51,41 @@ impl UpdateReport {
     }
 }
 
+/// Lambda refuses a code update while the function is being created (Pending) or an
+/// earlier update runs: waits for that first (a failed earlier update does not block
+/// this one), and returns the state to update from (its RevisionId comes from there).
+pub(crate) async fn settle_first(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    function: FunctionState,
+) -> Result<FunctionState, Error> {
+    if function.settled() {
+        return Ok(function);
+    }
+    let what = if function.state == Some(aws_sdk_lambda::types::State::Pending) {
+        "creation"
+    } else {
+        "earlier update"
+    };
+    tracing::info!("the {what} of {fref} is in progress; waiting for it");
+    let waited = wait(clients, req, fref, None, what).await?;
+    if waited.timed_out {
+        return Err(AwsError::new(
+            "GetFunction",
+            AwsErrorKind::Conflict,
+            format!(
+                "the {what} of {fref} was still in progress after {} s ({})",
+                req.wait_timeout.as_secs(),
+                waited.state.status_line()
+            ),
+        )
+        .with_hint("wait for it to finish, or raise --wait-timeout")
+        .into());
+    }
+    Ok(waited.state)
+}
+
 pub(crate) async fn update_and_wait(
     clients: &Clients,
     req: &DeployRequest,
@@ -115,7 +150,7 @@ pub(crate) async fn update_and_wait(
         _ if !req.wait => return Ok(report),
         _ => {}
     }
-    let waited = wait(clients, req, fref, "update").await?;
+    let waited = wait(clients, req, fref, None, "update").await?;
     report.polls = waited.polls;
     report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
     let state = waited.state;
@@ -169,10 +204,11 @@ fn conflict(refused: AwsError, function: &FunctionRef, now: &FunctionState) -> A
 
 /// Waits until the function is settled, with a spinner showing Lambda's status when
 /// asked; Ctrl-C stops the waiting (not the update, which goes on at AWS).
-pub(super) async fn wait(
+pub(crate) async fn wait(
     clients: &Clients,
     req: &DeployRequest,
     function: &FunctionRef,
+    qualifier: Option<&str>,
     what: &str,
 ) -> Result<Waited, Error> {
     let spinner = req.progress.then(|| {
@@ -201,6 +237,7 @@ pub(super) async fn wait(
         waited = lambda::wait_settled(
             &clients.lambda,
             function,
+            qualifier,
             &clients.lambda_region,
             req.wait_timeout,
             on_poll,

@@ -1,5 +1,6 @@
 //! Reports: one `Serialize + Display` struct per command, printed as JSON or text.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -8,6 +9,13 @@ use crate::manifest::Platform;
 use crate::manifest::config::ImageConfig;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
+
+mod release;
+
+pub use release::{
+    AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
+    ReleaseReport, StepReport,
+};
 
 /// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -99,7 +107,7 @@ pub struct FunctionReport {
 }
 
 /// An alias as a release left it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AliasReport {
     /// The alias name.
     pub name: String,
@@ -112,6 +120,12 @@ pub struct AliasReport {
     pub created: bool,
     /// What happened to it.
     pub status: AliasStatus,
+    /// The share of the traffic another version still takes (`RoutingConfig`), as the
+    /// command left it: empty when `version` takes all of it.
+    pub weights: BTreeMap<String, f64>,
+    /// Weights the alias carried that this deploy removed (an unfinished gradual
+    /// release), so that `version` takes all the traffic; `null` when there were none.
+    pub weights_removed: Option<BTreeMap<String, f64>>,
 }
 
 /// What a release did to its alias: `alias.status`.
@@ -126,6 +140,9 @@ pub enum AliasStatus {
     NotMoved,
     /// `--dry-run`: would be created or moved.
     Planned,
+    /// A gradual release left it routing part of the traffic to the new version
+    /// (interrupted): see `weights`, and `ecr-lambda release`.
+    Shifting,
 }
 
 /// How a function's code update ended: `update.status`.
@@ -161,7 +178,7 @@ pub struct UpdateReport {
 }
 
 /// What `deploy` did: the fix fields, and each function's update.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeployReport {
     /// The fix fields, and through them the check fields.
     #[serde(flatten)]
@@ -176,10 +193,12 @@ pub struct DeployReport {
     pub alias: Option<AliasReport>,
     /// One entry per `--function`, in the order given.
     pub deployments: Vec<DeploymentReport>,
+    /// With `--canary` or `--linear`: the gradual release of every function's alias.
+    pub release: Option<ReleaseReport>,
 }
 
 /// One function's part of a deploy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeploymentReport {
     /// The function, as it was read before the update.
     pub function: FunctionReport,
@@ -319,6 +338,9 @@ impl fmt::Display for DeployReport {
         for d in &self.deployments {
             write!(f, "{d}")?;
         }
+        if let Some(release) = &self.release {
+            write!(f, "{release}")?;
+        }
         Ok(())
     }
 }
@@ -407,7 +429,42 @@ impl fmt::Display for AliasReport {
             (AliasStatus::Planned, Some(p)) => {
                 write!(f, "{name} would move from version {p} to {to} (dry run)")
             }
+            (AliasStatus::Shifting, p) => {
+                let shares: Vec<String> = self
+                    .weights
+                    .iter()
+                    .map(|(v, w)| {
+                        format!(
+                            "{} to version {v}",
+                            crate::strategy::Weight::from_fraction(*w)
+                        )
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "{name} at version {}, with {} (a release under way)",
+                    p.unwrap_or(to),
+                    shares.join(", ")
+                )
+            }
+        }?;
+        if let Some(removed) = &self.weights_removed {
+            let shares: Vec<String> = removed
+                .iter()
+                .map(|(v, w)| {
+                    format!(
+                        "{} to version {v}",
+                        crate::strategy::Weight::from_fraction(*w)
+                    )
+                })
+                .collect();
+            write!(
+                f,
+                "; removed the weights it carried ({})",
+                shares.join(", ")
+            )?;
         }
+        Ok(())
     }
 }
 

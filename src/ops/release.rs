@@ -1,0 +1,794 @@
+//! Gradual releases: traffic moved to a new version through a weighted alias, step by
+//! step, gated by CloudWatch alarms and a probe, rolled back when an alarm fires.
+//!
+//! The state of a release is the alias itself (`FunctionVersion` = the previous
+//! version, `AdditionalVersionWeights` = the new one and its share), so a release
+//! survives the process that started it: `release status|promote|abort` read and
+//! finish it from anywhere. Every write carries the RevisionId it was read at.
+
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::date_time::{DateTime, Format};
+
+use crate::alarms::{self, Alarm};
+use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
+use crate::lambda::releases::{self, Alias};
+use crate::lambda::{self, FunctionRef, FunctionState};
+use crate::ops::{Clients, Outcome};
+use crate::output::{
+    AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
+    ReleaseReport, StepReport,
+};
+use crate::strategy::{self, Strategy, Weight};
+
+/// `--canary` or `--linear`, with the alarms that gate it and the probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gradual {
+    /// How the traffic moves.
+    pub strategy: Strategy,
+    /// `--alarm`: CloudWatch alarms read before and between the steps; one in ALARM
+    /// stops the release and moves the traffic back.
+    pub alarms: Vec<String>,
+    /// `--probe`: a payload the new version is invoked with before any traffic moves.
+    pub probe: Option<Probe>,
+}
+
+/// `--probe FILE`: read before any AWS call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The file it was read from (`-` for standard input), for reports.
+    pub source: String,
+    /// The JSON payload, as read.
+    pub payload: Vec<u8>,
+}
+
+/// One function's alias in a release.
+#[derive(Clone, Debug)]
+pub(crate) struct Shift {
+    pub function: FunctionRef,
+    /// The alias as last read or written: its RevisionId goes with the next write.
+    pub alias: Alias,
+    /// The version the alias pointed at: it keeps the rest of the traffic until
+    /// promotion, and all of it after a rollback.
+    pub previous: String,
+    /// The version the traffic moves to; `None` in a dry run when it is yet to be
+    /// published.
+    pub new: Option<String>,
+}
+
+/// Why a release cannot start on this function's alias, read before anything is
+/// written: no alias, an alias on `$LATEST` or already weighted, or versions that a
+/// weighted alias cannot join (the Lambda developer guide, *traffic shifting using
+/// aliases*: the same execution role, the same dead-letter queue or none).
+pub(crate) fn refusal(
+    function: &FunctionRef,
+    name: &str,
+    alias: Option<&Alias>,
+    current: Option<&FunctionState>,
+    latest: &FunctionState,
+) -> Option<String> {
+    let Some(alias) = alias else {
+        return Some(format!(
+            "{function} has no alias {name}, so there is no traffic to shift from: create it \
+             with a plain `ecr-lambda deploy IMAGE --function {function} --alias {name}` first"
+        ));
+    };
+    if let Some((version, weight)) = alias.weighted() {
+        return Some(format!(
+            "alias {name} of {function} already routes {} to version {version} (a release under \
+             way): finish it with `ecr-lambda release promote --function {function} --alias {name}` \
+             or undo it with `ecr-lambda release abort ...` first",
+            Weight::from_fraction(weight)
+        ));
+    }
+    if alias.version == "$LATEST" {
+        return Some(format!(
+            "alias {name} of {function} points at $LATEST, and a weighted alias cannot: point it \
+             at a published version with a plain `deploy --alias {name}` first"
+        ));
+    }
+    let current = current?;
+    let differs = |what: &str, old: &Option<String>, new: &Option<String>| {
+        (old != new).then(|| {
+            format!(
+                "version {} of {function} (alias {name}) and the new version would have \
+                 different {what} ({} and {}), and the versions of a weighted alias must have \
+                 the same",
+                alias.version,
+                old.as_deref().unwrap_or("none"),
+                new.as_deref().unwrap_or("none")
+            )
+        })
+    };
+    differs("execution roles", &current.role, &latest.role).or_else(|| {
+        differs(
+            "dead-letter queues",
+            &current.dead_letter_target,
+            &latest.dead_letter_target,
+        )
+    })
+}
+
+/// The alarms as they stand; an unknown name is an error.
+pub(crate) async fn read_alarms(clients: &Clients, names: &[String]) -> Result<Vec<Alarm>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(alarms::read(&clients.cloudwatch, names).await?)
+}
+
+fn firing(alarms: &[Alarm]) -> Option<&Alarm> {
+    alarms.iter().find(|a| a.state == alarms::State::Alarm)
+}
+
+/// The report of a release that has not started: every step with its offset and no
+/// times.
+pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> ReleaseReport {
+    let mut offset = Duration::ZERO;
+    let steps = gradual
+        .strategy
+        .steps()
+        .iter()
+        .map(|s| {
+            let step = StepReport {
+                weight: s.weight.fraction(),
+                offset_seconds: offset.as_secs(),
+                hold_seconds: s.hold.as_secs(),
+                started_at: None,
+                ended_at: None,
+            };
+            offset += s.hold;
+            step
+        })
+        .collect();
+    let probes: Vec<ProbeReport> = gradual
+        .probe
+        .iter()
+        .flat_map(|p| {
+            shifts.iter().map(|s| ProbeReport {
+                function: s.function.to_string(),
+                version: s.new.clone(),
+                source: p.source.clone(),
+                bytes: p.payload.len(),
+                status: None,
+                function_error: None,
+                error_type: None,
+                error_message: None,
+                log_tail: Vec::new(),
+                passed: None,
+            })
+        })
+        .collect();
+    ReleaseReport {
+        strategy: gradual.strategy.to_string(),
+        outcome: ReleaseOutcome::Planned,
+        reason: None,
+        steps,
+        alarms,
+        alarm_reads: 0,
+        fired: None,
+        probe: (shifts.len() == 1)
+            .then(|| probes.first().cloned())
+            .flatten(),
+        probes,
+        promoted_at: None,
+    }
+}
+
+fn timestamp(at: SystemTime) -> String {
+    DateTime::from(at)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Every alias of the release, as one command line names them.
+fn functions_flags(shifts: &[Shift]) -> String {
+    let mut flags: Vec<String> = shifts
+        .iter()
+        .map(|s| format!("--function {}", s.function))
+        .collect();
+    if let Some(s) = shifts.first() {
+        flags.push(format!("--alias {}", s.alias.name));
+    }
+    flags.join(" ")
+}
+
+/// How the wait between two alarm reads ended.
+enum Slept {
+    Done,
+    Interrupted,
+}
+
+/// The release, as it goes: the clock, Ctrl-C, the progress line and the report.
+struct Walk<'a> {
+    clients: &'a Clients,
+    clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
+    sleep: aws_sdk_lambda::config::SharedAsyncSleep,
+    interrupt: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
+    /// Ctrl-C was heard (the listener is never polled again after it resolves).
+    heard: bool,
+    progress: Option<indicatif::ProgressBar>,
+    report: ReleaseReport,
+}
+
+impl Walk<'_> {
+    fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// Ctrl-C since the release began (a signal during a write is not lost: the
+    /// listener is registered once, at the start).
+    fn interrupted(&mut self) -> bool {
+        use std::task::{Context, Poll};
+        if !self.heard {
+            let waker = std::task::Waker::noop();
+            self.heard = matches!(
+                self.interrupt
+                    .as_mut()
+                    .poll(&mut Context::from_waker(waker)),
+                Poll::Ready(_)
+            );
+        }
+        self.heard
+    }
+
+    /// Sleeps until `until`, in slices of at most a second when a progress line shows
+    /// the time left; Ctrl-C ends it at once.
+    async fn sleep_until(&mut self, until: SystemTime, label: &str) -> Slept {
+        loop {
+            if self.heard {
+                return Slept::Interrupted;
+            }
+            let left = until.duration_since(self.now()).unwrap_or_default();
+            if left.is_zero() {
+                return Slept::Done;
+            }
+            if let Some(bar) = &self.progress {
+                bar.set_message(format!(
+                    "{label}: {} left",
+                    strategy::format_duration(
+                        Duration::from_secs(left.as_secs_f64().ceil() as u64)
+                    )
+                ));
+            }
+            let slice = if self.progress.is_some() {
+                left.min(Duration::from_secs(1))
+            } else {
+                left
+            };
+            tokio::select! {
+                _ = aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, slice) => {}
+                _ = self.interrupt.as_mut() => {
+                    self.heard = true;
+                    return Slept::Interrupted;
+                }
+            }
+        }
+    }
+
+    async fn read_alarms(&mut self, names: &[String]) -> Result<Option<Alarm>, Error> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let alarms = read_alarms(self.clients, names).await?;
+        self.report.alarm_reads += 1;
+        let fired = firing(&alarms).cloned();
+        self.report.alarms = alarms;
+        Ok(fired)
+    }
+}
+
+/// UpdateAlias of every function at once: `FunctionVersion` = `version_of(shift)`,
+/// with `weight` for the new version when given, else no weights. Each alias's new
+/// RevisionId is kept for its next write. The first error, once every write has
+/// ended (the others are not undone: nothing is overwritten behind anyone).
+async fn write_all(
+    clients: &Clients,
+    shifts: &mut [Shift],
+    promote: bool,
+    weight: Option<Weight>,
+) -> Result<(), Error> {
+    let mut writes = tokio::task::JoinSet::new();
+    for (i, shift) in shifts.iter().enumerate() {
+        let (client, shift) = (clients.lambda.clone(), shift.clone());
+        writes.spawn(async move {
+            let new = shift.new.clone().unwrap_or_default();
+            let (version, weighted) = if promote {
+                (new.as_str(), None)
+            } else {
+                (
+                    shift.previous.as_str(),
+                    weight.map(|w| (new.as_str(), w.fraction())),
+                )
+            };
+            let written =
+                releases::update_alias(&client, &shift.function, &shift.alias, version, weighted)
+                    .await;
+            (i, written)
+        });
+    }
+    let mut first_error = None;
+    while let Some(done) = writes.join_next().await {
+        let (i, written) = done.expect("alias writes do not panic");
+        match written {
+            Ok(alias) => shifts[i].alias = alias,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Runs a release whose new versions are published: the probes, the alarms before
+/// the first weight, each step and its bake, then promotion; an alarm in ALARM moves
+/// every alias back to its previous version. Ctrl-C leaves the aliases as they are.
+pub(crate) async fn run(
+    clients: &Clients,
+    gradual: &Gradual,
+    shifts: &mut [Shift],
+    progress: bool,
+) -> Result<Outcome<ReleaseReport>, Error> {
+    let config = clients.lambda.config();
+    let (Some(clock), Some(sleep)) = (config.time_source(), config.sleep_impl()) else {
+        return Err(AwsError::new(
+            "UpdateAlias",
+            AwsErrorKind::Service,
+            "the Lambda client has no clock to walk a release with",
+        )
+        .into());
+    };
+    let mut walk = Walk {
+        clients,
+        clock: Box::new(move || clock.now()),
+        sleep,
+        interrupt: Box::pin(tokio::signal::ctrl_c()),
+        heard: false,
+        progress: progress.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        }),
+        report: plan(gradual, shifts, Vec::new()),
+    };
+    // Registers the Ctrl-C listener now, so a signal during a write is heard after it.
+    let _ = walk.interrupted();
+    let result = walk_release(&mut walk, gradual, shifts).await;
+    if let Some(bar) = &walk.progress {
+        bar.finish_and_clear();
+    }
+    let exit = result?;
+    Ok(Outcome {
+        report: walk.report,
+        exit,
+    })
+}
+
+async fn walk_release(
+    walk: &mut Walk<'_>,
+    gradual: &Gradual,
+    shifts: &mut [Shift],
+) -> Result<ExitCode, Error> {
+    let flags = functions_flags(shifts);
+    let refused = |walk: &mut Walk<'_>, reason: String| {
+        walk.report.outcome = ReleaseOutcome::Refused;
+        walk.report.reason = Some(reason);
+        Ok(ExitCode::NotUsable)
+    };
+
+    // The probes: each new version invoked once, before any traffic reaches it.
+    if let Some(probe) = &gradual.probe {
+        for (i, shift) in shifts.iter().enumerate() {
+            let version = shift.new.clone().unwrap_or_default();
+            if let Some(bar) = &walk.progress {
+                bar.set_message(format!("probing {} version {version}", shift.function));
+            }
+            let invoked = lambda::invoke(
+                &walk.clients.lambda,
+                &shift.function,
+                &version,
+                &probe.payload,
+            )
+            .await?;
+            let report = &mut walk.report.probes[i];
+            report.status = Some(invoked.status);
+            report.passed = Some(invoked.passed());
+            report.function_error = invoked.function_error.clone();
+            report.error_type = invoked.error_type.clone();
+            report.error_message = invoked.error_message.clone();
+            report.log_tail = invoked.log_tail.clone();
+        }
+        if walk.report.probes.len() == 1 {
+            walk.report.probe = walk.report.probes.first().cloned();
+        }
+        if let Some(failed) = walk.report.probes.iter().find(|p| p.passed == Some(false)) {
+            let reason = format!(
+                "the probe of {} version {} failed{}; no traffic moved",
+                failed.function,
+                failed.version.as_deref().unwrap_or("?"),
+                failed
+                    .error_type
+                    .as_deref()
+                    .or(failed.function_error.as_deref())
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+            return refused(walk, reason);
+        }
+    }
+    if walk.interrupted() {
+        walk.report.outcome = ReleaseOutcome::Interrupted;
+        walk.report.reason = Some(format!(
+            "interrupted before any traffic moved; the new versions are published: run the \
+             deploy again to release them ({flags})"
+        ));
+        return Ok(ExitCode::Interrupted);
+    }
+    // The gate before the first weight: the update may have taken minutes.
+    if let Some(alarm) = walk.read_alarms(&gradual.alarms).await? {
+        let reason = format!(
+            "alarm {} is in ALARM{}; no traffic moved",
+            alarm.name,
+            alarm
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        return refused(walk, reason);
+    }
+
+    let steps = gradual.strategy.steps();
+    for (i, step) in steps.iter().enumerate() {
+        if walk.interrupted() {
+            return Ok(interrupted(walk, shifts, i, &flags));
+        }
+        write_all(walk.clients, shifts, false, Some(step.weight)).await?;
+        let started = walk.now();
+        walk.report.steps[i].started_at = Some(timestamp(started));
+        tracing::info!(
+            "step {}: {} of the traffic to the new version for {}",
+            i + 1,
+            step.weight,
+            strategy::format_duration(step.hold)
+        );
+        let label = format!("{} of the traffic on the new version", step.weight);
+        for at in strategy::alarm_reads(step.hold) {
+            if let Slept::Interrupted = walk.sleep_until(started + at, &label).await {
+                return Ok(interrupted(walk, shifts, i + 1, &flags));
+            }
+            let fired = match walk.read_alarms(&gradual.alarms).await {
+                Ok(fired) => fired,
+                // An alarm that cannot be read cannot gate: the traffic goes back.
+                Err(e) => {
+                    let back = write_all(walk.clients, shifts, false, None).await;
+                    walk.report.outcome = ReleaseOutcome::RolledBack;
+                    return Err(match back {
+                        Ok(()) => with_hint(
+                            e,
+                            "the alarms could not be read, so the weights were cleared: every \
+                             alias is back on its previous version",
+                        ),
+                        Err(_) => with_hint(
+                            e,
+                            &format!(
+                                "the alarms could not be read, and clearing the weights failed \
+                                 too: see `ecr-lambda release status {flags}`"
+                            ),
+                        ),
+                    });
+                }
+            };
+            if let Some(alarm) = fired {
+                write_all(walk.clients, shifts, false, None).await?;
+                walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
+                walk.report.fired = Some(FiredReport {
+                    alarm: alarm.name.clone(),
+                    reason: alarm.reason.clone(),
+                    weight: step.weight.fraction(),
+                });
+                walk.report.outcome = ReleaseOutcome::RolledBack;
+                walk.report.reason = Some(format!(
+                    "alarm {} entered ALARM at {} of the traffic{}: the weights were cleared, \
+                     every alias is back on its previous version alone",
+                    alarm.name,
+                    step.weight,
+                    alarm
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+                return Ok(ExitCode::NotUsable);
+            }
+        }
+        walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
+    }
+    if walk.interrupted() {
+        return Ok(interrupted(walk, shifts, steps.len(), &flags));
+    }
+    write_all(walk.clients, shifts, true, None).await?;
+    walk.report.promoted_at = Some(timestamp(walk.now()));
+    walk.report.outcome = ReleaseOutcome::Promoted;
+    Ok(ExitCode::Success)
+}
+
+fn with_hint(error: Error, hint: &str) -> Error {
+    match error {
+        Error::Aws(e) => Error::Aws(e.with_hint(hint)),
+        other => other,
+    }
+}
+
+/// Ctrl-C: the aliases are left as they are, and the report says how to go on.
+fn interrupted(walk: &mut Walk<'_>, shifts: &[Shift], written: usize, flags: &str) -> ExitCode {
+    walk.report.outcome = ReleaseOutcome::Interrupted;
+    walk.report.reason = Some(if written == 0 {
+        format!(
+            "interrupted before any traffic moved; the new versions are published: run the \
+             deploy again to release them ({flags})"
+        )
+    } else {
+        let shares: Vec<String> = shifts
+            .iter()
+            .filter_map(|s| {
+                s.alias.weighted().map(|(v, w)| {
+                    format!(
+                        "{} routes {} to version {v}",
+                        s.function,
+                        Weight::from_fraction(w)
+                    )
+                })
+            })
+            .collect();
+        format!(
+            "interrupted; the aliases are left as they are ({}): finish with `ecr-lambda release \
+             promote {flags}`, or move the traffic back with `ecr-lambda release abort {flags}`",
+            shares.join("; ")
+        )
+    });
+    ExitCode::Interrupted
+}
+
+/// `release status|promote|abort`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseAction {
+    /// Read the aliases and the images their versions run.
+    Status,
+    /// Move each alias to its weighted version, with all the traffic.
+    Promote,
+    /// Clear each alias's weights: its version takes all the traffic back.
+    Abort,
+}
+
+impl ReleaseAction {
+    fn name(self) -> &'static str {
+        match self {
+            ReleaseAction::Status => "status",
+            ReleaseAction::Promote => "promote",
+            ReleaseAction::Abort => "abort",
+        }
+    }
+}
+
+/// What `release status|promote|abort` is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// What to do.
+    pub action: ReleaseAction,
+    /// The functions, each with an alias of that name.
+    pub functions: Vec<FunctionRef>,
+    /// The alias.
+    pub alias: String,
+    /// Write nothing; say what would be written.
+    pub dry_run: bool,
+}
+
+/// Reads each function's alias (GetAlias) and the images of its versions; `promote`
+/// and `abort` then write it with the RevisionId it was read at. An alias that does
+/// not exist is reported with [`ExitCode::NotUsable`].
+pub async fn release(
+    clients: &Clients,
+    req: &ReleaseRequest,
+) -> Result<Outcome<ReleaseCommandReport>, Error> {
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, f) in req.functions.iter().cloned().enumerate() {
+        let (clients, name) = (clients.clone(), req.alias.clone());
+        reads.spawn(async move { (i, read_alias_state(&clients, &f, &name).await) });
+    }
+    let mut states: Vec<Option<(Alias, AliasState)>> = vec![None; req.functions.len()];
+    while let Some(done) = reads.join_next().await {
+        let (i, state) = done.expect("alias reads do not panic");
+        states[i] = Some(state?);
+    }
+    let mut aliases = Vec::new();
+    let mut first_error: Option<Error> = None;
+    for (function, state) in req.functions.iter().zip(states) {
+        let (alias, mut state) = state.expect("every alias was read");
+        let weighted = alias.weighted().map(|(v, _)| v.to_owned());
+        let write = match (req.action, &weighted) {
+            (ReleaseAction::Status, _) => None,
+            (_, None) => {
+                state.action = AliasAction::Unchanged;
+                None
+            }
+            (ReleaseAction::Promote, Some(v)) => Some((v.clone(), AliasAction::Promoted)),
+            (ReleaseAction::Abort, Some(_)) => Some((alias.version.clone(), AliasAction::Aborted)),
+        };
+        if let Some((version, action)) = write {
+            state.weights_removed = Some(alias.weights.clone());
+            if req.dry_run {
+                state.action = AliasAction::Planned;
+            } else {
+                match releases::update_alias(&clients.lambda, function, &alias, &version, None)
+                    .await
+                {
+                    Ok(after) => {
+                        state.action = action;
+                        if action == AliasAction::Promoted {
+                            state.image_digest = state.weighted_image_digest.take();
+                        }
+                        state.version = after.version;
+                        state.weighted_version = None;
+                        state.weight = None;
+                        state.weighted_image_digest = None;
+                    }
+                    Err(e) => {
+                        state.weights_removed = None;
+                        state.error = Some(e.to_string());
+                        first_error.get_or_insert(e.into());
+                    }
+                }
+            }
+        }
+        aliases.push(state);
+    }
+    // One alias: its error is the command's. Several: each reports its own.
+    let failed = aliases.iter().any(|a| a.error.is_some());
+    if let Some(e) = first_error
+        && req.functions.len() == 1
+    {
+        return Err(e);
+    }
+    Ok(Outcome {
+        report: ReleaseCommandReport {
+            command: req.action.name(),
+            aliases,
+        },
+        exit: if failed {
+            ExitCode::Aws
+        } else {
+            ExitCode::Success
+        },
+    })
+}
+
+async fn read_alias_state(
+    clients: &Clients,
+    function: &FunctionRef,
+    name: &str,
+) -> Result<(Alias, AliasState), Error> {
+    let alias = releases::get_alias(&clients.lambda, function, name)
+        .await?
+        .ok_or_else(|| {
+            AwsError::new(
+                "GetAlias",
+                AwsErrorKind::NotFound,
+                format!("{function} has no alias {name}"),
+            )
+            .with_hint("check the function and alias names, and the region (--region)")
+        })?;
+    let weighted = alias.weighted().map(|(v, w)| (v.to_owned(), w));
+    let image_of = |version: String| {
+        let client = clients.lambda.clone();
+        let region = clients.lambda_region.clone();
+        let function = function.clone();
+        async move {
+            lambda::get_qualified(&client, &function, Some(&version), &region)
+                .await
+                .map(|s| s.running_digest.map(|d| d.to_string()))
+        }
+    };
+    let weighted_version = weighted.as_ref().map(|(v, _)| v.clone());
+    let (image, weighted_image) = tokio::join!(image_of(alias.version.clone()), async {
+        match weighted_version {
+            Some(v) => image_of(v).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let state = AliasState {
+        function: function.to_string(),
+        alias: name.to_owned(),
+        version: alias.version.clone(),
+        image_digest: image?,
+        weighted_version: weighted.as_ref().map(|(v, _)| v.clone()),
+        weight: weighted.as_ref().map(|(_, w)| *w),
+        weighted_image_digest: weighted_image?.flatten(),
+        description: alias.description.clone(),
+        action: AliasAction::Read,
+        weights_removed: None,
+        error: None,
+    };
+    Ok((alias, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(role: &str, dlq: Option<&str>) -> FunctionState {
+        FunctionState {
+            name: "f".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            region: "us-east-1".into(),
+            architectures: vec!["x86_64".into()],
+            is_image: true,
+            overrides_command: false,
+            state: None,
+            state_reason: None,
+            last_update: None,
+            last_update_reason: None,
+            revision_id: None,
+            role: Some(role.into()),
+            dead_letter_target: dlq.map(str::to_owned),
+            version: None,
+            image_uri: None,
+            running_digest: None,
+            running_repository: None,
+        }
+    }
+
+    fn alias(version: &str, weights: &[(&str, f64)]) -> Alias {
+        Alias {
+            name: "live".into(),
+            version: version.into(),
+            revision_id: Some("r1".into()),
+            weights: weights.iter().map(|(v, w)| ((*v).to_owned(), *w)).collect(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn a_release_starts_only_from_a_plain_alias_on_a_compatible_version() {
+        let f: FunctionRef = "f".parse().unwrap();
+        let same = state("role-a", None);
+        let refuse = |a: Option<&Alias>, current: &FunctionState, latest: &FunctionState| {
+            refusal(&f, "live", a, Some(current), latest)
+        };
+        assert_eq!(refuse(Some(&alias("3", &[])), &same, &same), None);
+        assert!(
+            refuse(None, &same, &same)
+                .unwrap()
+                .contains("plain `ecr-lambda deploy")
+        );
+        assert!(
+            refuse(Some(&alias("3", &[("4", 0.1)])), &same, &same)
+                .unwrap()
+                .contains("already routes 10% to version 4")
+        );
+        assert!(
+            refuse(Some(&alias("$LATEST", &[])), &same, &same)
+                .unwrap()
+                .contains("$LATEST")
+        );
+        let role = refuse(Some(&alias("3", &[])), &same, &state("role-b", None)).unwrap();
+        assert!(
+            role.contains("execution roles (role-a and role-b)"),
+            "{role}"
+        );
+        let dlq = refuse(
+            Some(&alias("3", &[])),
+            &state("role-a", Some("arn:aws:sqs:us-east-1:123456789012:dlq")),
+            &same,
+        )
+        .unwrap();
+        assert!(dlq.contains("dead-letter queues"), "{dlq}");
+    }
+}
