@@ -409,6 +409,7 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
         dry_run: false,
         keep_provenance: true,
         progress: false,
+        gradual: None,
     };
     s.deployed = true;
     let deployed = ecr_lambda::deploy(&s.clients, &deploy)

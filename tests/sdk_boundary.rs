@@ -41,9 +41,20 @@ fn clients(ecr_rules: &[&Rule], lambda_rules: &[&Rule]) -> Clients {
 fn clients_with_clock(
     ecr_rules: &[&Rule],
     lambda_rules: &[&Rule],
+    clock: (ManualTimeSource, InstantSleep),
+) -> Clients {
+    clients_with_alarms(ecr_rules, lambda_rules, &[], clock)
+}
+
+/// Clients on a test clock, CloudWatch's answers included.
+fn clients_with_alarms(
+    ecr_rules: &[&Rule],
+    lambda_rules: &[&Rule],
+    cloudwatch_rules: &[&Rule],
     (time, sleep): (ManualTimeSource, InstantSleep),
 ) -> Clients {
     let (time2, sleep2) = (time.clone(), sleep.clone());
+    let (time3, sleep3) = (time.clone(), sleep.clone());
     // Config blobs are fetched for real, from a loopback server of the fixtures.
     let config = config_url();
     let ecr_rules: Vec<&Rule> = ecr_rules.iter().copied().chain([&config]).collect();
@@ -55,9 +66,19 @@ fn clients_with_clock(
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .sleep_impl(sleep2.clone())
         .time_source(time2.clone()));
+    let cloudwatch = mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        cloudwatch_rules,
+        move |c| c
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .sleep_impl(sleep3.clone())
+            .time_source(time3.clone())
+    );
     Clients {
         ecr,
         lambda,
+        cloudwatch,
         ecr_region: "us-east-1".into(),
         lambda_region: "us-east-1".into(),
     }
@@ -207,6 +228,7 @@ fn deploy_request() -> DeployRequest {
         dry_run: false,
         keep_provenance: true,
         progress: false,
+        gradual: None,
     }
 }
 

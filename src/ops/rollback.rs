@@ -9,9 +9,11 @@ use crate::ecr::{self, Repository};
 use crate::error::{Error, ExitCode};
 use crate::lambda::releases::{self, Version};
 use crate::lambda::{self, FunctionRef};
-use crate::ops::deploy::{Target, update_and_wait};
+use crate::ops::deploy::{Target, settle_first, update_and_wait};
 use crate::ops::{Clients, DeployRequest, Outcome};
-use crate::output::{FunctionReport, RollbackReport, UpdateReport, UpdateStatus, VersionReport};
+use crate::output::{
+    FunctionReport, RollbackReport, RollbackStatus, UpdateReport, UpdateStatus, VersionReport,
+};
 use crate::reference::{ImageRef, Selector};
 
 /// What `rollback` is asked to do.
@@ -69,6 +71,8 @@ pub async fn rollback(
         },
         to: None,
         update: None,
+        status: RollbackStatus::Unchanged,
+        weights_removed: None,
         reason: None,
     };
     let not_usable = |mut report: RollbackReport, reason: String| {
@@ -80,24 +84,66 @@ pub async fn rollback(
     };
 
     // Where it is now: the alias's version, else $LATEST.
-    let (from_number, from_sha) = match (&req.alias, &alias) {
+    let from_sha = match (&req.alias, &alias) {
         (Some(name), None) => {
             return not_usable(report, format!("{} has no alias {name}", req.function));
         }
         (_, Some(alias)) => {
             report.from.version = Some(alias.version.clone());
-            let held = versions.iter().find(|v| v.version == alias.version);
             // An alias may point at $LATEST itself: what it runs is $LATEST's image.
-            let sha = match held {
+            match versions.iter().find(|v| v.version == alias.version) {
                 Some(v) => v.code_sha256.clone(),
                 None => latest.running_digest.as_ref().map(|d| d.hex().to_owned()),
-            };
-            (held.map(|v| v.number), sha)
+            }
         }
-        (None, None) => (
-            None,
-            latest.running_digest.as_ref().map(|d| d.hex().to_owned()),
-        ),
+        (None, None) => latest.running_digest.as_ref().map(|d| d.hex().to_owned()),
+    };
+
+    // An alias in the middle of a gradual release: rolling back is aborting it, the
+    // weights cleared and its own version keeping all the traffic.
+    if let (Some(name), Some(alias)) = (&req.alias, &alias)
+        && !alias.weights.is_empty()
+    {
+        report.to = Some(VersionReport {
+            version: Some(alias.version.clone()),
+            image_uri: report.from.image_uri.clone(),
+        });
+        let version_state =
+            lambda::get_qualified(lambda, &req.function, Some(&alias.version), &clients.lambda_region)
+                .await?;
+        report.to.as_mut().expect("set above").image_uri = Some(version_state.running());
+        report.weights_removed = Some(alias.weights.clone());
+        report.status = if req.dry_run {
+            RollbackStatus::Planned
+        } else {
+            releases::update_alias(lambda, &req.function, alias, &alias.version, None).await?;
+            RollbackStatus::RolledBack
+        };
+        report.reason = Some(format!(
+            "alias {name} was in the middle of a gradual release: its weights are {}, version {} \
+             takes all the traffic",
+            if req.dry_run { "to be cleared" } else { "cleared" },
+            alias.version
+        ));
+        return Ok(Outcome {
+            report,
+            exit: ExitCode::Success,
+        });
+    }
+
+    // "Previous" is measured from the release running now: the newest published
+    // version that holds the current image. A second rollback goes one release
+    // further back, never forward to the release it just left.
+    let from_number = match &alias {
+        Some(a) if a.version != "$LATEST" => versions
+            .iter()
+            .find(|v| v.version == a.version)
+            .map(|v| v.number),
+        _ => versions
+            .iter()
+            .rev()
+            .find(|v| from_sha.is_some() && v.code_sha256 == from_sha)
+            .map(|v| v.number),
     };
     let chosen: Option<&Version> = match &req.to {
         Some(to) => match versions.iter().find(|v| &v.version == to) {
@@ -184,11 +230,15 @@ pub async fn rollback(
     }
 
     if let (Some(name), Some(alias)) = (&req.alias, &alias) {
-        // Already there: nothing to write.
-        if !req.dry_run && alias.version != chosen.version {
+        report.status = if alias.version == chosen.version {
+            RollbackStatus::Unchanged
+        } else if req.dry_run {
+            RollbackStatus::Planned
+        } else {
             releases::point_alias(lambda, &req.function, name, &chosen.version, Some(alias))
                 .await?;
-        }
+            RollbackStatus::RolledBack
+        };
         return Ok(Outcome {
             report,
             exit: ExitCode::Success,
@@ -219,7 +269,21 @@ pub async fn rollback(
             progress: req.progress,
             gradual: None,
         };
-        update_and_wait(clients, &as_deploy, &req.function, &latest, &target).await?
+        // As deploy does: a function being created, or busy with another update, is
+        // waited for first (Lambda would refuse the update).
+        let latest = settle_first(clients, &as_deploy, &req.function, latest.clone()).await?;
+        if latest.runs(&target.repository, &target.digest) {
+            UpdateReport::new(UpdateStatus::Unchanged)
+        } else {
+            update_and_wait(clients, &as_deploy, &req.function, &latest, &target).await?
+        }
+    };
+    report.status = match update.status {
+        UpdateStatus::Successful => RollbackStatus::RolledBack,
+        UpdateStatus::Unchanged => RollbackStatus::Unchanged,
+        UpdateStatus::Planned => RollbackStatus::Planned,
+        UpdateStatus::Failed => RollbackStatus::Failed,
+        UpdateStatus::InProgress => RollbackStatus::InProgress,
     };
     let exit = match update.status {
         UpdateStatus::Failed => ExitCode::NotUsable,

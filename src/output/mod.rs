@@ -477,8 +477,24 @@ pub struct VersionReport {
     pub image_uri: Option<String>,
 }
 
+/// What `rollback` did: `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackStatus {
+    /// The alias was moved back (or its weights cleared), or `$LATEST` was updated.
+    RolledBack,
+    /// Nothing was written: already there, or nothing to roll back to (`reason`).
+    Unchanged,
+    /// `--dry-run`: would be rolled back.
+    Planned,
+    /// The update of `$LATEST` failed (`update.reason`).
+    Failed,
+    /// The update of `$LATEST` is not finished (`--no-wait`, or the wait timed out).
+    InProgress,
+}
+
 /// What `rollback` did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RollbackReport {
     /// The function rolled back.
     pub function: FunctionReport,
@@ -490,7 +506,12 @@ pub struct RollbackReport {
     pub to: Option<VersionReport>,
     /// Without `--alias`: the update of `$LATEST`.
     pub update: Option<UpdateReport>,
-    /// Why nothing was rolled back.
+    /// What was done.
+    pub status: RollbackStatus,
+    /// The weights of an alias in the middle of a gradual release, which the rollback
+    /// removed; `null` when there were none.
+    pub weights_removed: Option<BTreeMap<String, f64>>,
+    /// Why nothing was rolled back, or what else was done.
     pub reason: Option<String>,
 }
 
@@ -514,6 +535,14 @@ impl fmt::Display for RollbackReport {
         if let Some(update) = &self.update {
             writeln!(f, "update:    {update}")?;
         }
+        let status = match self.status {
+            RollbackStatus::RolledBack => "rolled back",
+            RollbackStatus::Unchanged => "unchanged: nothing written",
+            RollbackStatus::Planned => "planned (dry run)",
+            RollbackStatus::Failed => "FAILED",
+            RollbackStatus::InProgress => "in progress",
+        };
+        writeln!(f, "status:    {status}")?;
         if let Some(reason) = &self.reason {
             writeln!(f, "reason:    {reason}")?;
         }
