@@ -127,4 +127,6 @@ pub mod reference;
 pub mod strategy;
 
 pub use error::{Error, ExitCode};
-pub use ops::{CheckRequest, Clients, DeployRequest, FixRequest, Outcome, check, deploy, fix};
+pub use ops::{
+    CheckRequest, Clients, DeployRequest, FixRequest, Gradual, Outcome, Probe, check, deploy, fix,
+};

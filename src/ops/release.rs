@@ -123,7 +123,7 @@ fn firing(alarms: &[Alarm]) -> Option<&Alarm> {
 }
 
 /// The report of a release that has not started: every step with its offset and no
-/// times.
+/// times, and the alarms as read before anything was written.
 pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> ReleaseReport {
     let mut offset = Duration::ZERO;
     let steps = gradual
@@ -165,8 +165,9 @@ pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> R
         outcome: ReleaseOutcome::Planned,
         reason: None,
         steps,
+        // The alarms were read once before anything was written.
+        alarm_reads: u32::from(!alarms.is_empty()),
         alarms,
-        alarm_reads: 0,
         fired: None,
         probe: (shifts.len() == 1)
             .then(|| probes.first().cloned())
@@ -331,6 +332,7 @@ pub(crate) async fn run(
     clients: &Clients,
     gradual: &Gradual,
     shifts: &mut [Shift],
+    alarms: Vec<Alarm>,
     progress: bool,
 ) -> Result<Outcome<ReleaseReport>, Error> {
     let config = clients.lambda.config();
@@ -356,7 +358,7 @@ pub(crate) async fn run(
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         }),
-        report: plan(gradual, shifts, Vec::new()),
+        report: plan(gradual, shifts, alarms),
     };
     // Registers the Ctrl-C listener now, so a signal during a write is heard after it.
     let _ = walk.interrupted();
@@ -520,9 +522,16 @@ async fn walk_release(
     Ok(ExitCode::Success)
 }
 
+/// Adds to the error's hint (an AccessDenied keeps naming the permission).
 fn with_hint(error: Error, hint: &str) -> Error {
     match error {
-        Error::Aws(e) => Error::Aws(e.with_hint(hint)),
+        Error::Aws(e) => {
+            let hint = match &e.hint {
+                Some(first) => format!("{first}; {hint}"),
+                None => hint.to_owned(),
+            };
+            Error::Aws(e.with_hint(hint))
+        }
         other => other,
     }
 }

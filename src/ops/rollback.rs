@@ -108,9 +108,13 @@ pub async fn rollback(
             version: Some(alias.version.clone()),
             image_uri: report.from.image_uri.clone(),
         });
-        let version_state =
-            lambda::get_qualified(lambda, &req.function, Some(&alias.version), &clients.lambda_region)
-                .await?;
+        let version_state = lambda::get_qualified(
+            lambda,
+            &req.function,
+            Some(&alias.version),
+            &clients.lambda_region,
+        )
+        .await?;
         report.to.as_mut().expect("set above").image_uri = Some(version_state.running());
         report.weights_removed = Some(alias.weights.clone());
         report.status = if req.dry_run {
@@ -122,7 +126,11 @@ pub async fn rollback(
         report.reason = Some(format!(
             "alias {name} was in the middle of a gradual release: its weights are {}, version {} \
              takes all the traffic",
-            if req.dry_run { "to be cleared" } else { "cleared" },
+            if req.dry_run {
+                "to be cleared"
+            } else {
+                "cleared"
+            },
             alias.version
         ));
         return Ok(Outcome {

@@ -367,7 +367,7 @@ async fn release_gradually(
                 .into());
             }
         }
-        gradual_release::run(clients, gradual, &mut only, req.progress).await?
+        gradual_release::run(clients, gradual, &mut only, alarms, req.progress).await?
     };
     for ((i, _), shift) in shifts.iter().zip(&only) {
         let Some(alias) = deployments[*i].alias.as_mut() else {
