@@ -56,6 +56,10 @@ image="$(trim "${INPUT_IMAGE:-}")"
 if [[ "$command" == rollback ]]; then
     image="" INPUT_PLATFORM="" INPUT_TAG="" keep_provenance=""
 fi
+# Only deploy releases gradually.
+if [[ "$command" != deploy ]]; then
+    INPUT_CANARY="" INPUT_BAKE="" INPUT_LINEAR="" INPUT_EVERY="" INPUT_ALARMS="" INPUT_PROBE=""
+fi
 # check and fix do not release or wait; check writes nothing at all.
 if [[ "$command" == check || "$command" == fix ]]; then
     INPUT_ALIAS="" INPUT_WAIT_TIMEOUT=""
@@ -69,10 +73,16 @@ while IFS= read -r line; do
     [[ -n "$line" ]] && args+=(--function "$line")
 done <<<"${INPUT_FUNCTION:-}"
 for pair in "alias:${INPUT_ALIAS:-}" "platform:${INPUT_PLATFORM:-}" "tag:${INPUT_TAG:-}" \
-    "region:${INPUT_REGION:-}" "wait-timeout:${INPUT_WAIT_TIMEOUT:-}"; do
+    "region:${INPUT_REGION:-}" "wait-timeout:${INPUT_WAIT_TIMEOUT:-}" \
+    "canary:${INPUT_CANARY:-}" "bake:${INPUT_BAKE:-}" "linear:${INPUT_LINEAR:-}" \
+    "every:${INPUT_EVERY:-}" "probe:${INPUT_PROBE:-}"; do
     value="$(trim "${pair#*:}")"
     [[ -n "$value" ]] && args+=("--${pair%%:*}" "$value")
 done
+while IFS= read -r line; do
+    line="$(trim "$line")"
+    [[ -n "$line" ]] && args+=(--alarm "$line")
+done <<<"${INPUT_ALARMS:-}"
 [[ "$dry_run" == true ]] && args+=(--dry-run)
 [[ "$keep_provenance" == false ]] && args+=(--no-keep-provenance)
 args+=(--output json)
@@ -203,10 +213,7 @@ else:
         statuses = [as_text((d.get("update") or {}).get("status")) or "not-updated" for d in deployments]
         status = statuses[0] if len(set(statuses)) == 1 else ",".join(statuses)
     elif command == "rollback":
-        if not rolled_to or get("reason"):
-            status = "unchanged"
-        else:
-            status = "planned" if os.environ.get("DRY_RUN") == "true" else "rolled-back"
+        status = as_text(get("status")) or "unchanged"
     elif command == "check":
         status = as_text(get("lambda_ready"))
     else:
@@ -269,11 +276,49 @@ else:
         if get("reason"):
             rows.append(("Reason", as_text(get("reason"))))
             annotate("error" if code != 0 else "notice", as_text(get("reason")), "rollback")
+        if get("weights_removed"):
+            annotate("warning", "the alias was in the middle of a gradual release: its weights were "
+                     "removed", "weights-removed")
     alias = get("alias")
     if isinstance(alias, dict):
         rows.append((f"Alias `{as_text(alias.get('name'))}`",
                      f"version {as_text(alias.get('version')) or '(to publish)'}"
                      + (f", was {alias['previous_version']}" if alias.get("previous_version") else "")))
+    for d in deployments or []:
+        a = d.get("alias") if isinstance(d.get("alias"), dict) else {}
+        if a.get("weights_removed"):
+            name = as_text((d.get("function") or {}).get("name"))
+            annotate("warning", f"{name}: alias {as_text(a.get('name'))} carried the weights of an unfinished "
+                     f"gradual release ({a['weights_removed']}); they were removed", "weights-removed")
+    release = get("release")
+    if isinstance(release, dict):
+        outputs["release-outcome"] = as_text(release.get("outcome"))
+        rows.append(("Release", f"{as_text(release.get('strategy'))}: {as_text(release.get('outcome'))}"))
+        for p in release.get("probes") or []:
+            if not isinstance(p, dict):
+                continue
+            verdict = {True: "passed", False: "FAILED", None: "planned"}.get(p.get("passed"), "")
+            detail = ": ".join(as_text(x) for x in (p.get("error_type"), p.get("error_message")) if x)
+            rows.append((f"Probe `{as_text(p.get('function'))}` version {as_text(p.get('version')) or '(to publish)'}",
+                         verdict + (f" ({detail})" if detail else "")))
+        for i, step in enumerate(release.get("steps") or [], 1):
+            if not isinstance(step, dict):
+                continue
+            weight = step.get("weight")
+            share = f"{round(weight * 100, 2):g}%" if isinstance(weight, (int, float)) else "?"
+            if step.get("started_at"):
+                when = f"from {as_text(step.get('started_at'))}"
+                when += f" to {as_text(step.get('ended_at'))}" if step.get("ended_at") else ", stopped"
+            else:
+                when = f"for {as_text(step.get('hold_seconds'))} s (not started)"
+            rows.append((f"Step {i}", f"{share} of the traffic {when}"))
+        for alarm in release.get("alarms") or []:
+            if isinstance(alarm, dict):
+                rows.append((f"Alarm `{as_text(alarm.get('name'))}`", as_text(alarm.get("state"))))
+        if release.get("reason"):
+            rows.append(("Release reason", as_text(release.get("reason"))))
+            level = "error" if release.get("outcome") in ("refused", "rolled-back") else "notice"
+            annotate(level, as_text(release.get("reason")), f"release-{as_text(release.get('outcome'))}")
     summary += [f"### ecr-lambda {command}", "", "| | |", "| --- | --- |"]
     summary += [f"| {k} | {v.replace('|', '&#124;')} |" for k, v in rows if v != ""]
     summary.append("")

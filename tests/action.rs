@@ -325,6 +325,12 @@ fn action_yml_and_the_script_agree() {
             "wait-timeout",
             "dry-run",
             "keep-provenance",
+            "canary",
+            "bake",
+            "linear",
+            "every",
+            "alarms",
+            "probe",
             "command"
         ]
     );
@@ -373,6 +379,8 @@ fn rollback_passes_only_its_own_flags_and_reports_the_version() {
                 "from": {"version": "4", "image_uri": uri("app", "@sha256:bbbb")},
                 "to": {"version": "3", "image_uri": uri("app", &format!("@sha256:{}", "a".repeat(64)))},
                 "update": null,
+                "status": "rolled-back",
+                "weights_removed": null,
                 "reason": null
             }))
             .unwrap()
