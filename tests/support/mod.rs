@@ -142,6 +142,60 @@ pub fn lambda_reads(function: &str) -> serde_json::Value {
     answer
 }
 
+/// A control-API call of the emulator that must succeed: its JSON answer.
+pub fn emulator(method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, answer) = control(method, path, &body);
+    assert_eq!(status, 200, "{method} {path}: {answer}");
+    answer
+}
+
+/// How the emulator answers an Invoke of `function` at `qualifier` (`"*"`: any
+/// version without its own answer): `status`, `function_error`, `payload`, `log`.
+pub fn invoke_answer(function: &str, qualifier: &str, mut answer: serde_json::Value) {
+    answer["qualifier"] = serde_json::Value::from(qualifier);
+    emulator(
+        "POST",
+        &format!("/_emulator/lambda/functions/{function}/invoke"),
+        answer,
+    );
+}
+
+/// Every Invoke of `function` the emulator saw, oldest first.
+pub fn invocations(function: &str) -> Vec<serde_json::Value> {
+    emulator(
+        "GET",
+        &format!("/_emulator/lambda/functions/{function}/invocations"),
+        serde_json::Value::Null,
+    )["invocations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Every accepted write to an alias, oldest first: `{at, op, function_version,
+/// weights, revision_id}`.
+pub fn alias_history(function: &str, alias: &str) -> Vec<serde_json::Value> {
+    emulator(
+        "GET",
+        &format!("/_emulator/lambda/functions/{function}/aliases/{alias}/history"),
+        serde_json::Value::Null,
+    )["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// How many DescribeAlarms named `alarm`.
+pub fn alarm_reads(alarm: &str) -> u64 {
+    emulator(
+        "GET",
+        &format!("/_emulator/cloudwatch/alarms/{alarm}/reads"),
+        serde_json::Value::Null,
+    )["describe_alarms"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 /// A name no other test in this process uses (tests share one server).
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -169,6 +223,65 @@ pub async fn ecr() -> aws_sdk_ecr::Client {
 
 pub async fn lambda() -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::new(&sdk_config(&moto().endpoint()).await)
+}
+
+pub async fn cloudwatch() -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::new(&sdk_config(&moto().endpoint()).await)
+}
+
+/// A metric alarm named `name`, then set to `state` (`OK`, `ALARM`) with `reason`.
+pub async fn alarm(name: &str, state: &str, reason: &str) {
+    cloudwatch()
+        .await
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put alarm {name}: {e:?}"));
+    set_alarm(name, state, reason).await;
+}
+
+/// SetAlarmState.
+pub async fn set_alarm(name: &str, state: &str, reason: &str) {
+    cloudwatch()
+        .await
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+        .state_reason(reason)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("set alarm {name}: {e:?}"));
+}
+
+/// GetAlias: (FunctionVersion, AdditionalVersionWeights).
+pub async fn alias_state(function: &str, name: &str) -> (String, Vec<(String, f64)>) {
+    let out = lambda()
+        .await
+        .get_alias()
+        .function_name(function)
+        .name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get alias {name} of {function}: {e:?}"));
+    let weights = out
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    (
+        out.function_version().unwrap_or_default().to_owned(),
+        weights,
+    )
 }
 
 /// A manifest file of a fixture case.

@@ -1,0 +1,694 @@
+//! Gradual releases end to end: the built binary against the emulator, where updates
+//! take time, aliases keep RevisionIds and RoutingConfig, alarms are CloudWatch's
+//! (through the SDK's CBOR protocol) and Invoke answers as a test sets it. Each test
+//! reads the alias itself (GetAlias, the alias's write history) rather than trusting
+//! the report.
+
+mod support;
+
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::types::Architecture;
+use serde_json::Value;
+use support::*;
+
+/// A function released once: alias `live` at version 1 (the base image), and the
+/// buildx image `:v1` ready to release as version 2.
+struct World {
+    repo: String,
+    function: String,
+    /// The digest `:v1` deploys (its amd64 manifest).
+    target: String,
+    /// The digest version 1 runs.
+    base: String,
+}
+
+impl World {
+    async fn new() -> World {
+        let (repo, function, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+        let out = deploy(&uri(&repo, ":base"), &function, &["--alias", "live"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(
+            alias_state(&function, "live").await,
+            ("1".to_owned(), vec![])
+        );
+        World {
+            repo,
+            function,
+            target: case.child("image-amd64.json").digest.clone(),
+            base: load_case("docker-v2").root.digest,
+        }
+    }
+
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "deploy",
+            &uri(&self.repo, ":v1"),
+            "--function",
+            &self.function,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(["--alias", "live"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--output", "json"].map(String::from));
+        args
+    }
+
+    fn release(&self, extra: &[&str]) -> Output {
+        let args = self.args(extra);
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn spawn(&self, extra: &[&str]) -> Child {
+        let args = self.args(extra);
+        command_at(
+            &moto().endpoint(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    }
+
+    fn history(&self) -> Vec<(String, Value)> {
+        alias_history(&self.function, "live")
+            .into_iter()
+            .map(|h| {
+                (
+                    h["function_version"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    h["weights"].clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Reads the alias (GetAlias) until it carries a weight, as any other client would.
+async fn until_weighted(function: &str, limit: Duration) -> Option<(String, Vec<(String, f64)>)> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let state = alias_state(function, "live").await;
+        if !state.1.is_empty() {
+            return Some(state);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+fn finish(child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    let mut child = child;
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    panic!("ecr-lambda did not end within {limit:?}");
+}
+
+fn interrupt(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn weights(pairs: &[(&str, f64)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(v, w)| ((*v).to_owned(), Value::from(*w)))
+            .collect(),
+    )
+}
+
+fn release_command(action: &str, function: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "release",
+        action,
+        "--function",
+        function,
+        "--alias",
+        "live",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[tokio::test]
+async fn a_canary_holds_10_percent_for_the_bake_then_promotes() {
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    // Updates take 2 s here, the bake 4 s.
+    lambda_behaviour(&world.function, serde_json::json!({"update_seconds": 2}));
+    let child = world.spawn(&["--canary", "10", "--bake", "4s", "--alarm", &alarm_name]);
+
+    // An independent reader sees 10 % on version 2, version 1 keeping the rest.
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    let out = finish(child, Duration::from_secs(30));
+    assert_eq!(seen, Some(("1".to_owned(), vec![("2".to_owned(), 0.1)])));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    let release = &report["release"];
+    assert_eq!(release["outcome"], "promoted");
+    assert_eq!(release["strategy"], "canary 10% for 4s");
+    assert_eq!(release["steps"][0]["weight"], 0.1);
+    assert!(release["steps"][0]["ended_at"].is_string());
+    assert_eq!(report["alias"]["status"], "moved");
+    assert_eq!(report["alias"]["version"], "2");
+    assert_eq!(report["alias"]["previous_version"], "1");
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("2".to_owned(), vec![])
+    );
+    // The writes, in order: created at 1, the canary, the promotion.
+    assert_eq!(
+        world.history(),
+        vec![
+            ("1".to_owned(), weights(&[])),
+            ("1".to_owned(), weights(&[("2", 0.1)])),
+            ("2".to_owned(), weights(&[])),
+        ]
+    );
+    // Read before anything was written, before the weight, then at least once in
+    // the bake (4 s: one slice); the design reads at most every 5 s and at least
+    // every half second, so a 4 s bake has exactly one read.
+    assert_eq!(release["alarm_reads"], 3);
+    assert_eq!(alarm_reads(&alarm_name), 3);
+    let (_, v2) = version_image(&world.function, Some("2")).await;
+    assert!(v2.unwrap().ends_with(&world.target));
+}
+
+#[tokio::test]
+async fn linear_moves_the_traffic_in_steps() {
+    let world = World::new().await;
+    let out = world.release(&["--linear", "34", "--every", "1s"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "promoted");
+    assert_eq!(release["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        world.history()[1..],
+        [
+            ("1".to_owned(), weights(&[("2", 0.34)])),
+            ("1".to_owned(), weights(&[("2", 0.68)])),
+            ("2".to_owned(), weights(&[])),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_mid_bake_clears_the_weights_and_exits_1() {
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let child = world.spawn(&["--canary", "20", "--bake", "1m", "--alarm", &alarm_name]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    set_alarm(&alarm_name, "ALARM", "Threshold Crossed: 3 errors").await;
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(seen, Some(("1".to_owned(), vec![("2".to_owned(), 0.2)])));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "rolled-back");
+    assert_eq!(release["fired"]["alarm"], Value::from(alarm_name.clone()));
+    assert_eq!(release["fired"]["weight"], 0.2);
+    assert_eq!(release["fired"]["reason"], "Threshold Crossed: 3 errors");
+    assert!(release["promoted_at"].is_null());
+    // Back on version 1 alone; version 2 never took all the traffic.
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+    assert!(world.history().iter().all(|(v, _)| v == "1"));
+}
+
+#[tokio::test]
+async fn an_alarm_already_in_alarm_refuses_before_anything_is_written() {
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "ALARM", "Threshold Crossed").await;
+    let updates_before = lambda_reads(&world.function)["update_function_code"].clone();
+    let out = world.release(&["--canary", "10", "--bake", "5s", "--alarm", &alarm_name]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "refused");
+    assert!(
+        report["release"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already in ALARM")
+    );
+    // No tag, no update, no alias write.
+    assert_eq!(report["written_tag"], Value::Null);
+    assert_eq!(
+        lambda_reads(&world.function)["update_function_code"],
+        updates_before
+    );
+    assert_eq!(world.history().len(), 1);
+    assert_eq!(
+        tag_digest(&world.repo, "v1").await.as_deref(),
+        Some(load_case("buildx-single").root.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn no_alias_yet_is_refused_with_the_way_forward() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let out = deploy(
+        &uri(&repo, ":v1"),
+        &function,
+        &["--alias", "live", "--canary", "10", "--bake", "5s"],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = json(&out)["release"]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("has no alias live"), "{reason}");
+    assert!(reason.contains("plain `ecr-lambda deploy"), "{reason}");
+    assert_eq!(lambda_reads(&function)["update_function_code"], 0);
+}
+
+#[tokio::test]
+async fn a_failing_probe_moves_no_traffic() {
+    let world = World::new().await;
+    invoke_answer(
+        &world.function,
+        "2",
+        serde_json::json!({
+            "function_error": "Unhandled",
+            "payload": {"errorType": "KeyError", "errorMessage": "'orders'"},
+            "log": "START RequestId: 7\n[ERROR] KeyError: 'orders'\nEND RequestId: 7\n",
+        }),
+    );
+    let dir = std::env::temp_dir().join(unique("probe"));
+    std::fs::write(&dir, br#"{"path": "/health"}"#).unwrap();
+    let out = world.release(&[
+        "--canary",
+        "10",
+        "--bake",
+        "5s",
+        "--probe",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "refused");
+    assert_eq!(release["probe"]["passed"], false);
+    assert_eq!(release["probe"]["function_error"], "Unhandled");
+    assert_eq!(release["probe"]["error_type"], "KeyError");
+    assert_eq!(
+        release["probe"]["log_tail"][1],
+        "[ERROR] KeyError: 'orders'"
+    );
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+    assert_eq!(world.history().len(), 1);
+    // The new version itself was invoked, with the payload and the log tail asked.
+    let calls = invocations(&world.function);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["qualifier"], "2");
+    assert_eq!(calls[0]["log_type"], "Tail");
+    assert_eq!(calls[0]["payload"], serde_json::json!({"path": "/health"}));
+}
+
+#[tokio::test]
+async fn ctrl_c_mid_bake_leaves_the_alias_then_release_promote_and_abort_finish_it() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m"]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    assert_eq!(seen, Some(("1".to_owned(), vec![("2".to_owned(), 0.1)])));
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "interrupted");
+    assert!(
+        report["release"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("release promote")
+    );
+    assert_eq!(report["alias"]["status"], "shifting");
+    // Left exactly as it was.
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![("2".to_owned(), 0.1)])
+    );
+
+    // Another invocation reads the release from the alias...
+    let out = release_command("status", &world.function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status = json(&out)["aliases"][0].clone();
+    assert_eq!(status["version"], "1");
+    assert_eq!(status["weighted_version"], "2");
+    assert_eq!(status["weight"], 0.1);
+    assert_eq!(status["image_digest"], Value::from(world.base.clone()));
+    assert_eq!(
+        status["weighted_image_digest"],
+        Value::from(world.target.clone())
+    );
+    // ...and finishes it.
+    let out = release_command("promote", &world.function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["aliases"][0]["action"], "promoted");
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("2".to_owned(), vec![])
+    );
+    // Nothing left to promote or abort.
+    let out = release_command("abort", &world.function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["aliases"][0]["action"], "unchanged");
+
+    // A release of the base image again (published as version 3), interrupted, then
+    // aborted: version 2 back with all the traffic.
+    let args = [
+        "deploy",
+        &uri(&world.repo, ":base"),
+        "--function",
+        &world.function,
+        "--alias",
+        "live",
+        "--canary",
+        "50",
+        "--bake",
+        "1m",
+        "--output",
+        "json",
+    ];
+    let child = command_at(&moto().endpoint(), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let (version, shares) = seen.unwrap();
+    assert_eq!(version, "2");
+    assert_eq!(shares[0].1, 0.5);
+    let out = release_command("abort", &world.function, &["--dry-run"]);
+    assert_eq!(json(&out)["aliases"][0]["action"], "planned");
+    assert_eq!(alias_state(&world.function, "live").await.1.len(), 1);
+    let out = release_command("abort", &world.function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["aliases"][0]["action"], "aborted");
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("2".to_owned(), vec![])
+    );
+}
+
+#[tokio::test]
+async fn a_concurrent_alias_move_stops_the_release_with_exit_3_and_keeps_their_move() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "3s"]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    assert!(seen.is_some());
+    // Someone else moves the alias mid-bake (with no RevisionId: their tool may not
+    // send one).
+    lambda()
+        .await
+        .update_alias()
+        .function_name(&world.function)
+        .name("live")
+        .function_version("1")
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights("2", 0.25)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let error = &json(&out)["error"];
+    assert_eq!(error["kind"], "conflict");
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was overwritten")
+    );
+    // Their 25 % stands; the promotion was refused.
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![("2".to_owned(), 0.25)])
+    );
+}
+
+#[tokio::test]
+async fn two_functions_move_step_by_step_together() {
+    let world = World::new().await;
+    let second = unique("fn");
+    create_function(&second, &uri(&world.repo, ":base"), Architecture::X8664).await;
+    let out = deploy(&uri(&world.repo, ":base"), &second, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let out = deploy_all_at(
+        &moto().endpoint(),
+        &uri(&world.repo, ":v1"),
+        &[&world.function, &second],
+        &[
+            "--alias",
+            "live",
+            "--linear",
+            "50",
+            "--every",
+            "2s",
+            "--alarm",
+            &alarm_name,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "promoted");
+    for function in [&world.function, &second] {
+        let history: Vec<(String, Value)> = alias_history(function, "live")
+            .into_iter()
+            .map(|h| {
+                (
+                    h["function_version"].as_str().unwrap().to_owned(),
+                    h["weights"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            history[1..],
+            [
+                ("1".to_owned(), weights(&[("2", 0.5)])),
+                ("2".to_owned(), weights(&[]))
+            ]
+        );
+    }
+    // The step's two writes went out together: the second function's weight was
+    // written before the first's promotion.
+    let at = |f: &str, i: usize| alias_history(f, "live")[i]["at"].as_f64().unwrap();
+    assert!(at(&second, 1) < at(&world.function, 2));
+    assert!(at(&world.function, 1) < at(&second, 2));
+
+    // An alarm on the next release rolls both back.
+    let child = command_at(
+        &moto().endpoint(),
+        &[
+            "deploy",
+            &uri(&world.repo, ":base"),
+            "--function",
+            &world.function,
+            "--function",
+            &second,
+            "--alias",
+            "live",
+            "--canary",
+            "10",
+            "--bake",
+            "1m",
+            "--alarm",
+            &alarm_name,
+            "--output",
+            "json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(
+        until_weighted(&second, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+    set_alarm(&alarm_name, "ALARM", "Threshold Crossed").await;
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    for function in [&world.function, &second] {
+        assert_eq!(
+            alias_state(function, "live").await,
+            ("2".to_owned(), vec![])
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plain_deploy_alias_removes_the_weights_it_finds() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m"]);
+    assert!(
+        until_weighted(&world.function, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+    interrupt(&child);
+    assert_eq!(code(&finish(child, Duration::from_secs(10))), 130);
+
+    let out = world.release(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let alias = json(&out)["alias"].clone();
+    assert_eq!(alias["status"], "moved");
+    assert_eq!(alias["version"], "2");
+    assert_eq!(alias["weights_removed"], weights(&[("2", 0.1)]));
+    assert_eq!(alias["weights"], weights(&[]));
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("2".to_owned(), vec![])
+    );
+}
+
+#[tokio::test]
+async fn rollback_waits_for_an_update_left_running_by_deploy_no_wait() {
+    let world = World::new().await;
+    // Version 1 is the base image; $LATEST moves to :v1 and is still updating.
+    lambda_behaviour(&world.function, serde_json::json!({"update_seconds": 3}));
+    let out = deploy(&uri(&world.repo, ":v1"), &world.function, &["--no-wait"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["update"]["status"], "in-progress");
+
+    let out = run(&[
+        "rollback",
+        "--function",
+        &world.function,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["status"], "rolled-back");
+    assert_eq!(report["to"]["version"], "1");
+    assert_eq!(report["update"]["status"], "successful");
+    assert_runs(&world.function, &world.base).await;
+}
+
+#[tokio::test]
+async fn three_releases_rolled_back_twice_end_on_the_first() {
+    let world = World::new().await;
+    seed_manifest(
+        &world.repo,
+        Some("v3"),
+        &load_case("oci-manifest"),
+        "root.json",
+    )
+    .await;
+    let third = load_case("oci-manifest").root.digest;
+    for tag in [":v1", ":v3"] {
+        let out = deploy(
+            &uri(&world.repo, tag),
+            &world.function,
+            &["--alias", "live"],
+        );
+        assert_eq!(code(&out), 0, "{tag}: {}", stderr(&out));
+    }
+    assert_eq!(alias_state(&world.function, "live").await.0, "3");
+    assert_runs(&world.function, &third).await;
+
+    let rollback = |extra: &[&str]| {
+        let mut args = vec![
+            "rollback",
+            "--function",
+            world.function.as_str(),
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // The alias: 3 → 2 → 1, never forward again.
+    for (from, to) in [("3", "2"), ("2", "1")] {
+        let out = rollback(&["--alias", "live"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let report = json(&out);
+        assert_eq!(
+            (
+                report["from"]["version"].as_str(),
+                report["to"]["version"].as_str()
+            ),
+            (Some(from), Some(to))
+        );
+        assert_eq!(report["status"], "rolled-back");
+    }
+    assert_eq!(alias_state(&world.function, "live").await.0, "1");
+
+    // $LATEST the same way: from the third image, to the second, to the first.
+    for expected in [&world.target, &world.base] {
+        let out = rollback(&[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(json(&out)["status"], "rolled-back");
+        assert_runs(&world.function, expected).await;
+    }
+    // Nothing older: exit 1, nothing written.
+    let out = rollback(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["status"], "unchanged");
+    assert_runs(&world.function, &world.base).await;
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let out = world.release(&[
+        "--linear",
+        "25",
+        "--every",
+        "1m",
+        "--alarm",
+        &alarm_name,
+        "--dry-run",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "planned");
+    let steps = release["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (
+                s["weight"].as_f64().unwrap(),
+                s["offset_seconds"].as_u64().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [(0.25, 0), (0.5, 60), (0.75, 120)]
+    );
+    assert_eq!(release["alarms"][0]["state"], "OK");
+    assert_eq!(world.history().len(), 1);
+    assert_eq!(lambda_reads(&world.function)["update_function_code"], 0);
+}
