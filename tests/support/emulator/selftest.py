@@ -6,6 +6,7 @@ Run: python3 tests/support/emulator/selftest.py   (exit status 0 = all pass)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -160,18 +161,19 @@ class Emulator(unittest.TestCase):
     def test_L1_update_in_progress_then_successful(self) -> None:
         _, d2 = self.function()
         resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
-        self.assertEqual((resp["State"], resp["LastUpdateStatus"]), ("Active", "InProgress"))
-        self.assertNotIn("LastUpdateStatusReason", resp)
-        got = self.lam.get_function(FunctionName="fn")["Configuration"]
-        self.assertEqual((got["State"], got["LastUpdateStatus"]), ("Active", "InProgress"))
-        self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
-        listed = {f["FunctionName"]: f for f in self.lam.list_functions()["Functions"]}
-        self.assertEqual(listed["fn"]["LastUpdateStatus"], "InProgress")
+        in_progress = ("Active", "InProgress", "The function is being created.", "Creating")
+
+        def status(c: dict) -> tuple:
+            return (c["State"], c["LastUpdateStatus"], c.get("LastUpdateStatusReason"),
+                    c.get("LastUpdateStatusReasonCode"))
+
+        self.assertEqual(status(resp), in_progress)
+        self.assertEqual(resp["CodeSha256"], d2.split(":")[1])
+        self.assertEqual(status(self.lam.get_function(FunctionName="fn")["Configuration"]), in_progress)
+        self.assertEqual(status(self.config("fn")), in_progress)
         done = self.wait_update("fn")
-        self.assertEqual((done["State"], done["LastUpdateStatus"]), ("Active", "Successful"))
+        self.assertEqual(status(done), ("Active", "Successful", None, None))
         self.assertEqual(done["CodeSha256"], d2.split(":")[1])
-        listed = {f["FunctionName"]: f for f in self.lam.list_functions()["Functions"]}
-        self.assertEqual(listed["fn"]["LastUpdateStatus"], "Successful")
 
     def test_L1_update_failed_with_reason(self) -> None:
         self.function()
@@ -202,17 +204,13 @@ class Emulator(unittest.TestCase):
         time.sleep(0.35)
         self.assertEqual(self.config("fn")["LastUpdateStatus"], "Successful")
 
-    def test_L1_update_configuration_and_publish_in_progress(self) -> None:
+    def test_L1_update_configuration_in_progress(self) -> None:
         self.function()
         resp = self.lam.update_function_configuration(FunctionName="fn", MemorySize=256)
-        self.assertEqual(resp["LastUpdateStatus"], "InProgress")
+        self.assertEqual((resp["LastUpdateStatus"], resp["LastUpdateStatusReasonCode"]),
+                         ("InProgress", "Creating"))
         self.assertEqual(self.config("fn")["LastUpdateStatus"], "InProgress")
         self.assertEqual(self.wait_update("fn")["LastUpdateStatus"], "Successful")
-        version = self.lam.publish_version(FunctionName="fn")
-        self.assertEqual(version["Version"], "1")
-        self.assertEqual(self.config("fn", "1")["LastUpdateStatus"], "InProgress")
-        time.sleep(UPDATE + 0.1)
-        self.assertEqual(self.config("fn", "1")["LastUpdateStatus"], "Successful")
 
     def test_L1_architectures_on_update(self) -> None:
         self.function()
@@ -322,10 +320,34 @@ class Emulator(unittest.TestCase):
         with self.assertRaises(ClientError) as ctx:
             self.lam.publish_version(FunctionName="fn", RevisionId=second)
         self.assertEqual(self.error(ctx)[:2], (412, "PreconditionFailedException"))
-        version = self.lam.publish_version(FunctionName="fn", RevisionId=third)
-        self.assertNotIn(version["RevisionId"], (first, second, third))
-        # Publishing a version leaves $LATEST's RevisionId alone.
-        self.assertEqual(self.config("fn")["RevisionId"], third)
+        # The RevisionId changed again when the update ended: the one read
+        # mid-update (the answer's) is refused now.
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.publish_version(FunctionName="fn", RevisionId=third)
+        self.assertEqual(self.error(ctx)[:2], (412, "PreconditionFailedException"))
+        settled = self.config("fn")["RevisionId"]
+        self.assertNotIn(settled, (first, second, third))
+        version = self.lam.publish_version(FunctionName="fn", RevisionId=settled)
+        self.assertNotIn(version["RevisionId"], (first, second, third, settled))
+        # Publishing a version changes $LATEST's RevisionId too (recorded);
+        # the version's own stays.
+        after = self.config("fn")["RevisionId"]
+        self.assertNotIn(after, (settled, version["RevisionId"]))
+        self.assertEqual(self.config("fn", version["Version"])["RevisionId"], version["RevisionId"])
+
+    def test_L4_revision_changes_when_a_new_function_turns_active(self) -> None:
+        self.repo_with_image()
+        self.control("POST", "/_emulator/lambda/functions/fresh", {"pending_seconds": 0.3})
+        created = self.create_function("fresh", f"{REGISTRY}/app:v1")
+        self.assertEqual(self.config("fresh")["RevisionId"], created["RevisionId"])
+        time.sleep(0.4)
+        active = self.config("fresh")
+        self.assertEqual(active["State"], "Active")
+        self.assertNotEqual(active["RevisionId"], created["RevisionId"])
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fresh", ImageUri=f"{REGISTRY}/app:v1",
+                                          RevisionId=created["RevisionId"])
+        self.assertEqual(self.error(ctx)[:2], (412, "PreconditionFailedException"))
 
     # -- L5 -------------------------------------------------------------------
 
@@ -398,6 +420,17 @@ class Emulator(unittest.TestCase):
             self.lam.update_function_code(FunctionName="zipped", ImageUri=f"{REGISTRY}/app:v1")
         self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
 
+    def test_L5_uri_without_tag_or_digest_refused(self) -> None:
+        self.function()
+        self.repo_with_image("app", "latest", "latest")
+        uri = f"{REGISTRY}/app"
+        for call in (lambda: self.lam.update_function_code(FunctionName="fn", ImageUri=uri),
+                     lambda: self.create_function("other", uri)):
+            with self.assertRaises(ClientError) as ctx:
+                call()
+            self.assertEqual(self.error(ctx)[:3], (400, "InvalidParameterValueException",
+                             f"Source image {uri} is not valid. Provide a valid source image."))
+
     # -- L6 -------------------------------------------------------------------
 
     def test_L6_versions_keep_their_code(self) -> None:
@@ -408,7 +441,6 @@ class Emulator(unittest.TestCase):
                                              Publish=True)
         v2 = resp["Version"]
         self.assertEqual((v1, v2), ("1", "2"))
-        self.assertEqual(resp["LastUpdateStatus"], "InProgress")
         one = self.lam.get_function(FunctionName="fn", Qualifier=v1)
         two = self.lam.get_function(FunctionName="fn", Qualifier=v2)
         latest = self.lam.get_function(FunctionName="fn")
@@ -419,10 +451,6 @@ class Emulator(unittest.TestCase):
         self.assertEqual(two["Code"]["ResolvedImageUri"], f"{REGISTRY}/app@{d2}")
         self.assertEqual(two["Configuration"]["CodeSha256"], d2.split(":")[1])
         self.assertEqual(latest["Code"]["ResolvedImageUri"], f"{REGISTRY}/app@{d2}")
-        # The version cut by Publish=true follows the update's timeline.
-        self.assertEqual(two["Configuration"]["LastUpdateStatus"], "InProgress")
-        time.sleep(UPDATE + 0.1)
-        self.assertEqual(self.config("fn", v2)["LastUpdateStatus"], "Successful")
 
     # -- L7 -------------------------------------------------------------------
 
@@ -443,6 +471,109 @@ class Emulator(unittest.TestCase):
         for page in self.lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 7}):
             seen |= {f["FunctionName"] for f in page["Functions"]}
         self.assertEqual(seen, names)
+
+    def test_L7_list_entries_carry_no_status(self) -> None:
+        self.function()
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.wait_update("fn")
+        self.lam.publish_version(FunctionName="fn")
+        entries = (self.lam.list_functions()["Functions"]
+                   + self.lam.list_versions_by_function(FunctionName="fn")["Versions"])
+        self.assertEqual(len(entries), 3)
+        for entry in entries:
+            for key in ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+                        "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                self.assertNotIn(key, entry)
+            self.assertIn("RevisionId", entry)
+
+    def test_L7_max_items_and_version_pages(self) -> None:
+        self.function()
+        self.control("POST", "/_emulator/lambda/defaults", {"update_seconds": 0})
+        for i in range(52):
+            self.lam.update_function_configuration(FunctionName="fn", Timeout=10 + i)
+            self.lam.publish_version(FunctionName="fn")
+        # 10000 is accepted; an answer still holds at most 50.
+        first = self.lam.list_versions_by_function(FunctionName="fn", MaxItems=10000)
+        self.assertEqual(len(first["Versions"]), 50)
+        rest = self.lam.list_versions_by_function(FunctionName="fn", Marker=first["NextMarker"])
+        self.assertEqual(len(rest["Versions"]), 3)  # $LATEST + 52 versions
+        self.assertNotIn("NextMarker", rest)
+        self.assertEqual(len(self.lam.list_functions(MaxItems=10000)["Functions"]), 1)
+        small = self.lam.list_versions_by_function(FunctionName="fn", MaxItems=5)
+        self.assertEqual([v["Version"] for v in small["Versions"]], ["$LATEST", "1", "2", "3", "4"])
+        seen = []
+        for page in self.lam.get_paginator("list_versions_by_function").paginate(
+                FunctionName="fn", PaginationConfig={"PageSize": 20}):
+            seen += [v["Version"] for v in page["Versions"]]
+        self.assertEqual(seen, ["$LATEST"] + [str(i) for i in range(1, 53)])
+        strict = boto3.client("lambda", endpoint_url=self.url, region_name=REGION,
+                              aws_access_key_id="testing", aws_secret_access_key="testing",
+                              config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+        for call in (lambda: strict.list_functions(MaxItems=10001),
+                     lambda: strict.list_versions_by_function(FunctionName="fn", MaxItems=0)):
+            with self.assertRaises(ClientError) as ctx:
+                call()
+            self.assertEqual(self.error(ctx)[:2], (400, "ValidationException"))
+
+    # -- L10 ------------------------------------------------------------------
+
+    def test_L10_publish_version_is_active_at_once(self) -> None:
+        self.function()
+        self.lam.update_function_configuration(FunctionName="fn", MemorySize=256)
+        self.wait_update("fn")
+        version = self.lam.publish_version(FunctionName="fn")
+        self.assertEqual(version["Version"], "1")
+        self.assertEqual((version["State"], version["LastUpdateStatus"]), ("Active", "Successful"))
+        got = self.config("fn", "1")
+        self.assertEqual((got["State"], got["LastUpdateStatus"], got["RevisionId"]),
+                         ("Active", "Successful", version["RevisionId"]))
+        # Nothing changed since: the same version comes back.
+        again = self.lam.publish_version(FunctionName="fn", Description="other words")
+        self.assertEqual((again["Version"], again["RevisionId"]), ("1", version["RevisionId"]))
+        updates = self.control("GET", "/_emulator/lambda/functions/fn/updates")["updates"]
+        self.assertEqual([u["version"] for u in updates], ["$LATEST"])
+
+    def test_L10_publish_version_code_sha256_precondition(self) -> None:
+        d1, _ = self.function()
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.publish_version(FunctionName="fn", CodeSha256="a" * 64)
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (400, "InvalidParameterValueException"))
+        hexdigest = d1.split(":")[1]
+        self.assertEqual(message, f"CodeSHA256 ({'a' * 64}) is different from current CodeSHA256 in $LATEST "
+                                  f"({hexdigest}). Please try again with the CodeSHA256 in $LATEST.")
+        self.assertEqual(self.lam.list_versions_by_function(FunctionName="fn")["Versions"][-1]["Version"], "$LATEST")
+        self.assertEqual(self.lam.publish_version(FunctionName="fn", CodeSha256=hexdigest)["Version"], "1")
+
+    def test_L10_update_with_publish_answers_the_pending_version(self) -> None:
+        d1, d2 = self.function()
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2", Publish=True)
+        self.assertEqual((resp["Version"], resp["State"], resp["StateReason"], resp["StateReasonCode"]),
+                         ("1", "Pending", "The function is being created.", "Creating"))
+        self.assertNotIn("LastUpdateStatus", resp)
+        self.assertEqual(resp["CodeSha256"], d2.split(":")[1])
+        version = self.config("fn", "1")
+        self.assertEqual(version["State"], "Pending")
+        self.assertNotIn("LastUpdateStatus", version)
+        latest = self.config("fn")
+        self.assertEqual((latest["State"], latest["LastUpdateStatus"]), ("Active", "InProgress"))
+        self.assertNotEqual(latest["RevisionId"], version["RevisionId"])
+        time.sleep(UPDATE + 0.1)
+        version = self.config("fn", "1")
+        self.assertEqual((version["State"], version["LastUpdateStatus"]), ("Active", "Successful"))
+        self.assertNotIn("StateReasonCode", version)
+        self.assertNotEqual(version["RevisionId"], resp["RevisionId"])
+
+    def test_L10_update_with_publish_that_fails(self) -> None:
+        self.function()
+        self.control("POST", "/_emulator/lambda/functions/fn",
+                     {"outcome": "Failed", "reason_code": "ImageAccessDenied", "reason": "No access."})
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2", Publish=True)
+        time.sleep(UPDATE + 0.1)
+        version = self.config("fn", resp["Version"])
+        self.assertEqual((version["State"], version["StateReasonCode"], version["StateReason"]),
+                         ("Failed", "ImageAccessDenied", "No access."))
+        self.assertEqual(self.config("fn")["LastUpdateStatus"], "Failed")
 
     # -- E7 -------------------------------------------------------------------
 

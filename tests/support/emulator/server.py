@@ -118,27 +118,37 @@ STATE = State()
 
 
 # ---------------------------------------------------------------------------
-# Lambda: function timeline [L1] [L2] [L3] [L4]
+# Lambda: function timeline [L1] [L2] [L3] [L4] [L10]
 # ---------------------------------------------------------------------------
 #
 # Each LambdaFunction object ($LATEST or a published version) carries `_emu`,
 # a dict of monotonic deadlines; what GetFunction & co. report is computed
 # from it at read time:
-#   pending_until  State is Pending before this instant            [L2]
-#   update_until   LastUpdateStatus is InProgress before this      [L1]
-#   outcome        (status, reason_code, reason) once it has ended [L1]
-#   revision_id    the current RevisionId                          [L4]
+#   pending_until    State is Pending before this instant            [L2] [L10]
+#   pending_outcome  (status, reason_code, reason) once Pending ends [L10]
+#   update_until     LastUpdateStatus is InProgress before this      [L1]
+#   outcome          (status, reason_code, reason) once it has ended [L1]
+#   rev_during       the RevisionId while Pending / InProgress        [L4]
+#   rev_after        the RevisionId once that has ended               [L4]
 
 PENDING_REASON = "The function is being created."
 PENDING_REASON_CODE = "Creating"
+# [L1] What real Lambda sends while an update is InProgress (sic: "created",
+# "Creating"), in UpdateFunctionCode's answer and in reads (LocalStack's
+# snapshots recorded against AWS; hashicorp/terraform-provider-aws#43395).
+UPDATING_REASON = "The function is being created."
+UPDATING_REASON_CODE = "Creating"
+SUCCESSFUL = ("Successful", None, None)
 
 
 def new_timeline(pending_seconds: float = 0.0) -> dict[str, Any]:
     return {
         "pending_until": time.monotonic() + max(pending_seconds, 0.0),
+        "pending_outcome": SUCCESSFUL,
         "update_until": 0.0,
-        "outcome": ("Successful", None, None),
-        "revision_id": str(uuid.uuid4()),
+        "outcome": SUCCESSFUL,
+        "rev_during": str(uuid.uuid4()),
+        "rev_after": str(uuid.uuid4()),
     }
 
 
@@ -150,18 +160,19 @@ def timeline(fn: LambdaFunction) -> dict[str, Any]:
     return emu
 
 
-def start_update(fn: LambdaFunction, settings: dict[str, Any], outcome: bool = True) -> None:
+def start_update(fn: LambdaFunction, settings: dict[str, Any]) -> None:
     """[L1] [L4] An update begins now: InProgress for update_seconds, then the
-    configured outcome; a new RevisionId at once."""
+    configured outcome; a new RevisionId at once and another when it ends."""
     emu = timeline(fn)
     seconds = max(float(settings["update_seconds"]), 0.0)
     wall = time.time()
     emu["update_until"] = time.monotonic() + seconds
-    if outcome and settings["outcome"] == "Failed":
+    if settings["outcome"] == "Failed":
         emu["outcome"] = ("Failed", settings["reason_code"], settings["reason"])
     else:
-        emu["outcome"] = ("Successful", None, None)
-    emu["revision_id"] = str(uuid.uuid4())
+        emu["outcome"] = SUCCESSFUL
+    emu["rev_during"] = str(uuid.uuid4())
+    emu["rev_after"] = str(uuid.uuid4())
     with LOCK:
         STATE.updates.setdefault(fn.function_name, []).append(
             {
@@ -174,12 +185,26 @@ def start_update(fn: LambdaFunction, settings: dict[str, Any], outcome: bool = T
         )
 
 
+def new_revision(fn: LambdaFunction) -> None:
+    """[L4] A settled function or version gets a new RevisionId."""
+    emu = timeline(fn)
+    emu["rev_during"] = emu["rev_after"] = str(uuid.uuid4())
+
+
 def is_pending(fn: LambdaFunction) -> bool:
     return time.monotonic() < timeline(fn)["pending_until"]
 
 
 def is_updating(fn: LambdaFunction) -> bool:
     return time.monotonic() < timeline(fn)["update_until"]
+
+
+def current_revision(fn: LambdaFunction) -> str:
+    """[L4] The RevisionId changes again when Pending or InProgress ends."""
+    emu = timeline(fn)
+    if is_pending(fn) or is_updating(fn):
+        return emu["rev_during"]
+    return emu["rev_after"]
 
 
 STATUS_KEYS = (
@@ -192,21 +217,45 @@ STATUS_KEYS = (
 )
 
 
-def overlay_status(config: dict[str, Any], fn: LambdaFunction, creating: bool = False) -> None:
+def overlay_status(
+    config: dict[str, Any], fn: LambdaFunction, at_start: str | None = None, listing: bool = False
+) -> None:
+    """Status fields as a read sees them now. at_start="pending" or "updating"
+    gives the answer of the call that began that phase, whatever the clock
+    says (the call's own answer always shows it begun). listing: the fields of
+    ListFunctions / ListVersionsByFunction entries, which carry none [L7]."""
     for key in STATUS_KEYS:
         config.pop(key, None)
     emu = timeline(fn)
-    config["RevisionId"] = emu["revision_id"]
-    if creating or is_pending(fn):
-        # [L2] Lambda API Reference, FunctionConfiguration: LastUpdateStatus
+    if at_start:
+        config["RevisionId"] = emu["rev_during"]
+    else:
+        config["RevisionId"] = current_revision(fn)
+    if listing:
+        return
+    if at_start == "pending" or (at_start is None and is_pending(fn)):
+        # [L2] [L10] Lambda API Reference, FunctionConfiguration: LastUpdateStatus
         # "is first set to Successful after function creation completes".
         config["State"] = "Pending"
         config["StateReason"] = PENDING_REASON
         config["StateReasonCode"] = PENDING_REASON_CODE
         return
+    if at_start is None and time.monotonic() >= emu["pending_until"] and emu["pending_outcome"][0] == "Failed":
+        # [L10] A version cut by UpdateFunctionCode(Publish=true) whose update
+        # failed (uncertain: FIDELITY.md).
+        _, code, reason = emu["pending_outcome"]
+        config["State"] = "Failed"
+        config["StateReasonCode"] = code
+        config["StateReason"] = reason
+        config["LastUpdateStatus"] = "Failed"
+        config["LastUpdateStatusReasonCode"] = code
+        config["LastUpdateStatusReason"] = reason
+        return
     config["State"] = "Active"
-    if is_updating(fn):
+    if at_start == "updating" or (at_start is None and is_updating(fn)):
         config["LastUpdateStatus"] = "InProgress"
+        config["LastUpdateStatusReason"] = UPDATING_REASON
+        config["LastUpdateStatusReasonCode"] = UPDATING_REASON_CODE
         return
     status, code, reason = emu["outcome"]
     config["LastUpdateStatus"] = status
@@ -219,47 +268,71 @@ _orig_get_configuration = LambdaFunction.get_configuration
 
 
 def get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
-    """[L1] [L2] [L4] Every read (GetFunction, GetFunctionConfiguration,
-    ListFunctions, ListVersionsByFunction, the write responses) reports the
-    current State / LastUpdateStatus / RevisionId."""
+    """[L1] [L2] [L4] Every read (GetFunction, GetFunctionConfiguration, the
+    write responses) reports the current State / LastUpdateStatus / RevisionId."""
     config = _orig_get_configuration(self, on_create)
     # CreateFunction's own answer says Pending, as real Lambda's does.
-    overlay_status(config, self, creating=on_create)
+    overlay_status(config, self, at_start="pending" if on_create else None)
     return config
 
 
 LambdaFunction.get_configuration = get_configuration
 
 
-class ResourceConflict(LambdaClientError):
-    """[L3] Lambda's REST-JSON error: header X-Amzn-ErrorType plus a body
-    {"Type": "User", "message": ...}, which is what real Lambda sends."""
+def listed_configuration(fn: LambdaFunction) -> dict[str, Any]:
+    """[L7] An entry of ListFunctions / ListVersionsByFunction: no State nor
+    LastUpdateStatus fields (Lambda API Reference, ListFunctions: "use
+    GetFunction" for them); RevisionId stays."""
+    config = _orig_get_configuration(fn, False)
+    overlay_status(config, fn, listing=True)
+    return config
 
-    code = 409
+
+class LambdaError(LambdaClientError):
+    """Lambda's REST-JSON error: header X-Amzn-ErrorType plus the body real
+    Lambda sends for that error (recorded in LocalStack's snapshots)."""
+
+    def __init__(self, status: int, error_type: str, body: dict[str, Any]):
+        message = body.get("message") or body.get("Message") or ""
+        super().__init__(error_type, message)
+        self.code = status
+        self.description = json.dumps(body)
+
+
+class ResourceConflict(LambdaError):
+    """[L3] 409, body {"Type": "User", "message": ...}."""
 
     def __init__(self, message: str):
-        super().__init__("ResourceConflictException", message)
-        self.description = json.dumps({"Type": "User", "message": message})
+        super().__init__(409, "ResourceConflictException", {"Type": "User", "message": message})
 
 
-class PreconditionFailed(LambdaClientError):
-    """[L4]"""
-
-    code = 412
+class PreconditionFailed(LambdaError):
+    """[L4] [L8]"""
 
     def __init__(self) -> None:
         message = (
             "The Revision Id provided does not match the latest Revision Id. "
             "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
         )
-        super().__init__("PreconditionFailedException", message)
-        self.description = json.dumps({"Type": "User", "message": message})
+        super().__init__(412, "PreconditionFailedException", {"Type": "User", "message": message})
 
 
-class InvalidParameterValue(InvalidParameterValueException):
+class InvalidParameterValue(LambdaError):
+    def __init__(self, message: str, typed: bool = True):
+        body = {"Type": "User", "message": message} if typed else {"message": message}
+        super().__init__(400, "InvalidParameterValueException", body)
+
+
+class ValidationError(LambdaError):
     def __init__(self, message: str):
-        super().__init__(message)
-        self.description = json.dumps({"Type": "User", "message": message})
+        super().__init__(400, "ValidationException", {"message": message})
+
+
+class ResourceNotFound(LambdaError):
+    """404, body {"Type": "User", "Message": ...} (capital M, as recorded)."""
+
+    def __init__(self, message: str):
+        super().__init__(404, "ResourceNotFoundException", {"Type": "User", "Message": message})
 
 
 def refuse_if_busy(fn: LambdaFunction) -> None:
@@ -282,7 +355,7 @@ def refuse_if_busy(fn: LambdaFunction) -> None:
 def check_revision(fn: LambdaFunction, body: dict[str, Any]) -> None:
     """[L4] A RevisionId that is not the current one is refused."""
     wanted = body.get("RevisionId")
-    if wanted and wanted != timeline(fn)["revision_id"]:
+    if wanted and wanted != current_revision(fn):
         raise PreconditionFailed()
 
 
@@ -322,8 +395,8 @@ LambdaStorage.put_function = put_function
 def update_function_code(
     self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """[L1] [L3] [L4] [L5] [L6] replaces moto's (which also runs the update
-    twice and never checks state nor RevisionId)."""
+    """[L1] [L3] [L4] [L5] [L6] [L10] replaces moto's (which also runs the
+    update twice and never checks state nor RevisionId)."""
     with LOCK:
         fn = self.get_function(function_name, qualifier)
         refuse_if_busy(fn)
@@ -334,20 +407,32 @@ def update_function_code(
             return fn.get_configuration()
         if "Architectures" in body and body["Architectures"]:
             fn.architectures = body["Architectures"]  # moto ignores them
-        fn.code_or_config_updated = True
         fn.last_modified = iso_8601_datetime_with_nanoseconds()
         start_update(fn, STATE.settings(fn.function_name))
-        result = fn
         if body.get("Publish"):
-            # The version is cut from the code just sent; it shares the
-            # update's timeline (copied in publish_version below).
-            result = self._lambdas.publish_version(fn.function_name) or fn
-        config = result.get_configuration()
+            # [L10] The answer is the new version's: Pending until the update
+            # ends (then the update's outcome), no LastUpdateStatus.
+            versions = self._lambdas._functions[fn.function_name]["versions"]
+            before = len(versions)
+            version = self._lambdas.publish_version(fn.function_name)
+            if version is not None and len(versions) > before:
+                emu = timeline(version)
+                emu["pending_until"] = timeline(fn)["update_until"]
+                emu["pending_outcome"] = timeline(fn)["outcome"]
+                emu["update_until"] = 0.0
+                emu["outcome"] = SUCCESSFUL
+                emu["rev_during"] = str(uuid.uuid4())
+                emu["rev_after"] = str(uuid.uuid4())
+                config = _orig_get_configuration(version, False)
+                overlay_status(config, version, at_start="pending")
+                return config
+            if version is not None:
+                # Nothing new to publish (same code and configuration as the
+                # last version): that version comes back. [L10]
+                return version.get_configuration()
+        config = _orig_get_configuration(fn, False)
         # The answer itself always says the update has begun, as real Lambda's does.
-        if config.get("State") == "Active":
-            for key in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
-                config.pop(key, None)
-            config["LastUpdateStatus"] = "InProgress"
+        overlay_status(config, fn, at_start="updating")
         return config
 
 
@@ -362,36 +447,71 @@ def update_function_configuration(
         fn.update_configuration(body)
         fn.last_modified = iso_8601_datetime_with_nanoseconds()
         start_update(fn, STATE.settings(fn.function_name))
-        config = fn.get_configuration()
-        if config.get("State") == "Active":
-            for key in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
-                config.pop(key, None)
-            config["LastUpdateStatus"] = "InProgress"
+        config = _orig_get_configuration(fn, False)
+        overlay_status(config, fn, at_start="updating")
         return config
 
 
 LambdaBackend.update_function_code = update_function_code
 LambdaBackend.update_function_configuration = update_function_configuration
 
-_orig_backend_publish = LambdaBackend.publish_version
+
+# [L10] What makes two versions "the same" for PublishVersion: the code and the
+# configuration (Lambda API Reference, PublishVersion: "Lambda doesn't publish a
+# version if the function's configuration and code haven't changed since the
+# last version"). Identity, timestamps, status and the version's own
+# description are not part of it.
+UNCOMPARED_KEYS = {
+    "FunctionArn",
+    "FunctionName",
+    "Version",
+    "RevisionId",
+    "LastModified",
+    "Description",
+    "MasterArn",
+    *STATUS_KEYS,
+}
+
+
+def fingerprint(fn: LambdaFunction) -> str:
+    config = _orig_get_configuration(fn, False)
+    kept = {k: v for k, v in config.items() if k not in UNCOMPARED_KEYS}
+    kept["_code"] = {k: fn.code.get(k) for k in ("ImageUri", "ResolvedImageUri")}
+    return json.dumps(kept, sort_keys=True, default=str)
 
 
 def backend_publish_version(
-    self: LambdaBackend, function_name: str, description: str = "", revision_id: str | None = None
+    self: LambdaBackend,
+    function_name: str,
+    description: str = "",
+    revision_id: str | None = None,
+    code_sha256: str | None = None,
 ) -> LambdaFunction | None:
-    """[L1] [L3] [L4] PublishVersion is refused while Pending or InProgress,
-    honours RevisionId, and a new version is InProgress for update_seconds."""
+    """[L3] [L4] [L10] PublishVersion is refused while Pending or InProgress,
+    honours RevisionId and CodeSha256; a new version is Active at once."""
     with LOCK:
         latest = self._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
         creating = threading.get_ident() in _pending_create  # CreateFunction(Publish=true)
         if not creating:
             refuse_if_busy(latest)
             check_revision(latest, {"RevisionId": revision_id})
-        before = len(self._lambdas._functions[latest.function_name]["versions"])
-        version = _orig_backend_publish(self, function_name, description)
-        after = len(self._lambdas._functions[latest.function_name]["versions"])
-        if version is not None and after > before and not creating:
-            start_update(version, STATE.settings(latest.function_name), outcome=False)
+            if code_sha256 and code_sha256 != latest.code_sha_256:
+                raise InvalidParameterValue(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in "
+                    f"$LATEST ({latest.code_sha_256}). Please try again with the CodeSHA256 in $LATEST."
+                )
+        versions = self._lambdas._functions[latest.function_name]["versions"]
+        before = len(versions)
+        version = self._lambdas.publish_version(function_name, description)
+        if version is not None and len(versions) > before and not creating:
+            emu = timeline(version)
+            emu["pending_until"] = 0.0
+            emu["pending_outcome"] = SUCCESSFUL
+            emu["update_until"] = 0.0
+            emu["outcome"] = SUCCESSFUL
+            new_revision(version)
+            # [L4] Publishing a version changes $LATEST's RevisionId (recorded).
+            new_revision(latest)
         return version
 
 
@@ -401,11 +521,12 @@ from moto.awslambda import responses as lambda_responses  # noqa: E402
 
 
 def responses_publish_version(self: Any) -> Any:
-    # moto's handler drops RevisionId; pass it on. [L4]
+    # moto's handler drops RevisionId and CodeSha256; pass them on. [L4] [L10]
     function_name = unquote(self.path.split("/")[-2])
     description = self._get_param("Description")
     revision_id = self._get_param("RevisionId")
-    fn = self.backend.publish_version(function_name, description, revision_id)
+    code_sha256 = self._get_param("CodeSha256")
+    fn = self.backend.publish_version(function_name, description, revision_id, code_sha256)
     config = fn.get_configuration()  # type: ignore[union-attr]
     return 201, {"status": 201}, json.dumps(config)
 
@@ -418,17 +539,23 @@ _orig_storage_publish = LambdaStorage.publish_version
 def storage_publish_version(
     self: LambdaStorage, name_or_arn: str, description: str = ""
 ) -> LambdaFunction | None:
-    """[L6] A published version keeps its own code (moto's copy.copy shares
-    $LATEST's code dict, so a later update rewrote every version's ImageUri).
-    It starts with a copy of $LATEST's timeline and its own RevisionId."""
+    """[L6] [L10] A published version keeps its own code (moto's copy.copy
+    shares $LATEST's code dict, so a later update rewrote every version's
+    ImageUri). It starts with a copy of $LATEST's timeline and its own
+    RevisionId. With code and configuration unchanged since the last version,
+    that version comes back (moto decides by a flag that any update sets)."""
     latest = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
     versions = self._functions[latest.function_name]["versions"]
+    if versions and fingerprint(versions[-1]) == fingerprint(latest):
+        return versions[-1]
+    latest.code_or_config_updated = True
     before = len(versions)
     fn = _orig_storage_publish(self, name_or_arn, description)
     if fn is not None and len(versions) > before:
         fn.code = copy.deepcopy(fn.code)
         emu = dict(timeline(latest))
-        emu["revision_id"] = str(uuid.uuid4())
+        emu["rev_during"] = str(uuid.uuid4())
+        emu["rev_after"] = str(uuid.uuid4())
         fn._emu = emu
     return fn
 
@@ -436,31 +563,76 @@ def storage_publish_version(
 LambdaStorage.publish_version = storage_publish_version
 
 
-def responses_list_functions(self: Any) -> str:
-    """[L7] ListFunctions pages: at most 50 functions per answer (MaxItems
-    1-50), NextMarker / Marker; moto returns everything at once."""
-    func_version = self.querystring.get("FunctionVersion", [None])[0]
-    marker = self.querystring.get("Marker", [None])[0]
+def list_max_items(self: Any) -> int:
+    """[L7] MaxItems 1-10000 is accepted; an answer holds at most 50."""
+    raw = self.querystring.get("MaxItems", [None])[0]
+    if raw is None:
+        return 50
     try:
-        max_items = int(self.querystring.get("MaxItems", ["50"])[0])
+        value = int(raw)
     except ValueError:
-        max_items = 50
-    max_items = min(max(max_items, 1), 50)
-    with LOCK:
-        configs = [fn.get_configuration() for fn in self.backend.list_functions(func_version)]
+        raise ValidationError(
+            f"1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy "
+            "constraint: Member must have value greater than or equal to 1"
+        )
+    if value < 1 or value > 10000:
+        bound = (
+            "Member must have value greater than or equal to 1"
+            if value < 1
+            else "Member must have value less than or equal to 10000"
+        )
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy constraint: {bound}"
+        )
+    return min(value, 50)
+
+
+def page_of(self: Any, items: list[Any], kind: str) -> tuple[list[Any], str | None]:
+    max_items = list_max_items(self)
+    marker = self.querystring.get("Marker", [None])[0]
     start = 0
     if marker:
         try:
-            start = decode_token(marker, "list_functions")
+            start = decode_token(marker, kind)
         except ServiceException:
             raise InvalidParameterValue("Invalid marker")
-    result: dict[str, Any] = {"Functions": configs[start : start + max_items]}
-    if start + max_items < len(configs):
-        result["NextMarker"] = encode_token(start + max_items, "list_functions")
+    page = items[start : start + max_items]
+    token = encode_token(start + max_items, kind) if start + max_items < len(items) else None
+    return page, token
+
+
+def responses_list_functions(self: Any) -> str:
+    """[L7] ListFunctions pages: at most 50 functions per answer (MaxItems
+    1-10000), NextMarker / Marker; no State / LastUpdateStatus fields; moto
+    returns everything at once, with them."""
+    func_version = self.querystring.get("FunctionVersion", [None])[0]
+    with LOCK:
+        configs = [listed_configuration(fn) for fn in self.backend.list_functions(func_version)]
+    page, token = page_of(self, configs, "list_functions")
+    result: dict[str, Any] = {"Functions": page}
+    if token:
+        result["NextMarker"] = token
     return json.dumps(result)
 
 
 lambda_responses.LambdaResponse.list_functions = responses_list_functions
+
+
+def responses_list_versions_by_function(self: Any) -> str:
+    """[L7] ListVersionsByFunction pages as ListFunctions does."""
+    function_name = unquote(self.path.split("/")[-2])
+    with LOCK:
+        # A missing function is ResourceNotFoundException (moto: an empty list).
+        latest = self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        configs = [listed_configuration(fn) for fn in self.backend.list_versions_by_function(latest.function_name)]
+    page, token = page_of(self, configs, "list_versions")
+    result: dict[str, Any] = {"Versions": page}
+    if token:
+        result["NextMarker"] = token
+    return json.dumps(result)
+
+
+lambda_responses.LambdaResponse.list_versions_by_function = responses_list_versions_by_function
 
 
 # ---------------------------------------------------------------------------
@@ -500,7 +672,8 @@ def not_valid(uri: str) -> InvalidParameterValue:
 
 
 def parse_image_uri(uri: str) -> tuple[str, str, str, str | None, str | None]:
-    """-> (account, region, repository, tag, digest); nested names allowed."""
+    """-> (account, region, repository, tag, digest); nested names allowed;
+    a tag or a digest is required. [L5]"""
     m = IMAGE_URI_RE.match(uri)
     if not m:
         raise not_valid(uri)
@@ -516,7 +689,9 @@ def parse_image_uri(uri: str) -> tuple[str, str, str, str | None, str | None]:
     if digest:
         tag = None
     elif not tag:
-        tag = "latest"
+        # Neither tag nor digest: refused, not read as `latest` (public threads:
+        # aws-samples/bedrock-access-gateway#205, hashicorp/terraform#27963).
+        raise not_valid(uri)
     if not REPO_NAME_RE.fullmatch(rest):
         raise not_valid(uri)
     return m.group("account"), m.group("region"), rest, tag, digest
