@@ -515,6 +515,223 @@ class Emulator(unittest.TestCase):
                 call()
             self.assertEqual(self.error(ctx)[:2], (400, "ValidationException"))
 
+    # -- L8 -------------------------------------------------------------------
+
+    def versions(self, name: str = "fn", count: int = 2) -> list[str]:
+        """A settled function with `count` published versions (other memory sizes)."""
+        self.function(name)
+        self.control("POST", f"/_emulator/lambda/functions/{name}", {"update_seconds": 0})
+        out = []
+        for i in range(count):
+            self.lam.update_function_configuration(FunctionName=name, MemorySize=256 + i)
+            out.append(self.lam.publish_version(FunctionName=name)["Version"])
+        return out
+
+    def test_L8_routing_config_stored_and_returned(self) -> None:
+        v1, v2 = self.versions()
+        created = self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1,
+                                        RoutingConfig={"AdditionalVersionWeights": {v2: 0.1}})
+        self.assertEqual(created["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertEqual(created["RoutingConfig"], {"AdditionalVersionWeights": {v2: 0.1}})
+        got = self.lam.get_alias(FunctionName="fn", Name="live")
+        self.assertEqual(got["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual((got["FunctionVersion"], got["RoutingConfig"], got["RevisionId"]),
+                         (v1, {"AdditionalVersionWeights": {v2: 0.1}}, created["RevisionId"]))
+        updated = self.lam.update_alias(FunctionName="fn", Name="live",
+                                        RoutingConfig={"AdditionalVersionWeights": {v2: 0.5}})
+        self.assertEqual(updated["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.assertEqual(updated["RoutingConfig"], {"AdditionalVersionWeights": {v2: 0.5}})
+        self.assertEqual(updated["FunctionVersion"], v1)
+        listed = self.lam.list_aliases(FunctionName="fn")["Aliases"]
+        self.assertEqual([(a["Name"], a.get("RoutingConfig")) for a in listed],
+                         [("live", {"AdditionalVersionWeights": {v2: 0.5}})])
+        # Promotion: the new version alone; an empty RoutingConfig removes the weights.
+        done = self.lam.update_alias(FunctionName="fn", Name="live", FunctionVersion=v2,
+                                     RoutingConfig={"AdditionalVersionWeights": {}})
+        self.assertNotIn("RoutingConfig", done)
+        self.assertNotIn("RoutingConfig", self.lam.get_alias(FunctionName="fn", Name="live"))
+        self.assertEqual(self.lam.get_function(FunctionName="fn", Qualifier="live")["Configuration"]["Version"], v2)
+
+    def test_L8_update_alias_revision_id(self) -> None:
+        v1, v2 = self.versions()
+        first = self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)["RevisionId"]
+        second = self.lam.update_alias(FunctionName="fn", Name="live", RevisionId=first,
+                                       RoutingConfig={"AdditionalVersionWeights": {v2: 0.2}})["RevisionId"]
+        self.assertNotEqual(first, second)
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_alias(FunctionName="fn", Name="live", RevisionId=first, FunctionVersion=v2)
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (412, "PreconditionFailedException"))
+        self.assertIn("Call the GetFunction/GetAlias API", message)
+        got = self.lam.get_alias(FunctionName="fn", Name="live")
+        self.assertEqual((got["FunctionVersion"], got["RevisionId"]), (v1, second))
+        # Even an update that changes nothing makes a new RevisionId (recorded).
+        third = self.lam.update_alias(FunctionName="fn", Name="live")["RevisionId"]
+        self.assertNotIn(third, (first, second))
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_alias(FunctionName="fn", Name="nope", FunctionVersion=v2)
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (404, "ResourceNotFoundException"))
+        self.assertEqual(message, f"Alias not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn:nope")
+
+    def test_L8_routing_config_refused_as_lambda_refuses_it(self) -> None:
+        v1, v2 = self.versions()
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
+        lam = boto3.client("lambda", endpoint_url=self.url, region_name=REGION,
+                           aws_access_key_id="testing", aws_secret_access_key="testing",
+                           config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+        cases = [
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {v1: 0.8, v2: 0.2}}},
+             400, "InvalidParameterValueException",
+             "Number of items in AdditionalVersionWeights cannot be greater than 1"),
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {v2: 2}}},
+             400, "ValidationException",
+             f"1 validation error detected: Value '{{{v2}=2.0}}' at 'routingConfig.additionalVersionWeights' "
+             "failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less "
+             "than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"),
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {v2: -1}}},
+             400, "ValidationException", None),
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {v1: 0.5}}},
+             400, "InvalidParameterValueException",
+             f"Invalid function version {v1}. Function version {v1} is already included in routing configuration."),
+            ({"FunctionVersion": "10", "RoutingConfig": {"AdditionalVersionWeights": {v2: 0.5}}},
+             404, "ResourceNotFoundException", f"Function not found: {arn}:10"),
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {"10": 0.5}}},
+             404, "ResourceNotFoundException", f"Function not found: {arn}:10"),
+            ({"FunctionVersion": "$LATEST", "RoutingConfig": {"AdditionalVersionWeights": {v1: 0.5}}},
+             400, "InvalidParameterValueException",
+             "$LATEST is not supported for an alias pointing to more than 1 version"),
+            ({"FunctionVersion": v1, "RoutingConfig": {"AdditionalVersionWeights": {"$LATEST": 0.5}}},
+             400, "ValidationException",
+             "1 validation error detected: Value '{$LATEST=0.5}' at 'routingConfig.additionalVersionWeights' "
+             "failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less "
+             "than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy "
+             "regular expression pattern: [0-9]+]"),
+        ]
+        for kwargs, status, code, message in cases:
+            with self.subTest(kwargs=kwargs):
+                with self.assertRaises(ClientError) as ctx:
+                    lam.create_alias(FunctionName="fn", Name="live", **kwargs)
+                got = self.error(ctx)
+                self.assertEqual(got[:2], (status, code))
+                if message:
+                    self.assertEqual(got[2], message)
+        self.assertEqual(self.lam.list_aliases(FunctionName="fn")["Aliases"], [])
+        # The same checks on UpdateAlias; a refused update changes nothing.
+        alias = self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)
+        for kwargs, status, code, _ in cases:
+            with self.subTest(update=kwargs):
+                with self.assertRaises(ClientError) as ctx:
+                    lam.update_alias(FunctionName="fn", Name="live", **kwargs)
+                self.assertEqual(self.error(ctx)[:2], (status, code))
+        got = self.lam.get_alias(FunctionName="fn", Name="live")
+        self.assertEqual((got["RevisionId"], got["FunctionVersion"]), (alias["RevisionId"], v1))
+        self.assertNotIn("RoutingConfig", got)
+        # Weights at the bounds are accepted.
+        for weight in (0.0, 1.0):
+            self.lam.update_alias(FunctionName="fn", Name="live",
+                                  RoutingConfig={"AdditionalVersionWeights": {v2: weight}})
+
+    def test_L8_versions_with_different_role_or_dlq_refused(self) -> None:
+        iam = boto3.client("iam", endpoint_url=self.url, region_name=REGION,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        other_role = iam.create_role(RoleName="other-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        v1, v2 = self.versions()
+        self.lam.update_function_configuration(FunctionName="fn", Role=other_role)
+        v3 = self.lam.publish_version(FunctionName="fn")["Version"]
+        self.lam.update_function_configuration(
+            FunctionName="fn", Role=ROLE_ARN,
+            DeadLetterConfig={"TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"})
+        v4 = self.lam.publish_version(FunctionName="fn")["Version"]
+        self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)
+        for other, message in (
+            (v3, "Specified versions must be associated with the same execution role"),
+            (v4, "Specified versions must be associated with the same dead letter queue configuration"),
+        ):
+            with self.assertRaises(ClientError) as ctx:
+                self.lam.update_alias(FunctionName="fn", Name="live",
+                                      RoutingConfig={"AdditionalVersionWeights": {other: 0.1}})
+            self.assertEqual(self.error(ctx)[:3], (400, "InvalidParameterValueException", message))
+        # A plain move to such a version (no weights) is fine.
+        self.lam.update_alias(FunctionName="fn", Name="live", FunctionVersion=v3)
+        self.lam.update_alias(FunctionName="fn", Name="live", FunctionVersion=v1,
+                              RoutingConfig={"AdditionalVersionWeights": {v2: 0.1}})
+
+    def test_control_alias_history(self) -> None:
+        v1, v2 = self.versions()
+        self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)
+        self.lam.update_alias(FunctionName="fn", Name="live", RoutingConfig={"AdditionalVersionWeights": {v2: 0.1}})
+        with self.assertRaises(ClientError):
+            self.lam.update_alias(FunctionName="fn", Name="live", RevisionId="stale", FunctionVersion=v2)
+        last = self.lam.update_alias(FunctionName="fn", Name="live", FunctionVersion=v2,
+                                     RoutingConfig={"AdditionalVersionWeights": {}})
+        history = self.control("GET", "/_emulator/lambda/functions/fn/aliases/live/history")["history"]
+        self.assertEqual([(h["op"], h["function_version"], h["weights"]) for h in history],
+                         [("create", v1, {}), ("update", v1, {v2: 0.1}), ("update", v2, {})])
+        self.assertEqual(history[-1]["revision_id"], last["RevisionId"])
+        self.assertLessEqual(history[0]["at"], history[1]["at"])
+        self.assertLess(abs(history[-1]["at"] - time.time()), 5)
+        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/fn/aliases/other/history"),
+                         {"history": []})
+
+    # -- L9 -------------------------------------------------------------------
+
+    def test_L9_invoke_default_and_configured_answers(self) -> None:
+        v1, v2 = self.versions()
+        got = self.lam.invoke(FunctionName="fn", Qualifier=v1, Payload=b'{"probe": 1}')
+        self.assertEqual(got["StatusCode"], 200)
+        self.assertNotIn("FunctionError", got)
+        self.assertEqual(got["ExecutedVersion"], v1)
+        self.assertEqual(json.loads(got["Payload"].read()), None)
+        log = "x" * 5000 + "END of the log"
+        self.control("POST", "/_emulator/lambda/functions/fn/invoke",
+                     {"qualifier": v2, "function_error": "Unhandled",
+                      "payload": {"errorMessage": "boom", "errorType": "Error"}, "log": log})
+        self.control("POST", "/_emulator/lambda/functions/fn/invoke", {"qualifier": "*", "payload": {"ok": True}})
+        bad = self.lam.invoke(FunctionName="fn", Qualifier=v2, LogType="Tail", Payload=b'{"probe": 2}')
+        self.assertEqual((bad["StatusCode"], bad["FunctionError"]), (200, "Unhandled"))
+        self.assertEqual(json.loads(bad["Payload"].read()), {"errorMessage": "boom", "errorType": "Error"})
+        tail = base64.b64decode(bad["LogResult"])
+        self.assertEqual(tail, log.encode()[-4096:])
+        good = self.lam.invoke(FunctionName="fn", Qualifier=v1)
+        self.assertEqual(json.loads(good["Payload"].read()), {"ok": True})
+        self.assertNotIn("LogResult", good)
+        calls = self.control("GET", "/_emulator/lambda/functions/fn/invocations")["invocations"]
+        self.assertEqual([(c["qualifier"], c["executed_version"], c["payload"], c["status"]) for c in calls],
+                         [(v1, v1, {"probe": 1}, 200), (v2, v2, {"probe": 2}, 200), (v1, v1, None, 200)])
+        self.assertLess(abs(calls[-1]["at"] - time.time()), 5)
+        # An error status with its error type.
+        self.control("POST", "/_emulator/lambda/functions/fn/invoke",
+                     {"qualifier": v1, "status": 429, "error_type": "TooManyRequestsException",
+                      "payload": {"Type": "User", "message": "Rate Exceeded."}})
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.invoke(FunctionName="fn", Qualifier=v1)
+        self.assertEqual(self.error(ctx)[:2], (429, "TooManyRequestsException"))
+
+    def test_L9_invoke_through_a_weighted_alias_records_the_version_run(self) -> None:
+        v1, v2 = self.versions()
+        self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1,
+                              RoutingConfig={"AdditionalVersionWeights": {v2: 1.0}})
+        got = self.lam.invoke(FunctionName="fn", Qualifier="live")
+        self.assertEqual(got["ExecutedVersion"], v2)
+        self.lam.update_alias(FunctionName="fn", Name="live", RoutingConfig={"AdditionalVersionWeights": {v2: 0.0}})
+        self.assertEqual(self.lam.invoke(FunctionName="fn:live")["ExecutedVersion"], v1)
+        calls = self.control("GET", "/_emulator/lambda/functions/fn/invocations")["invocations"]
+        self.assertEqual([(c["qualifier"], c["executed_version"]) for c in calls], [("live", v2), ("live", v1)])
+
+    def test_L9_invoke_of_a_pending_version_refused(self) -> None:
+        self.function()
+        resp = self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2", Publish=True)
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.invoke(FunctionName="fn", Qualifier=resp["Version"])
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code), (409, "ResourceConflictException"))
+        self.assertIn("'Pending'", message)
+        time.sleep(UPDATE + 0.1)
+        self.assertEqual(self.lam.invoke(FunctionName="fn", Qualifier=resp["Version"])["StatusCode"], 200)
+        statuses = [c["status"] for c in self.control("GET", "/_emulator/lambda/functions/fn/invocations")["invocations"]]
+        self.assertEqual(statuses, [409, 200])
+
     # -- L10 ------------------------------------------------------------------
 
     def test_L10_publish_version_is_active_at_once(self) -> None:
@@ -809,10 +1026,19 @@ class Emulator(unittest.TestCase):
         self.lam.get_function(FunctionName=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn")
         self.lam.get_function_configuration(FunctionName="fn")  # + 1 from function()
         self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.wait_update("fn")  # + 1 get_function_configuration
+        self.lam.publish_version(FunctionName="fn")
+        self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+        self.lam.get_alias(FunctionName="fn", Name="live")
+        self.lam.update_alias(FunctionName="fn", Name="live", Description="x")
+        self.lam.invoke(FunctionName="fn", Qualifier="1")
+        zero = {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0,
+                "publish_version": 0, "get_alias": 0, "update_alias": 0, "invoke": 0}
         self.assertEqual(self.control("GET", "/_emulator/lambda/functions/fn/reads"),
-                         {"get_function": 2, "get_function_configuration": 2, "update_function_code": 1})
-        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/other/reads"),
-                         {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0})
+                         {**zero, "get_function": 2, "get_function_configuration": 3,
+                          "update_function_code": 1, "publish_version": 1, "get_alias": 1,
+                          "update_alias": 1, "invoke": 1})
+        self.assertEqual(self.control("GET", "/_emulator/lambda/functions/other/reads"), zero)
 
     def test_control_reset(self) -> None:
         self.function()

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import sys
@@ -90,6 +91,17 @@ def initial_defaults() -> dict[str, Any]:
     }
 
 
+READ_KEYS = (
+    "get_function",
+    "get_function_configuration",
+    "update_function_code",
+    "publish_version",
+    "get_alias",
+    "update_alias",
+    "invoke",
+)
+
+
 class State:
     def __init__(self) -> None:
         self.defaults = initial_defaults()
@@ -100,6 +112,12 @@ class State:
         self.updates: dict[str, list[dict[str, Any]]] = {}
         # token -> (account, region, repository name, digest) for blob URLs [E11]
         self.blob_tokens: dict[str, tuple[str, str, str, str]] = {}
+        # (function name, alias name) -> every write to it, in order [L8]
+        self.alias_history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # function name -> version ("N", "$LATEST" or "*") -> Invoke answer [L9]
+        self.invoke_answers: dict[str, dict[str, dict[str, Any]]] = {}
+        # function name -> every Invoke, in order [L9]
+        self.invocations: dict[str, list[dict[str, Any]]] = {}
 
     def settings(self, function_name: str) -> dict[str, Any]:
         merged = dict(self.defaults)
@@ -107,10 +125,7 @@ class State:
         return merged
 
     def count(self, function_name: str, call: str) -> None:
-        counts = self.reads.setdefault(
-            function_name,
-            {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0},
-        )
+        counts = self.reads.setdefault(function_name, {key: 0 for key in READ_KEYS})
         counts[call] += 1
 
 
@@ -786,6 +801,351 @@ LambdaFunction.get_code = get_code
 
 
 # ---------------------------------------------------------------------------
+# Lambda: weighted aliases [L8]
+# ---------------------------------------------------------------------------
+
+from moto.awslambda.models import LambdaAlias  # noqa: E402
+
+ALIAS_ROUTING_VALUE = (
+    "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
+    "Member must have value greater than or equal to 0.0, Member must not be null]"
+)
+ALIAS_ROUTING_KEY = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
+    "Member must have length greater than or equal to 1, Member must satisfy regular "
+    "expression pattern: [0-9]+]"
+)
+
+
+def dead_letter_target(fn: LambdaFunction) -> str | None:
+    return getattr(fn, "_emu_dlq", None)
+
+
+def unqualified_arn(backend: LambdaBackend, function_name: str) -> str:
+    fn = backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+    return fn.function_arn
+
+
+def function_at(backend: LambdaBackend, function_name: str, version: str) -> LambdaFunction:
+    """The function's $LATEST or published version `version`; 404 as Lambda words it."""
+    latest = backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+    if version == "$LATEST":
+        return latest
+    found = backend._lambdas._get_version(latest.function_name, version)
+    if found is None:
+        raise ResourceNotFound(f"Function not found: {latest.function_arn}:{version}")
+    return found
+
+
+def java_map(key: str, value: Any) -> str:
+    try:
+        shown = str(float(value))
+    except (TypeError, ValueError):
+        shown = str(value)
+    return "{" + f"{key}={shown}" + "}"
+
+
+def validate_routing(
+    backend: LambdaBackend, function_name: str, function_version: str, routing: Any
+) -> dict[str, Any] | None:
+    """[L8] RoutingConfig as Lambda checks it (AWS's answers recorded in
+    LocalStack's test_lambda_api.snapshot.json, test_notfound_and_invalid_routingconfigs);
+    an empty one (or none) means a single version."""
+    weights = (routing or {}).get("AdditionalVersionWeights") or {}
+    if not weights:
+        return None
+    if len(weights) > 1:
+        raise InvalidParameterValue("Number of items in AdditionalVersionWeights cannot be greater than 1")
+    (key, value), = weights.items()
+    key = str(key)
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if not 0.0 <= weight <= 1.0:
+        raise ValidationError(
+            f"1 validation error detected: Value '{java_map(key, value)}' at "
+            f"'routingConfig.additionalVersionWeights' failed to satisfy constraint: {ALIAS_ROUTING_VALUE}"
+        )
+    if key == function_version:
+        raise InvalidParameterValue(
+            f"Invalid function version {key}. Function version {key} is already included in routing configuration."
+        )
+    if function_version == "$LATEST":
+        raise InvalidParameterValue(
+            "$LATEST is not supported for an alias pointing to more than 1 version", typed=False
+        )
+    if not re.fullmatch(r"[0-9]+", key) or len(key) > 1024:
+        raise ValidationError(
+            f"1 validation error detected: Value '{java_map(key, value)}' at "
+            f"'routingConfig.additionalVersionWeights' failed to satisfy constraint: {ALIAS_ROUTING_KEY}"
+        )
+    primary = function_at(backend, function_name, function_version)
+    other = function_at(backend, function_name, key)
+    # Lambda Developer Guide, "Implement Lambda canary deployments using a
+    # weighted alias": both versions must have the same execution role and the
+    # same dead-letter queue configuration (or none).
+    if primary.role != other.role:
+        # Wording seen from UpdateAlias in serverless-heaven/serverless-aws-alias#64.
+        raise InvalidParameterValue("Specified versions must be associated with the same execution role")
+    if dead_letter_target(primary) != dead_letter_target(other):
+        # Wording uncertain (FIDELITY.md, L8): no recorded answer found.
+        raise InvalidParameterValue(
+            "Specified versions must be associated with the same dead letter queue configuration"
+        )
+    return {"AdditionalVersionWeights": {key: weight}}
+
+
+def alias_json(alias: LambdaAlias) -> dict[str, Any]:
+    """[L8] GetAlias / CreateAlias / UpdateAlias / ListAliases: RoutingConfig
+    only when it holds a weight (recorded)."""
+    out = {
+        "AliasArn": alias.arn,
+        "Description": alias.description or "",
+        "FunctionVersion": alias.function_version,
+        "Name": alias.name,
+        "RevisionId": alias.revision_id,
+    }
+    weights = (alias.routing_config or {}).get("AdditionalVersionWeights")
+    if weights:
+        out["RoutingConfig"] = {"AdditionalVersionWeights": dict(weights)}
+    return out
+
+
+def record_alias(function_name: str, alias: LambdaAlias, op: str) -> None:
+    with LOCK:
+        STATE.alias_history.setdefault((function_name, alias.name), []).append(
+            {
+                "at": time.time(),
+                "op": op,
+                "function_version": alias.function_version,
+                "weights": dict((alias.routing_config or {}).get("AdditionalVersionWeights") or {}),
+                "revision_id": alias.revision_id,
+            }
+        )
+
+
+def get_alias_or_404(backend: LambdaBackend, function_name: str, name: str, verb: str) -> LambdaAlias:
+    latest = backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+    aliases = backend._lambdas._get_function_aliases(latest.function_name)
+    if name not in aliases:
+        if verb == "update":
+            raise ResourceNotFound(f"Alias not found: {latest.function_arn}:{name}")
+        raise ResourceNotFound(f"Cannot find alias arn: {latest.function_arn}:{name}")
+    return aliases[name]
+
+
+def alias_path(self: Any) -> tuple[str, str]:
+    parts = self.path.split("?", 1)[0].rstrip("/").split("/")
+    return function_name_of(parts[-3]), unquote(parts[-1])
+
+
+def responses_create_alias(self: Any) -> Any:
+    """[L8] CreateAlias with RoutingConfig checked as Lambda does; 201."""
+    function_name = function_name_of(self.path.split("?", 1)[0].rstrip("/").split("/")[-2])
+    params = json.loads(self.body or "{}")
+    name = params.get("Name")
+    version = str(params.get("FunctionVersion") or "")
+    with LOCK:
+        latest = self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        function_at(self.backend, function_name, version)
+        routing = validate_routing(self.backend, function_name, version, params.get("RoutingConfig"))
+        aliases = self.backend._lambdas._get_function_aliases(latest.function_name)
+        if name in aliases:
+            raise ResourceConflict(f"Alias already exists: {latest.function_arn}:{name}")
+        alias = LambdaAlias(
+            account_id=self.current_account,
+            region=self.region,
+            name=name,
+            function_name=latest.function_name,
+            function_version=version,
+            description=params.get("Description", ""),
+            routing_config=routing,  # type: ignore[arg-type]
+        )
+        aliases[name] = alias
+        record_alias(latest.function_name, alias, "create")
+        return 201, {"status": 201}, json.dumps(alias_json(alias))
+
+
+def responses_get_alias(self: Any) -> Any:
+    """[L8] GetAlias: 200 (moto: 201), RoutingConfig included."""
+    function_name, name = alias_path(self)
+    with LOCK:
+        alias = get_alias_or_404(self.backend, function_name, name, "get")
+        return 200, {"status": 200}, json.dumps(alias_json(alias))
+
+
+def responses_update_alias(self: Any) -> Any:
+    """[L8] UpdateAlias checks RevisionId (412) and makes a new one, even
+    when nothing changes (recorded); RoutingConfig {} removes the weights."""
+    function_name, name = alias_path(self)
+    params = json.loads(self.body or "{}")
+    with LOCK:
+        alias = get_alias_or_404(self.backend, function_name, name, "update")
+        wanted = params.get("RevisionId")
+        if wanted and wanted != alias.revision_id:
+            raise PreconditionFailed()
+        version = str(params["FunctionVersion"]) if params.get("FunctionVersion") else alias.function_version
+        function_at(self.backend, function_name, version)
+        if "RoutingConfig" in params:
+            routing = validate_routing(self.backend, function_name, version, params.get("RoutingConfig"))
+        else:
+            # The weights kept must still hold against the (new) FunctionVersion.
+            routing = validate_routing(self.backend, function_name, version, alias.routing_config)
+        alias.function_version = version
+        alias.routing_config = routing  # type: ignore[assignment]
+        if params.get("Description") is not None:
+            alias.description = params["Description"]
+        alias.revision_id = str(uuid.uuid4())
+        record_alias(alias.arn.split(":function:", 1)[1].split(":")[0], alias, "update")
+        return 200, {"status": 200}, json.dumps(alias_json(alias))
+
+
+def responses_delete_alias(self: Any) -> Any:
+    """[L8] DeleteAlias: 204, recorded in the alias's history."""
+    function_name, name = alias_path(self)
+    with LOCK:
+        latest = self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        aliases = self.backend._lambdas._get_function_aliases(latest.function_name)
+        alias = aliases.pop(name, None)
+        if alias is not None:
+            record_alias(latest.function_name, alias, "delete")
+    return 204, {"status": 204}, ""
+
+
+def responses_list_aliases(self: Any) -> Any:
+    """[L8] ListAliases with RoutingConfig as GetAlias shows it."""
+    function_name = function_name_of(self.path.split("?", 1)[0].rstrip("/").split("/")[-2])
+    with LOCK:
+        latest = self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        aliases = sorted(self.backend._lambdas._get_function_aliases(latest.function_name).values(),
+                         key=lambda a: a.name)
+        wanted_version = self.querystring.get("FunctionVersion", [None])[0]
+        listed = [alias_json(a) for a in aliases if not wanted_version or a.function_version == wanted_version]
+    return 200, {}, json.dumps({"Aliases": listed})
+
+
+lambda_responses.LambdaResponse.create_alias = responses_create_alias
+lambda_responses.LambdaResponse.get_alias = responses_get_alias
+lambda_responses.LambdaResponse.update_alias = responses_update_alias
+lambda_responses.LambdaResponse.delete_alias = responses_delete_alias
+lambda_responses.LambdaResponse.list_aliases = responses_list_aliases
+
+
+# DeadLetterConfig: moto drops it; the launcher keeps the target ARN so the
+# weighted-alias check above can compare versions. [L8]
+
+_orig_update_configuration = LambdaFunction.update_configuration
+
+
+def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> Any:
+    if "DeadLetterConfig" in config_updates:
+        self._emu_dlq = (config_updates.get("DeadLetterConfig") or {}).get("TargetArn") or None
+    return _orig_update_configuration(self, config_updates)
+
+
+LambdaFunction.update_configuration = update_configuration
+_orig_function_init = LambdaFunction.__init__
+
+
+def function_init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kw: Any) -> None:
+    _orig_function_init(self, account_id, spec, *args, **kw)
+    self._emu_dlq = (spec.get("DeadLetterConfig") or {}).get("TargetArn") or None
+
+
+LambdaFunction.__init__ = function_init
+
+
+# ---------------------------------------------------------------------------
+# Lambda: Invoke of image functions [L9]
+# ---------------------------------------------------------------------------
+
+INVOKE_KEYS = {"qualifier", "status", "function_error", "payload", "log", "error_type"}
+LOG_TAIL_BYTES = 4096
+
+
+def invoke_answer(function_name: str, version: str) -> dict[str, Any]:
+    with LOCK:
+        answers = STATE.invoke_answers.get(function_name, {})
+        answer = answers.get(version) or answers.get("*") or {}
+    return {"status": 200, "function_error": None, "payload": None, "log": "", "error_type": None, **answer}
+
+
+_orig_invoke = lambda_responses.LambdaResponse.invoke
+
+
+def responses_invoke(self: Any) -> Any:
+    """[L9] Invoke of an image function (moto cannot run one): the answer
+    configured through the control API for the version that runs; every call
+    recorded. A Pending version refuses with 409, as Lambda does."""
+    raw_name = unquote(self.path.split("?", 1)[0].rstrip("/").rsplit("/", 2)[-2])
+    function_name = function_name_of(raw_name)
+    qualifier = self.querystring.get("Qualifier", [None])[0]
+    tail = raw_name.split(":function:", 1)[-1]
+    if qualifier is None and ":" in tail:
+        qualifier = tail.split(":", 1)[1]
+    with LOCK:
+        latest = self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        if latest.package_type != "Image":
+            return _orig_invoke(self)
+        target = qualifier or "$LATEST"
+        aliases = self.backend._lambdas._get_function_aliases(latest.function_name)
+        executed = target
+        if target in aliases:
+            alias = aliases[target]
+            executed = alias.function_version
+            weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+            for other, weight in weights.items():
+                if random.random() < float(weight):
+                    executed = other
+        fn = function_at(self.backend, function_name, executed)
+        invocation_type = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        try:
+            payload_in: Any = json.loads(self.body) if self.body else None
+        except (TypeError, ValueError):
+            payload_in = self.body if isinstance(self.body, str) else None
+        record = {
+            "at": time.time(),
+            "qualifier": qualifier,
+            "executed_version": executed,
+            "payload": payload_in,
+            "invocation_type": invocation_type,
+            "log_type": self.headers.get("X-Amz-Log-Type"),
+        }
+        STATE.invocations.setdefault(latest.function_name, []).append(record)
+        if is_pending(fn):
+            record["status"] = 409
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The resource "
+                f"{fn.function_arn} is currently in the following state: 'Pending'. "
+                f"StateReasonCode: '{PENDING_REASON_CODE}'"
+            )
+        answer = invoke_answer(latest.function_name, executed)
+        headers: dict[str, str] = {"X-Amz-Executed-Version": executed}
+        if invocation_type == "Event":
+            record["status"] = 202
+            return 202, {**headers, "status": "202"}, ""
+        if invocation_type == "DryRun":
+            record["status"] = 204
+            return 204, {**headers, "status": "204"}, ""
+        status = int(answer["status"])
+        record["status"] = status
+        headers["status"] = str(status)  # moto answers with this header's status
+        if status >= 400 and answer["error_type"]:
+            headers["X-Amzn-ErrorType"] = str(answer["error_type"])
+        if answer["function_error"]:
+            headers["X-Amz-Function-Error"] = str(answer["function_error"])
+        if self.headers.get("X-Amz-Log-Type") == "Tail":
+            log = str(answer["log"] or "").encode("utf-8")[-LOG_TAIL_BYTES:]
+            headers["X-Amz-Log-Result"] = base64.b64encode(log).decode("ascii")
+        headers["Content-Type"] = "application/json"
+        return status, headers, json.dumps(answer["payload"])
+
+
+lambda_responses.LambdaResponse.invoke = responses_invoke
+
+
+# ---------------------------------------------------------------------------
 # ECR [E7] .. [E11]
 # ---------------------------------------------------------------------------
 
@@ -1266,7 +1626,10 @@ def blob_bytes(token: str) -> bytes | None:
 # The WSGI front: control API, blob downloads, read counting
 # ---------------------------------------------------------------------------
 
-FUNCTION_PATH_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)(?P<tail>/configuration|/code)?/?$")
+FUNCTION_PATH_RE = re.compile(
+    r"^/2015-03-31/functions/(?P<name>[^/]+)"
+    r"(?P<tail>/configuration|/code|/versions|/invocations|/aliases/[^/]+)?/?$"
+)
 
 
 def function_name_of(raw: str) -> str:
@@ -1323,14 +1686,22 @@ class Emulator:
         if not m:
             return
         method = environ.get("REQUEST_METHOD")
-        tail = m.group("tail")
+        tail = m.group("tail") or ""
         call = None
-        if method == "GET" and tail is None:
+        if method == "GET" and tail == "":
             call = "get_function"
         elif method == "GET" and tail == "/configuration":
             call = "get_function_configuration"
         elif method == "PUT" and tail == "/code":
             call = "update_function_code"
+        elif method == "POST" and tail == "/versions":
+            call = "publish_version"
+        elif method == "POST" and tail == "/invocations":
+            call = "invoke"
+        elif method == "GET" and tail.startswith("/aliases/"):
+            call = "get_alias"
+        elif method == "PUT" and tail.startswith("/aliases/"):
+            call = "update_alias"
         if call:
             with LOCK:
                 STATE.count(function_name_of(m.group("name")), call)
@@ -1375,6 +1746,38 @@ class Emulator:
                 out[key] = str(body[key])
         return out
 
+    @staticmethod
+    def validate_invoke(body: dict[str, Any]) -> dict[str, Any]:
+        """[L9] One Invoke answer: {"qualifier": "N" | "$LATEST" | "*", "status":
+        int, "function_error": "Handled" | "Unhandled" | null, "payload": any
+        JSON, "log": str, "error_type": str | null}; all optional."""
+        unknown = set(body) - INVOKE_KEYS
+        if unknown:
+            raise BadRequest(f"unknown invoke keys: {sorted(unknown)}")
+        qualifier = str(body.get("qualifier", "*"))
+        if qualifier not in ("*", "$LATEST") and not qualifier.isdigit():
+            raise BadRequest("qualifier must be a version number, $LATEST or *")
+        status = body.get("status", 200)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise BadRequest("status must be an HTTP status code")
+        function_error = body.get("function_error")
+        if function_error not in (None, "Handled", "Unhandled"):
+            raise BadRequest("function_error must be Handled, Unhandled or null")
+        log = body.get("log", "")
+        if not isinstance(log, str):
+            raise BadRequest("log must be a string")
+        error_type = body.get("error_type")
+        if error_type is not None and not isinstance(error_type, str):
+            raise BadRequest("error_type must be a string or null")
+        return {
+            "qualifier": qualifier,
+            "status": status,
+            "function_error": function_error,
+            "payload": body.get("payload"),
+            "log": log,
+            "error_type": error_type,
+        }
+
     def control(self, environ: dict[str, Any], path: str) -> tuple[int, Any, str]:
         method = environ.get("REQUEST_METHOD")
         parts = [unquote(p) for p in path.split("/")[2:]]  # after "/_emulator"
@@ -1388,17 +1791,32 @@ class Emulator:
             return 200, "{}", "application/json"
         if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "reads" and method == "GET":
             with LOCK:
-                counts = dict(
-                    STATE.reads.get(
-                        function_name_of(parts[2]),
-                        {"get_function": 0, "get_function_configuration": 0, "update_function_code": 0},
-                    )
-                )
+                counts = dict(STATE.reads.get(function_name_of(parts[2]), {key: 0 for key in READ_KEYS}))
             return 200, json.dumps(counts), "application/json"
         if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "updates" and method == "GET":
             with LOCK:
                 updates = [dict(u) for u in STATE.updates.get(function_name_of(parts[2]), [])]
             return 200, json.dumps({"updates": updates}), "application/json"
+        if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "invocations" and method == "GET":
+            with LOCK:
+                calls = [dict(c) for c in STATE.invocations.get(function_name_of(parts[2]), [])]
+            return 200, json.dumps({"invocations": calls}), "application/json"
+        if len(parts) == 4 and parts[:2] == ["lambda", "functions"] and parts[3] == "invoke" and method == "POST":
+            answer = self.validate_invoke(self.read_json(environ))
+            qualifier = answer.pop("qualifier")
+            with LOCK:
+                STATE.invoke_answers.setdefault(function_name_of(parts[2]), {})[qualifier] = answer
+            return 200, "{}", "application/json"
+        if (
+            len(parts) == 6
+            and parts[:2] == ["lambda", "functions"]
+            and parts[3] == "aliases"
+            and parts[5] == "history"
+            and method == "GET"
+        ):
+            with LOCK:
+                history = [dict(h) for h in STATE.alias_history.get((function_name_of(parts[2]), parts[4]), [])]
+            return 200, json.dumps({"history": history}), "application/json"
         if len(parts) == 3 and parts[:2] == ["lambda", "functions"] and method == "POST":
             settings = self.validate_settings(self.read_json(environ))
             with LOCK:
