@@ -1018,6 +1018,52 @@ class Emulator(unittest.TestCase):
             self.upload("team/app", config)
         self.assertEqual(self.error(ctx)[:2], (400, "LayerAlreadyExistsException"))
 
+    # -- C1 -------------------------------------------------------------------
+
+    def cloudwatch(self, protocol: str):
+        """A CloudWatch client speaking `protocol`: boto3's default (JSON 1.0)
+        or Smithy RPC v2 CBOR, what aws-sdk-cloudwatch speaks."""
+        import botocore.model
+        kept = botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS
+        if protocol == "smithy-rpc-v2-cbor":
+            botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = (protocol,) + tuple(kept)
+        try:
+            client = boto3.client("cloudwatch", endpoint_url=self.url, region_name=REGION,
+                                  aws_access_key_id="testing", aws_secret_access_key="testing",
+                                  config=Config(retries={"max_attempts": 1}))
+        finally:
+            botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = kept
+        self.assertEqual(client.meta.service_model.resolved_protocol, protocol)
+        return client
+
+    def test_C1_describe_alarms_after_set_alarm_state(self) -> None:
+        for protocol in ("json", "smithy-rpc-v2-cbor"):
+            with self.subTest(protocol=protocol):
+                self.control("POST", "/_emulator/reset")
+                cw = self.cloudwatch(protocol)
+                cw.put_metric_alarm(AlarmName="fn-errors", MetricName="Errors", Namespace="AWS/Lambda",
+                                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                    ComparisonOperator="GreaterThanOrEqualToThreshold",
+                                    Dimensions=[{"Name": "FunctionName", "Value": "fn"}])
+                got = cw.describe_alarms(AlarmNames=["fn-errors"])["MetricAlarms"]
+                self.assertEqual([a["StateValue"] for a in got], ["INSUFFICIENT_DATA"])
+                self.assertEqual(got[0]["Threshold"], 1.0)
+                cw.set_alarm_state(AlarmName="fn-errors", StateValue="ALARM", StateReason="errors seen")
+                got = cw.describe_alarms(AlarmNames=["fn-errors", "absent"])["MetricAlarms"]
+                self.assertEqual([(a["AlarmName"], a["StateValue"], a["StateReason"]) for a in got],
+                                 [("fn-errors", "ALARM", "errors seen")])
+                self.assertIsNotNone(got[0]["StateUpdatedTimestamp"].tzinfo)
+                cw.set_alarm_state(AlarmName="fn-errors", StateValue="OK", StateReason="quiet")
+                self.assertEqual(cw.describe_alarms(AlarmNames=["fn-errors"])["MetricAlarms"][0]["StateValue"], "OK")
+                with self.assertRaises(ClientError) as ctx:
+                    cw.set_alarm_state(AlarmName="absent", StateValue="ALARM", StateReason="x")
+                self.assertEqual(self.error(ctx)[1], "ResourceNotFound")
+                cw.describe_alarms()
+                self.assertEqual(self.control("GET", "/_emulator/cloudwatch/alarms/fn-errors/reads"),
+                                 {"describe_alarms": 3})
+                self.assertEqual(self.control("GET", "/_emulator/cloudwatch/reads"),
+                                 {"describe_alarms": 4, "by_alarm": {"fn-errors": 3, "absent": 1}})
+
     # -- control API ------------------------------------------------------------
 
     def test_control_reads(self) -> None:

@@ -59,6 +59,9 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
+import cbor_bridge  # noqa: E402  (next to this file)
+from moto.cloudwatch import responses as cloudwatch_responses  # noqa: E402
+
 ROLE = "ecr-lambda-test-role"
 LambdaFunction = lambda_models.LambdaFunction
 LambdaBackend = lambda_models.LambdaBackend
@@ -118,6 +121,8 @@ class State:
         self.invoke_answers: dict[str, dict[str, dict[str, Any]]] = {}
         # function name -> every Invoke, in order [L9]
         self.invocations: dict[str, list[dict[str, Any]]] = {}
+        # alarm name -> DescribeAlarms requests naming it; "*" counts all [C1]
+        self.alarm_reads: dict[str, int] = {}
 
     def settings(self, function_name: str) -> dict[str, Any]:
         merged = dict(self.defaults)
@@ -1623,6 +1628,50 @@ def blob_bytes(token: str) -> bytes | None:
 
 
 # ---------------------------------------------------------------------------
+# CloudWatch [C1]
+# ---------------------------------------------------------------------------
+
+_orig_describe_alarms = cloudwatch_responses.CloudWatchResponse.describe_alarms
+
+
+def describe_alarms(self: Any) -> Any:
+    """[C1] Count DescribeAlarms requests per alarm name they name (and in
+    all), whatever the protocol they came in (JSON 1.0, query, CBOR)."""
+    names = self._get_param("AlarmNames", []) or []
+    with LOCK:
+        STATE.alarm_reads["*"] = STATE.alarm_reads.get("*", 0) + 1
+        for name in names:
+            STATE.alarm_reads[name] = STATE.alarm_reads.get(name, 0) + 1
+    return _orig_describe_alarms(self)
+
+
+cloudwatch_responses.CloudWatchResponse.describe_alarms = describe_alarms
+
+from moto.cloudwatch.models import CloudWatchBackend  # noqa: E402
+
+_orig_put_metric_alarm = CloudWatchBackend.put_metric_alarm
+
+
+def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """[C1] A new alarm starts INSUFFICIENT_DATA; an update keeps the alarm's
+    state (Amazon CloudWatch API Reference, PutMetricAlarm). moto starts every
+    alarm, new or updated, at OK."""
+    with LOCK:
+        prior = self.alarms.get(name)
+        alarm = _orig_put_metric_alarm(self, name, *args, **kwargs)
+        if prior is None:
+            alarm.state_value = "INSUFFICIENT_DATA"
+        else:
+            for key in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
+                if hasattr(prior, key):
+                    setattr(alarm, key, getattr(prior, key))
+        return alarm
+
+
+CloudWatchBackend.put_metric_alarm = put_metric_alarm
+
+
+# ---------------------------------------------------------------------------
 # The WSGI front: control API, blob downloads, read counting
 # ---------------------------------------------------------------------------
 
@@ -1677,6 +1726,9 @@ class Emulator:
                 [("Content-Type", content_type), ("Content-Length", str(len(data)))],
             )
             return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else data]
+        if cbor_bridge.is_cbor_request(environ):
+            # [C1] Smithy RPC v2 CBOR (aws-sdk-cloudwatch) translated for moto.
+            return cbor_bridge.handle(environ, start_response, self.moto_app)
         self.count(environ, path)
         return self.moto_app(environ, start_response)
 
@@ -1817,6 +1869,15 @@ class Emulator:
             with LOCK:
                 history = [dict(h) for h in STATE.alias_history.get((function_name_of(parts[2]), parts[4]), [])]
             return 200, json.dumps({"history": history}), "application/json"
+        if parts == ["cloudwatch", "reads"] and method == "GET":
+            with LOCK:
+                by_alarm = {k: v for k, v in STATE.alarm_reads.items() if k != "*"}
+                total = STATE.alarm_reads.get("*", 0)
+            return 200, json.dumps({"describe_alarms": total, "by_alarm": by_alarm}), "application/json"
+        if len(parts) == 4 and parts[:2] == ["cloudwatch", "alarms"] and parts[3] == "reads" and method == "GET":
+            with LOCK:
+                count = STATE.alarm_reads.get(parts[2], 0)
+            return 200, json.dumps({"describe_alarms": count}), "application/json"
         if len(parts) == 3 and parts[:2] == ["lambda", "functions"] and method == "POST":
             settings = self.validate_settings(self.read_json(environ))
             with LOCK:
