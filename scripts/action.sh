@@ -10,7 +10,107 @@
 #
 # The binary is ${ECR_LAMBDA:-ecr-lambda}. JSON is read with python3 (present on every
 # GitHub runner), so nothing else needs installing.
+#
+# `action.sh download` is the action's download step instead (see download() below).
 set -euo pipefail
+
+# ---- download: a release's prebuilt binary, verified, in place of a build ------------
+#
+# When the action runs at a release tag (its ref is vX.Y.Z), fetches that release's
+# SHA256SUMS and the archive for this runner (RUNNER_OS, RUNNER_ARCH), checks the
+# archive's sha256 against SHA256SUMS, and installs the binary as $ROOT/bin/ecr-lambda.
+# Writes the step output installed=true, or installed=false with a ::notice saying why
+# the action builds from source instead: a ref that is no release tag, a runner with no
+# prebuilt binary, a release (or its archive) that cannot be fetched, a binary that does
+# not run here. A checksum mismatch is an ::error and exit 1: an archive that fails its
+# check is never run, and the action does not quietly build instead.
+#
+# The ref and repository come from ACTION_REF and ACTION_REPOSITORY (action.yml sets
+# them from github.action_ref and github.action_repository, which a composite action's
+# `run` does not see itself); when empty, from ACTION_PATH, where the runner checks the
+# action out (.../_actions/OWNER/REPO/REF).
+# ECR_LAMBDA_TEST_ONLY_RELEASES_URL replaces https://github.com/OWNER/REPO/releases/download
+# for the tests (tests/action.rs, a local server standing in for GitHub). Nothing else
+# sets it.
+download() {
+    local ref="${ACTION_REF:-}" repo="${ACTION_REPOSITORY:-}" root="${ROOT:?ROOT: where to install}"
+    if [[ -z "$ref" && "${ACTION_PATH:-}" == */_actions/*/*/* ]]; then
+        local rest="${ACTION_PATH##*/_actions/}"
+        repo="${rest%%/*}/$(cut -d/ -f2 <<<"$rest")"
+        ref="$(cut -d/ -f3 <<<"$rest")"
+    fi
+    if [[ ! "$ref" =~ ^v([0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)$ ]]; then
+        download_fallback "the action's ref (${ref:-a local path}) is not a release tag vX.Y.Z"
+        return
+    fi
+    local version="${BASH_REMATCH[1]}" target
+    case "${RUNNER_OS:-}/${RUNNER_ARCH:-}" in
+        Linux/X64) target=x86_64-unknown-linux-gnu ;;
+        Linux/ARM64) target=aarch64-unknown-linux-gnu ;;
+        macOS/X64) target=x86_64-apple-darwin ;;
+        macOS/ARM64) target=aarch64-apple-darwin ;;
+        *)
+            download_fallback "release $ref has no prebuilt binary for a ${RUNNER_OS:-?} ${RUNNER_ARCH:-?} runner"
+            return
+            ;;
+    esac
+    local base="https://github.com/$repo/releases/download"
+    if [[ -n "${ECR_LAMBDA_TEST_ONLY_RELEASES_URL:-}" ]]; then
+        base="$ECR_LAMBDA_TEST_ONLY_RELEASES_URL"
+        echo "::warning title=ecr-lambda download::downloading from $base (ECR_LAMBDA_TEST_ONLY_RELEASES_URL), not from GitHub"
+    fi
+    local name="ecr-lambda-$version-$target" tmp status expected actual
+    tmp="$(mktemp -d)"
+    # shellcheck disable=SC2064 # the path is known now; this mode exits after download()
+    trap "rm -rf '$tmp'" EXIT
+    status="$(curl -sSL --retry 3 --connect-timeout 15 -o "$tmp/SHA256SUMS" -w '%{http_code}' \
+        "$base/$ref/SHA256SUMS")" || status="no answer"
+    if [[ "$status" != 200 ]]; then
+        download_fallback "release $ref: $base/$ref/SHA256SUMS could not be fetched (HTTP $status)"
+        return
+    fi
+    expected="$(awk -v f="$name.tar.gz" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/SHA256SUMS")"
+    if [[ -z "$expected" ]]; then
+        download_fallback "release $ref has no prebuilt binary for $target (not in its SHA256SUMS)"
+        return
+    fi
+    status="$(curl -sSL --retry 3 --connect-timeout 15 -o "$tmp/$name.tar.gz" -w '%{http_code}' \
+        "$base/$ref/$name.tar.gz")" || status="no answer"
+    if [[ "$status" != 200 ]]; then
+        download_fallback "release $ref: $base/$ref/$name.tar.gz could not be fetched (HTTP $status)"
+        return
+    fi
+    if command -v sha256sum >/dev/null; then
+        actual="$(sha256sum "$tmp/$name.tar.gz" | cut -d' ' -f1)"
+    else
+        actual="$(shasum -a 256 "$tmp/$name.tar.gz" | cut -d' ' -f1)"
+    fi
+    if [[ "$actual" != "$expected" ]]; then
+        echo "::error title=ecr-lambda download::checksum mismatch: $name.tar.gz from $base/$ref has sha256 $actual, its release's SHA256SUMS says $expected. The archive was not unpacked or run; the step fails rather than build instead."
+        exit 1
+    fi
+    tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "$name/ecr-lambda"
+    mkdir -p "$root/bin"
+    install -m 755 "$tmp/$name/ecr-lambda" "$root/bin/ecr-lambda"
+    local runs
+    if ! runs="$("$root/bin/ecr-lambda" --version 2>&1)"; then
+        rm -f "$root/bin/ecr-lambda"
+        download_fallback "the prebuilt binary of release $ref for $target does not run on this runner: $runs"
+        return
+    fi
+    echo "$runs: $name.tar.gz downloaded, sha256 $actual verified against the release's SHA256SUMS" >&2
+    echo "installed=true" >>"${GITHUB_OUTPUT:-/dev/null}"
+}
+
+download_fallback() {
+    echo "::notice title=ecr-lambda download::$1: building ecr-lambda from source instead (minutes, not seconds)"
+    echo "installed=false" >>"${GITHUB_OUTPUT:-/dev/null}"
+}
+
+if [[ "${1:-}" == download ]]; then
+    download
+    exit 0
+fi
 
 bin="${ECR_LAMBDA:-ecr-lambda}"
 command="${INPUT_COMMAND:-deploy}"

@@ -453,3 +453,556 @@ async fn several_functions_one_per_line_each_get_a_row() {
         assert_runs(name, &case.child("image-amd64.json").digest).await;
     }
 }
+
+// ---- The download step (`action.sh download`) against a stand-in release host ------
+//
+// GitHub's release host is replaced by a local HTTP server (ECR_LAMBDA_TEST_ONLY_RELEASES_URL):
+// `/<tag>/<file>` from a directory laid out as a release, made with scripts/package.sh
+// as the release workflow makes it.
+
+/// A stand-in for GitHub's release downloads: serves `dir`'s files on 127.0.0.1 (a port
+/// of its own), 404 for anything else, and records every path asked for.
+struct ReleaseHost {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ReleaseHost {
+    fn serve(dir: &Path) -> ReleaseHost {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (dir, log) = (dir.to_owned(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
+                log.lock().unwrap().push(path.clone());
+                let body = if path.contains("..") {
+                    None
+                } else {
+                    std::fs::read(dir.join(path.trim_start_matches('/'))).ok()
+                };
+                let (status, body) = match body {
+                    Some(body) => ("200 OK", body),
+                    None => ("404 Not Found", b"Not Found".to_vec()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        ReleaseHost { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+const TARGETS: [(&str, &str, &str); 4] = [
+    ("Linux", "X64", "x86_64-unknown-linux-gnu"),
+    ("Linux", "ARM64", "aarch64-unknown-linux-gnu"),
+    ("macOS", "X64", "x86_64-apple-darwin"),
+    ("macOS", "ARM64", "aarch64-apple-darwin"),
+];
+
+/// A stand-in binary: `--version` prints its target; any run is recorded in `ran`.
+fn stand_in(dir: &Path, target: &str, ran: &Path) -> PathBuf {
+    let path = dir.join(format!("stand-in-{target}"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/usr/bin/env bash\necho \"$*\" >> '{}'\necho 'ecr-lambda {} ({target})'\n",
+            ran.display(),
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// `scripts/package.sh archive`: the release workflow's archive of `binary` in `out`.
+fn package(version: &str, target: &str, binary: &Path, out: &Path) -> PathBuf {
+    let manpage = out.join("ecr-lambda.1.in");
+    std::fs::write(&manpage, ".TH ecr-lambda 1\n").unwrap();
+    let run = Command::new("bash")
+        .arg(root().join("scripts/package.sh"))
+        .args(["archive", version, target])
+        .arg(binary)
+        .arg(&manpage)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    std::fs::remove_file(&manpage).unwrap();
+    out.join(format!("ecr-lambda-{version}-{target}.tar.gz"))
+}
+
+fn sums(out: &Path) {
+    let run = Command::new("bash")
+        .arg(root().join("scripts/package.sh"))
+        .arg("sums")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+}
+
+/// A release `tag` in `host_dir`: one archive for each of `targets`, a stand-in
+/// recording its runs in `ran`, and SHA256SUMS.
+fn release(host_dir: &Path, tag: &str, targets: &[&str], ran: &Path) -> PathBuf {
+    let out = host_dir.join(tag);
+    std::fs::create_dir_all(&out).unwrap();
+    for target in targets {
+        let binary = stand_in(host_dir, target, ran);
+        package(tag.trim_start_matches('v'), target, &binary, &out);
+    }
+    sums(&out);
+    out
+}
+
+struct Download {
+    out: Output,
+    outputs: String,
+    installed: PathBuf,
+    _dir: TempDir,
+}
+
+impl Download {
+    fn log(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&self.out.stdout),
+            stderr(&self.out)
+        )
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+}
+
+/// The action's download step as action.yml runs it, on a runner of `os` and `arch`,
+/// the action at `action_ref`, the release host `host`.
+fn download(host: &ReleaseHost, action_ref: &str, os: &str, arch: &str) -> Download {
+    download_with(host, &[("ACTION_REF", action_ref)], os, arch)
+}
+
+fn download_with(host: &ReleaseHost, env: &[(&str, &str)], os: &str, arch: &str) -> Download {
+    let dir = TempDir::new();
+    let outputs = dir.0.join("output");
+    let install_root = dir.0.join("root");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/action.sh"))
+        .arg("download")
+        .current_dir(&dir.0);
+    isolate(&mut cmd);
+    cmd.env("ECR_LAMBDA_TEST_ONLY_RELEASES_URL", &host.url)
+        .env("ACTION_REPOSITORY", "owner/ecr-lambda")
+        .env("ACTION_PATH", root())
+        .env("ROOT", &install_root)
+        .env("RUNNER_OS", os)
+        .env("RUNNER_ARCH", arch)
+        .env("GITHUB_OUTPUT", &outputs);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().expect("run bash");
+    Download {
+        out,
+        outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
+        installed: install_root.join("bin/ecr-lambda"),
+        _dir: dir,
+    }
+}
+
+fn version_of(binary: &Path) -> String {
+    let out = Command::new(binary).arg("--version").output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Each runner gets the archive of its own OS and architecture, and only that one is
+/// fetched, after SHA256SUMS; the binary is installed where the run step looks.
+#[test]
+fn download_installs_the_archive_for_the_runners_os_and_arch() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    release(&dir.0, &tag, &TARGETS.map(|t| t.2), &ran);
+    let host = ReleaseHost::serve(&dir.0);
+    for (os, arch, target) in TARGETS {
+        let run = download(&host, &tag, os, arch);
+        assert_eq!(code(&run.out), 0, "{os} {arch}: {}", run.log());
+        assert_eq!(run.outputs, "installed=true\n", "{}", run.log());
+        assert_eq!(
+            host.requests(),
+            [
+                format!("/{tag}/SHA256SUMS"),
+                format!("/{tag}/ecr-lambda-{version}-{target}.tar.gz")
+            ]
+        );
+        assert_eq!(
+            version_of(&run.installed),
+            format!("ecr-lambda {version} ({target})")
+        );
+        assert!(
+            stderr(&run.out).contains("verified against the release's SHA256SUMS"),
+            "{}",
+            run.log()
+        );
+        // The test-only host is named as such in the log, and nothing says "build".
+        assert!(
+            run.stdout().contains(
+                "::warning title=ecr-lambda download::downloading from http://127.0.0.1:"
+            ),
+            "{}",
+            run.log()
+        );
+        assert!(!run.stdout().contains("::notice"), "{}", run.log());
+    }
+}
+
+/// The archive's sha256 is checked against SHA256SUMS: an archive changed after the
+/// release was made fails the step with an error saying so, and is neither unpacked
+/// nor run, nor replaced by a build.
+#[test]
+fn a_tampered_archive_is_refused_and_nothing_runs() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    let target = "x86_64-unknown-linux-gnu";
+    let out = release(&dir.0, &tag, &[target], &ran);
+    // Another binary in the same archive name, SHA256SUMS left as released.
+    let evil = dir.0.join("evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    let binary = stand_in(&evil, target, &ran);
+    std::fs::write(
+        &binary,
+        format!("#!/usr/bin/env bash\ntouch '{}'\n", ran.display()),
+    )
+    .unwrap();
+    let tampered = package(version, target, &binary, &evil);
+    std::fs::rename(&tampered, out.join(tampered.file_name().unwrap())).unwrap();
+    let host = ReleaseHost::serve(&dir.0);
+
+    let run = download(&host, &tag, "Linux", "X64");
+    assert_eq!(code(&run.out), 1, "{}", run.log());
+    let stdout = run.stdout();
+    let error = stdout
+        .lines()
+        .find(|l| l.starts_with("::error title=ecr-lambda download::checksum mismatch: "))
+        .unwrap_or_else(|| panic!("no checksum error: {}", run.log()));
+    assert!(
+        error.contains(&format!("ecr-lambda-{version}-{target}.tar.gz")),
+        "{error}"
+    );
+    assert!(error.contains("was not unpacked or run"), "{error}");
+    let expected = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(
+        error.contains(expected.split_whitespace().next().unwrap()),
+        "{error}"
+    );
+    assert!(!run.installed.exists(), "nothing installed: {}", run.log());
+    assert!(!ran.exists(), "nothing ran");
+    assert!(!run.outputs.contains("installed="), "{}", run.outputs);
+    assert!(
+        !stdout.contains("::notice"),
+        "no quiet fallback: {}",
+        run.log()
+    );
+}
+
+/// No release, a runner with no prebuilt binary, a ref that is no release tag, a binary
+/// that does not run here: installed=false (action.yml's build step then runs) and a
+/// notice that says why.
+#[test]
+fn without_a_usable_release_the_build_runs_with_a_notice_saying_why() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    release(&dir.0, &tag, &["x86_64-unknown-linux-gnu"], &ran);
+    // A release whose only binary fails to start (as a glibc too old would make it).
+    let broken = dir.0.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let binary = stand_in(&broken, "x86_64-unknown-linux-gnu", &ran);
+    std::fs::write(
+        &binary,
+        "#!/usr/bin/env bash\necho 'GLIBC_2.99 not found' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let out = dir.0.join("v7.0.0");
+    std::fs::create_dir_all(&out).unwrap();
+    package("7.0.0", "x86_64-unknown-linux-gnu", &binary, &out);
+    sums(&out);
+    let host = ReleaseHost::serve(&dir.0);
+
+    let notice = "::notice title=ecr-lambda download::";
+    let build = ": building ecr-lambda from source instead";
+    for (action_ref, os, arch, why, requests) in [
+        (
+            "v9.9.9",
+            "Linux",
+            "X64",
+            format!("release v9.9.9: {}/v9.9.9/SHA256SUMS could not be fetched (HTTP 404)", host.url),
+            1,
+        ),
+        (
+            tag.as_str(),
+            "macOS",
+            "ARM64",
+            format!("release {tag} has no prebuilt binary for aarch64-apple-darwin (not in its SHA256SUMS)"),
+            1,
+        ),
+        (
+            tag.as_str(),
+            "Windows",
+            "X64",
+            format!("release {tag} has no prebuilt binary for a Windows X64 runner"),
+            0,
+        ),
+        (
+            "main",
+            "Linux",
+            "X64",
+            "the action's ref (main) is not a release tag vX.Y.Z".to_owned(),
+            0,
+        ),
+        (
+            "0123456789abcdef0123456789abcdef01234567",
+            "Linux",
+            "X64",
+            "the action's ref (0123456789abcdef0123456789abcdef01234567) is not a release tag vX.Y.Z"
+                .to_owned(),
+            0,
+        ),
+        (
+            "v7.0.0",
+            "Linux",
+            "X64",
+            "the prebuilt binary of release v7.0.0 for x86_64-unknown-linux-gnu does not run on this runner: GLIBC_2.99 not found".to_owned(),
+            2,
+        ),
+    ] {
+        let run = download(&host, action_ref, os, arch);
+        assert_eq!(code(&run.out), 0, "{action_ref} {os} {arch}: {}", run.log());
+        assert_eq!(run.outputs, "installed=false\n", "{}", run.log());
+        assert!(
+            run.stdout().contains(&format!("{notice}{why}{build}")),
+            "{action_ref} {os} {arch}: expected the notice {why:?}\n{}",
+            run.log()
+        );
+        assert!(!run.installed.exists(), "{}", run.log());
+        assert_eq!(host.requests().len(), requests, "{}", run.log());
+    }
+    assert!(!ran.exists(), "no stand-in ran");
+
+    // installed=false is what makes action.yml build: the build step runs on a cache
+    // miss unless the download step installed the binary, and the run step takes the
+    // binary from the same place either way.
+    let yml = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let step = |name: &str| {
+        let start = yml.find(&format!("    - name: {name}\n")).expect(name);
+        let rest = &yml[start + 8..];
+        rest[..rest.find("\n    - ").unwrap_or(rest.len())].to_owned()
+    };
+    let download_step = step("Download ecr-lambda");
+    assert!(download_step.contains("id: download"), "{download_step}");
+    assert!(
+        download_step.contains("run: bash \"$ACTION_PATH/scripts/action.sh\" download"),
+        "{download_step}"
+    );
+    assert!(
+        download_step.contains("ROOT: ${{ steps.key.outputs.root }}"),
+        "{download_step}"
+    );
+    assert!(
+        !yml.contains("ECR_LAMBDA_TEST_ONLY"),
+        "the action never sets the test-only URL"
+    );
+    let build_step = step("Build ecr-lambda");
+    assert!(
+        build_step.contains(
+            "if: steps.cache.outputs.cache-hit != 'true' && steps.download.outputs.installed != 'true'"
+        ),
+        "{build_step}"
+    );
+    assert!(
+        step("Run ecr-lambda").contains("ECR_LAMBDA: ${{ steps.key.outputs.root }}/bin/ecr-lambda"),
+        "{yml}"
+    );
+}
+
+/// A composite action's `run` may not see github.action_ref: the ref and repository
+/// are then read from where the runner checked the action out.
+#[test]
+fn download_reads_the_ref_from_the_action_path_when_action_ref_is_empty() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    release(&dir.0, &tag, &["aarch64-unknown-linux-gnu"], &ran);
+    let host = ReleaseHost::serve(&dir.0);
+    let path = format!("/home/runner/work/_actions/owner/ecr-lambda/{tag}");
+    let run = download_with(
+        &host,
+        &[
+            ("ACTION_REF", ""),
+            ("ACTION_REPOSITORY", ""),
+            ("ACTION_PATH", &path),
+        ],
+        "Linux",
+        "ARM64",
+    );
+    assert_eq!(code(&run.out), 0, "{}", run.log());
+    assert_eq!(run.outputs, "installed=true\n", "{}", run.log());
+    assert_eq!(
+        version_of(&run.installed),
+        format!("ecr-lambda {version} (aarch64-unknown-linux-gnu)")
+    );
+}
+
+/// The real binary, packaged as the release workflow packages it and fetched by the
+/// download step, runs the action: `check` of an image with no repository, against the
+/// emulator, is an error document like the built binary's.
+#[test]
+fn the_downloaded_binary_runs_the_action() {
+    let dir = TempDir::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    let out = dir.0.join(&tag);
+    std::fs::create_dir_all(&out).unwrap();
+    package(
+        version,
+        "x86_64-unknown-linux-gnu",
+        Path::new(env!("CARGO_BIN_EXE_ecr-lambda")),
+        &out,
+    );
+    sums(&out);
+    let host = ReleaseHost::serve(&dir.0);
+    let fetched = download(&host, &tag, "Linux", "X64");
+    assert_eq!(fetched.outputs, "installed=true\n", "{}", fetched.log());
+    assert_eq!(
+        version_of(&fetched.installed),
+        format!("ecr-lambda {version}")
+    );
+
+    let outputs = dir.0.join("output");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/action.sh"));
+    isolate(&mut cmd);
+    let run = cmd
+        .env("ECR_LAMBDA", &fetched.installed)
+        .env("AWS_ENDPOINT_URL", moto().endpoint())
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("INPUT_COMMAND", "check")
+        .env(
+            "INPUT_IMAGE",
+            uri("no-such-repository-for-the-download", ":v1"),
+        )
+        .output()
+        .unwrap();
+    assert_ne!(code(&run), 0, "{}", stderr(&run));
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    let exit_code = format!("exit-code={}", code(&run));
+    assert!(written.lines().any(|l| l == exit_code), "{written}");
+    assert!(written.contains("\"kind\": \"not-found\""), "{written}");
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("::error title="),
+        "{}",
+        stderr(&run)
+    );
+}
+
+/// The README's one-line install, as written, against a stand-in release of the real
+/// binary: only the release host's address is replaced. It verifies the checksum,
+/// installs ~/.local/bin/ecr-lambda and runs `--version`; a tampered archive stops it
+/// before anything is installed.
+#[test]
+fn the_readmes_one_line_install_works_against_a_stand_in_release() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let github = "U=https://github.com/ecr-lambda/ecr-lambda/releases/download";
+    let line = readme
+        .lines()
+        .find(|l| l.contains(github) && l.contains("sha256sum -c"))
+        .expect("the README's one-line install");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        line.starts_with(&format!("V={version} T=x86_64-unknown-linux-gnu ")),
+        "the README installs this version: {line}"
+    );
+
+    let dir = TempDir::new();
+    let out = dir.0.join(format!("v{version}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let target = "x86_64-unknown-linux-gnu";
+    let archive = package(
+        version,
+        target,
+        Path::new(env!("CARGO_BIN_EXE_ecr-lambda")),
+        &out,
+    );
+    sums(&out);
+    let host = ReleaseHost::serve(&dir.0);
+    let line = line.replace(github, &format!("U={}", host.url));
+
+    let install = |home: &Path| {
+        std::fs::create_dir_all(home).unwrap();
+        let mut cmd = Command::new("bash");
+        isolate(&mut cmd);
+        cmd.arg("-c").arg(&line).env("HOME", home).output().unwrap()
+    };
+    let home = dir.0.join("home");
+    let run = install(&home);
+    assert_eq!(
+        code(&run),
+        0,
+        "{}\n{}",
+        stderr(&run),
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!("ecr-lambda-{version}-{target}.tar.gz: OK")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ecr-lambda {version}")),
+        "{stdout}"
+    );
+    assert_eq!(
+        version_of(&home.join(".local/bin/ecr-lambda")),
+        format!("ecr-lambda {version}")
+    );
+
+    // Tampered: the line stops at the check, nothing installed.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&archive, bytes).unwrap();
+    let home = dir.0.join("home2");
+    let run = install(&home);
+    assert_ne!(code(&run), 0);
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("FAILED"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!home.join(".local/bin/ecr-lambda").exists());
+}
