@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,15 +12,6 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-
-/// GETs of pre-signed blob URLs (S3, behind ECR) this process made: not SDK calls,
-/// so no interceptor sees them.
-static BLOB_GETS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts one GET of a pre-signed blob URL (`GetBlob` in the tally).
-pub fn count_blob_get() {
-    BLOB_GETS.fetch_add(1, Ordering::Relaxed);
-}
 
 /// A shared tally of AWS calls; clones count into the same tally.
 #[derive(Clone, Debug)]
@@ -42,16 +32,25 @@ impl Default for CallStats {
 impl CallStats {
     /// Calls made so far, by operation; blob GETs as `GetBlob`.
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        let mut counts = self
+        self.counts
+            .lock()
+            .expect("no panics while counting")
+            .clone()
+    }
+
+    /// Counts one GET of a pre-signed blob URL (S3, behind ECR): not an SDK call, so
+    /// no interceptor sees it. `GetBlob` in the tally.
+    pub fn count_blob_get(&self) {
+        self.count("GetBlob");
+    }
+
+    fn count(&self, operation: &str) {
+        *self
             .counts
             .lock()
             .expect("no panics while counting")
-            .clone();
-        let blobs = BLOB_GETS.load(Ordering::Relaxed);
-        if blobs > 0 {
-            counts.insert("GetBlob".to_owned(), blobs);
-        }
-        counts
+            .entry(operation.to_owned())
+            .or_insert(0) += 1;
     }
 
     /// Time since the tally was created.
@@ -92,12 +91,7 @@ impl Intercept for CallStats {
         let operation = cfg
             .load::<Metadata>()
             .map_or_else(|| "unknown".to_owned(), |m| m.name().to_owned());
-        *self
-            .counts
-            .lock()
-            .expect("no panics while counting")
-            .entry(operation)
-            .or_insert(0) += 1;
+        self.count(&operation);
         Ok(())
     }
 }

@@ -26,6 +26,8 @@ pub struct Clients {
     /// Where the function is: `--region`, else the region in a function ARN, else
     /// the image URI's, else the configured one.
     pub lambda_region: String,
+    /// The tally every call is counted in (the clients' interceptor), blob GETs too.
+    pub calls: CallStats,
 }
 
 /// The AWS options every command shares.
@@ -120,5 +122,6 @@ pub async fn clients(
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
         ecr_region,
         lambda_region,
+        calls: calls.clone(),
     })
 }

@@ -112,6 +112,33 @@ impl Digest {
     }
 }
 
+/// Bytes that are not what their descriptor (digest and size) names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobMismatch {
+    /// Another size than the descriptor's.
+    #[error("size mismatch: the descriptor says {expected} bytes, {actual} were read")]
+    Size {
+        /// The descriptor's size.
+        expected: u64,
+        /// The bytes read.
+        actual: u64,
+    },
+    /// Another digest than the descriptor's.
+    #[error(transparent)]
+    Digest(#[from] DigestMismatch),
+}
+
+/// Checks bytes against the size and digest of the descriptor that named them.
+pub fn verify_blob(digest: &Digest, size: u64, bytes: &[u8]) -> Result<(), BlobMismatch> {
+    if bytes.len() as u64 != size {
+        return Err(BlobMismatch::Size {
+            expected: size,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(digest.verify(bytes)?)
+}
+
 /// Bytes whose digest is not the one that named them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("content digest mismatch: expected {expected}, computed {actual}")]

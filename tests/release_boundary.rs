@@ -236,6 +236,7 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
             cloudwatch,
             ecr_region: "us-east-1".into(),
             lambda_region: "us-east-1".into(),
+            calls: Default::default(),
         },
         time,
         writes,

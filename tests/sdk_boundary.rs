@@ -81,6 +81,7 @@ fn clients_with_alarms(
         cloudwatch,
         ecr_region: "us-east-1".into(),
         lambda_region: "us-east-1".into(),
+        calls: Default::default(),
     }
 }
 

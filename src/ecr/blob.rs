@@ -18,11 +18,16 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::Repository;
-use crate::digest::Digest;
+use crate::calls::CallStats;
+use crate::digest::{BlobMismatch, Digest, verify_blob};
 use crate::error::{AwsError, AwsErrorKind};
 
-/// How long the GET of a blob may take, connection included.
+/// How long one GET of a blob may take, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// GETs of the URL before giving up on a transient failure (S3 answers 500 or 503 now
+/// and then, as every AWS service does; the SDK retries its own calls the same way).
+pub const GET_ATTEMPTS: u32 = 3;
 
 /// Why a blob could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +37,51 @@ pub enum BlobError {
     Aws(#[from] AwsError),
     /// The GET of the pre-signed URL failed (the URL itself is never part of it).
     #[error("downloading the blob failed: {0}")]
-    Download(String),
-    /// The blob is larger than the caller's limit.
+    Download(#[from] DownloadError),
+    /// The blob is larger than the caller's limit: by its descriptor (nothing was
+    /// asked), or as it came.
     #[error("the blob is larger than the {limit} bytes ecr-lambda reads")]
     TooLarge {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The bytes are not what the descriptor names.
+    #[error("the blob is not what its descriptor names: {0}")]
+    Mismatch(#[from] BlobMismatch),
+}
+
+/// Why the GET of a pre-signed URL failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    /// ECR gave something that is not a URL.
+    #[error("ECR gave a download URL that is not a URL")]
+    NotAUrl,
+    /// ECR gave a URL that is neither https nor loopback http.
+    #[error("ECR gave a download URL that is not https")]
+    NotHttps,
+    /// No TLS roots to check the server with.
+    #[error("no TLS root certificates: {0}")]
+    NoRoots(String),
+    /// An answer other than 2xx.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The connection failed (the causes, the URL scrubbed from them).
+    #[error("{0}")]
+    Transport(String),
+    /// No answer in time.
+    #[error("no answer within {} s", FETCH_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+impl DownloadError {
+    /// Worth another GET: the server's fault, or the network's.
+    fn transient(&self) -> bool {
+        match self {
+            DownloadError::Status(status) => *status >= 500 || *status == 429,
+            DownloadError::Transport(_) | DownloadError::Timeout => true,
+            DownloadError::NotAUrl | DownloadError::NotHttps | DownloadError::NoRoots(_) => false,
+        }
+    }
 }
 
 fn url_error(
@@ -63,14 +106,22 @@ fn url_error(
     }
 }
 
-/// The bytes of blob `digest` of `repo`, at most `limit` of them. They are returned
-/// as they came: the caller checks them against the descriptor that named them.
-pub async fn read(
+/// The bytes of blob `digest` of `repo` (its descriptor says `size`), checked against
+/// that size and digest: the one way ecr-lambda reads a blob (configs, in-toto
+/// statements). Nothing is asked when `size` is over `limit`; a transient failure of
+/// the GET is tried again, [`GET_ATTEMPTS`] in all. Each GET is counted in `calls`
+/// (`GetBlob`).
+pub async fn read_verified(
     client: &Client,
+    calls: &CallStats,
     repo: &Repository,
     digest: &Digest,
+    size: u64,
     limit: u64,
 ) -> Result<Vec<u8>, BlobError> {
+    if size > limit {
+        return Err(BlobError::TooLarge { limit });
+    }
     let answer = client
         .get_download_url_for_layer()
         .set_registry_id(repo.registry_id.clone())
@@ -86,17 +137,28 @@ pub async fn read(
             "ECR answered without a download URL",
         )
     })?;
-    match tokio::time::timeout(FETCH_TIMEOUT, download(url, limit)).await {
-        Ok(result) => result,
-        Err(_) => Err(BlobError::Download(format!(
-            "no answer within {} s",
-            FETCH_TIMEOUT.as_secs()
-        ))),
-    }
+    let mut attempt = 1;
+    let bytes = loop {
+        calls.count_blob_get();
+        let got = match tokio::time::timeout(FETCH_TIMEOUT, download(url, limit)).await {
+            Ok(got) => got,
+            Err(_) => Err(BlobError::Download(DownloadError::Timeout)),
+        };
+        match got {
+            Err(BlobError::Download(e)) if e.transient() && attempt < GET_ATTEMPTS => {
+                tracing::debug!("GET of blob {digest} failed ({e}); trying again");
+                tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
+    verify_blob(digest, size, &bytes)?;
+    Ok(bytes)
 }
 
-fn http_client() -> Result<&'static HttpClient<HttpsConnector<HttpConnector>, Empty<Bytes>>, String>
-{
+fn http_client()
+-> Result<&'static HttpClient<HttpsConnector<HttpConnector>, Empty<Bytes>>, DownloadError> {
     static CLIENT: OnceLock<HttpClient<HttpsConnector<HttpConnector>, Empty<Bytes>>> =
         OnceLock::new();
     if let Some(client) = CLIENT.get() {
@@ -104,7 +166,7 @@ fn http_client() -> Result<&'static HttpClient<HttpsConnector<HttpConnector>, Em
     }
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| format!("no TLS root certificates: {e}"))?
+        .map_err(|e| DownloadError::NoRoots(e.to_string()))?
         // Plain http only reaches a loopback emulator: checked per URL below.
         .https_or_http()
         .enable_http1()
@@ -126,16 +188,11 @@ fn allowed(uri: &http::Uri) -> bool {
 }
 
 async fn download(url: &str, limit: u64) -> Result<Vec<u8>, BlobError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| BlobError::Download("ECR gave a download URL that is not a URL".into()))?;
+    let uri: http::Uri = url.parse().map_err(|_| DownloadError::NotAUrl)?;
     if !allowed(&uri) {
-        return Err(BlobError::Download(
-            "ECR gave a download URL that is not https".into(),
-        ));
+        return Err(DownloadError::NotHttps.into());
     }
-    let client = http_client().map_err(BlobError::Download)?;
-    crate::calls::count_blob_get();
+    let client = http_client()?;
     // The error chain of a failed request names no URL, but scrub it anyway: it is a
     // credential.
     let scrub = |e: &(dyn std::error::Error + 'static)| {
@@ -146,10 +203,10 @@ async fn download(url: &str, limit: u64) -> Result<Vec<u8>, BlobError> {
     let response = client
         .get(uri.clone())
         .await
-        .map_err(|e| BlobError::Download(scrub(&e)))?;
+        .map_err(|e| DownloadError::Transport(scrub(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(BlobError::Download(format!("HTTP {}", status.as_u16())));
+        return Err(DownloadError::Status(status.as_u16()).into());
     }
     let declared = response
         .headers()
@@ -167,7 +224,7 @@ async fn download(url: &str, limit: u64) -> Result<Vec<u8>, BlobError> {
             if e.is::<http_body_util::LengthLimitError>() {
                 BlobError::TooLarge { limit }
             } else {
-                BlobError::Download(scrub(e.as_ref()))
+                BlobError::Download(DownloadError::Transport(scrub(e.as_ref())))
             }
         })?;
     Ok(body.to_bytes().to_vec())

@@ -51,6 +51,18 @@ pub enum ConfigError {
     Shape(String),
 }
 
+impl From<crate::digest::BlobMismatch> for ConfigError {
+    fn from(m: crate::digest::BlobMismatch) -> ConfigError {
+        match m {
+            crate::digest::BlobMismatch::Size { expected, actual } => ConfigError::Size {
+                expected: i64::try_from(expected).unwrap_or(i64::MAX),
+                actual,
+            },
+            crate::digest::BlobMismatch::Digest(d) => ConfigError::Digest(d),
+        }
+    }
+}
+
 /// The fields of the document ecr-lambda reads; unknown ones are ignored.
 #[derive(Deserialize)]
 struct Document {

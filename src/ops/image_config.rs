@@ -1,10 +1,12 @@
 //! The target's config blob: read it (GetDownloadUrlForLayer, then the GET) and let
 //! [`crate::manifest::config`] judge it.
 
+use crate::digest::Digest;
+use crate::ecr::Repository;
 use crate::ecr::blob::{self, BlobError};
 use crate::manifest::config::{self, ConfigError, ImageConfig, MAX_CONFIG_BYTES};
 use crate::manifest::rules::Code;
-use crate::manifest::{LambdaArch, Parsed};
+use crate::manifest::{Descriptor, LambdaArch, Parsed};
 use crate::ops::{Analysis, Clients};
 
 /// How reading the config went.
@@ -19,6 +21,19 @@ pub(crate) enum ConfigRead {
     Unreadable(String, Option<String>),
 }
 
+impl ConfigRead {
+    /// The config, none when there is nothing to read, or why it could not be had.
+    pub(crate) fn into_result(self) -> Result<Option<ImageConfig>, String> {
+        match self {
+            ConfigRead::Nothing => Ok(None),
+            ConfigRead::Read(config) => Ok(Some(config)),
+            ConfigRead::Invalid(e) => Err(e.to_string()),
+            ConfigRead::Unreadable(e, Some(hint)) => Err(format!("{e} ({hint})")),
+            ConfigRead::Unreadable(e, None) => Err(e),
+        }
+    }
+}
+
 /// Reads the config of the manifest Lambda would run.
 pub(crate) async fn read(clients: &Clients, analysis: &Analysis) -> ConfigRead {
     let Some(target) = &analysis.assessment.target else {
@@ -27,28 +42,40 @@ pub(crate) async fn read(clients: &Clients, analysis: &Analysis) -> ConfigRead {
     let Ok(Parsed::Image(view)) = target.manifest.parse() else {
         return ConfigRead::Nothing;
     };
-    let (true, Some(digest)) = (
-        config::is_image_config(&view.config),
-        view.config.parsed_digest(),
-    ) else {
+    if !config::is_image_config(&view.config) {
         return ConfigRead::Nothing;
-    };
-    // The manifest says how large it is: no round trip for what would be refused.
-    if u64::try_from(view.config.size).is_ok_and(|n| n > MAX_CONFIG_BYTES) {
+    }
+    read_descriptor(clients, &analysis.repo, &view.config).await
+}
+
+/// Reads the config blob a manifest's descriptor names, and parses it: the one path
+/// for deploy, check, fix and scan (size cap from the descriptor before any call,
+/// retried GET, size and sha256 checked).
+pub(crate) async fn read_descriptor(
+    clients: &Clients,
+    repo: &Repository,
+    descriptor: &Descriptor,
+) -> ConfigRead {
+    let Some(digest) = descriptor.parsed_digest() else {
         return ConfigRead::Unreadable(
-            format!(
-                "the manifest says the config blob has {} bytes, more than the {MAX_CONFIG_BYTES} \
-                 ecr-lambda reads",
-                view.config.size
-            ),
+            "the config descriptor has no valid digest".to_owned(),
             None,
         );
-    }
-    match blob::read(&clients.ecr, &analysis.repo, &digest, MAX_CONFIG_BYTES).await {
-        Ok(bytes) => match ImageConfig::from_blob(&view.config, &bytes) {
+    };
+    let size = u64::try_from(descriptor.size).unwrap_or(u64::MAX);
+    match read_blob(clients, repo, &digest, size).await {
+        Ok(bytes) => match ImageConfig::from_blob(descriptor, &bytes) {
             Ok(config) => ConfigRead::Read(config),
             Err(e) => ConfigRead::Invalid(e),
         },
+        Err(BlobError::Mismatch(m)) => ConfigRead::Invalid(m.into()),
+        Err(BlobError::TooLarge { limit }) => ConfigRead::Unreadable(
+            format!(
+                "the manifest says the config blob has {size} bytes, more than the {limit} \
+                 ecr-lambda reads"
+            ),
+            None,
+        ),
         Err(e) => {
             let hint = match &e {
                 BlobError::Aws(aws) => aws.hint.clone(),
@@ -57,6 +84,23 @@ pub(crate) async fn read(clients: &Clients, analysis: &Analysis) -> ConfigRead {
             ConfigRead::Unreadable(e.to_string(), hint)
         }
     }
+}
+
+async fn read_blob(
+    clients: &Clients,
+    repo: &Repository,
+    digest: &Digest,
+    size: u64,
+) -> Result<Vec<u8>, BlobError> {
+    blob::read_verified(
+        &clients.ecr,
+        &clients.calls,
+        repo,
+        digest,
+        size,
+        MAX_CONFIG_BYTES,
+    )
+    .await
 }
 
 /// Adds what the config says (or why it could not be read) to the assessment.

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use super::{ScanRequest, ScannedTag, TagKey, bounded, repository};
 use crate::digest::Digest;
-use crate::ecr::{self, Repository, blob};
+use crate::ecr::{self, Repository};
 use crate::error::AwsErrorKind;
 use crate::lambda::{self, FunctionRef, FunctionState};
-use crate::manifest::config::{self, ImageConfig, MAX_CONFIG_BYTES};
+use crate::manifest::config::{self, ImageConfig};
 use crate::manifest::registry::Verdict;
 use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::ops::Clients;
+use crate::ops::image_config;
 use crate::output::{ScanFinding, ScanReport, Unreadable};
 use crate::reference::{ImageRef, Selector};
 
@@ -144,15 +145,10 @@ async fn read_configs(
         move |(digest, descriptor): (Digest, Descriptor)| {
             let (clients, repo) = (clients.clone(), repo.clone());
             async move {
-                let read = match descriptor.parsed_digest() {
-                    Some(blob) => blob::read(&clients.ecr, &repo, &blob, MAX_CONFIG_BYTES)
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|bytes| {
-                            ImageConfig::from_blob(&descriptor, &bytes).map_err(|e| e.to_string())
-                        }),
-                    None => Err("the config descriptor has no valid digest".to_owned()),
-                };
+                let read = image_config::read_descriptor(&clients, &repo, &descriptor)
+                    .await
+                    .into_result()
+                    .and_then(|c| c.ok_or_else(|| "no image config to read".to_owned()));
                 (digest, read)
             }
         }

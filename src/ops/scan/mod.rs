@@ -1,9 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
-use crate::ecr::{self, Repository, blob};
+use crate::ecr::{self, Repository};
 use crate::error::{AwsError, Error, ExitCode};
-use crate::manifest::config::{self, ImageConfig, MAX_CONFIG_BYTES};
+use crate::manifest::config::{self, ImageConfig};
 use crate::manifest::registry::{self, PlannedWrite, TagAssessment, Verdict};
 use crate::manifest::rules::{Code, Inputs};
 use crate::manifest::{LambdaArch, media_type};
@@ -324,19 +324,12 @@ async fn target_config(
     let Ok(crate::manifest::Parsed::Image(view)) = target.parse() else {
         return Ok(None);
     };
-    let Some(digest) = view
-        .config
-        .parsed_digest()
-        .filter(|_| config::is_image_config(&view.config))
-    else {
+    if !config::is_image_config(&view.config) {
         return Ok(None);
-    };
-    let bytes = blob::read(&clients.ecr, repo, &digest, MAX_CONFIG_BYTES)
+    }
+    crate::ops::image_config::read_descriptor(clients, repo, &view.config)
         .await
-        .map_err(|e| e.to_string())?;
-    ImageConfig::from_blob(&view.config, &bytes)
-        .map(Some)
-        .map_err(|e| e.to_string())
+        .into_result()
 }
 
 /// `--fix`: every fixable tag, as `fix` writes it (provenance kept), after `confirm`.
