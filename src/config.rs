@@ -30,6 +30,29 @@ pub struct Clients {
     pub calls: CallStats,
 }
 
+impl Clients {
+    /// The Lambda client for a function: the one in `lambda_region`, unless the
+    /// function's ARN names another region (then a client there, on the same
+    /// configuration), and that region.
+    pub fn lambda_for(
+        &self,
+        function: &crate::lambda::FunctionRef,
+    ) -> (aws_sdk_lambda::Client, String) {
+        match &function.region {
+            Some(region) if *region != self.lambda_region => {
+                let config = self
+                    .lambda
+                    .config()
+                    .to_builder()
+                    .region(Region::new(region.clone()))
+                    .build();
+                (aws_sdk_lambda::Client::from_conf(config), region.clone())
+            }
+            _ => (self.lambda.clone(), self.lambda_region.clone()),
+        }
+    }
+}
+
 /// The AWS options every command shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsOptions {

@@ -258,22 +258,50 @@ impl Error {
         }
     }
 
-    /// A short stable name for JSON output.
-    pub fn kind_name(&self) -> &'static str {
+    /// What kind of error it is, as JSON output names it (`kind`).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => "usage",
+            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ErrorKind::Usage,
             Error::Aws(e) => match e.kind {
-                AwsErrorKind::NotFound => "not-found",
-                AwsErrorKind::AccessDenied => "access-denied",
-                AwsErrorKind::Throttled => "throttled",
-                AwsErrorKind::Conflict => "conflict",
-                AwsErrorKind::Network => "network",
-                AwsErrorKind::Timeout => "timeout",
-                AwsErrorKind::Invalid => "invalid-request",
-                AwsErrorKind::Quota => "quota-exceeded",
-                AwsErrorKind::Service => "aws",
+                AwsErrorKind::NotFound => ErrorKind::NotFound,
+                AwsErrorKind::AccessDenied => ErrorKind::AccessDenied,
+                AwsErrorKind::Throttled => ErrorKind::Throttled,
+                AwsErrorKind::Conflict => ErrorKind::Conflict,
+                AwsErrorKind::Network => ErrorKind::Network,
+                AwsErrorKind::Timeout => ErrorKind::Timeout,
+                AwsErrorKind::Invalid => ErrorKind::InvalidRequest,
+                AwsErrorKind::Quota => ErrorKind::QuotaExceeded,
+                AwsErrorKind::Service => ErrorKind::Aws,
             },
-            Error::Interrupted(_) => "interrupted",
+            Error::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
+}
+
+/// The kinds of errors, as JSON output names them: a stable contract for scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Bad input (exit 2).
+    Usage,
+    /// A resource does not exist.
+    NotFound,
+    /// The credentials lack a permission, or are invalid or expired.
+    AccessDenied,
+    /// Throttled after the retries.
+    Throttled,
+    /// Someone else changed the resource.
+    Conflict,
+    /// No answer: DNS, connection, TLS.
+    Network,
+    /// An answer too late.
+    Timeout,
+    /// AWS rejected the request as invalid.
+    InvalidRequest,
+    /// A service quota was reached.
+    QuotaExceeded,
+    /// Any other failure of the service.
+    Aws,
+    /// Ctrl-C.
+    Interrupted,
 }

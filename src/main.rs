@@ -86,7 +86,7 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     if format != OutputFormat::Text {
         let doc = ErrorReport {
             error: ErrorBody {
-                kind: err.kind_name(),
+                kind: err.kind(),
                 message: err.to_string(),
                 hint: err.hint(),
                 exit_code: exit.code(),
@@ -211,6 +211,7 @@ async fn run_scan(
 async fn main() {
     let cli = Cli::parse();
     init_logging(cli.aws.verbose);
+    ecr_lambda::interrupt::install();
     let format = cli.aws.output;
     let calls = CallStats::default();
     let exit = match cli.command.plan(format) {

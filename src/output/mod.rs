@@ -213,8 +213,29 @@ pub struct DeploymentReport {
     pub alias: Option<AliasReport>,
     /// What stops this function from running the image (nothing was written).
     pub problems: Vec<Finding>,
-    /// The AWS error that stopped this function's update (the others went on).
-    pub error: Option<String>,
+    /// The error that stopped this function's update (the others went on).
+    pub error: Option<ErrorDetail>,
+}
+
+/// An error, as a report carries it: `{kind, message, hint}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    /// What kind of error (`conflict`, `access-denied`, ...).
+    pub kind: crate::error::ErrorKind,
+    /// What happened.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl From<&crate::Error> for ErrorDetail {
+    fn from(e: &crate::Error) -> ErrorDetail {
+        ErrorDetail {
+            kind: e.kind(),
+            message: e.to_string(),
+            hint: e.hint().map(str::to_owned),
+        }
+    }
 }
 
 impl DeploymentReport {
@@ -351,6 +372,8 @@ impl fmt::Display for UpdateReport {
             UpdateStatus::Successful => "successful",
             UpdateStatus::Failed => "FAILED",
             UpdateStatus::InProgress => "in progress",
+            // With a reason (only an alias runs the image), the reason says what.
+            UpdateStatus::Unchanged if self.reason.is_some() => "unchanged",
             UpdateStatus::Unchanged => "unchanged: the function already runs this image",
             UpdateStatus::Planned => "planned (dry run)",
         };
@@ -393,7 +416,10 @@ impl fmt::Display for DeploymentReport {
             writeln!(f, "alias:     {alias}")?;
         }
         if let Some(error) = &self.error {
-            writeln!(f, "error:     {error}")?;
+            writeln!(f, "error:     {}", error.message)?;
+            if let Some(hint) = &error.hint {
+                writeln!(f, "hint:      {hint}")?;
+            }
         }
         Ok(())
     }
@@ -564,7 +590,7 @@ pub struct ErrorBody<'a> {
     /// A short stable name: `usage`, `not-found`, `access-denied`, `throttled`,
     /// `conflict`, `network`, `timeout`, `invalid-request`, `quota-exceeded`, `aws` or
     /// `interrupted`.
-    pub kind: &'a str,
+    pub kind: crate::error::ErrorKind,
     /// The message, as printed on stderr.
     pub message: String,
     /// What to do about it, when there is something to say.

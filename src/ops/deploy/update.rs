@@ -93,6 +93,11 @@ pub(crate) async fn update_and_wait(
     function: &FunctionState,
     target: &Target,
 ) -> Result<UpdateReport, Error> {
+    if crate::interrupt::heard() {
+        return Err(Error::Interrupted(format!(
+            "interrupted before the update of {fref}; it was not updated"
+        )));
+    }
     let updated = match lambda::update_code(
         &clients.lambda,
         fref,
@@ -150,7 +155,16 @@ pub(crate) async fn update_and_wait(
         _ if !req.wait => return Ok(report),
         _ => {}
     }
-    let waited = wait(clients, req, fref, None, "update").await?;
+    let waited = match wait(clients, req, fref, None, "update").await {
+        Ok(waited) => waited,
+        // The update goes on at AWS: it is reported in progress, with how to follow it.
+        Err(Error::Interrupted(message)) => {
+            tracing::warn!("{message}");
+            report.reason = Some(message);
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
     report.polls = waited.polls;
     report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
     let state = waited.state;
@@ -211,15 +225,9 @@ pub(crate) async fn wait(
     qualifier: Option<&str>,
     what: &str,
 ) -> Result<Waited, Error> {
-    let spinner = req.progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-            bar.set_style(style);
-        }
-        bar.set_message(format!("waiting for the {what} of {function}"));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let spinner = req
+        .progress
+        .then(|| crate::ops::spinner(format!("waiting for the {what} of {function}")));
     let on_poll = |state: &FunctionState, elapsed: Duration| {
         tracing::debug!(
             "{function}: {} after {:.1} s",
@@ -242,7 +250,7 @@ pub(crate) async fn wait(
             req.wait_timeout,
             on_poll,
         ) => waited.map_err(Error::from),
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
+        _ = crate::interrupt::ctrl_c() => Err(Error::Interrupted(format!(
             "interrupted while waiting: the {what} of {function} goes on at AWS; follow it with \
              `aws lambda wait function-updated-v2 --function-name {function}` or \
              `aws lambda get-function --function-name {function}`"
