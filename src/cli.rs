@@ -73,7 +73,7 @@ pub struct AwsArgs {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub connect_timeout: u64,
-    /// Seconds to wait for AWS to answer a call
+    /// Seconds an attempt of an AWS call may wait for its answer (a call, retries included: twice that)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=900))]
     pub read_timeout: u64,

@@ -183,16 +183,33 @@ fn kind_of_code(code: Option<&str>) -> AwsErrorKind {
     }
 }
 
+/// The service an API operation belongs to, as IAM and endpoints name it.
+pub fn service_of(operation: &str) -> &'static str {
+    match operation {
+        "BatchGetImage"
+        | "PutImage"
+        | "GetDownloadUrlForLayer"
+        | "ListImageReferrers"
+        | "DescribeImages"
+        | "ListImages"
+        | "DescribeRepositories"
+        | "DescribeImageSigningStatus"
+        | "BatchCheckLayerAvailability" => "ecr",
+        "DescribeAlarms" => "cloudwatch",
+        _ => "lambda",
+    }
+}
+
+/// The IAM action that allows an API operation (`lambda:InvokeFunction` for Invoke).
+pub fn iam_action(operation: &str) -> String {
+    match operation {
+        "Invoke" => "lambda:InvokeFunction".to_owned(),
+        _ => format!("{}:{operation}", service_of(operation)),
+    }
+}
+
 fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
-    let action = match operation {
-        "BatchGetImage" => "ecr:BatchGetImage",
-        "PutImage" => "ecr:PutImage",
-        "GetFunction" => "lambda:GetFunction",
-        "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
-        "GetDownloadUrlForLayer" => "ecr:GetDownloadUrlForLayer",
-        "ListImageReferrers" => "ecr:ListImageReferrers",
-        _ => operation,
-    };
+    let action = iam_action(operation);
     match kind {
         AwsErrorKind::AccessDenied => Some(format!(
             "the credentials in use lack {action} on this resource, or have expired; check the \

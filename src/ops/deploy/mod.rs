@@ -99,14 +99,58 @@ pub async fn deploy(
             return Err(Error::Interrupted(interrupted_writing(&fixes)));
         }
         let digest = targets[i].clone();
-        let fixed = fix_tag(
+        let fixed = match fix_tag(
             clients,
             &mut analyses[i],
             tag.as_deref(),
             req.dry_run,
             req.keep_provenance,
         )
-        .await?;
+        .await
+        {
+            Ok(fixed) => fixed,
+            // Tags already written stay written, and reported: the deploy stops with
+            // the error in every function's entry, none of them updated.
+            Err(e)
+                if fixes
+                    .iter()
+                    .any(|(_, f, t)| f.action.and(t.as_ref()).is_some()) =>
+            {
+                let written = |a: &Analysis| {
+                    fixes
+                        .iter()
+                        .find(|(d, ..)| *d == target_digest(a))
+                        .and_then(|(_, f, t)| f.action.and(t.clone()))
+                };
+                let detail = ErrorDetail::from(&e);
+                let deployments = analyses
+                    .iter()
+                    .map(|a| DeploymentReport {
+                        written_tag: written(a),
+                        ..stopped(a, Some(detail.clone()))
+                    })
+                    .collect();
+                let (first, first_tag) = fixes
+                    .iter()
+                    .find(|(_, f, t)| f.action.and(t.as_ref()).is_some())
+                    .map(|(_, f, t)| (f.clone(), t.clone()))
+                    .expect("checked above");
+                let mut all = first;
+                all.provenance_written = fixes
+                    .iter()
+                    .flat_map(|(_, f, _)| f.provenance_written.clone())
+                    .collect();
+                return Ok(report(
+                    &analyses,
+                    &all,
+                    first_tag,
+                    deployments,
+                    None,
+                    e.exit_code(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(problem) = &fixed.problem {
             for other in analyses.iter_mut().filter(|a| target_digest(a) == digest) {
                 if !other.assessment.problems.contains(problem) {

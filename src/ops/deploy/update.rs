@@ -98,6 +98,8 @@ pub(crate) async fn update_and_wait(
             "interrupted before the update of {fref}; it was not updated"
         )));
     }
+    // A refused retry whose function had already settled: judged as it is.
+    let mut settled_after_refusal: Option<FunctionState> = None;
     let updated = match lambda::update_code(
         &clients.lambda,
         fref,
@@ -110,22 +112,27 @@ pub(crate) async fn update_and_wait(
         Ok(updated) => updated,
         // Refused because the function is busy or changed since it was read. When an
         // earlier attempt of this very request went through and only its answer was
-        // lost, the SDK's retry meets our own update: the function then runs (or is
-        // being updated to) the target, and this deploy goes on waiting for it. Any
-        // other image is someone else's change.
+        // lost, the SDK's retry meets our own update. A refusal while the RevisionId
+        // has not moved is not ours. When it has moved, whose change it was is judged
+        // by the image the function runs once the update in progress has ended
+        // (whether GetFunction shows the new image during an update is not
+        // documented, so nothing is decided on it): the target is ours, and this
+        // deploy goes on; another image is someone else's change (exit 3, after the
+        // wait below).
         Err(refused) if refused.kind == AwsErrorKind::Conflict => {
             let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
-            // Ours changed the revision; a refusal while nothing changed is not ours.
-            if !now.runs(&target.repository, &target.digest)
-                || now.revision_id == function.revision_id
-            {
+            let ours_possible = now.revision_id != function.revision_id
+                && (req.wait || now.runs(&target.repository, &target.digest));
+            if !ours_possible {
                 return Err(conflict(refused, fref, &now).into());
             }
             tracing::info!(
-                "{} is already being updated to the target: an earlier attempt of this update \
-                 went through and its answer was lost",
-                fref
+                "{fref} changed since it was read (a lost answer of this update's own first \
+                 attempt, or someone else's change): judged by the image it runs once settled"
             );
+            if now.settled() {
+                settled_after_refusal = Some(now.clone());
+            }
             lambda::Updated {
                 status: now.last_update.clone(),
                 // A version published by that attempt is not named by the function's
@@ -140,6 +147,9 @@ pub(crate) async fn update_and_wait(
         version: updated.version.clone(),
         ..UpdateReport::new(UpdateStatus::InProgress)
     };
+    if let Some(state) = settled_after_refusal {
+        return judge(report, state, target, fref);
+    }
     // Lambda answers InProgress and finishes in the background; an answer that is
     // already final needs no polling.
     match updated.status {
@@ -176,12 +186,24 @@ pub(crate) async fn update_and_wait(
         ));
         return Ok(report);
     }
+    judge(report, state, target, fref)
+}
+
+/// How an update ended, from the function settled after it: Failed with Lambda's
+/// reason (what a failed update leaves in `Code` is not documented, so the image is
+/// not judged then), or Successful when it runs the target; any other image is
+/// someone else's update, which replaced this one (exit 3).
+fn judge(
+    mut report: UpdateReport,
+    state: FunctionState,
+    target: &Target,
+    fref: &FunctionRef,
+) -> Result<UpdateReport, Error> {
     if state.last_update == Some(LastUpdateStatus::Failed) {
         report.status = UpdateStatus::Failed;
         report.reason = state.last_update_reason;
         return Ok(report);
     }
-    // Someone else's update that started after ours ended would be the one seen last.
     if !state.runs(&target.repository, &target.digest) {
         return Err(AwsError::new(
             "GetFunction",
