@@ -18,7 +18,7 @@ use crate::manifest::{FunctionFacts, LambdaArch};
 mod invoke;
 pub mod releases;
 
-pub use invoke::{Invoked, invoke};
+pub use invoke::{Invoked, LOG_LINES, invoke};
 
 /// A function as given on the command line: a name, an ARN or a partial ARN,
 /// without a version or alias (code updates apply to `$LATEST`).
