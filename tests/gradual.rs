@@ -692,3 +692,93 @@ async fn a_dry_run_prints_the_plan_and_writes_nothing() {
     assert_eq!(world.history().len(), 1);
     assert_eq!(lambda_reads(&world.function)["update_function_code"], 0);
 }
+
+#[tokio::test]
+async fn rollback_of_an_alias_mid_release_clears_its_weights_as_release_abort_does() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m"]);
+    assert!(
+        until_weighted(&world.function, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+    interrupt(&child);
+    assert_eq!(code(&finish(child, Duration::from_secs(10))), 130);
+
+    let out = run(&[
+        "rollback",
+        "--function",
+        &world.function,
+        "--alias",
+        "live",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["status"], "rolled-back");
+    assert_eq!(report["weights_removed"], weights(&[("2", 0.1)]));
+    assert_eq!(report["to"]["version"], "1");
+    // Version 1 keeps all the traffic; version 2 never had it.
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+}
+
+/// The action releases gradually from its inputs, and says how in its outputs and
+/// summary.
+#[tokio::test]
+async fn the_action_releases_gradually_and_reports_the_steps() {
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let dir = std::env::temp_dir().join(unique("action"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (outputs, summary) = (dir.join("outputs"), dir.join("summary"));
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/action.sh"));
+    isolate(&mut cmd);
+    let out = cmd
+        .env("ECR_LAMBDA", env!("CARGO_BIN_EXE_ecr-lambda"))
+        .env("AWS_ENDPOINT_URL", moto().endpoint())
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("INPUT_IMAGE", uri(&world.repo, ":v1"))
+        .env("INPUT_FUNCTION", &world.function)
+        .env("INPUT_ALIAS", "live")
+        .env("INPUT_LINEAR", "50")
+        .env("INPUT_EVERY", "1s")
+        .env("INPUT_ALARMS", format!("{alarm_name}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&out),
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let outputs = std::fs::read_to_string(&outputs).unwrap();
+    assert!(
+        outputs.contains("\nrelease-outcome=promoted\n"),
+        "{outputs}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains("| Release | linear 50% every 1s: promoted |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| Step 1 | 50% of the traffic from "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("| Alarm `{alarm_name}` | OK |")),
+        "{summary}"
+    );
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("2".to_owned(), vec![])
+    );
+}
