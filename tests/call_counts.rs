@@ -179,6 +179,63 @@ async fn release_paths_make_the_minimum_calls() {
     );
 }
 
+/// A canary of 1 s with one alarm and a probe, from an alias at version 1: the
+/// deploy's calls, then the release's own. (The bake's length sets the alarm reads:
+/// one per 5 s slice, tests/release_boundary.rs.)
+#[tokio::test]
+async fn a_canary_makes_the_minimum_calls() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&function);
+    let out = deploy(&uri(&repo, ":base"), &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let probe = std::env::temp_dir().join(unique("probe"));
+    std::fs::write(&probe, b"{}").unwrap();
+    let proxy = proxy();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            &uri(&repo, ":v1"),
+            "--function",
+            &function,
+            "--alias",
+            "live",
+            "--canary",
+            "10",
+            "--bake",
+            "1s",
+            "--alarm",
+            &alarm_name,
+            "--probe",
+            probe.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        proxy.counts(),
+        counts(&[
+            // The deploy: the image, fixed (guard re-read, referrer and tag).
+            ("BatchGetImage", 3),
+            ("PutImage", 2),
+            ("GetBlob", 1),
+            ("GetDownloadUrlForLayer", 1),
+            // $LATEST, the alias's version, the update's one status read, the new
+            // version's one read (no longer Pending).
+            ("GetFunction", 4),
+            ("GetAlias", 1),
+            ("UpdateFunctionCode", 1),
+            // Before anything is written, before the weight, and at the end of the
+            // one 1 s slice of the bake.
+            ("DescribeAlarms", 3),
+            ("Invoke", 1),
+            // The weight, then the promotion.
+            ("UpdateAlias", 2),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn several_functions_share_one_read_of_the_image() {
     let (repo, first, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
