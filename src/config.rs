@@ -31,6 +31,17 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// These clients, with Lambda's in the function's own region (see
+    /// [`Clients::lambda_for`]): every call about one function goes there.
+    pub fn for_function(&self, function: &crate::lambda::FunctionRef) -> Clients {
+        let (lambda, lambda_region) = self.lambda_for(function);
+        Clients {
+            lambda,
+            lambda_region,
+            ..self.clone()
+        }
+    }
+
     /// Where calls to `service` (`ecr`, `lambda`, `monitoring`) go, for messages: the
     /// endpoint given, else AWS's regional one.
     pub fn endpoint(&self, service: &str, endpoint_url: Option<&str>) -> String {

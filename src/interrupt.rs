@@ -20,6 +20,13 @@ pub fn install() {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = tx.send(true);
+                // A second Ctrl-C does not wait for a call that hangs: it ends the
+                // process at once (what was written is what the first one reported
+                // as under way).
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("ecr-lambda: interrupted twice: exiting now");
+                    std::process::exit(130);
+                }
             }
             // Keep the sender alive so that receivers never see the channel close.
             std::future::pending::<()>().await;
@@ -39,7 +46,10 @@ pub async fn ctrl_c() {
     match HEARD.get() {
         Some(rx) => {
             let mut rx = rx.clone();
-            let _ = rx.wait_for(|heard| *heard).await;
+            // A listener gone with its runtime is not a Ctrl-C.
+            if rx.wait_for(|heard| *heard).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
         None => std::future::pending().await,
     }

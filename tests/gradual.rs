@@ -439,15 +439,24 @@ async fn a_concurrent_alias_move_stops_the_release_with_exit_3_and_keeps_their_m
         .unwrap();
     let out = finish(child, Duration::from_secs(20));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let error = &json(&out)["error"];
-    assert_eq!(error["kind"], "conflict");
+    // The report says what stopped it, and where the alias was left.
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "stopped", "{release}");
+    assert_eq!(release["error"]["kind"], "conflict");
     assert!(
-        error["hint"]
+        release["error"]["hint"]
             .as_str()
             .unwrap()
             .contains("nothing was overwritten")
     );
-    // Their 25 % stands; the promotion was refused.
+    assert!(
+        release["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NOT moved back"),
+        "{release}"
+    );
+    // Their 25 % stands; the promotion was refused, and so was the move back.
     assert_eq!(
         alias_state(&world.function, "live").await,
         ("1".to_owned(), vec![("2".to_owned(), 0.25)])
@@ -574,9 +583,20 @@ async fn a_plain_deploy_alias_removes_the_weights_it_finds() {
 
 #[tokio::test]
 async fn rollback_waits_for_an_update_left_running_by_deploy_no_wait() {
+    // Whatever GetFunction shows mid-update (FIDELITY.md L1), "previous" is measured
+    // once the update has ended.
+    for image_while_updating in ["new", "old"] {
+        rollback_after_no_wait(image_while_updating).await;
+    }
+}
+
+async fn rollback_after_no_wait(image_while_updating: &str) {
     let world = World::new().await;
     // Version 1 is the base image; $LATEST moves to :v1 and is still updating.
-    lambda_behaviour(&world.function, serde_json::json!({"update_seconds": 3}));
+    lambda_behaviour(
+        &world.function,
+        serde_json::json!({"update_seconds": 3, "image_while_updating": image_while_updating}),
+    );
     let out = deploy(&uri(&world.repo, ":v1"), &world.function, &["--no-wait"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["update"]["status"], "in-progress");
@@ -781,4 +801,64 @@ async fn the_action_releases_gradually_and_reports_the_steps() {
         alias_state(&world.function, "live").await,
         ("2".to_owned(), vec![])
     );
+}
+
+/// Two functions: someone else aborts the second one's canary mid-bake. The
+/// promotion of the second is refused (412); the first, which this run moved, is
+/// moved back, so that no alias is left weighted or half-released with nothing
+/// watching it; the report says so (exit 3).
+#[tokio::test]
+async fn a_write_refused_for_one_function_moves_the_others_back() {
+    let world = World::new().await;
+    let second = unique("fn");
+    create_function(&second, &uri(&world.repo, ":base"), Architecture::X8664).await;
+    let out = deploy(&uri(&world.repo, ":base"), &second, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let child = command_at(
+        &moto().endpoint(),
+        &[
+            "deploy",
+            &uri(&world.repo, ":v1"),
+            "--function",
+            &world.function,
+            "--function",
+            &second,
+            "--alias",
+            "live",
+            "--canary",
+            "10",
+            "--bake",
+            "3s",
+            "--output",
+            "json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(
+        until_weighted(&second, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+    // `release abort` by another operator, on the second function only.
+    let out = release_command("abort", &second, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "rolled-back", "{release}");
+    assert_eq!(release["error"]["kind"], "conflict", "{release}");
+    assert!(
+        release["reason"].as_str().unwrap().contains("moved back"),
+        "{release}"
+    );
+    for function in [&world.function, &second] {
+        assert_eq!(
+            alias_state(function, "live").await,
+            ("1".to_owned(), vec![]),
+            "{function}"
+        );
+    }
 }

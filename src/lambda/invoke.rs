@@ -1,5 +1,7 @@
 //! The probe of a gradual release: one synchronous Invoke of the new version.
 
+use std::time::Duration;
+
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::types::{InvocationType, LogType};
@@ -76,12 +78,18 @@ fn the_functions_fault(e: &InvokeError) -> bool {
 /// Invokes `version` of the function once, synchronously, with the log tail. A
 /// failure of the function is an [`Invoked`] that did not pass; AWS refusing the call
 /// (access, throttling, a busy function) is an error.
+///
+/// A synchronous Invoke answers only when the function returns, so it gets its own
+/// time limit (`runs_for`: the function's own timeout, plus a margin) instead of the
+/// client's, and exactly one attempt: a retry would run the function again.
 pub async fn invoke(
     client: &Client,
     function: &FunctionRef,
     version: &str,
     payload: &[u8],
+    runs_for: Duration,
 ) -> Result<Invoked, AwsError> {
+    let limit = runs_for + Duration::from_secs(30);
     let answer = client
         .invoke()
         .function_name(&function.id)
@@ -89,6 +97,18 @@ pub async fn invoke(
         .invocation_type(InvocationType::RequestResponse)
         .log_type(LogType::Tail)
         .payload(Blob::new(payload))
+        .customize()
+        .config_override(
+            aws_sdk_lambda::config::Builder::default()
+                .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+                .timeout_config(
+                    aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                        .read_timeout(limit)
+                        .operation_attempt_timeout(limit)
+                        .operation_timeout(limit)
+                        .build(),
+                ),
+        )
         .send()
         .await;
     let out = match answer {

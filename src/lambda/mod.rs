@@ -147,6 +147,8 @@ pub struct FunctionState {
     pub dead_letter_target: Option<String>,
     /// The version this state is of: `$LATEST`, or a published version's number.
     pub version: Option<String>,
+    /// The function's own timeout (`Timeout`): how long one invocation may run.
+    pub timeout: Option<Duration>,
     /// The image URI its code was given (`Code.ImageUri`), by tag or by digest.
     pub image_uri: Option<String>,
     /// The digest of the image the function runs (or is being updated to).
@@ -269,6 +271,10 @@ impl FunctionState {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
             version: config.and_then(|c| c.version()).map(str::to_owned),
+            timeout: config
+                .and_then(|c| c.timeout())
+                .and_then(|t| u64::try_from(t).ok())
+                .map(Duration::from_secs),
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
             running_digest: resolved.and_then(|(_, digest)| digest.parse().ok()),
             running_repository: resolved.map(|(repository, _)| repository.to_owned()),

@@ -164,7 +164,7 @@ pub async fn update_alias(
         ))
         .build();
     let name = &alias.name;
-    client
+    let sent = client
         .update_alias()
         .function_name(&function.id)
         .name(name)
@@ -183,19 +183,37 @@ pub async fn update_alias(
             )
         })
         .map_err(|e| {
-            let e = AwsError::from_sdk("UpdateAlias", e, |e| {
+            AwsError::from_sdk("UpdateAlias", e, |e| {
                 conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-            });
-            if e.kind == AwsErrorKind::Conflict {
-                e.with_hint(format!(
-                    "alias {name} of {function} was changed by someone else since it was read; \
-                     nothing was overwritten: see `ecr-lambda release status --function \
-                     {function} --alias {name}`, then run the command again"
-                ))
-            } else {
-                e
+            })
+        });
+    match sent {
+        Ok(alias) => Ok(alias),
+        // Refused with the RevisionId it was read at. When an earlier attempt of this
+        // very write went through and only its answer was lost, the SDK's retry meets
+        // our own change: the alias then is exactly what was sent, and goes on from
+        // there. Anything else is someone else's change, not overwritten.
+        Err(e) if e.kind == AwsErrorKind::Conflict => {
+            let now = get_alias(client, function, name).await?;
+            let wanted: BTreeMap<String, f64> =
+                weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect();
+            match now {
+                Some(now)
+                    if now.revision_id != alias.revision_id
+                        && now.version == version
+                        && now.weights == wanted =>
+                {
+                    Ok(now)
+                }
+                _ => Err(e.with_hint(format!(
+                    "alias {name} of {function} was changed by someone else since it was \
+                     read; nothing was overwritten: see `ecr-lambda release status \
+                     --function {function} --alias {name}`, then run the command again"
+                ))),
             }
-        })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Every published version (ListVersionsByFunction, all pages), oldest first.

@@ -42,6 +42,8 @@ pub async fn rollback(
     clients: &Clients,
     req: &RollbackRequest,
 ) -> Result<Outcome<RollbackReport>, Error> {
+    // Every call about the function in its own region.
+    let clients = &clients.for_function(&req.function);
     let lambda = &clients.lambda;
     let read_alias = async {
         match &req.alias {
@@ -57,6 +59,14 @@ pub async fn rollback(
         read_alias
     );
     let (versions, latest, alias) = (versions?, latest?, alias?.flatten());
+    // Without --alias, "previous" is measured from what $LATEST runs: an update still
+    // in progress (after deploy --no-wait) is waited for first, as deploy does, since
+    // what GetFunction shows mid-update is not documented.
+    let latest = if req.alias.is_none() && !req.dry_run && !latest.settled() {
+        settle_first(clients, &waiting(req, &latest), &req.function, latest).await?
+    } else {
+        latest
+    };
     let mut report = RollbackReport {
         function: FunctionReport {
             name: latest.name.clone(),
@@ -101,7 +111,7 @@ pub async fn rollback(
 
     // An alias in the middle of a gradual release: rolling back is aborting it, the
     // weights cleared and its own version keeping all the traffic.
-    if let (Some(name), Some(alias)) = (&req.alias, &alias)
+    if let (Some(name), Some(alias), None) = (&req.alias, &alias, &req.to)
         && !alias.weights.is_empty()
     {
         report.to = Some(VersionReport {
@@ -238,7 +248,11 @@ pub async fn rollback(
     }
 
     if let (Some(name), Some(alias)) = (&req.alias, &alias) {
-        report.status = if alias.version == chosen.version {
+        // An alias mid-release moved with --to: its weights go too, and are reported.
+        if !alias.weights.is_empty() {
+            report.weights_removed = Some(alias.weights.clone());
+        }
+        report.status = if alias.version == chosen.version && alias.weights.is_empty() {
             RollbackStatus::Unchanged
         } else if req.dry_run {
             RollbackStatus::Planned
@@ -264,18 +278,7 @@ pub async fn rollback(
     } else {
         let as_deploy = DeployRequest {
             image,
-            functions: vec![req.function.clone()],
-            concurrency: 1,
-            platform: None,
-            tag: None,
-            publish: false,
-            alias: None,
-            wait: req.wait,
-            wait_timeout: req.wait_timeout,
-            dry_run: false,
-            keep_provenance: false,
-            progress: req.progress,
-            gradual: None,
+            ..waiting(req, &latest)
         };
         // As deploy does: a function being created, or busy with another update, is
         // waited for first (Lambda would refuse the update).
@@ -300,6 +303,30 @@ pub async fn rollback(
     };
     report.update = Some(update);
     Ok(Outcome { report, exit })
+}
+
+/// The deploy request a rollback's waits and update run as: `$LATEST` updated to the
+/// version's image by digest, nothing else.
+fn waiting(req: &RollbackRequest, latest: &crate::lambda::FunctionState) -> DeployRequest {
+    DeployRequest {
+        image: ImageRef {
+            registry: None,
+            repository: latest.name.clone(),
+            selector: Selector::Tag("rollback".into()),
+        },
+        functions: vec![req.function.clone()],
+        concurrency: 1,
+        platform: None,
+        tag: None,
+        publish: false,
+        alias: None,
+        wait: req.wait,
+        wait_timeout: req.wait_timeout,
+        dry_run: false,
+        keep_provenance: false,
+        progress: req.progress,
+        gradual: None,
+    }
 }
 
 async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {

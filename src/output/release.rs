@@ -28,6 +28,10 @@ pub enum ReleaseOutcome {
     Planned,
     /// Every alias already runs the new image with all the traffic: nothing to shift.
     Unchanged,
+    /// An AWS error stopped the release (a concurrent change of an alias, say), and
+    /// not every alias this run moved could be moved back: `error` and `reason` say
+    /// where each was left.
+    Stopped,
 }
 
 impl ReleaseOutcome {
@@ -40,6 +44,7 @@ impl ReleaseOutcome {
             ReleaseOutcome::Interrupted => "interrupted",
             ReleaseOutcome::Planned => "planned",
             ReleaseOutcome::Unchanged => "unchanged",
+            ReleaseOutcome::Stopped => "stopped",
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct ReleaseReport {
     pub probes: Vec<ProbeReport>,
     /// When the aliases were pointed at the new version with all the traffic.
     pub promoted_at: Option<String>,
+    /// The AWS error that stopped the release (`reason` says where it left each
+    /// alias); `null` when none did.
+    pub error: Option<super::ErrorDetail>,
 }
 
 impl fmt::Display for ReleaseReport {
@@ -250,8 +258,8 @@ pub struct AliasState {
     pub action: AliasAction,
     /// The weights before the command, when it changed them.
     pub weights_removed: Option<BTreeMap<String, f64>>,
-    /// The AWS error that stopped this alias's write (the others went on).
-    pub error: Option<String>,
+    /// The error that stopped this alias's write (the others went on).
+    pub error: Option<super::ErrorDetail>,
 }
 
 /// What `release status|promote|abort` found and did.
@@ -307,7 +315,7 @@ impl fmt::Display for ReleaseCommandReport {
                 writeln!(f, "{:<11}{did}", format!("{}:", self.command))?;
             }
             if let Some(error) = &a.error {
-                writeln!(f, "error:     {error}")?;
+                writeln!(f, "error:     {}", error.message)?;
             }
         }
         Ok(())

@@ -71,7 +71,11 @@ pub(super) async fn read_releases(
     let mut reads = tokio::task::JoinSet::new();
     for (i, (analysis, function)) in analyses.iter().zip(&req.functions).enumerate() {
         let target = Target::of(analysis).expect("a ready or fixable image has a target");
-        let (clients, function, name) = (clients.clone(), function.clone(), name.clone());
+        let (clients, function, name) = (
+            clients.for_function(function),
+            function.clone(),
+            name.clone(),
+        );
         reads.spawn(async move { (i, Release::read(&clients, &function, &name, &target).await) });
     }
     let mut releases = vec![None; analyses.len()];
@@ -109,54 +113,66 @@ pub(super) async fn release_gradually(
                 previous: alias.version.clone(),
                 alias,
                 new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
+                // Lambda's default timeout, until the new version is read.
+                runs_for: std::time::Duration::from_secs(3),
+                moved: false,
             },
         ));
     }
     let mut only: Vec<Shift> = shifts.iter().map(|(_, s)| s.clone()).collect();
-    let mut outcome = if updates_exit != ExitCode::Success {
-        let mut refused = gradual_release::plan(gradual, &only, alarms);
-        refused.outcome = ReleaseOutcome::Refused;
-        refused.reason = Some("the update did not succeed everywhere; no traffic moved".into());
-        Outcome {
-            report: refused,
-            exit: updates_exit,
-        }
+    let stop = |outcome: ReleaseOutcome, reason: String, exit: ExitCode, alarms| {
+        let mut report = gradual_release::plan(gradual, &[], alarms);
+        report.outcome = outcome;
+        report.reason = Some(reason);
+        Outcome { report, exit }
+    };
+    let mut outcome = if crate::interrupt::heard() && !req.dry_run {
+        stop(
+            ReleaseOutcome::Interrupted,
+            "interrupted during the updates: no traffic moved; run the deploy again to \
+             release"
+                .into(),
+            ExitCode::Interrupted,
+            alarms,
+        )
+    } else if updates_exit != ExitCode::Success {
+        stop(
+            ReleaseOutcome::Refused,
+            "the update did not succeed everywhere; no traffic moved".into(),
+            updates_exit,
+            alarms,
+        )
     } else if only.is_empty() {
-        let mut unchanged = gradual_release::plan(gradual, &only, alarms);
-        unchanged.outcome = ReleaseOutcome::Unchanged;
-        unchanged.steps.clear();
-        unchanged.reason = Some("every alias already runs the image with all the traffic".into());
-        Outcome {
-            report: unchanged,
-            exit: ExitCode::Success,
-        }
+        let mut unchanged = stop(
+            ReleaseOutcome::Unchanged,
+            "every alias already runs the image with all the traffic".into(),
+            ExitCode::Success,
+            alarms,
+        );
+        unchanged.report.steps.clear();
+        unchanged
     } else if req.dry_run {
         Outcome {
             report: gradual_release::plan(gradual, &only, alarms),
             exit: ExitCode::Success,
         }
     } else {
-        // A version published with the update reads Pending until the update ends;
-        // the probe and the alias need it Active.
-        for shift in &only {
-            let version = shift.new.clone().unwrap_or_default();
-            let waited = wait(clients, req, &shift.function, Some(&version), "publication").await?;
-            if !waited.state.settled() {
-                return Err(AwsError::new(
-                    "GetFunction",
-                    AwsErrorKind::Conflict,
-                    format!(
-                        "version {version} of {} was still {} after {} s",
-                        shift.function,
-                        waited.state.status_line(),
-                        req.wait_timeout.as_secs()
-                    ),
-                )
-                .with_hint("run the deploy again once the version is Active")
-                .into());
+        match published(clients, req, releases, &shifts, &mut only).await {
+            Ok(None) => {
+                gradual_release::run(clients, gradual, &mut only, alarms, req.progress).await?
+            }
+            Ok(Some((outcome, reason, exit))) => stop(outcome, reason, exit, alarms),
+            Err(e) => {
+                let mut refused = stop(
+                    ReleaseOutcome::Refused,
+                    format!("the release did not start: {e}; no traffic moved"),
+                    e.exit_code(),
+                    alarms,
+                );
+                refused.report.error = Some((&e).into());
+                refused
             }
         }
-        gradual_release::run(clients, gradual, &mut only, alarms, req.progress).await?
     };
     for ((i, _), shift) in shifts.iter().zip(&only) {
         let Some(alias) = deployments[*i].alias.as_mut() else {
@@ -176,13 +192,83 @@ pub(super) async fn release_gradually(
             }
             _ => {
                 alias.status = AliasStatus::NotMoved;
-                alias.version = Some(shift.previous.clone());
+                alias.version = Some(shift.alias.version.clone());
                 alias.weights = shift.alias.weights.clone();
             }
         }
     }
-    if outcome.report.outcome == ReleaseOutcome::RolledBack {
+    // An alarm that fired is a gate that failed (exit 1); an AWS error that stopped
+    // the release keeps its exit code (3).
+    if outcome.report.outcome == ReleaseOutcome::RolledBack && outcome.report.error.is_none() {
         outcome.exit = ExitCode::NotUsable;
     }
     Ok((outcome.report, outcome.exit))
+}
+
+/// Waits for each new version to leave Pending (the probe and the alias need it
+/// Active), takes its timeout for the probe, and checks the weighted-alias rules
+/// against the version actually chosen (an older one may be reused). `Some` stops
+/// the release before any traffic moves: its outcome, reason and exit code.
+async fn published(
+    clients: &Clients,
+    req: &DeployRequest,
+    releases: &[Option<Release>],
+    shifts: &[(usize, Shift)],
+    only: &mut [Shift],
+) -> Result<Option<(ReleaseOutcome, String, ExitCode)>, Error> {
+    for ((i, _), shift) in shifts.iter().zip(only.iter_mut()) {
+        let version = shift.new.clone().unwrap_or_default();
+        let clients = clients.for_function(&shift.function);
+        let waited = match wait(
+            &clients,
+            req,
+            &shift.function,
+            Some(&version),
+            "publication",
+        )
+        .await
+        {
+            Ok(waited) => waited,
+            Err(Error::Interrupted(message)) => {
+                return Ok(Some((
+                    ReleaseOutcome::Interrupted,
+                    format!("{message}; no traffic moved"),
+                    ExitCode::Interrupted,
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if !waited.state.settled() {
+            return Err(AwsError::new(
+                "GetFunction",
+                AwsErrorKind::Conflict,
+                format!(
+                    "version {version} of {} was still {} after {} s",
+                    shift.function,
+                    waited.state.status_line(),
+                    req.wait_timeout.as_secs()
+                ),
+            )
+            .with_hint("run the deploy again once the version is Active")
+            .into());
+        }
+        if let Some(t) = waited.state.timeout {
+            shift.runs_for = t;
+        }
+        let current = releases[*i].as_ref().and_then(|r| r.current.as_ref());
+        if let Some(reason) = gradual_release::refusal(
+            &shift.function,
+            &shift.alias.name,
+            Some(&shift.alias),
+            current,
+            &waited.state,
+        ) {
+            return Ok(Some((
+                ReleaseOutcome::Refused,
+                format!("{reason}; no traffic moved"),
+                ExitCode::NotUsable,
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -231,7 +231,8 @@ pub async fn deploy(
          running: &mut tokio::task::JoinSet<(usize, Result<DeploymentReport, Error>)>| {
             let written_tag =
                 fixed_of(&target_digest(&analysis)).and_then(|(_, f, t)| f.action.and(t.clone()));
-            let (clients, req) = (clients.clone(), req.clone());
+            // Every call about this function in its own region.
+            let (clients, req) = (clients.for_function(&function), req.clone());
             running.spawn(async move {
                 (
                     i,
@@ -273,8 +274,17 @@ pub async fn deploy(
         });
         match result {
             Ok(deployment) => deployments.push(deployment),
-            // One function: its error is the command's, as it always was.
-            Err(e) if single && !interrupted => return Err(e),
+            // One function: its error is the command's, unless a tag was written
+            // before it (kept in the report).
+            Err(e)
+                if single
+                    && !interrupted
+                    && fixed_of(&target_digest(analysis))
+                        .and_then(|(_, f, t)| f.action.and(t.as_ref()))
+                        .is_none() =>
+            {
+                return Err(e);
+            }
             Err(e) => {
                 aws_failed |= e.exit_code() == ExitCode::Aws;
                 let mut deployment = stopped(analysis, Some((&e).into()));
@@ -294,9 +304,7 @@ pub async fn deploy(
         ExitCode::NotUsable
     };
     let mut release_report = None;
-    if let Some(gradual) = &req.gradual
-        && !interrupted
-    {
+    if let Some(gradual) = &req.gradual {
         let (report, release_exit) = gradual::release_gradually(
             clients,
             req,
@@ -364,7 +372,11 @@ async fn settle_all(
             .function
             .clone()
             .expect("analyse reads the function it is given");
-        let (clients, req, function) = (clients.clone(), req.clone(), function.clone());
+        let (clients, req, function) = (
+            clients.for_function(function),
+            req.clone(),
+            function.clone(),
+        );
         waits.spawn(async move {
             let settled = if req.dry_run {
                 Ok(state)
@@ -565,6 +577,8 @@ async fn deploy_function(
                 update.status,
                 UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
             );
+            // After Ctrl-C no version is published.
+            let moves = moves && (req.dry_run || !crate::interrupt::heard());
             let version = if release.runs_target || !moves {
                 release.before.as_ref().map(|a| a.version.clone())
             } else {

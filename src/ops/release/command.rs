@@ -43,7 +43,8 @@ pub struct ReleaseRequest {
 
 /// Reads each function's alias (GetAlias) and the images of its versions; `promote`
 /// and `abort` then write it with the RevisionId it was read at. An alias that does
-/// not exist is reported with [`ExitCode::NotUsable`].
+/// not exist is a not-found error (exit 3), as a function that does not exist is.
+/// After Ctrl-C no further alias is written.
 pub async fn release(
     clients: &Clients,
     req: &ReleaseRequest,
@@ -76,6 +77,12 @@ pub async fn release(
             state.weights_removed = Some(alias.weights.clone());
             if req.dry_run {
                 state.action = AliasAction::Planned;
+            } else if crate::interrupt::heard() {
+                state.weights_removed = None;
+                state.error = Some(
+                    (&Error::Interrupted("interrupted before this alias was written".into()))
+                        .into(),
+                );
             } else {
                 match releases::update_alias(
                     &clients.lambda_for(function).0,
@@ -98,8 +105,9 @@ pub async fn release(
                     }
                     Err(e) => {
                         state.weights_removed = None;
-                        state.error = Some(e.to_string());
-                        first_error.get_or_insert(e.into());
+                        let e = Error::from(e);
+                        state.error = Some((&e).into());
+                        first_error.get_or_insert(e);
                     }
                 }
             }

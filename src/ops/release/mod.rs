@@ -55,6 +55,12 @@ pub(crate) struct Shift {
     /// The version the traffic moves to; `None` in a dry run when it is yet to be
     /// published.
     pub new: Option<String>,
+    /// How long one invocation of the new version may run (its `Timeout`): the
+    /// probe waits that long.
+    pub runs_for: Duration,
+    /// This run has written the alias (a weight, or the promotion): what it undoes
+    /// when the release cannot go on.
+    pub moved: bool,
 }
 
 /// Why a release cannot start on this function's alias, read before anything is
@@ -174,6 +180,7 @@ pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> R
             .flatten(),
         probes,
         promoted_at: None,
+        error: None,
     }
 }
 
@@ -195,6 +202,9 @@ fn functions_flags(shifts: &[Shift]) -> String {
     flags.join(" ")
 }
 
+/// The least time between two alarm reads.
+const MIN_READ_GAP: Duration = Duration::from_millis(500);
+
 /// How the wait between two alarm reads ended.
 enum Slept {
     Done,
@@ -208,6 +218,9 @@ struct Walk<'a> {
     sleep: aws_sdk_lambda::config::SharedAsyncSleep,
     progress: Option<indicatif::ProgressBar>,
     report: ReleaseReport,
+    /// When the alarms were last read: reads stay at least half a second apart, even
+    /// after a slow (throttled, retried) one.
+    last_read: Option<SystemTime>,
 }
 
 impl Walk<'_> {
@@ -256,7 +269,16 @@ impl Walk<'_> {
         if names.is_empty() {
             return Ok(None);
         }
-        let alarms = read_alarms(self.clients, names).await?;
+        if let Some(last) = self.last_read {
+            let earliest = last + MIN_READ_GAP;
+            if earliest > self.now() {
+                let wait = earliest.duration_since(self.now()).unwrap_or_default();
+                aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, wait).await;
+            }
+        }
+        let alarms = read_alarms(self.clients, names).await;
+        self.last_read = Some(self.now());
+        let alarms = alarms?;
         self.report.alarm_reads += 1;
         let fired = firing(&alarms).cloned();
         self.report.alarms = alarms;
@@ -264,10 +286,10 @@ impl Walk<'_> {
     }
 }
 
-/// UpdateAlias of every function at once: `FunctionVersion` = `version_of(shift)`,
-/// with `weight` for the new version when given, else no weights. Each alias's new
-/// RevisionId is kept for its next write. The first error, once every write has
-/// ended (the others are not undone: nothing is overwritten behind anyone).
+/// UpdateAlias of every function at once (each in its own region): the new version
+/// when promoting, else the previous one with `weight` for the new version, or no
+/// weights. Each alias's new RevisionId is kept for its next write. The first error,
+/// once every write has ended; [`run`] then moves back what this run moved.
 async fn write_all(
     clients: &Clients,
     shifts: &mut [Shift],
@@ -276,7 +298,7 @@ async fn write_all(
 ) -> Result<(), Error> {
     let mut writes = tokio::task::JoinSet::new();
     for (i, shift) in shifts.iter().enumerate() {
-        let (client, shift) = (clients.lambda.clone(), shift.clone());
+        let (client, shift) = (clients.lambda_for(&shift.function).0, shift.clone());
         writes.spawn(async move {
             let new = shift.new.clone().unwrap_or_default();
             let (version, weighted) = if promote {
@@ -297,7 +319,10 @@ async fn write_all(
     while let Some(done) = writes.join_next().await {
         let (i, written) = done.expect("alias writes do not panic");
         match written {
-            Ok(alias) => shifts[i].alias = alias,
+            Ok(alias) => {
+                shifts[i].alias = alias;
+                shifts[i].moved = true;
+            }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -328,22 +353,86 @@ pub(crate) async fn run(
         )
         .into());
     };
+    let clock_now = clock.now();
     let mut walk = Walk {
         clients,
         clock: Box::new(move || clock.now()),
         sleep,
         progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
+        // The alarms were read (before anything was written) just before this.
+        last_read: (!alarms.is_empty()).then(|| clock_now),
         report: plan(gradual, shifts, alarms),
     };
     let result = walk_release(&mut walk, gradual, shifts).await;
     if let Some(bar) = &walk.progress {
         bar.finish_and_clear();
     }
-    let exit = result?;
+    let exit = match result {
+        Ok(exit) => exit,
+        // Whatever stopped the release (a write refused or failed, an alarm that could
+        // not be read, a probe AWS refused), what this run moved goes back, so that no
+        // alias is left weighted with nothing watching it; the report says so.
+        Err(e) => {
+            walk.report.error = Some((&e).into());
+            stopped(clients, shifts, &mut walk.report, &e).await;
+            e.exit_code()
+        }
+    };
     Ok(Outcome {
         report: walk.report,
         exit,
     })
+}
+
+/// After an error: every alias this run moved back on its previous version alone,
+/// with the RevisionIds it chained (anyone else's later change is refused, not
+/// overwritten); the outcome and reason say where each alias was left.
+async fn stopped(clients: &Clients, shifts: &mut [Shift], report: &mut ReleaseReport, e: &Error) {
+    let flags = functions_flags(shifts);
+    let mut back = Vec::new();
+    let mut left = Vec::new();
+    for shift in shifts.iter_mut().filter(|s| s.moved) {
+        let client = clients.lambda_for(&shift.function).0;
+        match releases::update_alias(
+            &client,
+            &shift.function,
+            &shift.alias,
+            &shift.previous,
+            None,
+        )
+        .await
+        {
+            Ok(alias) => {
+                shift.alias = alias;
+                back.push(shift.function.to_string());
+            }
+            Err(undo) => left.push(format!("{} ({undo})", shift.function)),
+        }
+    }
+    report.outcome = if !back.is_empty() && left.is_empty() {
+        ReleaseOutcome::RolledBack
+    } else if back.is_empty() && left.is_empty() {
+        ReleaseOutcome::Refused
+    } else {
+        ReleaseOutcome::Stopped
+    };
+    let mut reason = format!("the release stopped: {e}");
+    if !back.is_empty() {
+        reason.push_str(&format!(
+            "; moved back to the previous version alone: {}",
+            back.join(", ")
+        ));
+    }
+    if !left.is_empty() {
+        reason.push_str(&format!(
+            "; NOT moved back (see `ecr-lambda release status {flags}`): {}",
+            left.join(", ")
+        ));
+    }
+    if back.is_empty() && left.is_empty() {
+        reason.push_str("; no traffic had moved");
+    }
+    report.reason = Some(reason);
 }
 
 async fn walk_release(
@@ -366,10 +455,11 @@ async fn walk_release(
                 bar.set_message(format!("probing {} version {version}", shift.function));
             }
             let invoked = lambda::invoke(
-                &walk.clients.lambda,
+                &walk.clients.lambda_for(&shift.function).0,
                 &shift.function,
                 &version,
                 &probe.payload,
+                shift.runs_for,
             )
             .await?;
             let report = &mut walk.report.probes[i];
@@ -439,28 +529,9 @@ async fn walk_release(
             if let Slept::Interrupted = walk.sleep_until(started + at, &label).await {
                 return Ok(interrupted(walk, shifts, i + 1, &flags));
             }
-            let fired = match walk.read_alarms(&gradual.alarms).await {
-                Ok(fired) => fired,
-                // An alarm that cannot be read cannot gate: the traffic goes back.
-                Err(e) => {
-                    let back = write_all(walk.clients, shifts, false, None).await;
-                    walk.report.outcome = ReleaseOutcome::RolledBack;
-                    return Err(match back {
-                        Ok(()) => with_hint(
-                            e,
-                            "the alarms could not be read, so the weights were cleared: every \
-                             alias is back on its previous version",
-                        ),
-                        Err(_) => with_hint(
-                            e,
-                            &format!(
-                                "the alarms could not be read, and clearing the weights failed \
-                                 too: see `ecr-lambda release status {flags}`"
-                            ),
-                        ),
-                    });
-                }
-            };
+            // An alarm that cannot be read cannot gate: the error stops the release,
+            // and run() moves the traffic back.
+            let fired = walk.read_alarms(&gradual.alarms).await?;
             if let Some(alarm) = fired {
                 write_all(walk.clients, shifts, false, None).await?;
                 walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
@@ -493,20 +564,6 @@ async fn walk_release(
     walk.report.promoted_at = Some(timestamp(walk.now()));
     walk.report.outcome = ReleaseOutcome::Promoted;
     Ok(ExitCode::Success)
-}
-
-/// Adds to the error's hint (an AccessDenied keeps naming the permission).
-fn with_hint(error: Error, hint: &str) -> Error {
-    match error {
-        Error::Aws(e) => {
-            let hint = match &e.hint {
-                Some(first) => format!("{first}; {hint}"),
-                None => hint.to_owned(),
-            };
-            Error::Aws(e.with_hint(hint))
-        }
-        other => other,
-    }
 }
 
 /// Ctrl-C: the aliases are left as they are, and the report says how to go on.
