@@ -360,7 +360,7 @@ pub(crate) async fn run(
         sleep,
         progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         // The alarms were read (before anything was written) just before this.
-        last_read: (!alarms.is_empty()).then(|| clock_now),
+        last_read: (!alarms.is_empty()).then_some(clock_now),
         report: plan(gradual, shifts, alarms),
     };
     let result = walk_release(&mut walk, gradual, shifts).await;
@@ -616,6 +616,7 @@ mod tests {
             role: Some(role.into()),
             dead_letter_target: dlq.map(str::to_owned),
             version: None,
+            timeout: None,
             image_uri: None,
             running_digest: None,
             running_repository: None,
