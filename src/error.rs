@@ -191,6 +191,7 @@ fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
         "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
         "GetDownloadUrlForLayer" => "ecr:GetDownloadUrlForLayer",
         "ListImageReferrers" => "ecr:ListImageReferrers",
+        "DescribeImageSigningStatus" => "ecr:DescribeImageSigningStatus",
         _ => operation,
     };
     match kind {
