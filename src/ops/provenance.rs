@@ -314,8 +314,16 @@ pub(crate) fn apply(
 }
 
 /// The statement of the target that the alias description records: the first whose
-/// subject is the target.
+/// subject is the target, once requirements on it were met (a source nobody checked
+/// is not recorded as if it were).
 pub(crate) fn recorded(analysis: &Analysis) -> Option<&statement::Statement> {
+    let verified = analysis
+        .verification
+        .as_ref()
+        .is_some_and(|v| v.passed && v.require_provenance);
+    if !verified {
+        return None;
+    }
     analysis
         .assessment
         .provenance

@@ -35,9 +35,9 @@ pub async fn deploy(
     req: &DeployRequest,
 ) -> Result<Outcome<DeployReport>, Error> {
     let mut analyses = analyse_many(clients, &req.image, &req.functions, req.platform).await?;
-    // Provenance is read when a requirement asks, or with --alias (its description
-    // records the source and revision); never otherwise (BENCHMARKS.md: what it costs).
-    let wants_provenance = req.provenance.any() || req.alias.is_some();
+    // Provenance is read only when a requirement asks (BENCHMARKS.md: what it costs);
+    // then --alias records the verified source and revision in the alias description.
+    let wants_provenance = req.provenance.any();
     let snapshot = if wants_provenance {
         analyses.clone()
     } else {
