@@ -228,7 +228,10 @@ async fn what_the_provenance_read_costs() {
         // check of an index is exit 1 (Lambda-ready only after fix); never a
         // provenance problem.
         assert!(code(&out) <= 1, "{args:?}: {}", stderr(&out));
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("provenance-"), "{args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("provenance-"),
+            "{args:?}"
+        );
         assert_eq!(proxy.counts(), counts(expected), "{args:?}");
     };
     let pinned = [
