@@ -135,7 +135,7 @@ pub struct ProvenanceArgs {
     /// Require the statement's revision to be this git commit (40 hex digits, or a prefix of at least 12); implies --require-provenance
     #[arg(long, value_name = "SHA", help_heading = "Provenance")]
     pub provenance_revision: Option<String>,
-    /// Require the statement's builder id to start with this (https://github.com/ORG/REPO/actions/runs/, say); implies --require-provenance
+    /// Require the statement's builder id to start with this (the prefix of the workflow's run URLs, say); implies --require-provenance
     #[arg(long, value_name = "PREFIX", help_heading = "Provenance")]
     pub provenance_builder: Option<String>,
     /// Require ECR managed signing to say COMPLETE for every signing profile of the image (IN_PROGRESS is waited for up to --wait-timeout)
