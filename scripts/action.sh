@@ -118,6 +118,12 @@ command="${command//[[:space:]]/}"
 
 fail_usage() {
     echo "::error title=action-input::$1"
+    if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
+        printf '### ecr-lambda: the inputs cannot be used\n\n%s\n\nExit code 2.\n' "$1" >>"$GITHUB_STEP_SUMMARY"
+    fi
+    if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
+        echo "exit-code=2" >>"$GITHUB_OUTPUT"
+    fi
     exit 2
 }
 
@@ -184,10 +190,16 @@ if [[ "$command" == check ]]; then
     INPUT_TAG="" dry_run="" keep_provenance=""
 fi
 [[ -n "$image" ]] && args+=("$image")
+functions=()
 while IFS= read -r line; do
     line="$(trim "$line")"
-    [[ -n "$line" ]] && args+=(--function "$line")
+    [[ -n "$line" ]] && functions+=("$line") && args+=(--function "$line")
 done <<<"${INPUT_FUNCTION:-}"
+# Only deploy takes several functions; the others would stop at the tool's usage
+# error with no report, so the step says so itself.
+if [[ "$command" != deploy && ${#functions[@]} -gt 1 ]]; then
+    fail_usage "command ${command} takes one function, and the function input names ${#functions[@]} (${functions[*]}): use one step per function, or command deploy"
+fi
 for pair in "alias:${INPUT_ALIAS:-}" "platform:${INPUT_PLATFORM:-}" "tag:${INPUT_TAG:-}" \
     "region:${INPUT_REGION:-}" "wait-timeout:${INPUT_WAIT_TIMEOUT:-}" \
     "canary:${INPUT_CANARY:-}" "bake:${INPUT_BAKE:-}" "linear:${INPUT_LINEAR:-}" \
@@ -312,7 +324,9 @@ else:
         annotate("error", reason, f"update-{update_status}")
 
     image = as_text(get("image"))
-    digest = as_text(get("target", "digest")) or as_text(get("digest"))
+    # The target only: with no single target (several architectures, or none), empty
+    # rather than the index's digest, which Lambda cannot run.
+    digest = as_text(get("target", "digest"))
     image_uri = as_text(get("image_uri"))
     if not image_uri and image and get("target", "digest"):
         # The target by digest, as a deploy would name it.
@@ -378,8 +392,12 @@ else:
                 result += f" (version {up['version']})"
             if up.get("reason"):
                 result += f": {up['reason']}"
-            if d.get("error"):
-                result += f": {d['error']}"
+            err = d.get("error")
+            if isinstance(err, dict):
+                result += f": {as_text(err.get('message'))}"
+                annotate("error", f"{name}: {as_text(err.get('message'))}"
+                         + (f"\nhint: {err['hint']}" if err.get("hint") else ""),
+                         as_text(err.get("kind")) or None)
             rows.append((f"Function `{name}`", result))
             if up.get("status") in ("failed", "in-progress"):
                 annotate("error", f"{name}: " + (as_text(up.get("reason")) or f"the update is {up['status']}"),

@@ -74,7 +74,7 @@ pub struct AwsArgs {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub connect_timeout: u64,
-    /// Seconds to wait for AWS to answer a call
+    /// Seconds an attempt of an AWS call may wait for its answer (a call, retries included: twice that)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=900))]
     pub read_timeout: u64,
@@ -454,7 +454,7 @@ fn tag(value: Option<&str>) -> Result<Option<String>, Error> {
     Ok(value.map(str::to_owned))
 }
 
-/// Every `--function`, once each, all in one region (the clients are per region).
+/// Every `--function`, once each.
 fn functions(values: &[String]) -> Result<Vec<FunctionRef>, Error> {
     let mut functions: Vec<FunctionRef> = Vec::new();
     for value in values {
@@ -466,17 +466,8 @@ fn functions(values: &[String]) -> Result<Vec<FunctionRef>, Error> {
         }
         functions.push(f);
     }
-    let regions: Vec<&str> = functions
-        .iter()
-        .filter_map(|f| f.region.as_deref())
-        .collect();
-    if regions.iter().any(|r| *r != regions[0]) {
-        return Err(Error::Usage(
-            "the functions are in different regions; deploy to each region separately (Lambda \
-             pulls images only from its own region)"
-                .into(),
-        ));
-    }
+    // Functions in several regions are each read in their own; the image can be
+    // pulled only in its repository's region, which the rules check (region-mismatch).
     Ok(functions)
 }
 

@@ -30,6 +30,43 @@ pub struct Clients {
     pub calls: CallStats,
 }
 
+impl Clients {
+    /// Where calls to `service` (`ecr`, `lambda`, `monitoring`) go, for messages: the
+    /// endpoint given, else AWS's regional one.
+    pub fn endpoint(&self, service: &str, endpoint_url: Option<&str>) -> String {
+        if let Some(url) = endpoint_url {
+            return url.to_owned();
+        }
+        let region = if service == "ecr" {
+            &self.ecr_region
+        } else {
+            &self.lambda_region
+        };
+        format!("https://{service}.{region}.amazonaws.com")
+    }
+
+    /// The Lambda client for a function: the one in `lambda_region`, unless the
+    /// function's ARN names another region (then a client there, on the same
+    /// configuration), and that region.
+    pub fn lambda_for(
+        &self,
+        function: &crate::lambda::FunctionRef,
+    ) -> (aws_sdk_lambda::Client, String) {
+        match &function.region {
+            Some(region) if *region != self.lambda_region => {
+                let config = self
+                    .lambda
+                    .config()
+                    .to_builder()
+                    .region(Region::new(region.clone()))
+                    .build();
+                (aws_sdk_lambda::Client::from_conf(config), region.clone())
+            }
+            _ => (self.lambda.clone(), self.lambda_region.clone()),
+        }
+    }
+}
+
 /// The AWS options every command shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsOptions {
@@ -64,10 +101,15 @@ pub async fn clients(
 ) -> Result<Clients, Error> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
+        // A stalled endpoint is given up on within one read timeout per attempt, and
+        // two per call (retries included): 30 s and 60 s by default, where the SDK's
+        // own defaults let a call hang for 3 × 30 s and more.
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(options.connect_timeout)
                 .read_timeout(options.read_timeout)
+                .operation_attempt_timeout(options.read_timeout)
+                .operation_timeout(options.read_timeout * 2)
                 .build(),
         );
     if let Some(profile) = &options.profile {

@@ -183,17 +183,33 @@ fn kind_of_code(code: Option<&str>) -> AwsErrorKind {
     }
 }
 
+/// The service an API operation belongs to, as IAM and endpoints name it.
+pub fn service_of(operation: &str) -> &'static str {
+    match operation {
+        "BatchGetImage"
+        | "PutImage"
+        | "GetDownloadUrlForLayer"
+        | "ListImageReferrers"
+        | "DescribeImages"
+        | "ListImages"
+        | "DescribeRepositories"
+        | "DescribeImageSigningStatus"
+        | "BatchCheckLayerAvailability" => "ecr",
+        "DescribeAlarms" => "cloudwatch",
+        _ => "lambda",
+    }
+}
+
+/// The IAM action that allows an API operation (`lambda:InvokeFunction` for Invoke).
+pub fn iam_action(operation: &str) -> String {
+    match operation {
+        "Invoke" => "lambda:InvokeFunction".to_owned(),
+        _ => format!("{}:{operation}", service_of(operation)),
+    }
+}
+
 fn default_hint(operation: &'static str, kind: AwsErrorKind) -> Option<String> {
-    let action = match operation {
-        "BatchGetImage" => "ecr:BatchGetImage",
-        "PutImage" => "ecr:PutImage",
-        "GetFunction" => "lambda:GetFunction",
-        "UpdateFunctionCode" => "lambda:UpdateFunctionCode",
-        "GetDownloadUrlForLayer" => "ecr:GetDownloadUrlForLayer",
-        "ListImageReferrers" => "ecr:ListImageReferrers",
-        "DescribeImageSigningStatus" => "ecr:DescribeImageSigningStatus",
-        _ => operation,
-    };
+    let action = iam_action(operation);
     match kind {
         AwsErrorKind::AccessDenied => Some(format!(
             "the credentials in use lack {action} on this resource, or have expired; check the \
@@ -259,22 +275,50 @@ impl Error {
         }
     }
 
-    /// A short stable name for JSON output.
-    pub fn kind_name(&self) -> &'static str {
+    /// What kind of error it is, as JSON output names it (`kind`).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => "usage",
+            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ErrorKind::Usage,
             Error::Aws(e) => match e.kind {
-                AwsErrorKind::NotFound => "not-found",
-                AwsErrorKind::AccessDenied => "access-denied",
-                AwsErrorKind::Throttled => "throttled",
-                AwsErrorKind::Conflict => "conflict",
-                AwsErrorKind::Network => "network",
-                AwsErrorKind::Timeout => "timeout",
-                AwsErrorKind::Invalid => "invalid-request",
-                AwsErrorKind::Quota => "quota-exceeded",
-                AwsErrorKind::Service => "aws",
+                AwsErrorKind::NotFound => ErrorKind::NotFound,
+                AwsErrorKind::AccessDenied => ErrorKind::AccessDenied,
+                AwsErrorKind::Throttled => ErrorKind::Throttled,
+                AwsErrorKind::Conflict => ErrorKind::Conflict,
+                AwsErrorKind::Network => ErrorKind::Network,
+                AwsErrorKind::Timeout => ErrorKind::Timeout,
+                AwsErrorKind::Invalid => ErrorKind::InvalidRequest,
+                AwsErrorKind::Quota => ErrorKind::QuotaExceeded,
+                AwsErrorKind::Service => ErrorKind::Aws,
             },
-            Error::Interrupted(_) => "interrupted",
+            Error::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
+}
+
+/// The kinds of errors, as JSON output names them: a stable contract for scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Bad input (exit 2).
+    Usage,
+    /// A resource does not exist.
+    NotFound,
+    /// The credentials lack a permission, or are invalid or expired.
+    AccessDenied,
+    /// Throttled after the retries.
+    Throttled,
+    /// Someone else changed the resource.
+    Conflict,
+    /// No answer: DNS, connection, TLS.
+    Network,
+    /// An answer too late.
+    Timeout,
+    /// AWS rejected the request as invalid.
+    InvalidRequest,
+    /// A service quota was reached.
+    QuotaExceeded,
+    /// Any other failure of the service.
+    Aws,
+    /// Ctrl-C.
+    Interrupted,
 }

@@ -128,6 +128,7 @@ pub mod config;
 pub mod digest;
 pub mod ecr;
 pub mod error;
+pub mod interrupt;
 pub mod lambda;
 pub mod manifest;
 pub mod ops;

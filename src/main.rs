@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
+use ecr_lambda::error::AwsErrorKind;
 use ecr_lambda::output::{ErrorBody, ErrorReport, ScanFinding, ScanWrite};
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
@@ -86,7 +87,7 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     if format != OutputFormat::Text {
         let doc = ErrorReport {
             error: ErrorBody {
-                kind: err.kind_name(),
+                kind: err.kind(),
                 message: err.to_string(),
                 hint: err.hint(),
                 exit_code: exit.code(),
@@ -151,14 +152,41 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         return Ok(ExitCode::Success);
     }
     let clients = config::clients(&cli.aws.options(), &plan.regions(), calls).await?;
-    Ok(match plan {
-        Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
-        Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
-        Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
-        Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
-        Plan::Release(req) => render(ops::release(&clients, &req).await?, format),
-        Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
-        Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
+    let endpoint_url = cli.aws.endpoint_url.clone();
+    let run = async {
+        Ok::<_, Error>(match plan {
+            Plan::Check(req) => render(ops::check(&clients, &req).await?, format),
+            Plan::Fix(req) => render(ops::fix(&clients, &req).await?, format),
+            Plan::Deploy(req) => render(ops::deploy(&clients, &req).await?, format),
+            Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
+            Plan::Release(req) => render(ops::release(&clients, &req).await?, format),
+            Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
+            Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
+        })
+    };
+    // A call that got no answer, or none in time, names the endpoint it waited on.
+    run.await.map_err(|err| match err {
+        Error::Aws(e) if matches!(e.kind, AwsErrorKind::Timeout | AwsErrorKind::Network) => {
+            let service = match ecr_lambda::error::service_of(e.operation) {
+                "cloudwatch" => "monitoring",
+                other => other,
+            };
+            let endpoint = clients.endpoint(service, endpoint_url.as_deref());
+            let hint = match e.kind {
+                AwsErrorKind::Timeout => format!(
+                    "{endpoint} did not answer within the read timeout ({} s an attempt, {} s \
+                     a call with its retries); check the network, or raise --read-timeout",
+                    cli.aws.read_timeout,
+                    cli.aws.read_timeout * 2
+                ),
+                _ => format!(
+                    "no answer from {endpoint}: check the network, the region (--region) and \
+                     --endpoint-url"
+                ),
+            };
+            Error::Aws(e.with_hint(hint))
+        }
+        other => other,
     })
 }
 
@@ -211,6 +239,7 @@ async fn run_scan(
 async fn main() {
     let cli = Cli::parse();
     init_logging(cli.aws.verbose);
+    ecr_lambda::interrupt::install();
     let format = cli.aws.output;
     let calls = CallStats::default();
     let exit = match cli.command.plan(format) {

@@ -377,17 +377,30 @@ fn rollback_passes_only_its_own_flags_and_reports_the_version() {
         format!(
             "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\ncat <<'JSON'\n{}\nJSON\n",
             args_file.display(),
-            serde_json::to_string_pretty(&serde_json::json!({
-                "function": {"name": "f", "arn": "arn:aws:lambda:us-east-1:123456789012:function:f",
-                             "architectures": ["x86_64"], "state": "Active"},
-                "alias": "live",
-                "from": {"version": "4", "image_uri": uri("app", "@sha256:bbbb")},
-                "to": {"version": "3", "image_uri": uri("app", &format!("@sha256:{}", "a".repeat(64)))},
-                "update": null,
-                "status": "rolled-back",
-                "weights_removed": null,
-                "reason": null
-            }))
+            // The report as the tool's own type serialises it: a field renamed there
+            // cannot be missed here.
+            serde_json::to_string_pretty(&ecr_lambda::output::RollbackReport {
+                function: ecr_lambda::output::FunctionReport {
+                    name: "f".into(),
+                    arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+                    architectures: vec!["x86_64".into()],
+                    state: Some("Active".into()),
+                },
+                alias: Some("live".into()),
+                from: ecr_lambda::output::VersionReport {
+                    version: Some("4".into()),
+                    image_uri: Some(uri("app", "@sha256:bbbb")),
+                },
+                to: Some(ecr_lambda::output::VersionReport {
+                    version: Some("3".into()),
+                    image_uri: Some(uri("app", &format!("@sha256:{}", "a".repeat(64)))),
+                }),
+                update: None,
+                status: ecr_lambda::output::RollbackStatus::RolledBack,
+                weights_removed: None,
+                reason: None,
+                description: None,
+            })
             .unwrap()
         ),
     )
@@ -1104,4 +1117,42 @@ fn require_provenance_pins_the_workflows_repository_and_commit() {
     let args = std::fs::read_to_string(&args_file).unwrap();
     assert!(!args.contains("--provenance-source"), "{args}");
     assert!(args.contains(sha), "{args}");
+}
+
+/// `check`, `fix` and `rollback` take one function: several lines in `function` are
+/// said before the tool runs, with an annotation, a summary and the exit code.
+#[test]
+fn several_functions_for_check_are_refused_with_a_summary() {
+    let run = action(&[
+        ("command", "check"),
+        ("image", "app:v1"),
+        ("function", "one\ntwo"),
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.log());
+    assert!(
+        run.stdout()
+            .contains("::error title=action-input::command check takes one function"),
+        "{}",
+        run.log()
+    );
+    assert!(
+        run.summary.contains("takes one function"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.outputs()["exit-code"], "2");
+}
+
+/// With no single target (a multi-platform index and no platform), `digest` is
+/// empty: never the index's digest, which Lambda cannot run.
+#[tokio::test]
+async fn digest_is_empty_without_a_single_target() {
+    let repo = unique("app");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &load_case("buildx-multi")).await;
+    let run = action(&[("command", "check"), ("image", &uri(&repo, ":v1"))]);
+    assert_eq!(run.code(), 1, "{}", run.log());
+    let outputs = run.outputs();
+    assert_eq!(outputs["digest"], "", "{}", run.outputs);
+    assert!(run.report()["target"].is_null());
 }

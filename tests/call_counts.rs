@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 use aws_sdk_lambda::types::Architecture;
 use support::*;
 
+/// A function whose updates end by the first status read, whatever the machine's
+/// speed ("0 means it has ended by the next read", FIDELITY.md L1): one poll each.
+fn quick(function: &str) {
+    lambda_behaviour(function, serde_json::json!({"update_seconds": 0}));
+}
+
 fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     let mut all = BTreeMap::new();
     for (op, n) in pairs {
@@ -19,6 +25,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 #[tokio::test]
 async fn each_command_makes_the_minimum_calls() {
     let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&function);
     let proxy = proxy();
     let image = uri(&repo, ":v1");
     let endpoint = proxy.endpoint();
@@ -86,6 +93,7 @@ async fn each_command_makes_the_minimum_calls() {
 #[tokio::test]
 async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
     let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&function);
     // A round trip long enough that calls sent together are seen to overlap.
     let proxy = support::proxy::Proxy::start(moto().port, std::time::Duration::from_millis(40));
     let image = uri(&repo, ":v1");
@@ -131,6 +139,7 @@ async fn deploy_makes_the_minimum_calls_and_a_second_deploy_only_reads() {
 #[tokio::test]
 async fn release_paths_make_the_minimum_calls() {
     let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&function);
     let proxy = proxy();
     let endpoint = proxy.endpoint();
     let image = uri(&repo, ":v1");
@@ -186,8 +195,10 @@ async fn release_paths_make_the_minimum_calls() {
 #[tokio::test]
 async fn several_functions_share_one_read_of_the_image() {
     let (repo, first, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&first);
     let second = unique("fn");
     create_function(&second, &uri(&repo, ":base"), Architecture::X8664).await;
+    quick(&second);
     let proxy = proxy();
     let out = deploy_all_at(
         &proxy.endpoint(),

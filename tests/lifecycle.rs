@@ -33,13 +33,12 @@ async fn a_deploy_waits_through_a_multi_second_update_reading_once_a_second() {
     assert_eq!(report["update"]["status"], "successful");
     let polls = report["update"]["polls"].as_u64().unwrap();
     let waited = report["update"]["waited_ms"].as_u64().unwrap();
-    // Reads at 1, 2 and 3 s: the third sees the end (2.5 s). (How soon after the end
-    // is the SDK-boundary test's, on a test clock, and the benchmark's.)
-    assert_eq!(polls, 3, "{report}");
-    assert!(
-        waited >= 2500,
-        "waited {waited} ms: less than the update took"
-    );
+    // Reads at 1, 2 and 3 s after the update was accepted: the read at 1 s cannot see
+    // the end of a 2.5 s update, the one at 3 s must; the one at 2 s may, if this
+    // machine delays it by half a second. (How soon after the end it is noticed is
+    // the SDK-boundary test's, on a test clock, and the benchmark's.)
+    assert!((2..=3).contains(&polls), "{report}");
+    assert!(waited >= 2000, "waited {waited} ms: less than two reads");
     let reads = lambda_reads(&function);
     assert_eq!(reads["get_function"], polls + 1, "the read, then the polls");
     assert_eq!(reads["update_function_code"], 1);
@@ -110,18 +109,26 @@ async fn a_deploy_straight_after_create_function_waits_for_the_function_to_be_ac
 
 #[tokio::test]
 async fn a_lost_update_function_code_answer_is_recognised_as_this_deploys_update() {
-    let (_, function, image, target) = setup(json!({"update_seconds": 1.5})).await;
-    let proxy = proxy();
-    proxy.on("UpdateFunctionCode", Some(1), Fault::LoseAnswer);
-    let out = deploy_at(&proxy.endpoint(), &image, &function, &[]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let report = json(&out);
-    assert_eq!(report["update"]["status"], "successful");
-    let calls = proxy.log();
-    // The update went through, its answer was lost, the SDK's retry was refused
-    // (an update in progress): the function was read, and the update was ours.
-    assert_eq!(count(&calls, "UpdateFunctionCode"), 2, "{calls:?}");
-    assert_runs(&function, &target).await;
+    // Whether GetFunction shows the new image while an update is in progress is not
+    // documented (FIDELITY.md, L1): the update is recognised as ours either way,
+    // judged once it has ended.
+    for image_while_updating in ["new", "old"] {
+        let (_, function, image, target) =
+            setup(json!({"update_seconds": 1.5, "image_while_updating": image_while_updating}))
+                .await;
+        let proxy = proxy();
+        proxy.on("UpdateFunctionCode", Some(1), Fault::LoseAnswer);
+        let out = deploy_at(&proxy.endpoint(), &image, &function, &[]);
+        assert_eq!(code(&out), 0, "{image_while_updating}: {}", stderr(&out));
+        let report = json(&out);
+        assert_eq!(report["update"]["status"], "successful");
+        let calls = proxy.log();
+        // The update went through, its answer was lost, the SDK's retry was refused
+        // (an update in progress): the function was read, waited for, and the update
+        // was ours.
+        assert_eq!(count(&calls, "UpdateFunctionCode"), 2, "{calls:?}");
+        assert_runs(&function, &target).await;
+    }
 }
 
 #[tokio::test]

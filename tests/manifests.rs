@@ -6,7 +6,8 @@ mod support;
 use std::collections::BTreeMap;
 
 use ecr_lambda::digest::Digest;
-use ecr_lambda::manifest::config::{ConfigError, ImageConfig, assess_config};
+use ecr_lambda::manifest::config::{ConfigError, ImageConfig};
+use ecr_lambda::manifest::config_rules::assess_config;
 use ecr_lambda::manifest::rules::{self, Code, Inputs, tag_to_write};
 use ecr_lambda::manifest::{
     Assessment, FunctionFacts, LambdaArch, Parsed, RawManifest, Role, assess, children_to_fetch,

@@ -169,7 +169,7 @@ async fn persistent_faults_exit_3_name_the_operation_keep_the_invariant_and_a_re
     for operation in DEPLOY_OPERATIONS {
         let world = World::new("v1").await;
         world.proxy.on(operation, None, Fault::Status(500));
-        // A referrer that cannot be written is provenance-not-kept (exit 1, tests/provenance.rs).
+        // A referrer that cannot be written is provenance-not-kept (exit 3, tests/provenance.rs).
         let out = world.deploy(&["--max-attempts", "2", "--no-keep-provenance"]);
         assert_eq!(code(&out), 3, "{operation}: {}", stderr(&out));
         let err = stderr(&out);

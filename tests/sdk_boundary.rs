@@ -459,8 +459,11 @@ async fn a_lost_update_answer_whose_retry_is_refused_is_this_deploys_own_update(
         .output(move || function(LastUpdateStatus::InProgress, "rev-2", &d2))
         .output(move || function(LastUpdateStatus::Successful, "rev-2", &d3))
         .build();
-    // The first attempt's answer is lost (a 503 the SDK retries); the retry meets the
-    // update that attempt started.
+    // The SDK retries a 5xx, and the retry meets an update in progress with a moved
+    // RevisionId: the state the function settles in decides whose it was. (On AWS a
+    // 503 means the first attempt was not applied; here the state says it was, as
+    // after an answer lost on the way back. The real lost answer, applied then the
+    // connection dropped, is lifecycle.rs's, through the proxy.)
     let update = mock!(aws_sdk_lambda::Client::update_function_code)
         .sequence()
         .http_status(503, None)
@@ -980,7 +983,7 @@ async fn the_same_digest_from_another_repository_is_still_updated() {
     assert_eq!(update.num_calls(), 1);
 }
 
-/// A ready image (docker-v2) checked against an arm64 function, with the config
+/// A ready image (docker-v2) checked against an x86_64 function, with the config
 /// read answered by `url`: the report's warnings and problems by code.
 async fn check_with_config_url(url: Rule) -> ecr_lambda::output::CheckReport {
     let (read, _) = ready_image();

@@ -72,11 +72,7 @@ fn slsa_v1_mode_min_and_max_in_both_statement_versions() {
         assert_eq!(s.predicate_type, SLSA_V1, "{name}");
         assert_eq!(s.frontend.as_deref(), Some("dockerfile.v0"), "{name}");
         assert_eq!(s.materials[0].digest.as_deref(), Some(ALPINE), "{name}");
-        assert_eq!(
-            s.started_on.is_some() && s.finished_on.is_some(),
-            true,
-            "{name}"
-        );
+        assert!(s.started_on.is_some() && s.finished_on.is_some(), "{name}");
         assert_eq!(s.source, None, "{name}");
     }
 }

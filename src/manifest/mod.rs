@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod config_rules;
 pub mod findings;
 pub mod model;
 pub mod platform;

@@ -109,7 +109,7 @@ pub struct Assessment {
     /// Index-only attestations written again as referrers of the target: what `fix`
     /// writes to keep them discoverable.
     pub referrers: Vec<Referrer>,
-    /// The target's config, once read ([`crate::manifest::config::assess_config`]).
+    /// The target's config, once read ([`crate::manifest::config_rules::assess_config`]).
     pub config: Option<ImageConfig>,
 }
 
@@ -177,7 +177,7 @@ pub fn children_to_fetch(
 /// Assesses an image against Lambda's rules, from its manifests: the problems and
 /// warnings, the target Lambda should run, and the referrers `fix` would write. The
 /// rules that need the target's config come after, in
-/// [`assess_config`](crate::manifest::config::assess_config).
+/// [`assess_config`](crate::manifest::config_rules::assess_config).
 pub fn assess(inputs: &Inputs<'_>) -> Assessment {
     let root = inputs.root;
     let mut a = Assessment {

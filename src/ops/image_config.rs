@@ -112,7 +112,13 @@ pub(crate) fn apply(analysis: &mut Analysis, read: ConfigRead, platform: Option<
     match read {
         ConfigRead::Nothing => {}
         ConfigRead::Read(config) => {
-            config::assess_config(a, &image, &config, wanted, facts.as_ref());
+            crate::manifest::config_rules::assess_config(
+                a,
+                &image,
+                &config,
+                wanted,
+                facts.as_ref(),
+            );
             a.config = Some(config);
         }
         ConfigRead::Invalid(e @ (ConfigError::Digest(_) | ConfigError::Size { .. })) => a.problem(

@@ -102,6 +102,21 @@ pub struct DeployRequest {
     pub provenance: ProvenanceRequirements,
 }
 
+/// A spinner line on stderr: one [`indicatif::MultiProgress`] for the run, so that
+/// several functions' waits each keep a line of their own instead of garbling one.
+pub(crate) fn spinner(message: String) -> indicatif::ProgressBar {
+    static LINES: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+    let bar = LINES
+        .get_or_init(indicatif::MultiProgress::new)
+        .add(indicatif::ProgressBar::new_spinner());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// A report and the exit code it calls for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome<R> {
@@ -215,7 +230,9 @@ pub(crate) async fn analyse_many(
     let read_functions = async {
         let mut reads = tokio::task::JoinSet::new();
         for (i, f) in functions.iter().cloned().enumerate() {
-            let (client, region) = (clients.lambda.clone(), clients.lambda_region.clone());
+            // Each in its own region: one named by its ARN is read there, and the
+            // rules then say whether it can run an image from this repository.
+            let (client, region) = clients.lambda_for(&f);
             reads.spawn(async move { (i, lambda::get_function(&client, &f, &region).await) });
         }
         let mut states = vec![None; functions.len()];

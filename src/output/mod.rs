@@ -12,12 +12,14 @@ use crate::manifest::rules::{Entry, Finding};
 
 mod provenance;
 mod release;
+mod scan;
 
 pub use provenance::{SigningReport, VerificationReport};
 pub use release::{
     AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
     ReleaseReport, StepReport,
 };
+pub use scan::{FindingKind, ScanFinding, ScanReport, ScanWrite, Unreadable};
 
 /// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -218,8 +220,29 @@ pub struct DeploymentReport {
     pub alias: Option<AliasReport>,
     /// What stops this function from running the image (nothing was written).
     pub problems: Vec<Finding>,
-    /// The AWS error that stopped this function's update (the others went on).
-    pub error: Option<String>,
+    /// The error that stopped this function's update (the others went on).
+    pub error: Option<ErrorDetail>,
+}
+
+/// An error, as a report carries it: `{kind, message, hint}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    /// What kind of error (`conflict`, `access-denied`, ...).
+    pub kind: crate::error::ErrorKind,
+    /// What happened.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl From<&crate::Error> for ErrorDetail {
+    fn from(e: &crate::Error) -> ErrorDetail {
+        ErrorDetail {
+            kind: e.kind(),
+            message: e.to_string(),
+            hint: e.hint().map(str::to_owned),
+        }
+    }
 }
 
 impl DeploymentReport {
@@ -368,6 +391,8 @@ impl fmt::Display for UpdateReport {
             UpdateStatus::Successful => "successful",
             UpdateStatus::Failed => "FAILED",
             UpdateStatus::InProgress => "in progress",
+            // With a reason (only an alias runs the image), the reason says what.
+            UpdateStatus::Unchanged if self.reason.is_some() => "unchanged",
             UpdateStatus::Unchanged => "unchanged: the function already runs this image",
             UpdateStatus::Planned => "planned (dry run)",
         };
@@ -410,7 +435,10 @@ impl fmt::Display for DeploymentReport {
             writeln!(f, "alias:     {alias}")?;
         }
         if let Some(error) = &self.error {
-            writeln!(f, "error:     {error}")?;
+            writeln!(f, "error:     {}", error.message)?;
+            if let Some(hint) = &error.hint {
+                writeln!(f, "hint:      {hint}")?;
+            }
         }
         Ok(())
     }
@@ -588,142 +616,11 @@ pub struct ErrorBody<'a> {
     /// A short stable name: `usage`, `not-found`, `access-denied`, `throttled`,
     /// `conflict`, `network`, `timeout`, `invalid-request`, `quota-exceeded`, `aws` or
     /// `interrupted`.
-    pub kind: &'a str,
+    pub kind: crate::error::ErrorKind,
     /// The message, as printed on stderr.
     pub message: String,
     /// What to do about it, when there is something to say.
     pub hint: Option<&'a str>,
     /// The exit code the process ends with (2, 3 or 130).
     pub exit_code: i32,
-}
-
-/// One thing a scan found that will make a deploy (or a function) fail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ScanFinding {
-    /// `tag-not-ready`, `function-image-deleted`, `function-tag-not-ready`,
-    /// `function-architecture-mismatch`.
-    pub kind: &'static str,
-    /// The repository: the tag's, or the one the function's image is in.
-    pub repository: Option<String>,
-    /// The tag; for a function, the tag it was deployed from.
-    pub tag: Option<String>,
-    /// The digest the tag names, or the function runs.
-    pub digest: Option<String>,
-    /// The function's name; `null` for a tag.
-    pub function: Option<String>,
-    /// `fix` (or `scan --fix`) can make the tag ready.
-    pub fixable: bool,
-    /// The tags `fix` would write.
-    pub fix_writes: Vec<String>,
-    /// Problem codes, as `check` reports them.
-    pub problems: Vec<String>,
-    /// What is wrong, in a sentence.
-    pub message: String,
-}
-
-/// A tag `scan --fix` writes (or would write).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ScanWrite {
-    /// The repository the tag is in.
-    pub repository: String,
-    /// The tag that was scanned.
-    pub tag: String,
-    /// The tag written: the scanned tag, or `<tag>-<arch>` for a multi-platform index.
-    pub written_tag: String,
-    /// The digest it names: the platform manifest Lambda should run.
-    pub target: String,
-    /// `null` when it was not written (see `unreadable`).
-    pub action: Option<Action>,
-    /// Attestations written again as referrers of the target.
-    pub provenance_written: Vec<String>,
-}
-
-/// Something the scan could not read or write, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Unreadable {
-    /// What: a repository, a function, the functions, or an image's config.
-    pub what: String,
-    /// Why: the error.
-    pub error: String,
-}
-
-/// What `scan` found, and with `--fix` what it wrote.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ScanReport {
-    /// How many repositories were scanned.
-    pub repositories: usize,
-    /// How many tags were judged.
-    pub tags: usize,
-    /// Tags Lambda accepts as they are.
-    pub ready: usize,
-    /// Tags `fix` would make ready.
-    pub fixable: usize,
-    /// Tags neither ready nor fixable.
-    pub not_fixable: usize,
-    /// How many image functions were read (with `--functions`).
-    pub functions: usize,
-    /// Everything found that will make a deploy (or a function) fail.
-    pub findings: Vec<ScanFinding>,
-    /// Findings that still stand after `--fix`.
-    pub remaining: usize,
-    /// With `--fix`: the tags written, each with its `action` (`null` for one that
-    /// was not).
-    pub fixed: Vec<ScanWrite>,
-    /// What could not be read or written; the scan went on without it.
-    pub unreadable: Vec<Unreadable>,
-}
-
-impl fmt::Display for ScanFinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let subject = match (&self.function, &self.repository, &self.tag) {
-            (Some(function), _, _) => format!("function {function}"),
-            (None, Some(repo), Some(tag)) => format!("{repo}:{tag}"),
-            (None, Some(repo), None) => repo.clone(),
-            _ => "-".into(),
-        };
-        let fix = if self.fixable {
-            format!(" (fixable: writes {})", self.fix_writes.join(", "))
-        } else {
-            String::new()
-        };
-        write!(f, "{:<30} {:<32} {}{fix}", self.kind, subject, self.message)
-    }
-}
-
-impl fmt::Display for ScanReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "repositories  {:>6}", self.repositories)?;
-        writeln!(f, "tags          {:>6}", self.tags)?;
-        writeln!(f, "  ready       {:>6}", self.ready)?;
-        writeln!(f, "  fixable     {:>6}", self.fixable)?;
-        writeln!(f, "  not fixable {:>6}", self.not_fixable)?;
-        writeln!(f, "functions     {:>6}", self.functions)?;
-        writeln!(f, "findings      {:>6}", self.findings.len())?;
-        if !self.fixed.is_empty() {
-            let written = self.fixed.iter().filter(|w| w.action.is_some()).count();
-            writeln!(f, "fixed         {:>6} tag(s) written", written)?;
-            writeln!(f, "remaining     {:>6}", self.remaining)?;
-        }
-        for finding in &self.findings {
-            writeln!(f, "{finding}")?;
-        }
-        for w in &self.fixed {
-            match w.action {
-                Some(_) => writeln!(
-                    f,
-                    "fixed: {}:{} -> {} now names {}",
-                    w.repository, w.tag, w.written_tag, w.target
-                )?,
-                None => writeln!(
-                    f,
-                    "not fixed: {}:{} -> {}",
-                    w.repository, w.tag, w.written_tag
-                )?,
-            }
-        }
-        for u in &self.unreadable {
-            writeln!(f, "could not read {}: {}", u.what, u.error)?;
-        }
-        Ok(())
-    }
 }

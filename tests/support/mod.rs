@@ -225,6 +225,26 @@ pub async fn lambda() -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::new(&sdk_config(&moto().endpoint()).await)
 }
 
+/// A Lambda client in another region of the emulator.
+pub async fn lambda_in(region: &str) -> aws_sdk_lambda::Client {
+    let config = sdk_config(&moto().endpoint()).await;
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .region(Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
+/// An ECR client in another region of the emulator.
+pub async fn ecr_in(region: &str) -> aws_sdk_ecr::Client {
+    let config = sdk_config(&moto().endpoint()).await;
+    aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::config::Builder::from(&config)
+            .region(Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
 pub async fn cloudwatch() -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(&sdk_config(&moto().endpoint()).await)
 }

@@ -1,20 +1,20 @@
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
 use crate::digest::Digest;
-use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
-use crate::lambda::FunctionRef;
+use crate::error::{Error, ExitCode};
+use crate::lambda::{FunctionRef, FunctionState};
 use crate::manifest::LambdaArch;
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
-use crate::ops::release::{self as gradual_release, Shift};
 use crate::ops::{
     Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config, provenance,
 };
 use crate::output::{
-    Action, AliasStatus, DeployReport, DeploymentReport, FixReport, FunctionReport, ReleaseOutcome,
+    Action, AliasStatus, DeployReport, DeploymentReport, ErrorDetail, FixReport, FunctionReport,
     ReleaseReport, UpdateReport, UpdateStatus,
 };
 
+mod gradual;
 mod release;
 mod update;
 
@@ -68,7 +68,7 @@ pub async fn deploy(
 
     // Everything an alias needs is read before the first write: the alias, its
     // version, and for a gradual release the alarms and whether it can start.
-    let mut releases = read_releases(clients, req, &analyses).await?;
+    let mut releases = gradual::read_releases(clients, req, &analyses).await?;
     for (release, analysis) in releases.iter_mut().zip(&analyses) {
         if let Some(release) = release {
             release.description = Some(crate::manifest::statement::alias_description(
@@ -79,51 +79,25 @@ pub async fn deploy(
     }
     let mut alarms = Vec::new();
     if let Some(gradual) = &req.gradual {
-        alarms = gradual_release::read_alarms(clients, &gradual.alarms).await?;
-        let mut reasons: Vec<String> = analyses
-            .iter()
-            .zip(&req.functions)
-            .zip(&releases)
-            .filter_map(|((analysis, function), release)| {
-                let release = release.as_ref().filter(|r| !r.runs_target)?;
-                gradual_release::refusal(
-                    function,
-                    &release.name,
-                    release.before.as_ref(),
-                    release.current.as_ref(),
-                    analysis.function.as_ref()?,
-                )
-            })
-            .collect();
-        if let Some(alarm) = alarms
-            .iter()
-            .find(|a| a.state == crate::alarms::State::Alarm)
-        {
-            reasons.push(format!(
-                "alarm {} is already in ALARM{}",
-                alarm.name,
-                alarm
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
-        }
-        if !reasons.is_empty() {
-            let mut refused = gradual_release::plan(gradual, &[], alarms);
-            refused.outcome = ReleaseOutcome::Refused;
-            refused.reason = Some(format!("{}; nothing was written", reasons.join("; ")));
-            let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
-            return Ok(report(
-                &analyses,
-                &Fixed::default(),
-                None,
-                deployments,
-                Some(refused),
-                ExitCode::NotUsable,
-            ));
+        match gradual::preflight(clients, req, gradual, &analyses, &releases).await? {
+            Ok(read) => alarms = read,
+            Err(refused) => {
+                let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
+                return Ok(report(
+                    &analyses,
+                    &Fixed::default(),
+                    None,
+                    deployments,
+                    Some(refused),
+                    ExitCode::NotUsable,
+                ));
+            }
         }
     }
+    // A function being created, or busy with an earlier update, is waited for before
+    // anything is written: Lambda would refuse the update, and a function that stays
+    // busy past --wait-timeout stops the deploy while it has written nothing.
+    let settled = settle_all(clients, req, &analyses).await?;
     let targets: Vec<Digest> = analyses.iter().map(target_digest).collect();
     if req.tag.is_some() && targets.iter().any(|t| *t != targets[0]) {
         return Err(Error::Usage(
@@ -145,15 +119,62 @@ pub async fn deploy(
     }
     let mut fixes: Vec<(Digest, Fixed, Option<String>)> = Vec::new();
     for (i, tag) in to_write {
+        if crate::interrupt::heard() && !req.dry_run {
+            return Err(Error::Interrupted(interrupted_writing(&fixes)));
+        }
         let digest = targets[i].clone();
-        let fixed = fix_tag(
+        let fixed = match fix_tag(
             clients,
             &mut analyses[i],
             tag.as_deref(),
             req.dry_run,
             req.keep_provenance,
         )
-        .await?;
+        .await
+        {
+            Ok(fixed) => fixed,
+            // Tags already written stay written, and reported: the deploy stops with
+            // the error in every function's entry, none of them updated.
+            Err(e)
+                if fixes
+                    .iter()
+                    .any(|(_, f, t)| f.action.and(t.as_ref()).is_some()) =>
+            {
+                let written = |a: &Analysis| {
+                    fixes
+                        .iter()
+                        .find(|(d, ..)| *d == target_digest(a))
+                        .and_then(|(_, f, t)| f.action.and(t.clone()))
+                };
+                let detail = ErrorDetail::from(&e);
+                let deployments = analyses
+                    .iter()
+                    .map(|a| DeploymentReport {
+                        written_tag: written(a),
+                        ..stopped(a, Some(detail.clone()))
+                    })
+                    .collect();
+                let (first, first_tag) = fixes
+                    .iter()
+                    .find(|(_, f, t)| f.action.and(t.as_ref()).is_some())
+                    .map(|(_, f, t)| (f.clone(), t.clone()))
+                    .expect("checked above");
+                let mut all = first;
+                all.provenance_written = fixes
+                    .iter()
+                    .flat_map(|(_, f, _)| f.provenance_written.clone())
+                    .collect();
+                return Ok(report(
+                    &analyses,
+                    &all,
+                    first_tag,
+                    deployments,
+                    None,
+                    e.exit_code(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(problem) = &fixed.problem {
             for other in analyses.iter_mut().filter(|a| target_digest(a) == digest) {
                 if !other.assessment.problems.contains(problem) {
@@ -161,14 +182,40 @@ pub async fn deploy(
                 }
             }
             let exit = fixed.exit();
-            let deployments = analyses.iter().map(|a| stopped(a, None)).collect();
-            // What the earlier images' writes did is reported too.
+            // What the earlier images' writes did is reported too: their tags stay
+            // written, in each function's entry and at the top.
+            let written = |a: &Analysis| {
+                fixes
+                    .iter()
+                    .find(|(d, ..)| *d == target_digest(a))
+                    .and_then(|(_, f, t)| f.action.and(t.clone()))
+            };
+            let deployments = analyses
+                .iter()
+                .map(|a| DeploymentReport {
+                    written_tag: written(a),
+                    ..stopped(a, None)
+                })
+                .collect();
             let mut all = fixed.clone();
             all.provenance_written = fixes
                 .iter()
                 .flat_map(|(_, f, _)| f.provenance_written.clone())
                 .chain(fixed.provenance_written.clone())
                 .collect();
+            let (all, tag) = match fixes
+                .iter()
+                .find(|(_, f, t)| f.action.and(t.as_ref()).is_some())
+            {
+                Some((_, earlier, earlier_tag)) if fixed.action.is_none() => (
+                    Fixed {
+                        action: earlier.action,
+                        ..all
+                    },
+                    earlier_tag.clone(),
+                ),
+                _ => (all, tag),
+            };
             return Ok(report(&analyses, &all, tag, deployments, None, exit));
         }
         fixes.push((digest, fixed, tag));
@@ -195,12 +242,16 @@ pub async fn deploy(
         .cloned()
         .zip(req.functions.iter().cloned())
         .zip(releases.iter().cloned())
+        .zip(settled)
         .enumerate();
     let mut results: Vec<Option<Result<DeploymentReport, Error>>> =
         (0..analyses.len()).map(|_| None).collect();
-    type Task = (usize, ((Analysis, FunctionRef), Option<Release>));
+    type Task = (
+        usize,
+        (((Analysis, FunctionRef), Option<Release>), FunctionState),
+    );
     let start =
-        |(i, ((analysis, function), release)): Task,
+        |(i, (((analysis, function), release), state)): Task,
          running: &mut tokio::task::JoinSet<(usize, Result<DeploymentReport, Error>)>| {
             let written_tag =
                 fixed_of(&target_digest(&analysis)).and_then(|(_, f, t)| f.action.and(t.clone()));
@@ -208,45 +259,58 @@ pub async fn deploy(
             running.spawn(async move {
                 (
                     i,
-                    deploy_function(&clients, &req, &function, analysis, written_tag, release)
-                        .await,
+                    deploy_function(
+                        &clients,
+                        &req,
+                        &function,
+                        analysis,
+                        state,
+                        written_tag,
+                        release,
+                    )
+                    .await,
                 )
             });
         };
     for item in pending.by_ref().take(req.concurrency.max(1)) {
         start(item, &mut running);
     }
-    // Ctrl-C ends the waits, not the updates: no further update is started after it.
-    let mut interrupted = None;
+    // Ctrl-C ends the waits, not the updates (they go on at AWS): no further write
+    // starts after it, and what was written is reported.
     while let Some(done) = running.join_next().await {
         let (i, result) = done.expect("deploy tasks do not panic");
-        if let Err(e @ Error::Interrupted(_)) = &result {
-            interrupted.get_or_insert_with(|| e.to_string());
-        }
         results[i] = Some(result);
-        if interrupted.is_none()
+        if !crate::interrupt::heard()
             && let Some(item) = pending.next()
         {
             start(item, &mut running);
         }
     }
-    if let Some(message) = interrupted {
-        return Err(Error::Interrupted(message));
-    }
+    let interrupted = crate::interrupt::heard();
     let mut deployments: Vec<DeploymentReport> = Vec::new();
     let mut aws_failed = false;
-    for (result, analysis) in results.into_iter().zip(&analyses) {
-        match result.expect("every function was deployed") {
+    for ((result, analysis), function) in results.into_iter().zip(&analyses).zip(&req.functions) {
+        let result = result.unwrap_or_else(|| {
+            Err(Error::Interrupted(format!(
+                "interrupted before the update of {function} started; it was not updated"
+            )))
+        });
+        match result {
             Ok(deployment) => deployments.push(deployment),
             // One function: its error is the command's, as it always was.
-            Err(e) if single => return Err(e),
+            Err(e) if single && !interrupted => return Err(e),
             Err(e) => {
                 aws_failed |= e.exit_code() == ExitCode::Aws;
-                deployments.push(stopped(analysis, Some(e.to_string())));
+                let mut deployment = stopped(analysis, Some((&e).into()));
+                deployment.written_tag = fixed_of(&target_digest(analysis))
+                    .and_then(|(_, f, t)| f.action.and(t.clone()));
+                deployments.push(deployment);
             }
         }
     }
-    let mut exit = if aws_failed {
+    let mut exit = if interrupted {
+        ExitCode::Interrupted
+    } else if aws_failed {
         ExitCode::Aws
     } else if deployments.iter().all(|d| d.ok(req.wait)) {
         ExitCode::Success
@@ -254,8 +318,10 @@ pub async fn deploy(
         ExitCode::NotUsable
     };
     let mut release_report = None;
-    if let Some(gradual) = &req.gradual {
-        let (report, release_exit) = release_gradually(
+    if let Some(gradual) = &req.gradual
+        && !interrupted
+    {
+        let (report, release_exit) = gradual::release_gradually(
             clients,
             req,
             gradual,
@@ -293,133 +359,54 @@ pub async fn deploy(
     ))
 }
 
-/// GetAlias and GetFunction of the alias's version for every function, concurrently;
-/// `None` for each without `--alias`.
-async fn read_releases(
+/// What an interruption between two tag writes leaves: the tags already written.
+fn interrupted_writing(fixes: &[(Digest, Fixed, Option<String>)]) -> String {
+    let written: Vec<String> = fixes
+        .iter()
+        .filter_map(|(d, f, t)| f.action.and(t.as_ref()).map(|t| format!("tag {t} ({d})")))
+        .collect();
+    if written.is_empty() {
+        "interrupted before anything was written".to_owned()
+    } else {
+        format!(
+            "interrupted after writing {}; no function was updated",
+            written.join(", ")
+        )
+    }
+}
+
+/// Every function as it is once settled (no creation or update in progress), read
+/// concurrently; as read when it already was, or in a dry run.
+async fn settle_all(
     clients: &Clients,
     req: &DeployRequest,
     analyses: &[Analysis],
-) -> Result<Vec<Option<Release>>, Error> {
-    let Some(name) = &req.alias else {
-        return Ok(vec![None; analyses.len()]);
-    };
-    let mut reads = tokio::task::JoinSet::new();
+) -> Result<Vec<FunctionState>, Error> {
+    let mut waits = tokio::task::JoinSet::new();
     for (i, (analysis, function)) in analyses.iter().zip(&req.functions).enumerate() {
-        let target = Target::of(analysis).expect("a ready or fixable image has a target");
-        let (clients, function, name) = (clients.clone(), function.clone(), name.clone());
-        reads.spawn(async move { (i, Release::read(&clients, &function, &name, &target).await) });
+        let state = analysis
+            .function
+            .clone()
+            .expect("analyse reads the function it is given");
+        let (clients, req, function) = (clients.clone(), req.clone(), function.clone());
+        waits.spawn(async move {
+            let settled = if req.dry_run {
+                Ok(state)
+            } else {
+                settle_first(&clients, &req, &function, state).await
+            };
+            (i, settled)
+        });
     }
-    let mut releases = vec![None; analyses.len()];
-    while let Some(done) = reads.join_next().await {
-        let (i, release) = done.expect("alias reads do not panic");
-        releases[i] = Some(release?);
+    let mut states = vec![None; analyses.len()];
+    while let Some(done) = waits.join_next().await {
+        let (i, state) = done.expect("waits do not panic");
+        states[i] = Some(state?);
     }
-    Ok(releases)
-}
-
-/// After every function's update: the shifts of the aliases that do not run the
-/// target yet, walked together; each deployment's alias report says where the
-/// release left it.
-async fn release_gradually(
-    clients: &Clients,
-    req: &DeployRequest,
-    gradual: &crate::ops::Gradual,
-    releases: &[Option<Release>],
-    deployments: &mut [DeploymentReport],
-    alarms: Vec<crate::alarms::Alarm>,
-    updates_exit: ExitCode,
-) -> Result<(ReleaseReport, ExitCode), Error> {
-    let mut shifts: Vec<(usize, Shift)> = Vec::new();
-    for (i, (release, deployment)) in releases.iter().zip(deployments.iter()).enumerate() {
-        let Some(release) = release.as_ref().filter(|r| !r.runs_target) else {
-            continue;
-        };
-        let Some(alias) = release.before.clone() else {
-            continue;
-        };
-        shifts.push((
-            i,
-            Shift {
-                function: req.functions[i].clone(),
-                previous: alias.version.clone(),
-                alias,
-                new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
-            },
-        ));
-    }
-    let mut only: Vec<Shift> = shifts.iter().map(|(_, s)| s.clone()).collect();
-    let mut outcome = if updates_exit != ExitCode::Success {
-        let mut refused = gradual_release::plan(gradual, &only, alarms);
-        refused.outcome = ReleaseOutcome::Refused;
-        refused.reason = Some("the update did not succeed everywhere; no traffic moved".into());
-        Outcome {
-            report: refused,
-            exit: updates_exit,
-        }
-    } else if only.is_empty() {
-        let mut unchanged = gradual_release::plan(gradual, &only, alarms);
-        unchanged.outcome = ReleaseOutcome::Unchanged;
-        unchanged.steps.clear();
-        unchanged.reason = Some("every alias already runs the image with all the traffic".into());
-        Outcome {
-            report: unchanged,
-            exit: ExitCode::Success,
-        }
-    } else if req.dry_run {
-        Outcome {
-            report: gradual_release::plan(gradual, &only, alarms),
-            exit: ExitCode::Success,
-        }
-    } else {
-        // A version published with the update reads Pending until the update ends;
-        // the probe and the alias need it Active.
-        for shift in &only {
-            let version = shift.new.clone().unwrap_or_default();
-            let waited = wait(clients, req, &shift.function, Some(&version), "publication").await?;
-            if !waited.state.settled() {
-                return Err(AwsError::new(
-                    "GetFunction",
-                    AwsErrorKind::Conflict,
-                    format!(
-                        "version {version} of {} was still {} after {} s",
-                        shift.function,
-                        waited.state.status_line(),
-                        req.wait_timeout.as_secs()
-                    ),
-                )
-                .with_hint("run the deploy again once the version is Active")
-                .into());
-            }
-        }
-        gradual_release::run(clients, gradual, &mut only, alarms, req.progress).await?
-    };
-    for ((i, _), shift) in shifts.iter().zip(&only) {
-        let Some(alias) = deployments[*i].alias.as_mut() else {
-            continue;
-        };
-        match outcome.report.outcome {
-            ReleaseOutcome::Promoted => {
-                alias.status = AliasStatus::Moved;
-                alias.version = shift.new.clone();
-                alias.weights = shift.alias.weights.clone();
-            }
-            ReleaseOutcome::Planned => alias.status = AliasStatus::Planned,
-            ReleaseOutcome::Interrupted if !shift.alias.weights.is_empty() => {
-                alias.status = AliasStatus::Shifting;
-                alias.version = Some(shift.previous.clone());
-                alias.weights = shift.alias.weights.clone();
-            }
-            _ => {
-                alias.status = AliasStatus::NotMoved;
-                alias.version = Some(shift.previous.clone());
-                alias.weights = shift.alias.weights.clone();
-            }
-        }
-    }
-    if outcome.report.outcome == ReleaseOutcome::RolledBack {
-        outcome.exit = ExitCode::NotUsable;
-    }
-    Ok((outcome.report, outcome.exit))
+    Ok(states
+        .into_iter()
+        .map(|s| s.expect("every function waited"))
+        .collect())
 }
 
 fn target_digest(analysis: &Analysis) -> Digest {
@@ -560,7 +547,7 @@ fn report(
 /// A function that was not updated: what stops it from running the image (none when
 /// it could, and another function or a write stopped the deploy), or the error that
 /// stopped it.
-fn stopped(analysis: &Analysis, error: Option<String>) -> DeploymentReport {
+fn stopped(analysis: &Analysis, error: Option<ErrorDetail>) -> DeploymentReport {
     let a = &analysis.assessment;
     let problems = if a.lambda_ready() || a.fixable() {
         a.problems
@@ -590,18 +577,10 @@ async fn deploy_function(
     req: &DeployRequest,
     fref: &FunctionRef,
     analysis: Analysis,
+    function: FunctionState,
     written_tag: Option<String>,
     release: Option<Release>,
 ) -> Result<DeploymentReport, Error> {
-    let function = analysis
-        .function
-        .clone()
-        .expect("analyse reads the function it is given");
-    let function = if req.dry_run {
-        function
-    } else {
-        settle_first(clients, req, fref, function).await?
-    };
     let target = Target::of(&analysis).expect("a ready or fixable image has a target");
     // The same image from the same repository: a function running the same digest
     // from another repository still pulls from there, so it is updated; so is one
@@ -611,8 +590,18 @@ async fn deploy_function(
         || (function.runs(&target.repository, &target.digest)
             && function.last_update != Some(LastUpdateStatus::Failed)
             && !matches!(function.state, Some(State::Failed | State::Inactive)));
+    let latest_runs_target = function.runs(&target.repository, &target.digest);
     let update = if unchanged {
-        UpdateReport::new(UpdateStatus::Unchanged)
+        let mut update = UpdateReport::new(UpdateStatus::Unchanged);
+        if !latest_runs_target && let Some(release) = &release {
+            // Only the alias runs it: $LATEST is left as it is.
+            update.reason = Some(format!(
+                "alias {} already runs this image; $LATEST runs {} and is left as it is",
+                release.name,
+                function.running()
+            ));
+        }
+        update
     } else if req.dry_run {
         UpdateReport::new(UpdateStatus::Planned)
     } else {

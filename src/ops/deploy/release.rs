@@ -144,7 +144,8 @@ impl Release {
             update.status,
             UpdateStatus::Successful | UpdateStatus::Unchanged | UpdateStatus::Planned
         );
-        if !moves {
+        // After Ctrl-C no further write starts.
+        if !moves || (crate::interrupt::heard() && !req.dry_run) {
             return Ok(self.report(previous, AliasStatus::NotMoved));
         }
         let version = self

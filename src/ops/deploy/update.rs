@@ -93,6 +93,13 @@ pub(crate) async fn update_and_wait(
     function: &FunctionState,
     target: &Target,
 ) -> Result<UpdateReport, Error> {
+    if crate::interrupt::heard() {
+        return Err(Error::Interrupted(format!(
+            "interrupted before the update of {fref}; it was not updated"
+        )));
+    }
+    // A refused retry whose function had already settled: judged as it is.
+    let mut settled_after_refusal: Option<FunctionState> = None;
     let updated = match lambda::update_code(
         &clients.lambda,
         fref,
@@ -105,22 +112,27 @@ pub(crate) async fn update_and_wait(
         Ok(updated) => updated,
         // Refused because the function is busy or changed since it was read. When an
         // earlier attempt of this very request went through and only its answer was
-        // lost, the SDK's retry meets our own update: the function then runs (or is
-        // being updated to) the target, and this deploy goes on waiting for it. Any
-        // other image is someone else's change.
+        // lost, the SDK's retry meets our own update. A refusal while the RevisionId
+        // has not moved is not ours. When it has moved, whose change it was is judged
+        // by the image the function runs once the update in progress has ended
+        // (whether GetFunction shows the new image during an update is not
+        // documented, so nothing is decided on it): the target is ours, and this
+        // deploy goes on; another image is someone else's change (exit 3, after the
+        // wait below).
         Err(refused) if refused.kind == AwsErrorKind::Conflict => {
             let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
-            // Ours changed the revision; a refusal while nothing changed is not ours.
-            if !now.runs(&target.repository, &target.digest)
-                || now.revision_id == function.revision_id
-            {
+            let ours_possible = now.revision_id != function.revision_id
+                && (req.wait || now.runs(&target.repository, &target.digest));
+            if !ours_possible {
                 return Err(conflict(refused, fref, &now).into());
             }
             tracing::info!(
-                "{} is already being updated to the target: an earlier attempt of this update \
-                 went through and its answer was lost",
-                fref
+                "{fref} changed since it was read (a lost answer of this update's own first \
+                 attempt, or someone else's change): judged by the image it runs once settled"
             );
+            if now.settled() {
+                settled_after_refusal = Some(now.clone());
+            }
             lambda::Updated {
                 status: now.last_update.clone(),
                 // A version published by that attempt is not named by the function's
@@ -135,6 +147,9 @@ pub(crate) async fn update_and_wait(
         version: updated.version.clone(),
         ..UpdateReport::new(UpdateStatus::InProgress)
     };
+    if let Some(state) = settled_after_refusal {
+        return judge(report, state, target, fref);
+    }
     // Lambda answers InProgress and finishes in the background; an answer that is
     // already final needs no polling.
     match updated.status {
@@ -150,7 +165,16 @@ pub(crate) async fn update_and_wait(
         _ if !req.wait => return Ok(report),
         _ => {}
     }
-    let waited = wait(clients, req, fref, None, "update").await?;
+    let waited = match wait(clients, req, fref, None, "update").await {
+        Ok(waited) => waited,
+        // The update goes on at AWS: it is reported in progress, with how to follow it.
+        Err(Error::Interrupted(message)) => {
+            tracing::warn!("{message}");
+            report.reason = Some(message);
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
     report.polls = waited.polls;
     report.waited_ms = u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX);
     let state = waited.state;
@@ -162,12 +186,24 @@ pub(crate) async fn update_and_wait(
         ));
         return Ok(report);
     }
+    judge(report, state, target, fref)
+}
+
+/// How an update ended, from the function settled after it: Failed with Lambda's
+/// reason (what a failed update leaves in `Code` is not documented, so the image is
+/// not judged then), or Successful when it runs the target; any other image is
+/// someone else's update, which replaced this one (exit 3).
+fn judge(
+    mut report: UpdateReport,
+    state: FunctionState,
+    target: &Target,
+    fref: &FunctionRef,
+) -> Result<UpdateReport, Error> {
     if state.last_update == Some(LastUpdateStatus::Failed) {
         report.status = UpdateStatus::Failed;
         report.reason = state.last_update_reason;
         return Ok(report);
     }
-    // Someone else's update that started after ours ended would be the one seen last.
     if !state.runs(&target.repository, &target.digest) {
         return Err(AwsError::new(
             "GetFunction",
@@ -211,15 +247,9 @@ pub(crate) async fn wait(
     qualifier: Option<&str>,
     what: &str,
 ) -> Result<Waited, Error> {
-    let spinner = req.progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-            bar.set_style(style);
-        }
-        bar.set_message(format!("waiting for the {what} of {function}"));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let spinner = req
+        .progress
+        .then(|| crate::ops::spinner(format!("waiting for the {what} of {function}")));
     let on_poll = |state: &FunctionState, elapsed: Duration| {
         tracing::debug!(
             "{function}: {} after {:.1} s",
@@ -242,7 +272,7 @@ pub(crate) async fn wait(
             req.wait_timeout,
             on_poll,
         ) => waited.map_err(Error::from),
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(format!(
+        _ = crate::interrupt::ctrl_c() => Err(Error::Interrupted(format!(
             "interrupted while waiting: the {what} of {function} goes on at AWS; follow it with \
              `aws lambda wait function-updated-v2 --function-name {function}` or \
              `aws lambda get-function --function-name {function}`"

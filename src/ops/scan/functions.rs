@@ -13,7 +13,7 @@ use crate::manifest::registry::Verdict;
 use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::ops::Clients;
 use crate::ops::image_config;
-use crate::output::{ScanFinding, ScanReport, Unreadable};
+use crate::output::{FindingKind, ScanFinding, ScanReport, Unreadable};
 use crate::reference::{ImageRef, Selector};
 
 /// A function, and the image it was created or last updated from.
@@ -175,7 +175,7 @@ fn function_findings(
     tags: &BTreeMap<TagKey, ScannedTag>,
 ) -> Vec<ScanFinding> {
     let state = &deployed.state;
-    let finding = |kind: &'static str, message: String| ScanFinding {
+    let finding = |kind: FindingKind, message: String| ScanFinding {
         kind,
         repository: Some(repository.to_owned()).filter(|r| !r.is_empty()),
         tag: deployed
@@ -196,7 +196,7 @@ fn function_findings(
         .filter(|d| !existing.contains_key(*d))
     {
         findings.push(finding(
-            "function-image-deleted",
+            FindingKind::FunctionImageDeleted,
             format!(
                 "{} runs {d}, which is no longer in {repository}: Lambda will fail the function \
                  (ImageDeleted); deploy a current image",
@@ -220,7 +220,7 @@ fn function_findings(
         // Deployed by tag: the tag itself must be what Lambda takes.
         if !scanned.lambda_ready {
             let mut f = finding(
-                "function-tag-not-ready",
+                FindingKind::FunctionTagNotReady,
                 format!(
                     "{} was deployed from {}:{}, which Lambda would now refuse: the next deploy of \
                      that tag fails unless it is fixed",
@@ -234,12 +234,7 @@ fn function_findings(
                 .iter()
                 .map(|w| w.tag.clone())
                 .collect();
-            f.problems = scanned
-                .assessment
-                .problems
-                .iter()
-                .map(|p| p.code.to_string())
-                .collect();
+            f.problems = scanned.assessment.problems.iter().map(|p| p.code).collect();
             findings.push(f);
         }
         if let Some(arch) = state
@@ -248,7 +243,7 @@ fn function_findings(
             .filter(|a| !scanned.archs.is_empty() && !scanned.archs.contains(a))
         {
             findings.push(finding(
-                "function-architecture-mismatch",
+                FindingKind::FunctionArchitectureMismatch,
                 format!(
                     "{} runs on {}, but {}:{} has no linux/{} image",
                     state.name,
@@ -267,10 +262,10 @@ fn function_findings(
         && config.platform().lambda_arch() != Some(arch)
         && !findings
             .iter()
-            .any(|f| f.kind == "function-architecture-mismatch")
+            .any(|f| f.kind == FindingKind::FunctionArchitectureMismatch)
     {
         findings.push(finding(
-            "function-architecture-mismatch",
+            FindingKind::FunctionArchitectureMismatch,
             format!(
                 "{} runs on {}, but the image it runs was built for {}: every invoke fails \
                  (exec format error)",

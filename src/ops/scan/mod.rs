@@ -9,7 +9,7 @@ use crate::manifest::rules::{Code, Inputs};
 use crate::manifest::{LambdaArch, media_type};
 use crate::ops::fix::apply_fix;
 use crate::ops::{Clients, Outcome};
-use crate::output::{Action, ScanFinding, ScanReport, ScanWrite, Unreadable};
+use crate::output::{Action, FindingKind, ScanFinding, ScanReport, ScanWrite, Unreadable};
 
 mod functions;
 
@@ -187,14 +187,14 @@ fn tag_finding(t: &ScannedTag) -> ScanFinding {
         .map(|p| p.message.clone())
         .unwrap_or_default();
     ScanFinding {
-        kind: "tag-not-ready",
+        kind: FindingKind::TagNotReady,
         repository: Some(t.repository.clone()),
         tag: Some(t.tag.clone()),
         digest: Some(t.digest.to_string()),
         function: None,
         fixable: t.assessment.verdict == Verdict::Fixable,
         fix_writes: t.assessment.writes.iter().map(|w| w.tag.clone()).collect(),
-        problems: problems.iter().map(|p| p.code.to_string()).collect(),
+        problems: problems.iter().map(|p| p.code).collect(),
         message,
     }
 }
@@ -283,11 +283,13 @@ pub async fn scan(
         .findings
         .iter()
         .filter(|f| {
-            let tag_fixed = matches!(f.kind, "tag-not-ready" | "function-tag-not-ready")
-                && fixed.contains(&(
-                    f.repository.as_deref().unwrap_or_default(),
-                    f.tag.as_deref().unwrap_or_default(),
-                ));
+            let tag_fixed = matches!(
+                f.kind,
+                FindingKind::TagNotReady | FindingKind::FunctionTagNotReady
+            ) && fixed.contains(&(
+                f.repository.as_deref().unwrap_or_default(),
+                f.tag.as_deref().unwrap_or_default(),
+            ));
             !tag_fixed
         })
         .count();
@@ -375,9 +377,11 @@ async fn fix_all(
             configs.insert(key.clone(), read);
         }
         let refused = match configs[&key].clone() {
-            Ok(Some(config)) => {
-                config::contradictions(&image, planned.target.platform.as_ref(), &config)
-            }
+            Ok(Some(config)) => crate::manifest::config_rules::contradictions(
+                &image,
+                planned.target.platform.as_ref(),
+                &config,
+            ),
             Ok(None) => Vec::new(),
             Err(error) => {
                 report.unreadable.push(Unreadable {
@@ -390,14 +394,14 @@ async fn fix_all(
         };
         if !refused.is_empty() {
             report.findings.push(ScanFinding {
-                kind: "tag-not-ready",
+                kind: FindingKind::TagNotReady,
                 repository: Some(scanned.repository.clone()),
                 tag: Some(scanned.tag.clone()),
                 digest: Some(scanned.digest.to_string()),
                 function: None,
                 fixable: false,
                 fix_writes: Vec::new(),
-                problems: refused.iter().map(|p| p.code.to_string()).collect(),
+                problems: refused.iter().map(|p| p.code).collect(),
                 message: refused
                     .iter()
                     .map(|p| p.message.clone())

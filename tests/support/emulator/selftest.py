@@ -175,6 +175,20 @@ class Emulator(unittest.TestCase):
         self.assertEqual(status(done), ("Active", "Successful", None, None))
         self.assertEqual(done["CodeSha256"], d2.split(":")[1])
 
+    def test_L1_image_while_updating_new_or_old(self) -> None:
+        d1, d2 = self.function()
+        code = lambda: self.lam.get_function(FunctionName="fn")["Code"]["ResolvedImageUri"]
+        # The default: the new image at once.
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        self.assertTrue(code().endswith(d2))
+        self.wait_update("fn")
+        # "old": the image before the update until it ends, then the new one.
+        self.control("POST", "/_emulator/lambda/functions/fn", {"image_while_updating": "old"})
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1")
+        self.assertTrue(code().endswith(d2))
+        self.wait_update("fn")
+        self.assertTrue(code().endswith(d1))
+
     def test_L1_update_failed_with_reason(self) -> None:
         self.function()
         self.control("POST", "/_emulator/lambda/functions/fn",
@@ -1048,6 +1062,24 @@ class Emulator(unittest.TestCase):
         with self.assertRaises(ClientError) as ctx:
             self.upload("team/app", config)
         self.assertEqual(self.error(ctx)[:2], (400, "LayerAlreadyExistsException"))
+
+    def test_control_blob_faults(self) -> None:
+        self.ecr.create_repository(repositoryName="app")
+        config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        self.upload("app", config)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                               "layers": []})
+        self.put("app", manifest, "v1", imageDigest=sha(manifest))
+        url = self.ecr.get_download_url_for_layer(repositoryName="app", layerDigest=sha(config))["downloadUrl"]
+        self.control("POST", "/_emulator/blobs/faults", {"fail_next": 2, "status": 503})
+        for _ in range(2):
+            with self.assertRaises(urllib.error.HTTPError) as hctx:
+                urllib.request.urlopen(url, timeout=10)
+            self.assertEqual(hctx.exception.code, 503)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            self.assertEqual(resp.read(), config)
+        self.assertEqual(self.control("GET", "/_emulator/blobs/reads"), {"gets": 3, "faults_left": 0})
 
     # -- C1 -------------------------------------------------------------------
 

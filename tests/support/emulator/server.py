@@ -80,7 +80,14 @@ PORT = 0
 # Launcher state, driven by the control API (FIDELITY.md, "Control API")
 # ---------------------------------------------------------------------------
 
-SETTING_KEYS = {"update_seconds", "pending_seconds", "outcome", "reason_code", "reason"}
+SETTING_KEYS = {
+    "update_seconds",
+    "pending_seconds",
+    "outcome",
+    "reason_code",
+    "reason",
+    "image_while_updating",
+}
 
 
 def initial_defaults() -> dict[str, Any]:
@@ -91,6 +98,9 @@ def initial_defaults() -> dict[str, Any]:
         # Used when a test asks for a Failed outcome without naming a reason.
         "reason_code": "InternalError",
         "reason": "The emulator was told to fail this update.",
+        # [L1] What GetFunction's Code shows while an update is InProgress: the new
+        # image ("new") or the one before the update ("old"). Undocumented, so both.
+        "image_while_updating": "new",
     }
 
 
@@ -126,6 +136,9 @@ class State:
         # (repository name, digest) -> DescribeImageSigningStatus answers still to
         # give, oldest first; the last one stays [E12]
         self.signing: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
+        # [E11] the next blob GETs that fail, and with which HTTP status; all GETs
+        self.blob_faults: list[int] = []
+        self.blob_gets = 0
 
     def settings(self, function_name: str) -> dict[str, Any]:
         merged = dict(self.defaults)
@@ -782,6 +795,9 @@ def set_function_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> Non
     resolved, digest, size = resolve_image(self, uri)
     if from_update and updated_spec.get("DryRun"):
         return None
+    if from_update:
+        # [L1] What the function ran before this update, for image_while_updating "old".
+        self._emu_previous_code = {k: self.code.get(k) for k in ("ImageUri", "ResolvedImageUri")}
     self.code_sha_256 = digest.split(":", 1)[1]
     self.code_size = size
     self.code["ImageUri"] = uri
@@ -802,6 +818,15 @@ def get_code(self: LambdaFunction) -> dict[str, Any]:
     if "ImageUri" in self.code and "ResolvedImageUri" in self.code:
         code["ImageUri"] = self.code["ImageUri"]
         code["ResolvedImageUri"] = self.code["ResolvedImageUri"]
+        previous = getattr(self, "_emu_previous_code", None)
+        if (
+            previous
+            and previous.get("ResolvedImageUri")
+            and is_updating(self)
+            and STATE.settings(self.function_name)["image_while_updating"] == "old"
+        ):
+            code["ImageUri"] = previous["ImageUri"]
+            code["ResolvedImageUri"] = previous["ResolvedImageUri"]
     return resp
 
 
@@ -1850,6 +1875,10 @@ class Emulator:
         for key in ("reason_code", "reason"):
             if key in body:
                 out[key] = str(body[key])
+        if "image_while_updating" in body:
+            if body["image_while_updating"] not in ("new", "old"):
+                raise BadRequest("image_while_updating must be new or old")
+            out["image_while_updating"] = body["image_while_updating"]
         return out
 
     @staticmethod
@@ -1956,7 +1985,27 @@ class Emulator:
             with LOCK:
                 STATE.signing[(body["repository"], body["digest"])] = [list(a) for a in answers]
             return 200, "{}", "application/json"
+        if parts == ["blobs", "faults"] and method == "POST":
+            body = self.read_json(environ)
+            try:
+                count, status = int(body.get("fail_next", 1)), int(body.get("status", 500))
+            except (TypeError, ValueError):
+                raise BadRequest("fail_next and status must be integers")
+            if count < 0 or not 400 <= status <= 599:
+                raise BadRequest("fail_next must be >= 0, status 400-599")
+            with LOCK:
+                STATE.blob_faults = [status] * count
+            return 200, "{}", "application/json"
+        if parts == ["blobs", "reads"] and method == "GET":
+            with LOCK:
+                gets, left = STATE.blob_gets, len(STATE.blob_faults)
+            return 200, json.dumps({"gets": gets, "faults_left": left}), "application/json"
         if len(parts) == 2 and parts[0] == "blobs" and method in ("GET", "HEAD"):
+            with LOCK:
+                STATE.blob_gets += 1
+                fault = STATE.blob_faults.pop(0) if STATE.blob_faults else None
+            if fault is not None:
+                return fault, json.dumps({"message": "injected by the emulator"}), "application/json"
             data = blob_bytes(parts[1])
             if data is None:
                 return 403, json.dumps({"message": "Access Denied"}), "application/json"

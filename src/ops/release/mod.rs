@@ -6,7 +6,6 @@
 //! survives the process that started it: `release status|promote|abort` read and
 //! finish it from anywhere. Every write carries the RevisionId it was read at.
 
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::date_time::{DateTime, Format};
@@ -16,11 +15,12 @@ use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::releases::{self, Alias};
 use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::ops::{Clients, Outcome};
-use crate::output::{
-    AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
-    ReleaseReport, StepReport,
-};
+use crate::output::{FiredReport, ProbeReport, ReleaseOutcome, ReleaseReport, StepReport};
 use crate::strategy::{self, Strategy, Weight};
+
+mod command;
+
+pub use command::{ReleaseAction, ReleaseRequest, release};
 
 /// `--canary` or `--linear`, with the alarms that gate it and the probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,9 +206,6 @@ struct Walk<'a> {
     clients: &'a Clients,
     clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
     sleep: aws_sdk_lambda::config::SharedAsyncSleep,
-    interrupt: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>,
-    /// Ctrl-C was heard (the listener is never polled again after it resolves).
-    heard: bool,
     progress: Option<indicatif::ProgressBar>,
     report: ReleaseReport,
 }
@@ -218,27 +215,17 @@ impl Walk<'_> {
         (self.clock)()
     }
 
-    /// Ctrl-C since the release began (a signal during a write is not lost: the
-    /// listener is registered once, at the start).
-    fn interrupted(&mut self) -> bool {
-        use std::task::{Context, Poll};
-        if !self.heard {
-            let waker = std::task::Waker::noop();
-            self.heard = matches!(
-                self.interrupt
-                    .as_mut()
-                    .poll(&mut Context::from_waker(waker)),
-                Poll::Ready(_)
-            );
-        }
-        self.heard
+    /// Ctrl-C, heard at any time during the run (one listener for the process: a
+    /// signal during a write is heard when the write ends).
+    fn interrupted(&self) -> bool {
+        crate::interrupt::heard()
     }
 
     /// Sleeps until `until`, in slices of at most a second when a progress line shows
     /// the time left; Ctrl-C ends it at once.
     async fn sleep_until(&mut self, until: SystemTime, label: &str) -> Slept {
         loop {
-            if self.heard {
+            if self.interrupted() {
                 return Slept::Interrupted;
             }
             let left = until.duration_since(self.now()).unwrap_or_default();
@@ -260,10 +247,7 @@ impl Walk<'_> {
             };
             tokio::select! {
                 _ = aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, slice) => {}
-                _ = self.interrupt.as_mut() => {
-                    self.heard = true;
-                    return Slept::Interrupted;
-                }
+                _ = crate::interrupt::ctrl_c() => return Slept::Interrupted,
             }
         }
     }
@@ -348,20 +332,9 @@ pub(crate) async fn run(
         clients,
         clock: Box::new(move || clock.now()),
         sleep,
-        interrupt: Box::pin(tokio::signal::ctrl_c()),
-        heard: false,
-        progress: progress.then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
-                bar.set_style(style);
-            }
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        }),
+        progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         report: plan(gradual, shifts, alarms),
     };
-    // Registers the Ctrl-C listener now, so a signal during a write is heard after it.
-    let _ = walk.interrupted();
     let result = walk_release(&mut walk, gradual, shifts).await;
     if let Some(bar) = &walk.progress {
         bar.finish_and_clear();
@@ -564,168 +537,6 @@ fn interrupted(walk: &mut Walk<'_>, shifts: &[Shift], written: usize, flags: &st
         )
     });
     ExitCode::Interrupted
-}
-
-/// `release status|promote|abort`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReleaseAction {
-    /// Read the aliases and the images their versions run.
-    Status,
-    /// Move each alias to its weighted version, with all the traffic.
-    Promote,
-    /// Clear each alias's weights: its version takes all the traffic back.
-    Abort,
-}
-
-impl ReleaseAction {
-    fn name(self) -> &'static str {
-        match self {
-            ReleaseAction::Status => "status",
-            ReleaseAction::Promote => "promote",
-            ReleaseAction::Abort => "abort",
-        }
-    }
-}
-
-/// What `release status|promote|abort` is asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReleaseRequest {
-    /// What to do.
-    pub action: ReleaseAction,
-    /// The functions, each with an alias of that name.
-    pub functions: Vec<FunctionRef>,
-    /// The alias.
-    pub alias: String,
-    /// Write nothing; say what would be written.
-    pub dry_run: bool,
-}
-
-/// Reads each function's alias (GetAlias) and the images of its versions; `promote`
-/// and `abort` then write it with the RevisionId it was read at. An alias that does
-/// not exist is reported with [`ExitCode::NotUsable`].
-pub async fn release(
-    clients: &Clients,
-    req: &ReleaseRequest,
-) -> Result<Outcome<ReleaseCommandReport>, Error> {
-    let mut reads = tokio::task::JoinSet::new();
-    for (i, f) in req.functions.iter().cloned().enumerate() {
-        let (clients, name) = (clients.clone(), req.alias.clone());
-        reads.spawn(async move { (i, read_alias_state(&clients, &f, &name).await) });
-    }
-    let mut states: Vec<Option<(Alias, AliasState)>> = vec![None; req.functions.len()];
-    while let Some(done) = reads.join_next().await {
-        let (i, state) = done.expect("alias reads do not panic");
-        states[i] = Some(state?);
-    }
-    let mut aliases = Vec::new();
-    let mut first_error: Option<Error> = None;
-    for (function, state) in req.functions.iter().zip(states) {
-        let (alias, mut state) = state.expect("every alias was read");
-        let weighted = alias.weighted().map(|(v, _)| v.to_owned());
-        let write = match (req.action, &weighted) {
-            (ReleaseAction::Status, _) => None,
-            (_, None) => {
-                state.action = AliasAction::Unchanged;
-                None
-            }
-            (ReleaseAction::Promote, Some(v)) => Some((v.clone(), AliasAction::Promoted)),
-            (ReleaseAction::Abort, Some(_)) => Some((alias.version.clone(), AliasAction::Aborted)),
-        };
-        if let Some((version, action)) = write {
-            state.weights_removed = Some(alias.weights.clone());
-            if req.dry_run {
-                state.action = AliasAction::Planned;
-            } else {
-                match releases::update_alias(&clients.lambda, function, &alias, &version, None)
-                    .await
-                {
-                    Ok(after) => {
-                        state.action = action;
-                        if action == AliasAction::Promoted {
-                            state.image_digest = state.weighted_image_digest.take();
-                        }
-                        state.version = after.version;
-                        state.weighted_version = None;
-                        state.weight = None;
-                        state.weighted_image_digest = None;
-                    }
-                    Err(e) => {
-                        state.weights_removed = None;
-                        state.error = Some(e.to_string());
-                        first_error.get_or_insert(e.into());
-                    }
-                }
-            }
-        }
-        aliases.push(state);
-    }
-    // One alias: its error is the command's. Several: each reports its own.
-    let failed = aliases.iter().any(|a| a.error.is_some());
-    if let Some(e) = first_error
-        && req.functions.len() == 1
-    {
-        return Err(e);
-    }
-    Ok(Outcome {
-        report: ReleaseCommandReport {
-            command: req.action.name(),
-            aliases,
-        },
-        exit: if failed {
-            ExitCode::Aws
-        } else {
-            ExitCode::Success
-        },
-    })
-}
-
-async fn read_alias_state(
-    clients: &Clients,
-    function: &FunctionRef,
-    name: &str,
-) -> Result<(Alias, AliasState), Error> {
-    let alias = releases::get_alias(&clients.lambda, function, name)
-        .await?
-        .ok_or_else(|| {
-            AwsError::new(
-                "GetAlias",
-                AwsErrorKind::NotFound,
-                format!("{function} has no alias {name}"),
-            )
-            .with_hint("check the function and alias names, and the region (--region)")
-        })?;
-    let weighted = alias.weighted().map(|(v, w)| (v.to_owned(), w));
-    let image_of = |version: String| {
-        let client = clients.lambda.clone();
-        let region = clients.lambda_region.clone();
-        let function = function.clone();
-        async move {
-            lambda::get_qualified(&client, &function, Some(&version), &region)
-                .await
-                .map(|s| s.running_digest.map(|d| d.to_string()))
-        }
-    };
-    let weighted_version = weighted.as_ref().map(|(v, _)| v.clone());
-    let (image, weighted_image) = tokio::join!(image_of(alias.version.clone()), async {
-        match weighted_version {
-            Some(v) => image_of(v).await.map(Some),
-            None => Ok(None),
-        }
-    });
-    let state = AliasState {
-        function: function.to_string(),
-        alias: name.to_owned(),
-        version: alias.version.clone(),
-        image_digest: image?,
-        weighted_version: weighted.as_ref().map(|(v, _)| v.clone()),
-        weight: weighted.as_ref().map(|(_, w)| *w),
-        weighted_image_digest: weighted_image?.flatten(),
-        description: alias.description.clone(),
-        action: AliasAction::Read,
-        weights_removed: None,
-        error: None,
-    };
-    Ok((alias, state))
 }
 
 #[cfg(test)]

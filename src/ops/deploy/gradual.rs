@@ -1,0 +1,188 @@
+//! The gradual part of a deploy: what is read before anything is written (the
+//! aliases, the alarms, whether a release can start), and the release walked once
+//! every function is updated.
+
+use super::release::Release;
+use super::{Target, wait};
+use crate::alarms::Alarm;
+use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
+use crate::ops::release::{self as gradual_release, Shift};
+use crate::ops::{Analysis, Clients, DeployRequest, Gradual, Outcome};
+use crate::output::{AliasStatus, DeploymentReport, ReleaseOutcome, ReleaseReport};
+
+/// Before anything is written: the alarms (an unknown one is an error), and why the
+/// release cannot start, if it cannot: the refusal, as the release's report.
+pub(super) async fn preflight(
+    clients: &Clients,
+    req: &DeployRequest,
+    gradual: &Gradual,
+    analyses: &[Analysis],
+    releases: &[Option<Release>],
+) -> Result<Result<Vec<Alarm>, ReleaseReport>, Error> {
+    let alarms = gradual_release::read_alarms(clients, &gradual.alarms).await?;
+    let mut reasons: Vec<String> = analyses
+        .iter()
+        .zip(&req.functions)
+        .zip(releases)
+        .filter_map(|((analysis, function), release)| {
+            let release = release.as_ref().filter(|r| !r.runs_target)?;
+            gradual_release::refusal(
+                function,
+                &release.name,
+                release.before.as_ref(),
+                release.current.as_ref(),
+                analysis.function.as_ref()?,
+            )
+        })
+        .collect();
+    if let Some(alarm) = alarms
+        .iter()
+        .find(|a| a.state == crate::alarms::State::Alarm)
+    {
+        reasons.push(format!(
+            "alarm {} is already in ALARM{}",
+            alarm.name,
+            alarm
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+    }
+    if reasons.is_empty() {
+        return Ok(Ok(alarms));
+    }
+    let mut refused = gradual_release::plan(gradual, &[], alarms);
+    refused.outcome = ReleaseOutcome::Refused;
+    refused.reason = Some(format!("{}; nothing was written", reasons.join("; ")));
+    Ok(Err(refused))
+}
+
+/// GetAlias and GetFunction of the alias's version for every function, concurrently;
+/// `None` for each without `--alias`.
+pub(super) async fn read_releases(
+    clients: &Clients,
+    req: &DeployRequest,
+    analyses: &[Analysis],
+) -> Result<Vec<Option<Release>>, Error> {
+    let Some(name) = &req.alias else {
+        return Ok(vec![None; analyses.len()]);
+    };
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, (analysis, function)) in analyses.iter().zip(&req.functions).enumerate() {
+        let target = Target::of(analysis).expect("a ready or fixable image has a target");
+        let (clients, function, name) = (clients.clone(), function.clone(), name.clone());
+        reads.spawn(async move { (i, Release::read(&clients, &function, &name, &target).await) });
+    }
+    let mut releases = vec![None; analyses.len()];
+    while let Some(done) = reads.join_next().await {
+        let (i, release) = done.expect("alias reads do not panic");
+        releases[i] = Some(release?);
+    }
+    Ok(releases)
+}
+
+/// After every function's update: the shifts of the aliases that do not run the
+/// target yet, walked together; each deployment's alias report says where the
+/// release left it.
+pub(super) async fn release_gradually(
+    clients: &Clients,
+    req: &DeployRequest,
+    gradual: &crate::ops::Gradual,
+    releases: &[Option<Release>],
+    deployments: &mut [DeploymentReport],
+    alarms: Vec<crate::alarms::Alarm>,
+    updates_exit: ExitCode,
+) -> Result<(ReleaseReport, ExitCode), Error> {
+    let mut shifts: Vec<(usize, Shift)> = Vec::new();
+    for (i, (release, deployment)) in releases.iter().zip(deployments.iter()).enumerate() {
+        let Some(release) = release.as_ref().filter(|r| !r.runs_target) else {
+            continue;
+        };
+        let Some(alias) = release.before.clone() else {
+            continue;
+        };
+        shifts.push((
+            i,
+            Shift {
+                function: req.functions[i].clone(),
+                previous: alias.version.clone(),
+                alias,
+                new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
+            },
+        ));
+    }
+    let mut only: Vec<Shift> = shifts.iter().map(|(_, s)| s.clone()).collect();
+    let mut outcome = if updates_exit != ExitCode::Success {
+        let mut refused = gradual_release::plan(gradual, &only, alarms);
+        refused.outcome = ReleaseOutcome::Refused;
+        refused.reason = Some("the update did not succeed everywhere; no traffic moved".into());
+        Outcome {
+            report: refused,
+            exit: updates_exit,
+        }
+    } else if only.is_empty() {
+        let mut unchanged = gradual_release::plan(gradual, &only, alarms);
+        unchanged.outcome = ReleaseOutcome::Unchanged;
+        unchanged.steps.clear();
+        unchanged.reason = Some("every alias already runs the image with all the traffic".into());
+        Outcome {
+            report: unchanged,
+            exit: ExitCode::Success,
+        }
+    } else if req.dry_run {
+        Outcome {
+            report: gradual_release::plan(gradual, &only, alarms),
+            exit: ExitCode::Success,
+        }
+    } else {
+        // A version published with the update reads Pending until the update ends;
+        // the probe and the alias need it Active.
+        for shift in &only {
+            let version = shift.new.clone().unwrap_or_default();
+            let waited = wait(clients, req, &shift.function, Some(&version), "publication").await?;
+            if !waited.state.settled() {
+                return Err(AwsError::new(
+                    "GetFunction",
+                    AwsErrorKind::Conflict,
+                    format!(
+                        "version {version} of {} was still {} after {} s",
+                        shift.function,
+                        waited.state.status_line(),
+                        req.wait_timeout.as_secs()
+                    ),
+                )
+                .with_hint("run the deploy again once the version is Active")
+                .into());
+            }
+        }
+        gradual_release::run(clients, gradual, &mut only, alarms, req.progress).await?
+    };
+    for ((i, _), shift) in shifts.iter().zip(&only) {
+        let Some(alias) = deployments[*i].alias.as_mut() else {
+            continue;
+        };
+        match outcome.report.outcome {
+            ReleaseOutcome::Promoted => {
+                alias.status = AliasStatus::Moved;
+                alias.version = shift.new.clone();
+                alias.weights = shift.alias.weights.clone();
+            }
+            ReleaseOutcome::Planned => alias.status = AliasStatus::Planned,
+            ReleaseOutcome::Interrupted if !shift.alias.weights.is_empty() => {
+                alias.status = AliasStatus::Shifting;
+                alias.version = Some(shift.previous.clone());
+                alias.weights = shift.alias.weights.clone();
+            }
+            _ => {
+                alias.status = AliasStatus::NotMoved;
+                alias.version = Some(shift.previous.clone());
+                alias.weights = shift.alias.weights.clone();
+            }
+        }
+    }
+    if outcome.report.outcome == ReleaseOutcome::RolledBack {
+        outcome.exit = ExitCode::NotUsable;
+    }
+    Ok((outcome.report, outcome.exit))
+}
