@@ -13,7 +13,11 @@
 //! `fix` (v1 names the image, the attestation is kept as a referrer), `check` (ready,
 //! config read, provenance a referrer) and `deploy`; then plain SDK calls verify what
 //! ECR and Lambda say. One line per check, `ok   <what>` or `FAIL <what>: <why>`; the
-//! exit code is 1 if any failed (2: nothing was created).
+//! exit code is 1 if any failed (2: nothing was created). Then what the documentation
+//! leaves open is observed (`seen <name>: <json>`): a second untagged PutImage of a
+//! manifest ECR holds, `CodeSha256` against the image digest, which image GetFunction
+//! shows while a real update runs; and, with a temporary function, `deploy --alias`
+//! twice and `rollback --alias`. `--json FILE` writes every check and observation.
 //!
 //! `--role-arn ARN`: a temporary x86_64 function is created with that execution role
 //! (from a second image, tag `base`, so that the deploy is a real code update).
@@ -65,6 +69,10 @@ struct Args {
     /// Delete nothing at the end.
     #[arg(long)]
     keep: bool,
+    /// Write every check and observation to this file as JSON (to send back: it says
+    /// how this account's ECR and Lambda behaved where the documentation is silent).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -238,17 +246,29 @@ struct Smoke {
     /// Deploy was called: the function may run the smoke image.
     deployed: bool,
     failed: usize,
+    /// Every check, in order: what, and why it failed.
+    checks: Vec<Value>,
+    /// What AWS did where the documentation is silent (FIDELITY.md's uncertain rows).
+    observations: serde_json::Map<String, Value>,
 }
 
 impl Smoke {
     fn check(&mut self, what: &str, result: Result<(), String>) {
-        match result {
+        match &result {
             Ok(()) => println!("ok   {what}"),
             Err(why) => {
                 self.failed += 1;
                 println!("FAIL {what}: {why}");
             }
         }
+        self.checks
+            .push(json!({"what": what, "ok": result.is_ok(), "why": result.err()}));
+    }
+
+    /// What AWS did, recorded, not judged.
+    fn observe(&mut self, name: &str, value: Value) {
+        println!("seen {name}: {value}");
+        self.observations.insert(name.to_owned(), value);
     }
 
     /// A check of a library report; the report is printed (indented) when it fails.
@@ -286,10 +306,7 @@ async fn run(s: &mut Smoke) -> Result<(), String> {
         repo: &repo,
     };
     let image = push.buildx(s.arch).await?;
-    s.check(
-        &format!("pushed {}:v1 as buildx does ({image})", s.repo),
-        Ok(()),
-    );
+    println!("     pushed {}:v1 as buildx does ({image})", s.repo);
 
     if let Some(role) = s.role_arn.clone() {
         // From another image, so that the deploy is a real code update; created now so
@@ -310,10 +327,7 @@ async fn run(s: &mut Smoke) -> Result<(), String> {
             .await
             .map_err(sdk("CreateFunction"))?;
         s.created_function = true;
-        s.check(
-            &format!("created function {} from tag base", s.function),
-            Ok(()),
-        );
+        println!("     created function {} from tag base", s.function);
     }
 
     let registry = Registry {
@@ -325,8 +339,228 @@ async fn run(s: &mut Smoke) -> Result<(), String> {
         repository: s.repo.clone(),
         selector: Selector::Tag("v1".into()),
     };
-    let referrer = library(s, image_ref, &image).await?;
-    verify(s, &image, &referrer).await
+    let referrer = library(s, image_ref.clone(), &image).await?;
+    verify(s, &image, &referrer).await?;
+    observe(s, &push, &image, &created).await?;
+    if s.created_function {
+        release(s, image_ref).await?;
+    }
+    Ok(())
+}
+
+/// Step 5: what the documentation leaves open, observed and written to `--json`: a
+/// second untagged PutImage of a manifest ECR holds, whether `CodeSha256` is the image
+/// digest's hex, and which image GetFunction shows while a real update runs.
+async fn observe(
+    s: &mut Smoke,
+    push: &Push<'_>,
+    image: &str,
+    created: &aws_sdk_ecr::types::Repository,
+) -> Result<(), String> {
+    // The same manifest again, without a tag (ecr-lambda writes referrers so).
+    let got = s
+        .clients
+        .ecr
+        .batch_get_image()
+        .repository_name(&s.repo)
+        .image_ids(ImageIdentifier::builder().image_digest(image).build())
+        .send()
+        .await
+        .map_err(sdk("BatchGetImage"))?;
+    let manifest = got
+        .images()
+        .first()
+        .and_then(|i| i.image_manifest())
+        .unwrap_or_default()
+        .to_owned();
+    let again = push
+        .ecr
+        .put_image()
+        .repository_name(&s.repo)
+        .image_manifest(&manifest)
+        .image_manifest_media_type(OCI_MANIFEST)
+        .image_digest(image)
+        .send()
+        .await;
+    s.observe(
+        "repeated_untagged_put_image",
+        match again {
+            Ok(out) => json!({"accepted": true,
+                "digest": out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest())}),
+            Err(e) => json!({"accepted": false, "code": e.code(), "message": e.message()}),
+        },
+    );
+
+    let got = s
+        .clients
+        .lambda
+        .get_function()
+        .function_name(&s.function.id)
+        .send()
+        .await
+        .map_err(sdk("GetFunction"))?;
+    let sha = got
+        .configuration()
+        .and_then(|c| c.code_sha256())
+        .unwrap_or_default()
+        .to_owned();
+    s.observe("code_sha256", json!({"code_sha256": sha, "image": image}));
+    let hex = image.strip_prefix("sha256:").unwrap_or(image);
+    s.check(
+        "GetFunction: CodeSha256 is the image digest's hex",
+        expect(sha == hex, || format!("CodeSha256 {sha}, image {image}")),
+    );
+
+    // A real update (back to tag base's image, by digest), read at once and then
+    // once a second until it ends.
+    let base = push
+        .ecr
+        .batch_get_image()
+        .repository_name(&s.repo)
+        .image_ids(ImageIdentifier::builder().image_tag("base").build())
+        .send()
+        .await;
+    let Some(base) = base.ok().and_then(|o| {
+        o.images()
+            .first()?
+            .image_id()?
+            .image_digest()
+            .map(str::to_owned)
+    }) else {
+        s.observe(
+            "image_while_updating",
+            json!({"skipped": "no tag base (--function run)"}),
+        );
+        return Ok(());
+    };
+    let uri = format!("{}@{base}", created.repository_uri().unwrap_or_default());
+    let lambda = s.clients.lambda.clone();
+    lambda
+        .update_function_code()
+        .function_name(&s.function.id)
+        .image_uri(&uri)
+        .send()
+        .await
+        .map_err(sdk("UpdateFunctionCode"))?;
+    let started = Instant::now();
+    let mut reads = Vec::new();
+    loop {
+        let got = lambda
+            .get_function()
+            .function_name(&s.function.id)
+            .send()
+            .await
+            .map_err(sdk("GetFunction"))?;
+        let status = got
+            .configuration()
+            .and_then(|c| c.last_update_status())
+            .map(|s| s.as_str().to_owned());
+        let resolved = got
+            .code()
+            .and_then(|c| c.resolved_image_uri())
+            .unwrap_or_default();
+        let shows = if resolved.ends_with(&base) {
+            "new"
+        } else if resolved.ends_with(image) {
+            "old"
+        } else {
+            "other"
+        };
+        reads.push(json!({"after_ms": started.elapsed().as_millis() as u64,
+                          "last_update_status": status, "image": shows}));
+        if status.as_deref() != Some("InProgress") || started.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    s.observe("image_while_updating", json!({"reads": reads}));
+    Ok(())
+}
+
+/// Step 6 (a temporary function only): `deploy --alias`, twice, and `rollback --alias`
+/// through the library: the alias moves forward, then back to the first version.
+async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
+    let deploy = |image: ImageRef| DeployRequest {
+        image,
+        functions: vec![s.function.clone()],
+        concurrency: 1,
+        platform: None,
+        tag: None,
+        publish: false,
+        alias: Some("smoke".into()),
+        wait: true,
+        wait_timeout: Duration::from_secs(600),
+        dry_run: false,
+        keep_provenance: true,
+        progress: false,
+        gradual: None,
+    };
+    let base = ImageRef {
+        selector: Selector::Tag("base".into()),
+        ..image_ref.clone()
+    };
+    let first = ecr_lambda::deploy(&s.clients, &deploy(image_ref))
+        .await
+        .map_err(lib("deploy --alias"))?;
+    let second = ecr_lambda::deploy(&s.clients, &deploy(base))
+        .await
+        .map_err(lib("deploy --alias"))?;
+    let version = |o: &ecr_lambda::Outcome<ecr_lambda::output::DeployReport>| {
+        o.report.alias.as_ref().and_then(|a| a.version.clone())
+    };
+    let (v1, v2) = (version(&first), version(&second));
+    s.check(
+        "deploy --alias twice: two versions, the alias on the second",
+        expect(
+            first.exit == ExitCode::Success
+                && second.exit == ExitCode::Success
+                && v1.is_some()
+                && v2.is_some()
+                && v1 != v2,
+            || {
+                format!(
+                    "exits {:?} {:?}, versions {v1:?} {v2:?}",
+                    first.exit, second.exit
+                )
+            },
+        ),
+    );
+    let back = ecr_lambda::ops::rollback(
+        &s.clients,
+        &ecr_lambda::ops::RollbackRequest {
+            function: s.function.clone(),
+            alias: Some("smoke".into()),
+            to: None,
+            dry_run: false,
+            wait: true,
+            wait_timeout: Duration::from_secs(600),
+            progress: false,
+        },
+    )
+    .await
+    .map_err(lib("rollback --alias"))?;
+    let to = back.report.to.as_ref().and_then(|t| t.version.clone());
+    let alias = s
+        .clients
+        .lambda
+        .get_alias()
+        .function_name(&s.function.id)
+        .name("smoke")
+        .send()
+        .await
+        .map_err(sdk("GetAlias"))?;
+    let now = alias.function_version().map(str::to_owned);
+    s.observe(
+        "alias_release",
+        json!({"versions": [v1, v2], "rolled_back_to": to, "alias_now": now}),
+    );
+    s.check(
+        "rollback --alias: back to the first version",
+        expect(to == v1 && now == v1, || {
+            format!("rolled back to {to:?}, alias at {now:?}, first {v1:?}")
+        }),
+    );
+    Ok(())
 }
 
 /// Step 3, through the library API: check, fix, check, deploy. The referrer written.
@@ -595,6 +829,8 @@ async fn main() {
         created_function: false,
         deployed: false,
         failed: 0,
+        checks: Vec::new(),
+        observations: serde_json::Map::new(),
     };
     // Whatever the run came to, cleanup follows.
     if let Err(why) = run(&mut smoke).await {
@@ -612,6 +848,25 @@ async fn main() {
         let f = &smoke.function;
         println!("note: {f} now runs the smoke image; it ran {before} before:");
         println!("      `ecr-lambda deploy {before} --function {f}` puts it back");
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "passed": smoke.failed == 0,
+            "ecr_region": smoke.clients.ecr_region,
+            "lambda_region": smoke.clients.lambda_region,
+            "endpoint_url": args.endpoint_url,
+            "temporary_function": smoke.created_function || args.role_arn.is_some(),
+            "checks": smoke.checks,
+            "observations": smoke.observations,
+        });
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+        match std::fs::write(path, text) {
+            Ok(()) => println!(
+                "wrote {}: send it back, it settles what AWS does",
+                path.display()
+            ),
+            Err(e) => eprintln!("smoke: cannot write {}: {e}", path.display()),
+        }
     }
     let verdict = match smoke.failed {
         0 => "passed".to_owned(),

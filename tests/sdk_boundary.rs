@@ -427,23 +427,25 @@ async fn someone_elses_update_in_progress_is_a_conflict_naming_what_it_deploys()
     let get = mock!(aws_sdk_lambda::Client::get_function)
         .sequence()
         .output(|| function(LastUpdateStatus::Successful, "rev-1", OLD))
-        // Read again after the refusal: another image is being deployed.
+        // Read again after the refusal: the RevisionId moved, an update is in progress.
+        // Whose it is is judged once it ends: another image, so someone else's.
         .output(|| function(LastUpdateStatus::InProgress, "rev-2", OTHER))
+        .output(|| function(LastUpdateStatus::Successful, "rev-3", OTHER))
         .build();
     let update = mock!(aws_sdk_lambda::Client::update_function_code).then_error(conflict);
     let c = clients(&[&read], &[&get, &update]);
     let err = aws_error(ecr_lambda::deploy(&c, &deploy_request()).await);
     assert_eq!(err.kind, AwsErrorKind::Conflict);
-    assert_eq!(err.operation, "UpdateFunctionCode");
-    let hint = err.hint.unwrap();
     assert!(
-        hint.contains("function-updated-v2") && hint.contains(OTHER),
-        "{hint}"
+        err.message.contains("updated by someone else") && err.message.contains(OTHER),
+        "{}",
+        err.message
     );
+    assert_eq!(update.num_calls(), 1, "no second update over theirs");
     assert_eq!(
         get.num_calls(),
-        2,
-        "the read, and the one after the refusal"
+        3,
+        "the read, the one after the refusal, and the wait's until it ended"
     );
 }
 

@@ -73,7 +73,6 @@ fn assert_passed(out: &Output, stdout: &str) {
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
     for check in [
-        "ok   pushed ecr-lambda-smoke-",
         "ok   check: the buildx index is not ready, and fixable",
         "ok   fix: v1 names the image manifest, one referrer written",
         "ok   check again: ready, config amd64 read, provenance a referrer",
@@ -81,6 +80,7 @@ fn assert_passed(out: &Output, stdout: &str) {
         "ok   BatchGetImage: v1 names the image manifest",
         "ok   GetFunction: the function runs the image by digest",
         "ok   ListImageReferrers: the attestation is a referrer of the image",
+        "ok   GetFunction: CodeSha256 is the image digest's hex",
         "ok   deleted repository ecr-lambda-smoke-",
         "smoke run passed",
     ] {
@@ -111,12 +111,55 @@ async fn repository_exists(name: &str) -> bool {
 
 #[tokio::test]
 async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created() {
-    let (out, stdout) = run_smoke(&["--role-arn", support::ROLE_ARN]);
+    let json_path = std::env::temp_dir().join(support::unique("smoke-json"));
+    let (out, stdout) = run_smoke(&[
+        "--role-arn",
+        support::ROLE_ARN,
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
     assert_passed(&out, &stdout);
     assert!(
-        stdout.contains("ok   created function ecr-lambda-smoke-"),
+        stdout.contains("created function ecr-lambda-smoke-"),
         "{stdout}"
     );
+    for check in [
+        "ok   deploy --alias twice: two versions, the alias on the second",
+        "ok   rollback --alias: back to the first version",
+    ] {
+        assert!(stdout.contains(check), "no {check:?} in:\n{stdout}");
+    }
+    // What the user would send back: every check, and the observations as the
+    // emulator answers them (its rows in FIDELITY.md).
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(doc["passed"], true);
+    assert!(
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{doc}"
+    );
+    let seen = &doc["observations"];
+    // E7: the same manifest again without a tag returns the existing image.
+    assert_eq!(
+        seen["repeated_untagged_put_image"]["accepted"], true,
+        "{doc}"
+    );
+    // L1: an update is InProgress at first, with the new image (the emulator's default).
+    let reads = seen["image_while_updating"]["reads"].as_array().unwrap();
+    assert_eq!(reads[0]["last_update_status"], "InProgress", "{doc}");
+    assert_eq!(reads[0]["image"], "new", "{doc}");
+    assert_eq!(
+        reads.last().unwrap()["last_update_status"],
+        "Successful",
+        "{doc}"
+    );
+    let release = &seen["alias_release"];
+    assert_eq!(release["alias_now"], release["versions"][0], "{doc}");
+    std::fs::remove_file(&json_path).ok();
     let repo = smoke_name(&stdout, "  ECR repository ");
     let function = smoke_name(&stdout, "  Lambda function ");
     assert!(

@@ -471,12 +471,16 @@ pub async fn put(repo: &str, tag: Option<&str>, m: &Manifest) {
 /// Pushes a blob as docker and buildx do through ECR's layer-upload API (one part);
 /// one the repository has already is fine. Its digest.
 pub async fn upload_blob(repo: &str, bytes: &[u8]) -> String {
+    upload_blob_with(&ecr().await, repo, bytes).await
+}
+
+/// [`upload_blob`] through a given client (another region, say).
+pub async fn upload_blob_with(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> String {
     assert!(
         !bytes.is_empty(),
         "an empty blob cannot be uploaded in one part"
     );
     let digest = sha256(bytes);
-    let ecr = ecr().await;
     let upload = ecr
         .initiate_layer_upload()
         .repository_name(repo)

@@ -66,9 +66,19 @@ pub struct Call {
     pub upstream: Duration,
 }
 
+/// What one request asked for, as IAM sees it: the action and the resource ARN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// `lambda:GetFunction`, `ecr:PutImage`, `cloudwatch:DescribeAlarms`.
+    pub action: String,
+    /// The resource's ARN, `*` for actions on no resource (ListFunctions, say).
+    pub resource: String,
+}
+
 #[derive(Default)]
 struct State {
     log: Vec<String>,
+    accesses: Vec<Access>,
     calls: Vec<Call>,
     seen: HashMap<String, usize>,
     rules: Vec<Rule>,
@@ -131,6 +141,12 @@ impl Proxy {
             nth: nth.map(|n| n + already),
             fault,
         });
+    }
+
+    /// Every request's IAM action and resource, in order (blob GETs, pre-signed, have
+    /// none).
+    pub fn accesses(&self) -> Vec<Access> {
+        self.state.lock().unwrap().accesses.clone()
     }
 
     pub fn clear_faults(&self) {
@@ -205,6 +221,9 @@ impl Proxy {
             return Ok(());
         }
         let operation = operation_of(&request);
+        if let Some(access) = access_of(&request, &operation) {
+            self.state.lock().unwrap().accesses.push(access);
+        }
         let fault = self.fault_for(&operation);
         let is_lambda = request.header("x-amz-target").is_none_or(str::is_empty);
         thread::sleep(self.latency / 2);
@@ -508,6 +527,102 @@ fn operation_of(request: &Message) -> String {
         ("POST", [_, "functions", _, "aliases"]) => "CreateAlias".into(),
         ("PUT", [_, "functions", _, "aliases", _]) => "UpdateAlias".into(),
         ("POST", [_, "functions"]) => "CreateFunction".into(),
+        ("POST", [_, "functions", _, "invocations"]) => "Invoke".into(),
+        ("POST", ["service", _, "operation", op]) => (*op).to_owned(),
         _ => format!("{method} {path}"),
     }
+}
+
+/// The region a SigV4-signed request was signed for (its credential scope).
+fn signed_region(request: &Message) -> String {
+    request
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("us-east-1")
+        .to_owned()
+}
+
+fn decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The IAM action and resource ARN of a request: ECR's repository from the JSON body,
+/// Lambda's function (and qualifier) from the path, CloudWatch's on no resource.
+fn access_of(request: &Message, operation: &str) -> Option<Access> {
+    const ACCOUNT: &str = "123456789012";
+    let region = signed_region(request);
+    if request.header("x-amz-target").is_some() {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let resource = match body["repositoryName"].as_str() {
+            Some(repo) => format!(
+                "arn:aws:ecr:{region}:{}:repository/{repo}",
+                body["registryId"].as_str().unwrap_or(ACCOUNT)
+            ),
+            None => "*".to_owned(),
+        };
+        return Some(Access {
+            action: format!("ecr:{operation}"),
+            resource,
+        });
+    }
+    let mut parts = request.start.split_whitespace();
+    let _method = parts.next();
+    let target = parts.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path.starts_with("/_emulator/") {
+        return None;
+    }
+    if path.starts_with("/service/") {
+        return Some(Access {
+            action: format!("cloudwatch:{operation}"),
+            resource: "*".to_owned(),
+        });
+    }
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
+    let action = match operation {
+        "Invoke" => "lambda:InvokeFunction".to_owned(),
+        op => format!("lambda:{op}"),
+    };
+    let Some(function) = segments.get(2) else {
+        return Some(Access {
+            action,
+            resource: "*".to_owned(),
+        });
+    };
+    // A name, or an ARN already.
+    let name = function.rsplit(':').next().unwrap_or(function);
+    let qualifier = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Qualifier="))
+        .map(decode)
+        .or_else(|| {
+            // Alias operations name the alias in the path: its ARN is qualified.
+            (segments.get(3).map(String::as_str) == Some("aliases"))
+                .then(|| segments.get(4).cloned())
+                .flatten()
+        });
+    let base = format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{name}");
+    Some(Access {
+        action,
+        resource: match qualifier {
+            Some(q) => format!("{base}:{q}"),
+            None => base,
+        },
+    })
 }

@@ -1,0 +1,259 @@
+//! The README's IAM policy against what the tool really calls: every command path runs
+//! through a proxy that records each request's IAM action and resource ARN, and each
+//! must be allowed by the policy as the README prints it; and the policy allows no
+//! action that no path calls.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
+use serde_json::Value;
+use support::proxy::{Access, Proxy};
+use support::*;
+
+/// The first JSON block of the README's "IAM permissions" section.
+fn readme_policy() -> Value {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## IAM permissions").expect("an IAM section")..];
+    let start = section.find("```json\n").expect("a policy") + "```json\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    serde_json::from_str(&section[start..end]).expect("the README's policy is JSON")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The names the README's placeholders stand for in one run.
+struct Names<'a> {
+    region: &'a str,
+    repository: &'a str,
+    function: &'a str,
+}
+
+fn allowed(policy: &Value, names: &Names, access: &Access) -> bool {
+    policy["Statement"].as_array().unwrap().iter().any(|s| {
+        s["Effect"] == "Allow"
+            && strings(&s["Action"]).contains(&access.action)
+            && strings(&s["Resource"]).iter().any(|r| {
+                let r = r
+                    .replace("REGION", names.region)
+                    .replace("ACCOUNT", ACCOUNT)
+                    .replace("REPOSITORY", names.repository)
+                    .replace("FUNCTION", names.function);
+                glob(&r, &access.resource)
+            })
+    })
+}
+
+/// Runs `args` through a fresh proxy; every access must be allowed. The actions used.
+fn check(policy: &Value, names: &Names, args: &[&str]) -> BTreeSet<String> {
+    let proxy = Proxy::start(moto().port, std::time::Duration::ZERO);
+    let out = run_at(&proxy.endpoint(), args);
+    assert!(
+        code(&out) <= 1,
+        "{args:?}: exit {}: {}{}",
+        code(&out),
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let accesses = proxy.accesses();
+    assert!(!accesses.is_empty(), "{args:?}: no call recorded");
+    for access in &accesses {
+        assert!(
+            allowed(policy, names, access),
+            "{args:?}: the README's policy does not allow {} on {}",
+            access.action,
+            access.resource
+        );
+    }
+    accesses.into_iter().map(|a| a.action).collect()
+}
+
+#[tokio::test]
+async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
+    let policy = readme_policy();
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda_behaviour(&function, serde_json::json!({"update_seconds": 0}));
+    let names = Names {
+        region: REGION,
+        repository: &repo,
+        function: &function,
+    };
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let probe = std::env::temp_dir().join(unique("probe"));
+    std::fs::write(&probe, b"{}").unwrap();
+    let (v1, base) = (uri(&repo, ":v1"), uri(&repo, ":base"));
+    let mut used = BTreeSet::new();
+    let paths: Vec<Vec<&str>> = vec![
+        vec!["check", &v1, "--function", &function],
+        vec!["check", &base],
+        vec!["fix", &v1, "--tag", "v1-fixed"],
+        vec!["deploy", &v1, "--function", &function],
+        // $LATEST runs v1, no version holds it: PublishVersion, then CreateAlias.
+        vec!["deploy", &v1, "--function", &function, "--alias", "live"],
+        vec![
+            "deploy",
+            &base,
+            "--function",
+            &function,
+            "--alias",
+            "live",
+            "--canary",
+            "10",
+            "--bake",
+            "1s",
+            "--alarm",
+            &alarm_name,
+            "--probe",
+            probe.to_str().unwrap(),
+        ],
+        vec!["rollback", "--function", &function, "--alias", "live"],
+        vec!["rollback", "--function", &function],
+        vec![
+            "release",
+            "status",
+            "--function",
+            &function,
+            "--alias",
+            "live",
+        ],
+        vec![
+            "release",
+            "promote",
+            "--function",
+            &function,
+            "--alias",
+            "live",
+        ],
+        vec![
+            "release",
+            "abort",
+            "--function",
+            &function,
+            "--alias",
+            "live",
+        ],
+        vec!["scan", "--repository", &repo],
+    ];
+    for args in &paths {
+        used.extend(check(&policy, &names, args));
+    }
+
+    // scan --functions reads every function of the region (ListFunctions on `*`, then
+    // each image function): in a region of its own here, so that the functions of
+    // other tests are not read.
+    let region = "sa-east-1";
+    let (scan_repo, scan_fn) = (unique("scan"), unique("fn-scan"));
+    let ecr = ecr_in(region).await;
+    ecr.create_repository()
+        .repository_name(&scan_repo)
+        .send()
+        .await
+        .unwrap();
+    let case = load_case("docker-v2");
+    for blob in case.blobs_of("root.json") {
+        upload_blob_with(&ecr, &scan_repo, &blob.bytes).await;
+    }
+    let image = case.root;
+    ecr.put_image()
+        .repository_name(&scan_repo)
+        .image_manifest(&image.bytes)
+        .image_manifest_media_type(&image.media_type)
+        .image_digest(&image.digest)
+        .image_tag("v1")
+        .send()
+        .await
+        .unwrap();
+    lambda_in(region)
+        .await
+        .create_function()
+        .function_name(&scan_fn)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!(
+                    "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{scan_repo}:v1"
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let names = Names {
+        region,
+        repository: &scan_repo,
+        function: &scan_fn,
+    };
+    used.extend(check(
+        &policy,
+        &names,
+        &["scan", "--region", region, "--functions"],
+    ));
+
+    // Least privilege: nothing in the policy that no path calls.
+    let granted: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .collect();
+    let unused: Vec<&String> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the README grants actions no command calls: {unused:?}"
+    );
+    let missing: Vec<&String> = used.difference(&granted).collect();
+    assert!(missing.is_empty(), "{missing:?}");
+}
+
+#[test]
+fn iam_wildcards_match_as_iam_does() {
+    assert!(glob(
+        "arn:aws:lambda:r:a:function:f:*",
+        "arn:aws:lambda:r:a:function:f:3"
+    ));
+    assert!(!glob(
+        "arn:aws:lambda:r:a:function:f",
+        "arn:aws:lambda:r:a:function:f:3"
+    ));
+    assert!(glob("*", "anything"));
+    assert!(!glob(
+        "arn:aws:ecr:r:a:repository/app",
+        "arn:aws:ecr:r:a:repository/app2"
+    ));
+}

@@ -1,0 +1,83 @@
+//! On a terminal: several functions waited for at once each keep a spinner line of
+//! their own (one MultiProgress), instead of drawing over one line. The binary runs in
+//! a tmux pane (a real terminal), and the screen is read while it waits.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::types::Architecture;
+use support::*;
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux (see .ci/run)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn two_functions_waited_for_at_once_each_have_their_own_line() {
+    let (repo, first, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    let second = unique("fn");
+    create_function(&second, &uri(&repo, ":base"), Architecture::X8664).await;
+    for f in [&first, &second] {
+        lambda_behaviour(f, serde_json::json!({"update_seconds": 6}));
+    }
+    let session = unique("ecr-lambda-tty");
+    let command = format!(
+        "env -i PATH=\"$PATH\" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+         AWS_REGION={REGION} AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+         AWS_EC2_METADATA_DISABLED=true TERM=xterm {} --endpoint-url {} deploy {} \
+         --function {first} --function {second}; sleep 30",
+        env!("CARGO_BIN_EXE_ecr-lambda"),
+        moto().endpoint(),
+        uri(&repo, ":v1"),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "220",
+        "-y",
+        "30",
+        &command,
+    ]);
+    // A line of its own that is still being redrawn: the status of a read made
+    // after the first second, not the first frame left behind.
+    let waiting = |screen: &str, f: &str| {
+        screen
+            .lines()
+            .any(|l| l.contains(&format!("waiting for the update of {f}: InProgress")))
+    };
+    let start = Instant::now();
+    let mut both = None;
+    let mut screens = Vec::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        let screen = tmux(&["capture-pane", "-p", "-t", &session]);
+        if waiting(&screen, &first) && waiting(&screen, &second) {
+            both = Some(screen);
+            break;
+        }
+        screens.push(screen);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux(&["kill-session", "-t", &session]);
+    let screen = both.unwrap_or_else(|| {
+        panic!(
+            "the two waits never showed on two lines at once; last screen:\n{}",
+            screens.last().map(String::as_str).unwrap_or("")
+        )
+    });
+    // One line each, not one line drawn over by both.
+    let lines: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("waiting for the update of"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{screen}");
+    assert_ne!(lines[0], lines[1], "{screen}");
+}
