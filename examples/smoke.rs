@@ -494,6 +494,7 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
         keep_provenance: true,
         progress: false,
         gradual: None,
+        provenance: Default::default(),
     };
     let base = ImageRef {
         selector: Selector::Tag("base".into()),
