@@ -494,6 +494,7 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
         keep_provenance: true,
         progress: false,
         gradual: None,
+        provenance: Default::default(),
     };
     let base = ImageRef {
         selector: Selector::Tag("base".into()),
@@ -570,6 +571,7 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
         image: image_ref.clone(),
         function,
         platform: None,
+        provenance: Default::default(),
     };
     let first = ecr_lambda::check(&s.clients, &check)
         .await
@@ -594,6 +596,7 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
         tag: None,
         dry_run: false,
         keep_provenance: true,
+        provenance: Default::default(),
     };
     let fixed = ecr_lambda::fix(&s.clients, &fix)
         .await
@@ -644,6 +647,7 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
         keep_provenance: true,
         progress: false,
         gradual: None,
+        provenance: Default::default(),
     };
     s.deployed = true;
     let deployed = ecr_lambda::deploy(&s.clients, &deploy)

@@ -145,6 +145,8 @@ bool() {
 }
 bool dry_run dry-run "${INPUT_DRY_RUN:-}"
 bool keep_provenance keep-provenance "${INPUT_KEEP_PROVENANCE:-}"
+bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
+bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
 
 trim() {
     local s="$1"
@@ -161,7 +163,21 @@ image="$(trim "${INPUT_IMAGE:-}")"
 # that deploys or rolls back with the same inputs gives them anyway.
 if [[ "$command" == rollback ]]; then
     image="" INPUT_PLATFORM="" INPUT_TAG="" keep_provenance=""
+    require_provenance="" require_signed="" INPUT_PROVENANCE_SOURCE="" INPUT_PROVENANCE_REVISION=""
+    INPUT_PROVENANCE_BUILDER=""
 fi
+# require-provenance pins the image to this workflow's repository and commit, unless
+# the inputs say otherwise ('*': not pinned).
+provenance_source="$(trim "${INPUT_PROVENANCE_SOURCE:-}")"
+provenance_revision="$(trim "${INPUT_PROVENANCE_REVISION:-}")"
+if [[ "$require_provenance" == true ]]; then
+    if [[ -z "$provenance_source" && -n "${GITHUB_REPOSITORY:-}" ]]; then
+        provenance_source="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}"
+    fi
+    [[ -z "$provenance_revision" ]] && provenance_revision="${GITHUB_SHA:-}"
+fi
+[[ "$provenance_source" == "*" ]] && provenance_source=""
+[[ "$provenance_revision" == "*" ]] && provenance_revision=""
 # Only deploy releases gradually.
 if [[ "$command" != deploy ]]; then
     INPUT_CANARY="" INPUT_BAKE="" INPUT_LINEAR="" INPUT_EVERY="" INPUT_ALARMS="" INPUT_PROBE=""
@@ -197,6 +213,12 @@ while IFS= read -r line; do
 done <<<"${INPUT_ALARMS:-}"
 [[ "$dry_run" == true ]] && args+=(--dry-run)
 [[ "$keep_provenance" == false ]] && args+=(--no-keep-provenance)
+[[ "$require_provenance" == true ]] && args+=(--require-provenance)
+[[ -n "$provenance_source" ]] && args+=(--provenance-source "$provenance_source")
+[[ -n "$provenance_revision" ]] && args+=(--provenance-revision "$provenance_revision")
+builder="$(trim "${INPUT_PROVENANCE_BUILDER:-}")"
+[[ -n "$builder" ]] && args+=(--provenance-builder "$builder")
+[[ "$require_signed" == true ]] && args+=(--require-signed)
 args+=(--output json)
 
 echo "ecr-lambda ${args[*]}" >&2
@@ -437,6 +459,21 @@ else:
             rows.append(("Release reason", as_text(release.get("reason"))))
             level = "error" if release.get("outcome") in ("refused", "rolled-back") else "notice"
             annotate(level, as_text(release.get("reason")), f"release-{as_text(release.get('outcome'))}")
+    # What the provenance says (the first statement about the image), and what the
+    # requirements came to.
+    for p in get("provenance") or []:
+        st = p.get("statement") if isinstance(p, dict) else None
+        if isinstance(st, dict) and st.get("subject_matches"):
+            rows.append(("Built from", f"`{as_text(st.get('source')) or '-'}`"))
+            rows.append(("Revision", f"`{as_text(st.get('revision')) or '-'}`"))
+            rows.append(("Builder", as_text(st.get("builder_id")) or "-"))
+            break
+    verification = get("verification")
+    if isinstance(verification, dict):
+        rows.append(("Provenance", "verified" if verification.get("passed") else "NOT verified"))
+        signing = verification.get("signing")
+        if isinstance(signing, dict):
+            rows.append(("Signed", "COMPLETE" if signing.get("complete") else "no"))
     summary += [f"### ecr-lambda {command}", "", "| | |", "| --- | --- |"]
     summary += [f"| {k} | {v.replace('|', '&#124;')} |" for k, v in rows if v != ""]
     summary.append("")

@@ -9,6 +9,7 @@ use crate::config::{AwsOptions, Regions};
 use crate::error::Error;
 use crate::lambda::FunctionRef;
 use crate::manifest::PlatformArg;
+use crate::manifest::statement::{ProvenanceRequirements, Revision};
 use crate::ops::{
     CheckRequest, DeployRequest, FixRequest, Gradual, Probe, ReleaseAction, ReleaseRequest,
     RollbackRequest, ScanRequest,
@@ -122,6 +123,52 @@ pub enum Command {
     Manpage,
 }
 
+/// What the image's provenance must say (`check`, `fix`, `deploy`).
+#[derive(Debug, Args)]
+pub struct ProvenanceArgs {
+    /// Require a readable SLSA provenance statement whose subject is the image Lambda runs
+    #[arg(long, help_heading = "Provenance")]
+    pub require_provenance: bool,
+    /// Require the statement's source to be this repository URL (a trailing .git and the host's case ignored); implies --require-provenance
+    #[arg(long, value_name = "URL", help_heading = "Provenance")]
+    pub provenance_source: Option<String>,
+    /// Require the statement's revision to be this git commit (40 hex digits, or a prefix of at least 12); implies --require-provenance
+    #[arg(long, value_name = "SHA", help_heading = "Provenance")]
+    pub provenance_revision: Option<String>,
+    /// Require the statement's builder id to start with this (the prefix of the workflow's run URLs, say); implies --require-provenance
+    #[arg(long, value_name = "PREFIX", help_heading = "Provenance")]
+    pub provenance_builder: Option<String>,
+    /// Require ECR managed signing to say COMPLETE for every signing profile of the image (IN_PROGRESS is waited for up to --wait-timeout)
+    #[arg(long, help_heading = "Provenance")]
+    pub require_signed: bool,
+}
+
+impl ProvenanceArgs {
+    /// The typed requirements; `wait` is how long IN_PROGRESS signing is waited for.
+    fn requirements(&self, wait: Duration) -> Result<ProvenanceRequirements, Error> {
+        let non_empty = |flag: &str, v: &Option<String>| match v {
+            Some(v) if v.trim().is_empty() => Err(Error::Usage(format!("--{flag} needs a value"))),
+            v => Ok(v.clone()),
+        };
+        let revision = self
+            .provenance_revision
+            .as_deref()
+            .map(|r| {
+                r.parse::<Revision>()
+                    .map_err(|e| Error::Usage(format!("--provenance-revision: {e}")))
+            })
+            .transpose()?;
+        Ok(ProvenanceRequirements {
+            require_provenance: self.require_provenance,
+            source: non_empty("provenance-source", &self.provenance_source)?,
+            revision,
+            builder: non_empty("provenance-builder", &self.provenance_builder)?,
+            require_signed: self.require_signed,
+            signing_timeout: wait,
+        })
+    }
+}
+
 /// The arguments of `check`; `fix` takes them too.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -133,6 +180,13 @@ pub struct CheckArgs {
     /// The platform to use from a multi-platform index: linux/amd64 or linux/arm64
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// What the image's provenance must say.
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
+    /// With --require-signed: seconds to wait for ECR to finish signing
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "require_signed",
+          value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Provenance")]
+    pub wait_timeout: u64,
 }
 
 /// The arguments of `fix`: those of `check`, and what to write.
@@ -228,6 +282,9 @@ pub struct DeployArgs {
         help_heading = "Gradual release"
     )]
     pub probe: Option<String>,
+    /// What the image's provenance must say.
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
 }
 
 /// The arguments of `release`.
@@ -527,6 +584,9 @@ impl CheckArgs {
             image: self.image.parse::<ImageRef>()?,
             function: function_ref(self.function.as_deref())?,
             platform: platform(self.platform.as_deref())?,
+            provenance: self
+                .provenance
+                .requirements(Duration::from_secs(self.wait_timeout))?,
         })
     }
 }
@@ -553,6 +613,7 @@ impl Command {
                     tag,
                     dry_run: args.dry_run,
                     keep_provenance: !args.no_keep_provenance,
+                    provenance: check.provenance,
                 })
             }
             Command::Deploy(args) => Plan::Deploy(DeployRequest {
@@ -570,6 +631,9 @@ impl Command {
                 progress: output == OutputFormat::Text
                     && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 gradual: gradual(args)?,
+                provenance: args
+                    .provenance
+                    .requirements(Duration::from_secs(args.wait_timeout))?,
             }),
             Command::Release(args) => Plan::Release(match &args.action {
                 ReleaseCommand::Status(t) => t.request(ReleaseAction::Status, false)?,

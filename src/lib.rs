@@ -33,6 +33,7 @@
 //! use ecr_lambda::config::{self, AwsOptions, Regions};
 //! use ecr_lambda::lambda::FunctionRef;
 //! use ecr_lambda::reference::ImageRef;
+//! use ecr_lambda::manifest::statement::ProvenanceRequirements;
 //! use ecr_lambda::{CheckRequest, DeployRequest, ExitCode, FixRequest};
 //!
 //! #[tokio::main(flavor = "current_thread")]
@@ -61,6 +62,7 @@
 //!             image: image.clone(),
 //!             function: Some(function.clone()),
 //!             platform: None, // the function's architecture decides
+//!             provenance: ProvenanceRequirements::none(), // show it, require nothing
 //!         },
 //!     )
 //!     .await?;
@@ -78,6 +80,7 @@
 //!             tag: None, // v7 itself, or v7-arm64 for a multi-platform index
 //!             dry_run: false,
 //!             keep_provenance: true,
+//!             provenance: ProvenanceRequirements::none(),
 //!         },
 //!     )
 //!     .await?;
@@ -103,6 +106,12 @@
 //!             keep_provenance: true,
 //!             progress: false,
 //!             gradual: None, // all the traffic at once (there is no alias here anyway)
+//!             // Built from this commit of this repository, or nothing is written.
+//!             provenance: ProvenanceRequirements {
+//!                 source: Some("https://github.com/org/app".into()),
+//!                 revision: Some("a9ba846486420e07d30db1107411ac3697ecab68".parse()?),
+//!                 ..ProvenanceRequirements::default()
+//!             },
 //!         },
 //!     )
 //!     .await?;

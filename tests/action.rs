@@ -325,6 +325,11 @@ fn action_yml_and_the_script_agree() {
             "wait-timeout",
             "dry-run",
             "keep-provenance",
+            "require-provenance",
+            "provenance-source",
+            "provenance-revision",
+            "provenance-builder",
+            "require-signed",
             "canary",
             "bake",
             "linear",
@@ -394,6 +399,7 @@ fn rollback_passes_only_its_own_flags_and_reports_the_version() {
                 status: ecr_lambda::output::RollbackStatus::RolledBack,
                 weights_removed: None,
                 reason: None,
+                description: None,
             })
             .unwrap()
         ),
@@ -1017,6 +1023,100 @@ fn the_readmes_one_line_install_works_against_a_stand_in_release() {
         stderr(&run)
     );
     assert!(!home.join(".local/bin/ecr-lambda").exists());
+}
+
+/// `require-provenance: true` pins the image to the workflow's own repository and
+/// commit; the summary shows the source, revision and builder the report gives.
+/// (A stand-in binary prints a check report: the arguments are what is checked.)
+#[test]
+fn require_provenance_pins_the_workflows_repository_and_commit() {
+    let dir = TempDir::new();
+    let fake = dir.0.join("ecr-lambda");
+    let args_file = dir.0.join("args");
+    let sha = "3f1c2a9e8b7d6c5f4e3a2b1c0d9e8f7a6b5c4d3e";
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\ncat <<'JSON'\n{}\nJSON\n",
+            args_file.display(),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "image": uri("app", ":v1"), "digest": format!("sha256:{}", "a".repeat(64)),
+                "lambda_ready": true, "fixable": false, "problems": [], "warnings": [],
+                "provenance": [{"digest": "sha256:bb", "predicate_types": [], "linked": "referrer",
+                    "statement": {"subject_matches": true, "source": "https://github.com/org/app",
+                                  "revision": sha, "builder_id": "https://github.com/org/app/actions/runs/7"},
+                    "error": null}],
+                "verification": {"passed": true, "require_provenance": true, "fields": [], "signing": null}
+            }))
+            .unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let summary = dir.0.join("summary");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/action.sh"));
+    isolate(&mut cmd);
+    let out = cmd
+        .env("ECR_LAMBDA", &fake)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_SHA", sha)
+        .env("INPUT_COMMAND", "check")
+        .env("INPUT_IMAGE", uri("app", ":v1"))
+        .env("INPUT_REQUIRE_PROVENANCE", "true")
+        .env(
+            "INPUT_PROVENANCE_BUILDER",
+            "https://github.com/org/app/actions/runs/",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    let after = |flag: &str| args[args.iter().position(|a| *a == flag).expect(flag) + 1];
+    assert!(args.contains(&"--require-provenance"), "{args:?}");
+    assert_eq!(after("--provenance-source"), "https://github.com/org/app");
+    assert_eq!(after("--provenance-revision"), sha);
+    assert_eq!(
+        after("--provenance-builder"),
+        "https://github.com/org/app/actions/runs/"
+    );
+    assert!(!args.contains(&"--require-signed"), "{args:?}");
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        written.contains("| Built from | `https://github.com/org/app` |"),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!("| Revision | `{sha}` |")),
+        "{written}"
+    );
+    assert!(
+        written.contains("| Builder | https://github.com/org/app/actions/runs/7 |"),
+        "{written}"
+    );
+    assert!(written.contains("| Provenance | verified |"), "{written}");
+
+    // '*' leaves the source unpinned; the revision still defaults to github.sha.
+    let out = Command::new("bash")
+        .arg(root().join("scripts/action.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ECR_LAMBDA", &fake)
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_SHA", sha)
+        .env("INPUT_COMMAND", "check")
+        .env("INPUT_IMAGE", uri("app", ":v1"))
+        .env("INPUT_REQUIRE_PROVENANCE", "true")
+        .env("INPUT_PROVENANCE_SOURCE", "*")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert!(!args.contains("--provenance-source"), "{args}");
+    assert!(args.contains(sha), "{args}");
 }
 
 /// `check`, `fix` and `rollback` take one function: several lines in `function` are

@@ -15,7 +15,11 @@ fn quick(function: &str) {
 }
 
 fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+    let mut all = BTreeMap::new();
+    for (op, n) in pairs {
+        *all.entry((*op).to_owned()).or_insert(0) += n;
+    }
+    all
 }
 
 #[tokio::test]
@@ -40,11 +44,20 @@ async fn each_command_makes_the_minimum_calls() {
     let with_config = |pairs: &[(&'static str, usize)]| -> Vec<(&'static str, usize)> {
         pairs.iter().copied().chain(CONFIG).collect()
     };
-    measure(&["check", &image], &with_config(&[("BatchGetImage", 2)]));
+    // check also reads the attestation's statement: its URL, asked together with the
+    // config's (the fixture's statement blob is not in the repository: no GET).
+    measure(
+        &["check", &image],
+        &with_config(&[("BatchGetImage", 2), ("GetDownloadUrlForLayer", 1)]),
+    );
     // The function is read alongside.
     measure(
         &["check", &image, "--function", &function],
-        &with_config(&[("BatchGetImage", 2), ("GetFunction", 1)]),
+        &with_config(&[
+            ("BatchGetImage", 2),
+            ("GetDownloadUrlForLayer", 1),
+            ("GetFunction", 1),
+        ]),
     );
     measure(
         &["fix", &image, "--dry-run"],
@@ -265,4 +278,100 @@ async fn several_functions_share_one_read_of_the_image() {
     );
     // That both functions are read and updated side by side is timing: the
     // benchmark shows it, not this test.
+}
+
+/// What reading the provenance adds (BENCHMARKS.md, "Provenance"): the statement's
+/// URL and GET beside the config's; with a requirement, ListImageReferrers too (an
+/// index's attestations may also be referrers of its image); with --require-signed,
+/// DescribeImageSigningStatus; after fix, the referrer read by digest.
+#[tokio::test]
+async fn what_the_provenance_read_costs() {
+    let (repo, function, case) = buildx_setup("provenance-index", "v1", Architecture::X8664).await;
+    let proxy = proxy();
+    let endpoint = proxy.endpoint();
+    let image = uri(&repo, ":v1");
+    let measure = |args: &[&str], expected: &[(&str, usize)]| {
+        proxy.clear_log();
+        let out = run_at(&endpoint, args);
+        // check of an index is exit 1 (Lambda-ready only after fix); never a
+        // provenance problem.
+        assert!(code(&out) <= 1, "{args:?}: {}", stderr(&out));
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("provenance-"),
+            "{args:?}"
+        );
+        assert_eq!(proxy.counts(), counts(expected), "{args:?}");
+    };
+    let pinned = [
+        "--provenance-source",
+        "https://github.com/example/lambda-fn",
+        "--provenance-revision",
+        "3f1c2a9e8b7d",
+    ];
+    // Shown, not required: config and statement, each a URL and a GET.
+    measure(
+        &["check", &image],
+        &[
+            ("BatchGetImage", 2),
+            ("GetDownloadUrlForLayer", 2),
+            ("GetBlob", 2),
+        ],
+    );
+    let check_pinned: Vec<&str> = ["check", image.as_str()]
+        .into_iter()
+        .chain(pinned)
+        .collect();
+    measure(
+        &check_pinned,
+        &[
+            ("BatchGetImage", 2),
+            ("ListImageReferrers", 1),
+            ("GetDownloadUrlForLayer", 2),
+            ("GetBlob", 2),
+        ],
+    );
+    emulator(
+        "POST",
+        "/_emulator/ecr/signing",
+        serde_json::json!({"repository": repo, "digest": case.child("image-amd64.json").digest,
+                           "answers": [[{"signingProfileArn": "arn:aws:signer:us-east-1:123456789012:/signing-profiles/ci", "status": "COMPLETE"}]]}),
+    );
+    let mut signed = check_pinned.clone();
+    signed.push("--require-signed");
+    measure(
+        &signed,
+        &[
+            ("BatchGetImage", 2),
+            ("ListImageReferrers", 1),
+            ("GetDownloadUrlForLayer", 2),
+            ("GetBlob", 2),
+            ("DescribeImageSigningStatus", 1),
+        ],
+    );
+    // A plain deploy does not read the provenance; a pinned one adds its reads.
+    let mut deploy_pinned: Vec<&str> = vec!["deploy", &image, "--function", &function];
+    deploy_pinned.extend(pinned);
+    measure(
+        &deploy_pinned,
+        &[
+            ("BatchGetImage", 3),
+            ("ListImageReferrers", 1),
+            ("GetDownloadUrlForLayer", 2),
+            ("GetBlob", 2),
+            ("GetFunction", 2),
+            ("PutImage", 2),
+            ("UpdateFunctionCode", 1),
+        ],
+    );
+    // After the fix the tag names the image; its attestation is a referrer, read by
+    // digest.
+    measure(
+        &check_pinned,
+        &[
+            ("BatchGetImage", 2),
+            ("ListImageReferrers", 1),
+            ("GetDownloadUrlForLayer", 2),
+            ("GetBlob", 2),
+        ],
+    );
 }

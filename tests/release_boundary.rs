@@ -269,6 +269,7 @@ fn request(strategy: Strategy, probe: bool) -> DeployRequest {
                 payload: br#"{"ping": true}"#.to_vec(),
             }),
         }),
+        provenance: Default::default(),
     }
 }
 

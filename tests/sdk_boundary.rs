@@ -210,6 +210,7 @@ fn fix_request(tag: Option<&str>) -> FixRequest {
         dry_run: false,
         // The tag alone: the referrer writes are tests/provenance.rs's.
         keep_provenance: false,
+        provenance: Default::default(),
     }
 }
 
@@ -230,6 +231,7 @@ fn deploy_request() -> DeployRequest {
         keep_provenance: true,
         progress: false,
         gradual: None,
+        provenance: Default::default(),
     }
 }
 
@@ -366,6 +368,7 @@ async fn throttling_is_retried_until_success() {
         image: "app:v1".parse().unwrap(),
         function: None,
         platform: None,
+        provenance: Default::default(),
     };
     let outcome = ecr_lambda::check(&c, &req).await.unwrap();
     assert_eq!(outcome.exit, ExitCode::Success);
@@ -390,6 +393,7 @@ async fn throttling_past_the_retries_is_an_aws_error() {
         image: "app:v1".parse().unwrap(),
         function: None,
         platform: None,
+        provenance: Default::default(),
     };
     let err = aws_error(ecr_lambda::check(&c, &req).await);
     assert_eq!(err.kind, AwsErrorKind::Throttled);
@@ -842,6 +846,7 @@ fn check_request() -> CheckRequest {
             .unwrap(),
         function: None,
         platform: None,
+        provenance: Default::default(),
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Invoked {
     pub error_type: Option<String>,
     /// The error's `errorMessage`, from the function's payload or Lambda's error.
     pub error_message: Option<String>,
-    /// The last [`LOG_LINES`] lines of the log tail (`LogType=Tail`: up to 4 KB).
+    /// The last `LOG_LINES` lines of the log tail (`LogType=Tail`: up to 4 KB).
     pub log_tail: Vec<String>,
 }
 

@@ -120,6 +120,7 @@ pub async fn point_alias(
     name: &str,
     version: &str,
     existing: Option<&Alias>,
+    description: Option<&str>,
 ) -> Result<Alias, AwsError> {
     match existing {
         None => client
@@ -127,6 +128,7 @@ pub async fn point_alias(
             .function_name(&function.id)
             .name(name)
             .function_version(version)
+            .set_description(description.map(str::to_owned))
             .send()
             .await
             .map(|out| {
@@ -143,7 +145,9 @@ pub async fn point_alias(
                     conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
                 })
             }),
-        Some(alias) => update_alias(client, function, alias, version, None).await,
+        Some(alias) => {
+            update_alias_described(client, function, alias, version, None, description).await
+        }
     }
 }
 
@@ -158,6 +162,19 @@ pub async fn update_alias(
     version: &str,
     weight: Option<(&str, f64)>,
 ) -> Result<Alias, AwsError> {
+    update_alias_described(client, function, alias, version, weight, None).await
+}
+
+/// [`update_alias`], and the alias's description set when `description` is given
+/// (else left as it is).
+async fn update_alias_described(
+    client: &Client,
+    function: &FunctionRef,
+    alias: &Alias,
+    version: &str,
+    weight: Option<(&str, f64)>,
+    description: Option<&str>,
+) -> Result<Alias, AwsError> {
     let routing = AliasRoutingConfiguration::builder()
         .set_additional_version_weights(Some(
             weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect(),
@@ -170,6 +187,7 @@ pub async fn update_alias(
         .name(name)
         .function_version(version)
         .routing_config(routing)
+        .set_description(description.map(str::to_owned))
         .set_revision_id(alias.revision_id.clone())
         .send()
         .await

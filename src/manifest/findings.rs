@@ -40,6 +40,16 @@ pub enum Code {
     /// Neither the image nor the function sets an entry point or a command: a problem
     /// with `--function` (or deploy), a warning without one.
     NoEntrypoint,
+    /// A provenance requirement was given and no statement about the target was found.
+    ProvenanceMissing,
+    /// The target's provenance says another source, revision or builder than required.
+    ProvenanceMismatch,
+    /// The target's provenance could not be read (too large, bytes not what the
+    /// descriptor names, not a statement): a problem when a requirement asks for it,
+    /// a warning otherwise.
+    ProvenanceUnreadable,
+    /// `--require-signed`: ECR managed signing did not say COMPLETE for the target.
+    NotSigned,
     // warnings
     /// Layers compressed in a way Lambda does not document (zstd, say).
     UndocumentedLayerMediaType,
@@ -83,6 +93,10 @@ impl Code {
             Code::NotLinux => "not-linux",
             Code::NoEntrypoint => "no-entrypoint",
             Code::ConfigUnreadable => "config-unreadable",
+            Code::ProvenanceMissing => "provenance-missing",
+            Code::ProvenanceMismatch => "provenance-mismatch",
+            Code::ProvenanceUnreadable => "provenance-unreadable",
+            Code::NotSigned => "not-signed",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod platform;
 pub mod provenance;
 pub mod registry;
 pub mod rules;
+pub mod statement;
 
 pub use classify::Role;
 pub use model::{Descriptor, Parsed, RawManifest, media_type};

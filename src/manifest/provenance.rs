@@ -14,11 +14,14 @@ use serde_json::{Value, json};
 use crate::digest::Digest;
 use crate::manifest::classify;
 use crate::manifest::model::{Descriptor, ImageView, Parsed, RawManifest, media_type};
+use crate::manifest::statement::{self, Statement};
 
 /// The layer annotation that names an attestation's in-toto predicate type.
 pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
 /// What newer BuildKit versions put in `artifactType` of attestation manifests.
 pub const ATTESTATION_ARTIFACT_TYPE: &str = "application/vnd.docker.attestation.manifest.v1+json";
+/// The media type of an attestation's layers: an in-toto statement.
+pub const INTOTO_LAYER: &str = "application/vnd.in-toto+json";
 
 /// How an attestation is linked to the image it attests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -39,6 +42,42 @@ pub struct Provenance {
     pub predicate_types: Vec<String>,
     /// Whether registries list it as a referrer of the image, or only the index links it.
     pub linked: Link,
+    /// What its SLSA provenance statement says, once read; `null` when it was not
+    /// read (or could not be: see `error`).
+    pub statement: Option<Statement>,
+    /// Why its statement could not be read; `null` when it was, or was not tried.
+    pub error: Option<String>,
+    /// Its in-toto layers that hold SLSA provenance: what is read.
+    #[serde(skip)]
+    pub layers: Vec<Descriptor>,
+}
+
+impl Provenance {
+    fn of(view: &ImageView, digest: String, linked: Link) -> Provenance {
+        Provenance {
+            digest,
+            predicate_types: predicate_types(view),
+            linked,
+            statement: None,
+            error: None,
+            layers: provenance_layers(view),
+        }
+    }
+}
+
+/// The layers of an attestation that hold SLSA provenance statements (by their
+/// `in-toto.io/predicate-type` annotation).
+fn provenance_layers(view: &ImageView) -> Vec<Descriptor> {
+    view.layers
+        .iter()
+        .filter(|l| {
+            l.media_type == INTOTO_LAYER
+                && l.annotations
+                    .get(PREDICATE_TYPE)
+                    .is_some_and(|t| statement::is_provenance(t))
+        })
+        .cloned()
+        .collect()
 }
 
 /// An attestation written again as a referrer of the image it attests.
@@ -94,11 +133,7 @@ pub fn attestations(
                 Link::IndexOnly
             };
             Some((
-                Provenance {
-                    digest: raw.digest().to_string(),
-                    predicate_types: predicate_types(&view),
-                    linked,
-                },
+                Provenance::of(&view, raw.digest().to_string(), linked),
                 raw.clone(),
             ))
         })
@@ -129,11 +164,11 @@ pub fn from_referrers(
                     .as_ref()
                     .is_some_and(|s| s.digest == subject.as_str()) =>
             {
-                Some(Provenance {
-                    digest: raw.digest().to_string(),
-                    predicate_types: predicate_types(&view),
-                    linked: Link::Referrer,
-                })
+                Some(Provenance::of(
+                    &view,
+                    raw.digest().to_string(),
+                    Link::Referrer,
+                ))
             }
             _ => None,
         })

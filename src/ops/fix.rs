@@ -4,14 +4,23 @@ use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::manifest::RawManifest;
 use crate::manifest::provenance::Referrer;
 use crate::manifest::rules::{self, Code, Finding};
-use crate::ops::{Analysis, Clients, FixRequest, Outcome, analyse};
+use crate::ops::{Analysis, Clients, FixRequest, Outcome, analyse, image_config, provenance};
 use crate::output::{Action, FixReport};
 use crate::reference::{Selector, validate_tag};
 
 /// Makes a tag Lambda-ready by writing the chosen platform manifest to it.
 pub async fn fix(clients: &Clients, req: &FixRequest) -> Result<Outcome<FixReport>, Error> {
     let mut analysis = analyse(clients, &req.image, req.function.as_ref(), req.platform).await?;
-    analysis.read_config(clients, req.platform).await;
+    if req.provenance.any() {
+        let (config, read) = tokio::join!(
+            image_config::read(clients, &analysis),
+            provenance::read(clients, &analysis, &req.provenance)
+        );
+        image_config::apply(&mut analysis, config, req.platform);
+        provenance::apply(&mut analysis, read?, &req.provenance);
+    } else {
+        analysis.read_config(clients, req.platform).await;
+    }
     let mut fixed = Fixed::default();
     let mut written_tag = None;
     if analysis.assessment.lambda_ready() {

@@ -5,6 +5,7 @@ mod check;
 mod deploy;
 mod fix;
 pub(crate) mod image_config;
+pub(crate) mod provenance;
 mod release;
 mod rollback;
 mod scan;
@@ -24,6 +25,7 @@ use crate::ecr::{self, Repository};
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::manifest::rules::{self, Assessment};
+use crate::manifest::statement::ProvenanceRequirements;
 use crate::manifest::{FunctionFacts, LambdaArch, RawManifest};
 use crate::output::{CheckReport, TargetReport};
 use crate::reference::{ImageRef, Registry, Selector};
@@ -38,6 +40,9 @@ pub struct CheckRequest {
     pub function: Option<FunctionRef>,
     /// `--platform`.
     pub platform: Option<LambdaArch>,
+    /// `--require-provenance`, `--provenance-*`, `--require-signed`: unmet, the image
+    /// is reported not usable (exit 1).
+    pub provenance: ProvenanceRequirements,
 }
 
 /// What [`fix`](fn@fix) is asked: the image, and the tag to write.
@@ -56,6 +61,8 @@ pub struct FixRequest {
     pub dry_run: bool,
     /// Write the target's index-only attestations again as its referrers.
     pub keep_provenance: bool,
+    /// As for [`CheckRequest::provenance`]: unmet, nothing is written.
+    pub provenance: ProvenanceRequirements,
 }
 
 /// What [`deploy`](fn@deploy) is asked: the image, the functions, and how to release
@@ -90,6 +97,9 @@ pub struct DeployRequest {
     /// `--canary` or `--linear` (with `alias`): move the alias's traffic to the new
     /// version gradually; `None` moves all of it at once.
     pub gradual: Option<Gradual>,
+    /// As for [`CheckRequest::provenance`]: the image is judged once, before the first
+    /// write; unmet, nothing is written.
+    pub provenance: ProvenanceRequirements,
 }
 
 /// A spinner line on stderr: one [`indicatif::MultiProgress`] for the run, so that
@@ -125,6 +135,8 @@ pub(crate) struct Analysis {
     pub root: RawManifest,
     pub assessment: Assessment,
     pub function: Option<FunctionState>,
+    /// What the provenance requirements came to, when any were given.
+    pub verification: Option<crate::output::VerificationReport>,
 }
 
 impl Analysis {
@@ -182,6 +194,7 @@ impl Analysis {
             warnings: a.warnings.clone(),
             provenance: a.provenance.clone(),
             config: a.config.clone(),
+            verification: self.verification.clone(),
         }
     }
 }
@@ -320,6 +333,7 @@ pub(crate) async fn analyse_many(
                 repository_region: &clients.ecr_region,
             }),
             function,
+            verification: None,
         })
         .collect())
 }

@@ -84,6 +84,7 @@ pub async fn rollback(
         status: RollbackStatus::Unchanged,
         weights_removed: None,
         reason: None,
+        description: alias.as_ref().and_then(|a| a.description.clone()),
     };
     let not_usable = |mut report: RollbackReport, reason: String| {
         report.reason = Some(reason);
@@ -257,8 +258,17 @@ pub async fn rollback(
         } else if req.dry_run {
             RollbackStatus::Planned
         } else {
-            releases::point_alias(lambda, &req.function, name, &chosen.version, Some(alias))
-                .await?;
+            // The description recorded what the deploy put there; it no longer runs.
+            let description = rolled_back_description(&digest, alias.description.as_deref());
+            releases::point_alias(
+                lambda,
+                &req.function,
+                name,
+                &chosen.version,
+                Some(alias),
+                Some(&description),
+            )
+            .await?;
             RollbackStatus::RolledBack
         };
         return Ok(Outcome {
@@ -326,6 +336,7 @@ fn waiting(req: &RollbackRequest, latest: &crate::lambda::FunctionState) -> Depl
         keep_provenance: false,
         progress: req.progress,
         gradual: None,
+        provenance: Default::default(),
     }
 }
 
@@ -340,5 +351,22 @@ async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> R
         // The repository itself is gone: so is the image.
         Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The alias's description after a rollback: the image it runs now, and what the
+/// description said before (the deploy rolled back), within Lambda's 256 characters.
+fn rolled_back_description(digest: &crate::digest::Digest, before: Option<&str>) -> String {
+    let short = digest.as_str().get(..19).unwrap_or(digest.as_str());
+    let text = match before {
+        Some(before) => format!("{short} (rolled back by ecr-lambda from: {before})"),
+        None => format!("{short} (rolled back by ecr-lambda)"),
+    };
+    let max = crate::manifest::statement::MAX_ALIAS_DESCRIPTION;
+    if text.chars().count() <= max {
+        text
+    } else {
+        let cut: String = text.chars().take(max - 2).collect();
+        format!("{cut}…)")
     }
 }

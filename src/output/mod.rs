@@ -10,9 +10,11 @@ use crate::manifest::config::ImageConfig;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
 
+mod provenance;
 mod release;
 mod scan;
 
+pub use provenance::{SigningReport, VerificationReport};
 pub use release::{
     AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
     ReleaseReport, StepReport,
@@ -65,6 +67,9 @@ pub struct CheckReport {
     pub provenance: Vec<Provenance>,
     /// The target's config blob, or `null` when it was not read.
     pub config: Option<ImageConfig>,
+    /// What `--require-provenance`, `--provenance-*` and `--require-signed` came to;
+    /// `null` when none was given.
+    pub verification: Option<VerificationReport>,
 }
 
 /// What `fix` did to the tag (`action`).
@@ -307,6 +312,18 @@ impl fmt::Display for CheckReport {
                 p.digest,
                 p.predicate_types.join(", ")
             )?;
+            match (&p.statement, &p.error) {
+                (Some(s), _) if s.subject_matches => writeln!(f, "            {s}")?,
+                (Some(s), _) => writeln!(
+                    f,
+                    "            {s} (its subject is another image: it does not count)"
+                )?,
+                (None, Some(e)) => writeln!(f, "            unreadable: {e}")?,
+                (None, None) => {}
+            }
+        }
+        if let Some(v) = &self.verification {
+            writeln!(f, "verified:  {v}")?;
         }
         for p in &self.problems {
             writeln!(f, "problem:   [{}] {}", p.code, p.message)?;
@@ -541,6 +558,10 @@ pub struct RollbackReport {
     pub weights_removed: Option<BTreeMap<String, f64>>,
     /// Why nothing was rolled back, or what else was done.
     pub reason: Option<String>,
+    /// With `--alias`: the alias's description as it was read, which a deploy with
+    /// `--alias` sets to what it deployed (`sha256:<12> from <source>@<rev12>
+    /// (ecr-lambda)`); `null` when it has none.
+    pub description: Option<String>,
 }
 
 impl fmt::Display for RollbackReport {
@@ -571,6 +592,9 @@ impl fmt::Display for RollbackReport {
             RollbackStatus::InProgress => "in progress",
         };
         writeln!(f, "status:    {status}")?;
+        if let Some(description) = &self.description {
+            writeln!(f, "was:       {description}")?;
+        }
         if let Some(reason) = &self.reason {
             writeln!(f, "reason:    {reason}")?;
         }

@@ -6,7 +6,9 @@ use crate::lambda::{FunctionRef, FunctionState};
 use crate::manifest::LambdaArch;
 use crate::manifest::rules::{Code, Finding};
 use crate::ops::fix::{Fixed, fix_tag, tag_for};
-use crate::ops::{Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config};
+use crate::ops::{
+    Analysis, Clients, DeployRequest, Outcome, analyse_many, image_config, provenance,
+};
 use crate::output::{
     Action, AliasStatus, DeployReport, DeploymentReport, ErrorDetail, FixReport, FunctionReport,
     ReleaseReport, UpdateReport, UpdateStatus,
@@ -33,7 +35,21 @@ pub async fn deploy(
     req: &DeployRequest,
 ) -> Result<Outcome<DeployReport>, Error> {
     let mut analyses = analyse_many(clients, &req.image, &req.functions, req.platform).await?;
-    read_configs(clients, &mut analyses, req.platform).await;
+    // Provenance is read only when a requirement asks (BENCHMARKS.md: what it costs);
+    // then --alias records the verified source and revision in the alias description.
+    let wants_provenance = req.provenance.any();
+    let snapshot = if wants_provenance {
+        analyses.clone()
+    } else {
+        Vec::new()
+    };
+    let (_, provenance) = tokio::join!(
+        read_configs(clients, &mut analyses, req.platform),
+        read_provenance(clients, &snapshot, &req.provenance)
+    );
+    for (analysis, read) in analyses.iter_mut().zip(provenance?) {
+        provenance::apply(analysis, read, &req.provenance);
+    }
     for (analysis, function) in analyses.iter_mut().zip(&req.functions) {
         warn_not_active(analysis, function);
     }
@@ -52,7 +68,15 @@ pub async fn deploy(
 
     // Everything an alias needs is read before the first write: the alias, its
     // version, and for a gradual release the alarms and whether it can start.
-    let releases = gradual::read_releases(clients, req, &analyses).await?;
+    let mut releases = gradual::read_releases(clients, req, &analyses).await?;
+    for (release, analysis) in releases.iter_mut().zip(&analyses) {
+        if let Some(release) = release {
+            release.description = Some(crate::manifest::statement::alias_description(
+                &target_digest(analysis),
+                provenance::recorded(analysis),
+            ));
+        }
+    }
     let mut alarms = Vec::new();
     if let Some(gradual) = &req.gradual {
         match gradual::preflight(clients, req, gradual, &analyses, &releases).await? {
@@ -404,6 +428,30 @@ fn target_digest(analysis: &Analysis) -> Digest {
         .as_ref()
         .map(|t| t.manifest.digest().clone())
         .unwrap_or_else(|| analysis.root.digest().clone())
+}
+
+/// The provenance of the functions' targets, each read once (one entry per
+/// analysis given; none when none is given).
+async fn read_provenance(
+    clients: &Clients,
+    analyses: &[Analysis],
+    requirements: &crate::manifest::statement::ProvenanceRequirements,
+) -> Result<Vec<Option<provenance::ProvenanceRead>>, Error> {
+    let mut read: Vec<(Digest, Option<provenance::ProvenanceRead>)> = Vec::new();
+    let mut out = Vec::new();
+    for analysis in analyses {
+        let digest = target_digest(analysis);
+        let got = match read.iter().find(|(d, _)| *d == digest) {
+            Some((_, got)) => got.clone(),
+            None => {
+                let got = provenance::read(clients, analysis, requirements).await?;
+                read.push((digest, got.clone()));
+                got
+            }
+        };
+        out.push(got);
+    }
+    Ok(out)
 }
 
 /// The configs of the functions' targets, each read once.

@@ -18,6 +18,9 @@ pub(crate) struct Release {
     pub(crate) current: Option<FunctionState>,
     /// The alias's version runs the target, and no other version takes a share.
     pub(crate) runs_target: bool,
+    /// What the alias's description is set to when it is moved (what was deployed,
+    /// and its provenance).
+    pub(crate) description: Option<String>,
 }
 
 impl Release {
@@ -49,6 +52,7 @@ impl Release {
             before,
             current,
             runs_target,
+            description: None,
         })
     }
 
@@ -169,6 +173,7 @@ impl Release {
             &self.name,
             &version,
             self.before.as_ref(),
+            self.description.as_deref(),
         )
         .await?;
         Ok(AliasReport {

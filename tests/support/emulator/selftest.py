@@ -917,6 +917,37 @@ class Emulator(unittest.TestCase):
             self.ecr.list_image_referrers(repositoryName="nope", subjectId={"imageDigest": subject})
         self.assertEqual(self.error(ctx)[:2], (400, "RepositoryNotFoundException"))
 
+    # -- E12 ------------------------------------------------------------------
+
+    def test_E12_describe_image_signing_status(self) -> None:
+        digest, _ = self.repo_with_image("app", "v1", "signed")
+        got = self.ecr.describe_image_signing_status(repositoryName="app", imageId={"imageDigest": digest})
+        self.assertEqual(got["signingStatuses"], [])
+        self.assertEqual(got["imageId"]["imageDigest"], digest)
+        profile = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/ci"
+        self.control("POST", "/_emulator/ecr/signing", {
+            "repository": "app", "digest": digest,
+            "answers": [[{"signingProfileArn": profile, "status": "IN_PROGRESS"}],
+                        [{"signingProfileArn": profile, "status": "COMPLETE"}]]})
+        statuses = lambda **kw: self.ecr.describe_image_signing_status(repositoryName="app", **kw)["signingStatuses"]
+        self.assertEqual([s["status"] for s in statuses(imageId={"imageDigest": digest})], ["IN_PROGRESS"])
+        # By tag, the same image; the last answer stays.
+        self.assertEqual([s["status"] for s in statuses(imageId={"imageTag": "v1"})], ["COMPLETE"])
+        self.assertEqual([s["status"] for s in statuses(imageId={"imageDigest": digest})], ["COMPLETE"])
+        self.control("POST", "/_emulator/ecr/signing", {
+            "repository": "app", "digest": digest,
+            "answers": [[{"signingProfileArn": profile, "status": "FAILED", "failureCode": "SigningFailed",
+                          "failureReason": "The signing profile is revoked"}]]})
+        failed = statuses(imageId={"imageDigest": digest})[0]
+        self.assertEqual((failed["status"], failed["failureCode"], failed["failureReason"]),
+                         ("FAILED", "SigningFailed", "The signing profile is revoked"))
+        with self.assertRaises(ClientError) as ctx:
+            statuses(imageId={"imageDigest": "sha256:" + "5" * 64})
+        self.assertEqual(self.error(ctx)[:2], (400, "ImageNotFoundException"))
+        with self.assertRaises(ClientError) as ctx:
+            self.ecr.describe_image_signing_status(repositoryName="nope", imageId={"imageDigest": digest})
+        self.assertEqual(self.error(ctx)[:2], (400, "RepositoryNotFoundException"))
+
     # -- E9 -------------------------------------------------------------------
 
     def test_E9_describe_images_pages_and_tag_status(self) -> None:

@@ -133,6 +133,9 @@ class State:
         self.invocations: dict[str, list[dict[str, Any]]] = {}
         # alarm name -> DescribeAlarms requests naming it; "*" counts all [C1]
         self.alarm_reads: dict[str, int] = {}
+        # (repository name, digest) -> DescribeImageSigningStatus answers still to
+        # give, oldest first; the last one stays [E12]
+        self.signing: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
         # [E11] the next blob GETs that fail, and with which HTTP status; all GETs
         self.blob_faults: list[int] = []
         self.blob_gets = 0
@@ -1652,6 +1655,57 @@ def blob_bytes(token: str) -> bytes | None:
         return getattr(repository, "_emu_blobs", {}).get(digest)
 
 
+# [E12] managed signing -------------------------------------------------------
+
+SIGNING_STATUSES = {"IN_PROGRESS", "COMPLETE", "FAILED"}
+
+
+def responses_describe_image_signing_status(self: ECRResponse) -> ActionResult:
+    """[E12] DescribeImageSigningStatus: the statuses the control API set for the
+    repository and digest (consumed one answer per call, the last one kept); none
+    set: no signing profile (an empty list)."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    image_id = self._get_param("imageId") or {}
+    with LOCK:
+        repository = get_repository(self.ecr_backend, repository_name, registry_id)
+        digest = image_id.get("imageDigest")
+        tag = image_id.get("imageTag")
+        image = None
+        for candidate in repository.images:
+            if (digest and candidate.get_image_digest() == digest) or (
+                tag and tag in candidate.image_tags
+            ):
+                image = candidate
+                break
+        if image is None:
+            raise ImageNotFoundException(
+                f"The image with imageId {json.dumps(image_id, sort_keys=True)} does not exist "
+                f"within the repository with name '{repository_name}' in the registry with id "
+                f"'{repository.registry_id}'"
+            )
+        digest = image.get_image_digest()
+        queue = STATE.signing.get((repository_name, digest), [])
+        statuses = queue[0] if queue else []
+        if len(queue) > 1:
+            queue.pop(0)
+    return ActionResult(
+        {
+            "repositoryName": repository_name,
+            "registryId": repository.registry_id,
+            "imageId": {"imageDigest": digest},
+            "signingStatuses": statuses,
+        }
+    )
+
+
+ECRResponse.describe_image_signing_status = responses_describe_image_signing_status
+
+
+class ImageNotFoundException(ServiceException):
+    code = "ImageNotFoundException"
+
+
 # ---------------------------------------------------------------------------
 # CloudWatch [C1]
 # ---------------------------------------------------------------------------
@@ -1911,6 +1965,25 @@ class Emulator:
             settings = self.validate_settings(self.read_json(environ))
             with LOCK:
                 STATE.per_function.setdefault(function_name_of(parts[2]), {}).update(settings)
+            return 200, "{}", "application/json"
+        if parts == ["ecr", "signing"] and method == "POST":
+            body = self.read_json(environ)
+            unknown = set(body) - {"repository", "digest", "answers"}
+            if unknown:
+                raise BadRequest(f"unknown keys: {sorted(unknown)}")
+            answers = body.get("answers")
+            if not isinstance(body.get("repository"), str) or not DIGEST_RE.match(str(body.get("digest"))):
+                raise BadRequest("repository (a name) and digest (sha256:<64 hex>) are required")
+            if not isinstance(answers, list) or not answers or not all(isinstance(a, list) for a in answers):
+                raise BadRequest("answers must be a non-empty list of lists of statuses")
+            for answer in answers:
+                for status in answer:
+                    if not isinstance(status, dict) or status.get("status") not in SIGNING_STATUSES:
+                        raise BadRequest("each status needs status IN_PROGRESS, COMPLETE or FAILED")
+                    if set(status) - {"signingProfileArn", "status", "failureCode", "failureReason"}:
+                        raise BadRequest("a status has signingProfileArn, status, failureCode, failureReason")
+            with LOCK:
+                STATE.signing[(body["repository"], body["digest"])] = [list(a) for a in answers]
             return 200, "{}", "application/json"
         if parts == ["blobs", "faults"] and method == "POST":
             body = self.read_json(environ)
