@@ -192,6 +192,20 @@ async fn a_canary_holds_10_percent_for_the_bake_then_promotes() {
     assert_eq!(alarm_reads(&alarm_name), 3);
     let (_, v2) = version_image(&world.function, Some("2")).await;
     assert!(v2.unwrap().ends_with(&world.target));
+    // The promotion recorded what now runs in the alias's description.
+    let described = lambda()
+        .await
+        .get_alias()
+        .function_name(&world.function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let description = described.description().unwrap_or_default();
+    assert!(
+        description.starts_with(&world.target[..19]) && description.ends_with("(ecr-lambda)"),
+        "{description}"
+    );
 }
 
 #[tokio::test]

@@ -121,6 +121,17 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
     let paths: Vec<Vec<&str>> = vec![
         vec!["check", &v1, "--function", &function],
         vec!["check", &base],
+        // Provenance and ECR's signing status, asked for (exit 1 here: the fixture's
+        // statement is not a real one, and nothing is signed).
+        vec![
+            "check",
+            &v1,
+            "--provenance-source",
+            "https://github.com/org/repo",
+            "--require-signed",
+            "--wait-timeout",
+            "1",
+        ],
         vec!["fix", &v1, "--tag", "v1-fixed"],
         vec!["deploy", &v1, "--function", &function],
         // $LATEST runs v1, no version holds it: PublishVersion, then CreateAlias.

@@ -167,7 +167,7 @@ pub async fn update_alias(
 
 /// [`update_alias`], and the alias's description set when `description` is given
 /// (else left as it is).
-async fn update_alias_described(
+pub async fn update_alias_described(
     client: &Client,
     function: &FunctionRef,
     alias: &Alias,

@@ -116,6 +116,7 @@ pub(super) async fn release_gradually(
                 // Lambda's default timeout, until the new version is read.
                 runs_for: std::time::Duration::from_secs(3),
                 moved: false,
+                description: release.description.clone(),
             },
         ));
     }

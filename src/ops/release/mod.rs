@@ -61,6 +61,9 @@ pub(crate) struct Shift {
     /// This run has written the alias (a weight, or the promotion): what it undoes
     /// when the release cannot go on.
     pub moved: bool,
+    /// What the alias's description says once promoted (the image, and its verified
+    /// provenance); `None` leaves the description as it is.
+    pub description: Option<String>,
 }
 
 /// Why a release cannot start on this function's alias, read before anything is
@@ -309,9 +312,17 @@ async fn write_all(
                     weight.map(|w| (new.as_str(), w.fraction())),
                 )
             };
-            let written =
-                releases::update_alias(&client, &shift.function, &shift.alias, version, weighted)
-                    .await;
+            // The promotion records what now runs in the alias's description.
+            let description = shift.description.as_deref().filter(|_| promote);
+            let written = releases::update_alias_described(
+                &client,
+                &shift.function,
+                &shift.alias,
+                version,
+                weighted,
+                description,
+            )
+            .await;
             (i, written)
         });
     }
