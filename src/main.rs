@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
 use ecr_lambda::error::AwsErrorKind;
-use ecr_lambda::output::{ErrorBody, ErrorReport, ScanFinding, ScanWrite};
+use ecr_lambda::output::{ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite};
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
 /// Logs never show credentials: the signer's own logs (canonical requests carry the
@@ -58,7 +58,20 @@ fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
-fn render<R: Serialize + std::fmt::Display>(outcome: Outcome<R>, format: OutputFormat) -> ExitCode {
+fn render<R: Serialize + std::fmt::Display + Failures>(
+    outcome: Outcome<R>,
+    format: OutputFormat,
+) -> ExitCode {
+    // An error inside a report (what was written before it is the report's) is said on
+    // stderr too, as an error that ends a command is.
+    let mut said = String::new();
+    for failure in outcome.report.failures() {
+        said.push_str(&format!("ecr-lambda: error: {}\n", failure.message));
+        if let Some(hint) = &failure.hint {
+            said.push_str(&format!("  hint: {hint}\n"));
+        }
+    }
+    let _ = std::io::stderr().write_all(said.as_bytes());
     let text = match format {
         OutputFormat::Json => {
             serde_json::to_string_pretty(&outcome.report).expect("reports serialise") + "\n"

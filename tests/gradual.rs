@@ -64,14 +64,7 @@ impl World {
 
     fn spawn(&self, extra: &[&str]) -> Child {
         let args = self.args(extra);
-        command_at(
-            &moto().endpoint(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        spawn(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     fn history(&self) -> Vec<(String, Value)> {
@@ -101,6 +94,15 @@ async fn until_weighted(function: &str, limit: Duration) -> Option<(String, Vec<
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+/// The binary against the emulator, as a child to interrupt or to finish.
+fn spawn(args: &[&str]) -> Child {
+    command_at(&moto().endpoint(), args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn finish(child: Child, limit: Duration) -> Output {
@@ -405,11 +407,7 @@ async fn ctrl_c_mid_bake_leaves_the_alias_then_release_promote_and_abort_finish_
         "--output",
         "json",
     ];
-    let child = command_at(&moto().endpoint(), &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&args);
     let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
     interrupt(&child);
     let out = finish(child, Duration::from_secs(10));
@@ -529,31 +527,24 @@ async fn two_functions_move_step_by_step_together() {
     assert!(at(&world.function, 1) < at(&second, 2));
 
     // An alarm on the next release rolls both back.
-    let child = command_at(
-        &moto().endpoint(),
-        &[
-            "deploy",
-            &uri(&world.repo, ":base"),
-            "--function",
-            &world.function,
-            "--function",
-            &second,
-            "--alias",
-            "live",
-            "--canary",
-            "10",
-            "--bake",
-            "1m",
-            "--alarm",
-            &alarm_name,
-            "--output",
-            "json",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = spawn(&[
+        "deploy",
+        &uri(&world.repo, ":base"),
+        "--function",
+        &world.function,
+        "--function",
+        &second,
+        "--alias",
+        "live",
+        "--canary",
+        "10",
+        "--bake",
+        "1m",
+        "--alarm",
+        &alarm_name,
+        "--output",
+        "json",
+    ]);
     assert!(
         until_weighted(&second, Duration::from_secs(20))
             .await
@@ -828,29 +819,22 @@ async fn a_write_refused_for_one_function_moves_the_others_back() {
     create_function(&second, &uri(&world.repo, ":base"), Architecture::X8664).await;
     let out = deploy(&uri(&world.repo, ":base"), &second, &["--alias", "live"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let child = command_at(
-        &moto().endpoint(),
-        &[
-            "deploy",
-            &uri(&world.repo, ":v1"),
-            "--function",
-            &world.function,
-            "--function",
-            &second,
-            "--alias",
-            "live",
-            "--canary",
-            "10",
-            "--bake",
-            "3s",
-            "--output",
-            "json",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = spawn(&[
+        "deploy",
+        &uri(&world.repo, ":v1"),
+        "--function",
+        &world.function,
+        "--function",
+        &second,
+        "--alias",
+        "live",
+        "--canary",
+        "10",
+        "--bake",
+        "3s",
+        "--output",
+        "json",
+    ]);
     assert!(
         until_weighted(&second, Duration::from_secs(20))
             .await

@@ -223,7 +223,13 @@ async fn another_image_deployed_while_ours_is_waited_for_is_exit_3() {
         err.contains("someone else") && err.contains(&theirs),
         "{err}"
     );
-    assert_eq!(json(&out)["error"]["kind"], "conflict");
+    // The tag was written before: the report carries it, and the error.
+    let report = json(&out);
+    assert_eq!(
+        report["deployments"][0]["error"]["kind"], "conflict",
+        "{report}"
+    );
+    assert_eq!(report["written_tag"], "v1", "{report}");
     assert!(
         !function_image(&function)
             .await

@@ -31,7 +31,7 @@ use aws_smithy_types::retry::RetryConfig;
 
 use ecr_lambda::output::{AliasStatus, ReleaseOutcome};
 use ecr_lambda::strategy::{Strategy, Weight};
-use ecr_lambda::{Clients, DeployRequest, Error, ExitCode, Gradual, Probe};
+use ecr_lambda::{Clients, DeployRequest, ExitCode, Gradual, Probe};
 use support::{ACCOUNT, load_case};
 
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:fn";
@@ -449,17 +449,19 @@ async fn a_concurrent_alias_change_stops_the_release_with_exit_3_and_writes_noth
         )
     });
     let f = fake(always(StateValue::Ok), Some(refused), None);
-    let err = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
         .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), ExitCode::Aws);
-    let Error::Aws(aws) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(aws.operation, "UpdateAlias");
-    assert_eq!(aws.kind, ecr_lambda::error::AwsErrorKind::Conflict);
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Aws);
+    let release = outcome.report.release.unwrap();
+    // Nothing of ours had moved: nothing to move back.
+    assert_eq!(release.outcome, ReleaseOutcome::Refused);
+    let error = release.error.unwrap();
+    assert_eq!(error.kind, ecr_lambda::error::ErrorKind::Conflict);
+    assert!(error.message.contains("UpdateAlias"), "{}", error.message);
     assert!(
-        aws.hint
+        error
+            .hint
             .as_deref()
             .unwrap()
             .contains("nothing was overwritten")
@@ -505,15 +507,24 @@ async fn an_alarm_that_cannot_be_read_mid_bake_moves_the_traffic_back_and_exits_
         .repeatedly()
         .build();
     let f = fake(alarms, None, None);
-    let err = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
         .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), ExitCode::Aws);
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Aws);
+    let release = outcome.report.release.unwrap();
+    // It cannot gate: the weight goes back, and the report says why.
+    assert_eq!(release.outcome, ReleaseOutcome::RolledBack);
+    let error = release.error.unwrap();
+    assert_eq!(error.kind, ecr_lambda::error::ErrorKind::AccessDenied);
     assert!(
-        err.hint().unwrap().contains("weights were cleared"),
-        "{:?}",
-        err.hint()
+        error
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("cloudwatch:DescribeAlarms"),
+        "{error:?}"
     );
+    assert!(release.reason.unwrap().contains("moved back"));
     let writes = f.writes.lock().unwrap().clone();
     assert_eq!(writes.len(), 2);
     assert!(writes[1].1.is_empty());

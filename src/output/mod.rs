@@ -224,6 +224,39 @@ pub struct DeploymentReport {
     pub error: Option<ErrorDetail>,
 }
 
+/// The errors a report carries (a function's update, a release stopped): printed on
+/// stderr as well, once each, as an error that ends a command is.
+pub trait Failures {
+    /// Every error in the report.
+    fn failures(&self) -> Vec<&ErrorDetail> {
+        Vec::new()
+    }
+}
+
+impl Failures for CheckReport {}
+impl Failures for FixReport {}
+impl Failures for RollbackReport {}
+impl Failures for ScanReport {}
+
+impl Failures for DeployReport {
+    fn failures(&self) -> Vec<&ErrorDetail> {
+        self.deployments
+            .iter()
+            .filter_map(|d| d.error.as_ref())
+            .chain(self.release.as_ref().and_then(|r| r.error.as_ref()))
+            .collect()
+    }
+}
+
+impl Failures for ReleaseCommandReport {
+    fn failures(&self) -> Vec<&ErrorDetail> {
+        self.aliases
+            .iter()
+            .filter_map(|a| a.error.as_ref())
+            .collect()
+    }
+}
+
 /// An error, as a report carries it: `{kind, message, hint}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorDetail {

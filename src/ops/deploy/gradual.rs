@@ -39,15 +39,7 @@ pub(super) async fn preflight(
         .iter()
         .find(|a| a.state == crate::alarms::State::Alarm)
     {
-        reasons.push(format!(
-            "alarm {} is already in ALARM{}",
-            alarm.name,
-            alarm
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ));
+        reasons.push(gradual_release::in_alarm(alarm, true));
     }
     if reasons.is_empty() {
         return Ok(Ok(alarms));

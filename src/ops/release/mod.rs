@@ -127,6 +127,20 @@ pub(crate) async fn read_alarms(clients: &Clients, names: &[String]) -> Result<V
     Ok(alarms::read(&clients.cloudwatch, names).await?)
 }
 
+/// `alarm NAME is [already ]in ALARM (its state reason)`, for reasons.
+pub(crate) fn in_alarm(alarm: &Alarm, already: bool) -> String {
+    format!(
+        "alarm {} is {}in ALARM{}",
+        alarm.name,
+        if already { "already " } else { "" },
+        alarm
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )
+}
+
 fn firing(alarms: &[Alarm]) -> Option<&Alarm> {
     alarms.iter().find(|a| a.state == alarms::State::Alarm)
 }
@@ -509,16 +523,10 @@ async fn walk_release(
     }
     // The gate before the first weight: the update may have taken minutes.
     if let Some(alarm) = walk.read_alarms(&gradual.alarms).await? {
-        let reason = format!(
-            "alarm {} is in ALARM{}; no traffic moved",
-            alarm.name,
-            alarm
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
+        return refused(
+            walk,
+            format!("{}; no traffic moved", in_alarm(&alarm, false)),
         );
-        return refused(walk, reason);
     }
 
     let steps = gradual.strategy.steps();
