@@ -860,3 +860,33 @@ async fn a_write_refused_for_one_function_moves_the_others_back() {
         );
     }
 }
+
+/// The first weight's UpdateAlias goes through and its answer is lost: the SDK's
+/// retry is refused (the RevisionId moved, by this very write), the alias is read,
+/// and being exactly what was sent, the release goes on from there.
+#[tokio::test]
+async fn a_lost_update_alias_answer_is_recognised_as_this_releases_own_write() {
+    let world = World::new().await;
+    let proxy = proxy();
+    proxy.on("UpdateAlias", Some(1), support::proxy::Fault::LoseAnswer);
+    let args = world.args(&["--canary", "10", "--bake", "1s"]);
+    let out = run_at(
+        &proxy.endpoint(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["release"]["outcome"], "promoted");
+    let counts = proxy.counts();
+    // The lost write, its refused retry, the promotion; the alias read before any
+    // write and after the refusal.
+    assert_eq!(counts.get("UpdateAlias"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("GetAlias"), Some(&2), "{counts:?}");
+    // Written once at 10 %, then promoted: the refused retry wrote nothing.
+    assert_eq!(
+        world.history()[1..],
+        [
+            ("1".to_owned(), weights(&[("2", 0.1)])),
+            ("2".to_owned(), weights(&[])),
+        ]
+    );
+}

@@ -75,13 +75,15 @@ async fn a_failed_config_get_is_tried_again() {
     create_repository(&repo, false).await;
     let case = load_case("arm64-single");
     seed_manifest(&repo, Some("v1"), &case, "root.json").await;
+    // Faults for this config blob only: other tests' GETs run alongside.
+    let config = case.config_of("root.json").digest.clone();
     let before = emulator("GET", "/_emulator/blobs/reads", Value::Null)["gets"]
         .as_u64()
         .unwrap();
     emulator(
         "POST",
         "/_emulator/blobs/faults",
-        json!({"fail_next": 1, "status": 503}),
+        json!({"fail_next": 1, "status": 503, "digest": config}),
     );
     let out = run(&[
         "check",
@@ -112,7 +114,7 @@ async fn a_failed_config_get_is_tried_again() {
     emulator(
         "POST",
         "/_emulator/blobs/faults",
-        json!({"fail_next": 3, "status": 500}),
+        json!({"fail_next": 3, "status": 500, "digest": config}),
     );
     let out = run(&["check", &uri(&repo, ":v1"), "--output", "json"]);
     let report = json(&out);

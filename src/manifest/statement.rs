@@ -137,6 +137,18 @@ fn digest_set(v: Option<&Value>) -> Option<String> {
 }
 
 /// The bare hex of a git digest set (`configSource.digest`): what a revision is.
+/// BuildKit's `vcs.source`, else the config source's `uri`.
+fn source(vcs: Option<&Value>, config: Option<&Value>) -> Option<String> {
+    vcs.and_then(|v| text(v, &["source"]))
+        .or_else(|| config.and_then(|c| text(c, &["uri"])))
+}
+
+/// BuildKit's `vcs.revision`, else the config source's git digest.
+fn revision(vcs: Option<&Value>, config: Option<&Value>) -> Option<String> {
+    vcs.and_then(|v| text(v, &["revision"]))
+        .or_else(|| git_revision(config.and_then(|c| c.get("digest"))))
+}
+
 fn git_revision(v: Option<&Value>) -> Option<String> {
     let set = v?.as_object()?;
     ["sha1", "sha256"]
@@ -195,12 +207,8 @@ pub fn parse(bytes: &[u8], target: &Digest) -> Result<Statement, StatementError>
                 subject_matches,
                 subjects: Vec::new(),
                 builder_id: text(&p, &["builder", "id"]),
-                source: vcs
-                    .and_then(|v| text(v, &["source"]))
-                    .or_else(|| config.and_then(|c| text(c, &["uri"]))),
-                revision: vcs
-                    .and_then(|v| text(v, &["revision"]))
-                    .or_else(|| git_revision(config.and_then(|c| c.get("digest")))),
+                source: source(vcs, config),
+                revision: revision(vcs, config),
                 started_on: text(&p, &["metadata", "buildStartedOn"]),
                 finished_on: text(&p, &["metadata", "buildFinishedOn"]),
                 frontend: text(&p, &["invocation", "parameters", "frontend"]),
@@ -222,12 +230,8 @@ pub fn parse(bytes: &[u8], target: &Digest) -> Result<Statement, StatementError>
                 subject_matches,
                 subjects: Vec::new(),
                 builder_id: text(&run, &["builder", "id"]),
-                source: vcs
-                    .and_then(|v| text(v, &["source"]))
-                    .or_else(|| config.and_then(|c| text(c, &["uri"]))),
-                revision: vcs
-                    .and_then(|v| text(v, &["revision"]))
-                    .or_else(|| git_revision(config.and_then(|c| c.get("digest")))),
+                source: source(vcs, config),
+                revision: revision(vcs, config),
                 started_on: text(&run, &["metadata", "startedOn"]),
                 finished_on: text(&run, &["metadata", "finishedOn"]),
                 frontend: text(&definition, &["externalParameters", "request", "frontend"]),

@@ -9,7 +9,7 @@ use crate::ecr::{self, Repository};
 use crate::error::{Error, ExitCode};
 use crate::lambda::releases::{self, Version};
 use crate::lambda::{self, FunctionRef};
-use crate::ops::deploy::{Target, settle_first, update_and_wait};
+use crate::ops::deploy::{Patience, Target, settle_first, update_and_wait};
 use crate::ops::{Clients, DeployRequest, Outcome};
 use crate::output::{
     FunctionReport, RollbackReport, RollbackStatus, UpdateReport, UpdateStatus, VersionReport,
@@ -59,11 +59,15 @@ pub async fn rollback(
         read_alias
     );
     let (versions, latest, alias) = (versions?, latest?, alias?.flatten());
+    let patience = Patience {
+        timeout: req.wait_timeout,
+        progress: req.progress,
+    };
     // Without --alias, "previous" is measured from what $LATEST runs: an update still
     // in progress (after deploy --no-wait) is waited for first, as deploy does, since
     // what GetFunction shows mid-update is not documented.
     let latest = if req.alias.is_none() && !req.dry_run && !latest.settled() {
-        settle_first(clients, &waiting(req, &latest), &req.function, latest).await?
+        settle_first(clients, patience, &req.function, latest).await?
     } else {
         latest
     };
@@ -288,11 +292,23 @@ pub async fn rollback(
     } else {
         let as_deploy = DeployRequest {
             image,
-            ..waiting(req, &latest)
+            functions: vec![req.function.clone()],
+            concurrency: 1,
+            platform: None,
+            tag: None,
+            publish: false,
+            alias: None,
+            wait: req.wait,
+            wait_timeout: req.wait_timeout,
+            dry_run: false,
+            keep_provenance: false,
+            progress: req.progress,
+            gradual: None,
+            provenance: Default::default(),
         };
         // As deploy does: a function being created, or busy with another update, is
         // waited for first (Lambda would refuse the update).
-        let latest = settle_first(clients, &as_deploy, &req.function, latest.clone()).await?;
+        let latest = settle_first(clients, patience, &req.function, latest.clone()).await?;
         if latest.runs(&target.repository, &target.digest) {
             UpdateReport::new(UpdateStatus::Unchanged)
         } else {
@@ -313,31 +329,6 @@ pub async fn rollback(
     };
     report.update = Some(update);
     Ok(Outcome { report, exit })
-}
-
-/// The deploy request a rollback's waits and update run as: `$LATEST` updated to the
-/// version's image by digest, nothing else.
-fn waiting(req: &RollbackRequest, latest: &crate::lambda::FunctionState) -> DeployRequest {
-    DeployRequest {
-        image: ImageRef {
-            registry: None,
-            repository: latest.name.clone(),
-            selector: Selector::Tag("rollback".into()),
-        },
-        functions: vec![req.function.clone()],
-        concurrency: 1,
-        platform: None,
-        tag: None,
-        publish: false,
-        alias: None,
-        wait: req.wait,
-        wait_timeout: req.wait_timeout,
-        dry_run: false,
-        keep_provenance: false,
-        progress: req.progress,
-        gradual: None,
-        provenance: Default::default(),
-    }
 }
 
 async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {

@@ -507,43 +507,32 @@ impl fmt::Display for AliasReport {
             (AliasStatus::Planned, Some(p)) => {
                 write!(f, "{name} would move from version {p} to {to} (dry run)")
             }
-            (AliasStatus::Shifting, p) => {
-                let shares: Vec<String> = self
-                    .weights
-                    .iter()
-                    .map(|(v, w)| {
-                        format!(
-                            "{} to version {v}",
-                            crate::strategy::Weight::from_fraction(*w)
-                        )
-                    })
-                    .collect();
-                write!(
-                    f,
-                    "{name} at version {}, with {} (a release under way)",
-                    p.unwrap_or(to),
-                    shares.join(", ")
-                )
-            }
+            (AliasStatus::Shifting, p) => write!(
+                f,
+                "{name} at version {}, with {} (a release under way)",
+                p.unwrap_or(to),
+                shares(&self.weights)
+            ),
         }?;
         if let Some(removed) = &self.weights_removed {
-            let shares: Vec<String> = removed
-                .iter()
-                .map(|(v, w)| {
-                    format!(
-                        "{} to version {v}",
-                        crate::strategy::Weight::from_fraction(*w)
-                    )
-                })
-                .collect();
-            write!(
-                f,
-                "; removed the weights it carried ({})",
-                shares.join(", ")
-            )?;
+            write!(f, "; removed the weights it carried ({})", shares(removed))?;
         }
         Ok(())
     }
+}
+
+/// `10% to version 5`, for each weighted version.
+fn shares(weights: &BTreeMap<String, f64>) -> String {
+    weights
+        .iter()
+        .map(|(v, w)| {
+            format!(
+                "{} to version {v}",
+                crate::strategy::Weight::from_fraction(*w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A version and the image it runs.

@@ -214,7 +214,7 @@ async fn published(
         let clients = clients.for_function(&shift.function);
         let waited = match wait(
             &clients,
-            req,
+            req.patience(),
             &shift.function,
             Some(&version),
             "publication",

@@ -20,7 +20,7 @@ mod update;
 
 use release::Release;
 use update::wait;
-pub(crate) use update::{Target, settle_first, update_and_wait};
+pub(crate) use update::{Patience, Target, settle_first, update_and_wait};
 
 /// check, fix when needed, UpdateFunctionCode with the target's digest, and wait;
 /// for every function given, from one read of the image.
@@ -405,7 +405,7 @@ async fn settle_all(
             let settled = if req.dry_run {
                 Ok(state)
             } else {
-                settle_first(&clients, &req, &function, state).await
+                settle_first(&clients, req.patience(), &function, state).await
             };
             (i, settled)
         });

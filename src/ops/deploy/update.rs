@@ -54,9 +54,25 @@ impl UpdateReport {
 /// Lambda refuses a code update while the function is being created (Pending) or an
 /// earlier update runs: waits for that first (a failed earlier update does not block
 /// this one), and returns the state to update from (its RevisionId comes from there).
+/// How long a wait may last, and whether a spinner shows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience {
+    pub timeout: Duration,
+    pub progress: bool,
+}
+
+impl DeployRequest {
+    pub(crate) fn patience(&self) -> Patience {
+        Patience {
+            timeout: self.wait_timeout,
+            progress: self.progress,
+        }
+    }
+}
+
 pub(crate) async fn settle_first(
     clients: &Clients,
-    req: &DeployRequest,
+    patience: Patience,
     fref: &FunctionRef,
     function: FunctionState,
 ) -> Result<FunctionState, Error> {
@@ -69,14 +85,14 @@ pub(crate) async fn settle_first(
         "earlier update"
     };
     tracing::info!("the {what} of {fref} is in progress; waiting for it");
-    let waited = wait(clients, req, fref, None, what).await?;
+    let waited = wait(clients, patience, fref, None, what).await?;
     if waited.timed_out {
         return Err(AwsError::new(
             "GetFunction",
             AwsErrorKind::Conflict,
             format!(
                 "the {what} of {fref} was still in progress after {} s ({})",
-                req.wait_timeout.as_secs(),
+                patience.timeout.as_secs(),
                 waited.state.status_line()
             ),
         )
@@ -165,7 +181,7 @@ pub(crate) async fn update_and_wait(
         _ if !req.wait => return Ok(report),
         _ => {}
     }
-    let waited = match wait(clients, req, fref, None, "update").await {
+    let waited = match wait(clients, req.patience(), fref, None, "update").await {
         Ok(waited) => waited,
         // The update goes on at AWS: it is reported in progress, with how to follow it.
         Err(Error::Interrupted(message)) => {
@@ -242,12 +258,12 @@ fn conflict(refused: AwsError, function: &FunctionRef, now: &FunctionState) -> A
 /// asked; Ctrl-C stops the waiting (not the update, which goes on at AWS).
 pub(crate) async fn wait(
     clients: &Clients,
-    req: &DeployRequest,
+    patience: Patience,
     function: &FunctionRef,
     qualifier: Option<&str>,
     what: &str,
 ) -> Result<Waited, Error> {
-    let spinner = req
+    let spinner = patience
         .progress
         .then(|| crate::ops::spinner(format!("waiting for the {what} of {function}")));
     let on_poll = |state: &FunctionState, elapsed: Duration| {
@@ -269,7 +285,7 @@ pub(crate) async fn wait(
             function,
             qualifier,
             &clients.lambda_region,
-            req.wait_timeout,
+            patience.timeout,
             on_poll,
         ) => waited.map_err(Error::from),
         _ = crate::interrupt::ctrl_c() => Err(Error::Interrupted(format!(

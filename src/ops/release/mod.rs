@@ -514,12 +514,7 @@ async fn walk_release(
         }
     }
     if walk.interrupted() {
-        walk.report.outcome = ReleaseOutcome::Interrupted;
-        walk.report.reason = Some(format!(
-            "interrupted before any traffic moved; the new versions are published: run the \
-             deploy again to release them ({flags})"
-        ));
-        return Ok(ExitCode::Interrupted);
+        return Ok(interrupted(walk, shifts, 0, &flags));
     }
     // The gate before the first weight: the update may have taken minutes.
     if let Some(alarm) = walk.read_alarms(&gradual.alarms).await? {

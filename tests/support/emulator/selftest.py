@@ -1072,14 +1072,20 @@ class Emulator(unittest.TestCase):
                                "layers": []})
         self.put("app", manifest, "v1", imageDigest=sha(manifest))
         url = self.ecr.get_download_url_for_layer(repositoryName="app", layerDigest=sha(config))["downloadUrl"]
-        self.control("POST", "/_emulator/blobs/faults", {"fail_next": 2, "status": 503})
+        # Faults for another blob leave this one alone.
+        self.control("POST", "/_emulator/blobs/faults",
+                     {"fail_next": 1, "status": 500, "digest": "sha256:" + "7" * 64})
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            self.assertEqual(resp.read(), config)
+        self.control("POST", "/_emulator/blobs/faults",
+                     {"fail_next": 2, "status": 503, "digest": sha(config)})
         for _ in range(2):
             with self.assertRaises(urllib.error.HTTPError) as hctx:
                 urllib.request.urlopen(url, timeout=10)
             self.assertEqual(hctx.exception.code, 503)
         with urllib.request.urlopen(url, timeout=10) as resp:
             self.assertEqual(resp.read(), config)
-        self.assertEqual(self.control("GET", "/_emulator/blobs/reads"), {"gets": 3, "faults_left": 0})
+        self.assertEqual(self.control("GET", "/_emulator/blobs/reads"), {"gets": 4, "faults_left": 1})
 
     # -- C1 -------------------------------------------------------------------
 

@@ -136,8 +136,8 @@ class State:
         # (repository name, digest) -> DescribeImageSigningStatus answers still to
         # give, oldest first; the last one stays [E12]
         self.signing: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
-        # [E11] the next blob GETs that fail, and with which HTTP status; all GETs
-        self.blob_faults: list[int] = []
+        # [E11] digest ("*": any) -> the statuses its next GETs fail with; all GETs
+        self.blob_faults: dict[str, list[int]] = {}
         self.blob_gets = 0
 
     def settings(self, function_name: str) -> dict[str, Any]:
@@ -1993,17 +1993,22 @@ class Emulator:
                 raise BadRequest("fail_next and status must be integers")
             if count < 0 or not 400 <= status <= 599:
                 raise BadRequest("fail_next must be >= 0, status 400-599")
+            digest = str(body.get("digest", "*"))
             with LOCK:
-                STATE.blob_faults = [status] * count
+                STATE.blob_faults[digest] = [status] * count
             return 200, "{}", "application/json"
         if parts == ["blobs", "reads"] and method == "GET":
             with LOCK:
-                gets, left = STATE.blob_gets, len(STATE.blob_faults)
+                gets = STATE.blob_gets
+                left = sum(len(v) for v in STATE.blob_faults.values())
             return 200, json.dumps({"gets": gets, "faults_left": left}), "application/json"
         if len(parts) == 2 and parts[0] == "blobs" and method in ("GET", "HEAD"):
             with LOCK:
                 STATE.blob_gets += 1
-                fault = STATE.blob_faults.pop(0) if STATE.blob_faults else None
+                where = STATE.blob_tokens.get(parts[1])
+                digest = where[3] if where else None
+                queue = STATE.blob_faults.get(digest) or STATE.blob_faults.get("*")
+                fault = queue.pop(0) if queue else None
             if fault is not None:
                 return fault, json.dumps({"message": "injected by the emulator"}), "application/json"
             data = blob_bytes(parts[1])
