@@ -135,10 +135,10 @@ pub struct ProvenanceArgs {
     /// Require the statement's revision to be this git commit (40 hex digits, or a prefix of at least 12); implies --require-provenance
     #[arg(long, value_name = "SHA", help_heading = "Provenance")]
     pub provenance_revision: Option<String>,
-    /// Require the statement's builder id to start with this (the prefix of the workflow's run URLs, say); implies --require-provenance
+    /// Require the statement's builder id to be this, or to continue it after a / or @ (the prefix of the workflow's run URLs, say); implies --require-provenance
     #[arg(long, value_name = "PREFIX", help_heading = "Provenance")]
     pub provenance_builder: Option<String>,
-    /// Require ECR managed signing to say COMPLETE for every signing profile of the image (IN_PROGRESS is waited for up to --wait-timeout)
+    /// Require ECR managed signing to report COMPLETE for every signing profile of the image (ECR's word: no signature is checked here; IN_PROGRESS is waited for up to --wait-timeout)
     #[arg(long, help_heading = "Provenance")]
     pub require_signed: bool,
 }

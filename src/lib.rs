@@ -135,6 +135,7 @@ pub mod ops;
 pub mod output;
 pub mod reference;
 pub mod strategy;
+pub mod text;
 
 pub use error::{Error, ExitCode};
 pub use ops::{

@@ -8,6 +8,7 @@ use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
 use ecr_lambda::error::AwsErrorKind;
 use ecr_lambda::output::{ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite};
+use ecr_lambda::text::Safe;
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
 /// Logs never show credentials: the signer's own logs (canonical requests carry the
@@ -66,9 +67,9 @@ fn render<R: Serialize + std::fmt::Display + Failures>(
     // stderr too, as an error that ends a command is.
     let mut said = String::new();
     for failure in outcome.report.failures() {
-        said.push_str(&format!("ecr-lambda: error: {}\n", failure.message));
+        said.push_str(&format!("ecr-lambda: error: {}\n", Safe(&failure.message)));
         if let Some(hint) = &failure.hint {
-            said.push_str(&format!("  hint: {hint}\n"));
+            said.push_str(&format!("  hint: {}\n", Safe(hint)));
         }
     }
     let _ = std::io::stderr().write_all(said.as_bytes());
@@ -87,14 +88,16 @@ fn render<R: Serialize + std::fmt::Display + Failures>(
 
 fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     let exit = err.exit_code();
-    let mut message = format!("ecr-lambda: error: {err}\n");
+    // An error's text carries AWS's words and an image's: shown, never obeyed (the
+    // JSON document below keeps them exact).
+    let mut message = format!("ecr-lambda: error: {}\n", Safe(&err.to_string()));
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        message.push_str(&format!("  caused by: {cause}\n"));
+        message.push_str(&format!("  caused by: {}\n", Safe(&cause.to_string())));
         source = cause.source();
     }
     if let Some(hint) = err.hint() {
-        message.push_str(&format!("  hint: {hint}\n"));
+        message.push_str(&format!("  hint: {}\n", Safe(hint)));
     }
     let _ = std::io::stderr().write_all(message.as_bytes());
     if format != OutputFormat::Text {

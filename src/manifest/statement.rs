@@ -274,6 +274,9 @@ pub fn alias_description(target: &Digest, statement: Option<&Statement>) -> Stri
             })
         })
         .unwrap_or_default();
+    // The source and revision are the image's words: an alias description is shown by
+    // the console, the CLI and `rollback`, so its controls are escaped here, once.
+    let from = crate::text::safe(&from).into_owned();
     let tail = " (ecr-lambda)";
     let room = MAX_ALIAS_DESCRIPTION - digest.len() - tail.len();
     let from: String = if from.chars().count() > room {
@@ -283,6 +286,17 @@ pub fn alias_description(target: &Digest, statement: Option<&Statement>) -> Stri
         from
     };
     format!("{digest}{from}{tail}")
+}
+
+/// Whether the builder id `found` is `expected` or lies under it: a prefix counts
+/// only where it ends at `/` or `@` (its own last character, or the next one of
+/// `found`). `https://github.com/org/app` would otherwise admit
+/// `https://github.com/org/app-evil/...`, a repository anyone may name.
+pub fn builder_matches(expected: &str, found: &str) -> bool {
+    let Some(rest) = found.strip_prefix(expected) else {
+        return false;
+    };
+    rest.is_empty() || expected.ends_with(['/', '@']) || rest.starts_with(['/', '@'])
 }
 
 /// A revision as `--provenance-revision` takes it: a full git SHA (40 or 64 hex
@@ -364,7 +378,8 @@ pub struct ProvenanceRequirements {
     pub source: Option<String>,
     /// `--provenance-revision`: the statement's revision is this commit.
     pub revision: Option<Revision>,
-    /// `--provenance-builder`: the builder id starts with this.
+    /// `--provenance-builder`: the builder id is this, or starts with it at a
+    /// boundary (see [`builder_matches`]).
     pub builder: Option<String>,
     /// `--require-signed`: ECR managed signing says COMPLETE for every signing
     /// profile of the target.
@@ -438,7 +453,7 @@ impl ProvenanceRequirements {
                 ok: statement
                     .builder_id
                     .as_deref()
-                    .is_some_and(|f| f.starts_with(builder.as_str())),
+                    .is_some_and(|f| builder_matches(builder, f)),
             });
         }
         checks
@@ -637,6 +652,48 @@ mod tests {
         let long = alias_description(&target, Some(&s));
         assert_eq!(long.chars().count(), MAX_ALIAS_DESCRIPTION);
         assert!(long.ends_with("… (ecr-lambda)"), "{long}");
+        s.source = Some("https://github.com/org/app\u{1b}]0;x\u{7}\u{1b}[2J\nfake".into());
+        let escaped = alias_description(&target, Some(&s));
+        assert!(!escaped.chars().any(crate::text::needs_escape), "{escaped}");
+        assert!(
+            escaped.contains("\\u{1b}]0;x\\u{7}\\u{1b}[2J\\u{a}fake"),
+            "{escaped}"
+        );
+    }
+
+    #[test]
+    fn a_builder_prefix_matches_only_at_a_boundary() {
+        let runs = "https://github.com/org/app/actions/runs/7";
+        for expected in [
+            "https://github.com/org/app",
+            "https://github.com/org/app/",
+            "https://github.com/org/app/actions/runs/",
+            runs,
+        ] {
+            assert!(builder_matches(expected, runs), "{expected}");
+        }
+        assert!(builder_matches(
+            "https://github.com/org/app/.github/workflows/release.yml",
+            "https://github.com/org/app/.github/workflows/release.yml@refs/heads/main"
+        ));
+        for expected in [
+            "https://github.com/org/ap",
+            "https://github.com/org/app/actions/runs/7",
+            "https://github.com/org/app/actions/ru",
+        ] {
+            assert!(
+                !builder_matches(expected, "https://github.com/org/app-evil/actions/runs/77"),
+                "{expected}"
+            );
+        }
+        assert!(!builder_matches(
+            "https://github.com/org/app",
+            "https://github.com/org/application"
+        ));
+        assert!(!builder_matches(
+            "https://github.com/org/app/actions/runs/7",
+            "https://github.com/org/app/actions/runs/77"
+        ));
     }
 
     #[test]

@@ -10,6 +10,16 @@ use crate::manifest::config::ImageConfig;
 use crate::manifest::provenance::{Link, Provenance};
 use crate::manifest::rules::{Entry, Finding};
 
+/// `writeln!` for a report line: the whole line passes through [`crate::text::safe`],
+/// so text from outside in it (a source, a builder id, an AWS message, a log line, a
+/// description) can neither drive the terminal nor start a report line of its own.
+/// Every line of every text report is written with it.
+macro_rules! say {
+    ($f:expr, $($arg:tt)*) => {
+        writeln!($f, "{}", $crate::text::Safe(&format!($($arg)*)))
+    };
+}
+
 mod provenance;
 mod release;
 mod scan;
@@ -298,16 +308,16 @@ fn short(digest: &str) -> &str {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "image:     {}", self.image)?;
-        writeln!(f, "digest:    {} ({})", self.digest, self.media_type)?;
+        say!(f, "image:     {}", self.image)?;
+        say!(f, "digest:    {} ({})", self.digest, self.media_type)?;
         if !self.manifests.is_empty() {
-            writeln!(f, "manifests:")?;
+            say!(f, "manifests:")?;
             for entry in &self.manifests {
                 let platform = entry
                     .platform
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), ToString::to_string);
-                writeln!(
+                say!(
                     f,
                     "  {}  {:<16} {:<12} {} bytes",
                     short(&entry.digest),
@@ -319,12 +329,12 @@ impl fmt::Display for CheckReport {
         }
         if let Some(target) = &self.target {
             match &target.platform {
-                Some(p) => writeln!(f, "target:    {} ({p})", target.digest)?,
-                None => writeln!(f, "target:    {}", target.digest)?,
+                Some(p) => say!(f, "target:    {} ({p})", target.digest)?,
+                None => say!(f, "target:    {}", target.digest)?,
             }
         }
         if let Some(config) = &self.config {
-            writeln!(f, "config:    {config}")?;
+            say!(f, "config:    {config}")?;
         }
         let verdict = if self.lambda_ready {
             "ready: Lambda accepts this image as it is"
@@ -333,36 +343,36 @@ impl fmt::Display for CheckReport {
         } else {
             "not ready, and fix cannot make it ready"
         };
-        writeln!(f, "lambda:    {verdict}")?;
+        say!(f, "lambda:    {verdict}")?;
         for p in &self.provenance {
             let linked = match p.linked {
                 Link::Referrer => "referrer of the target",
                 Link::IndexOnly => "linked only through the index",
             };
-            writeln!(
+            say!(
                 f,
                 "provenance: {} ({}) {linked}",
                 p.digest,
                 p.predicate_types.join(", ")
             )?;
             match (&p.statement, &p.error) {
-                (Some(s), _) if s.subject_matches => writeln!(f, "            {s}")?,
-                (Some(s), _) => writeln!(
+                (Some(s), _) if s.subject_matches => say!(f, "            {s}")?,
+                (Some(s), _) => say!(
                     f,
                     "            {s} (its subject is another image: it does not count)"
                 )?,
-                (None, Some(e)) => writeln!(f, "            unreadable: {e}")?,
+                (None, Some(e)) => say!(f, "            unreadable: {e}")?,
                 (None, None) => {}
             }
         }
         if let Some(v) = &self.verification {
-            writeln!(f, "verified:  {v}")?;
+            say!(f, "required:  {v}")?;
         }
         for p in &self.problems {
-            writeln!(f, "problem:   [{}] {}", p.code, p.message)?;
+            say!(f, "problem:   [{}] {}", p.code, p.message)?;
         }
         for w in &self.warnings {
-            writeln!(f, "warning:   [{}] {}", w.code, w.message)?;
+            say!(f, "warning:   [{}] {}", w.code, w.message)?;
         }
         Ok(())
     }
@@ -378,20 +388,20 @@ impl fmt::Display for FixReport {
             .as_ref()
             .map_or("-", |t| t.digest.as_str());
         match self.action {
-            Some(Action::Retagged) => writeln!(f, "fix:       tag {tag} now names {target}"),
+            Some(Action::Retagged) => say!(f, "fix:       tag {tag} now names {target}"),
             Some(Action::AlreadyReady) if self.written_tag.is_some() => {
-                writeln!(
+                say!(
                     f,
                     "fix:       tag {tag} already names {target}; nothing written"
                 )
             }
             Some(Action::AlreadyReady) => {
-                writeln!(f, "fix:       already Lambda-ready; nothing written")
+                say!(f, "fix:       already Lambda-ready; nothing written")
             }
             Some(Action::Planned) => {
-                writeln!(f, "fix:       would point tag {tag} at {target} (dry run)")
+                say!(f, "fix:       would point tag {tag} at {target} (dry run)")
             }
-            None => writeln!(f, "fix:       nothing written"),
+            None => say!(f, "fix:       nothing written"),
         }?;
         let verb = if self.action == Some(Action::Planned) {
             "would write"
@@ -399,7 +409,7 @@ impl fmt::Display for FixReport {
             "wrote"
         };
         for digest in &self.provenance_written {
-            writeln!(f, "provenance: {verb} {digest} as a referrer of the target")?;
+            say!(f, "provenance: {verb} {digest} as a referrer of the target")?;
         }
         Ok(())
     }
@@ -449,28 +459,28 @@ impl fmt::Display for UpdateReport {
 /// The lines of one function's deploy.
 impl fmt::Display for DeploymentReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        say!(
             f,
             "function:  {} ({})",
             self.function.arn,
             self.function.architectures.join(", ")
         )?;
         if let Some(uri) = &self.image_uri {
-            writeln!(f, "deploy:    {uri}")?;
+            say!(f, "deploy:    {uri}")?;
         }
         if let Some(update) = &self.update {
-            writeln!(f, "update:    {update}")?;
+            say!(f, "update:    {update}")?;
             if let Some(reason) = &update.reason {
-                writeln!(f, "reason:    {reason}")?;
+                say!(f, "reason:    {reason}")?;
             }
         }
         if let Some(alias) = &self.alias {
-            writeln!(f, "alias:     {alias}")?;
+            say!(f, "alias:     {alias}")?;
         }
         if let Some(error) = &self.error {
-            writeln!(f, "error:     {}", error.message)?;
+            say!(f, "error:     {}", error.message)?;
             if let Some(hint) = &error.hint {
-                writeln!(f, "hint:      {hint}")?;
+                say!(f, "hint:      {hint}")?;
             }
         }
         Ok(())
@@ -592,19 +602,19 @@ impl fmt::Display for RollbackReport {
             .alias
             .as_deref()
             .map_or_else(|| "$LATEST".to_owned(), |a| format!("alias {a}"));
-        writeln!(f, "function:  {}", self.function.arn)?;
+        say!(f, "function:  {}", self.function.arn)?;
         let from = self.from.version.as_deref().unwrap_or("$LATEST");
         match &self.to {
-            Some(to) => writeln!(
+            Some(to) => say!(
                 f,
                 "rollback:  {what} from version {from} to version {} ({})",
                 to.version.as_deref().unwrap_or("-"),
                 to.image_uri.as_deref().unwrap_or("no image")
             )?,
-            None => writeln!(f, "rollback:  {what} stays at {from}")?,
+            None => say!(f, "rollback:  {what} stays at {from}")?,
         }
         if let Some(update) = &self.update {
-            writeln!(f, "update:    {update}")?;
+            say!(f, "update:    {update}")?;
         }
         let status = match self.status {
             RollbackStatus::RolledBack => "rolled back",
@@ -613,12 +623,12 @@ impl fmt::Display for RollbackReport {
             RollbackStatus::Failed => "FAILED",
             RollbackStatus::InProgress => "in progress",
         };
-        writeln!(f, "status:    {status}")?;
+        say!(f, "status:    {status}")?;
         if let Some(description) = &self.description {
-            writeln!(f, "was:       {description}")?;
+            say!(f, "was:       {description}")?;
         }
         if let Some(reason) = &self.reason {
-            writeln!(f, "reason:    {reason}")?;
+            say!(f, "reason:    {reason}")?;
         }
         Ok(())
     }

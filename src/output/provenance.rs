@@ -75,40 +75,56 @@ pub struct VerificationReport {
 }
 
 impl fmt::Display for VerificationReport {
+    /// What was checked, in words that claim no more: the registry holds a statement
+    /// matching the requirements (not who wrote it), and ECR says it signed the image
+    /// (no signature is checked here).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.passed { "passed" } else { "FAILED" };
-        write!(f, "{verdict}")?;
-        let fields: Vec<String> = self
+        let failed: Vec<String> = self
             .fields
             .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c.field,
-                    if c.ok {
-                        "as required"
-                    } else {
-                        "not as required"
-                    }
-                )
-            })
+            .filter(|c| !c.ok)
+            .map(|c| format!("{} not as required", c.field))
             .collect();
-        if !fields.is_empty() {
-            write!(f, ": {}", fields.join(", "))?;
+        let fields: Vec<String> = self.fields.iter().map(|c| c.field.to_string()).collect();
+        if self.passed {
+            write!(f, "met")?;
+        } else {
+            write!(f, "NOT met")?;
+        }
+        if !failed.is_empty() {
+            write!(f, ": {}", failed.join(", "))?;
         } else if self.require_provenance && self.passed {
-            write!(f, ": a statement about the target")?;
+            write!(f, ": the registry holds a statement about the target")?;
+            if !fields.is_empty() {
+                write!(
+                    f,
+                    " whose {} {} as required",
+                    and_list(&fields),
+                    if fields.len() == 1 { "is" } else { "are" }
+                )?;
+            }
+            write!(f, " (who wrote it is not checked)")?;
         }
         if let Some(signing) = &self.signing {
             write!(
                 f,
                 "; {}",
                 if signing.complete {
-                    "signed by ECR managed signing"
+                    "ECR reports its signing COMPLETE (ECR's word: no signature is checked)"
                 } else {
-                    "not signed"
+                    "ECR does not report it signed"
                 }
             )?;
         }
         Ok(())
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }

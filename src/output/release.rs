@@ -132,23 +132,25 @@ pub struct ReleaseReport {
 
 impl fmt::Display for ReleaseReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "release:   {}", self.strategy)?;
+        say!(f, "release:   {}", self.strategy)?;
         for p in &self.probes {
             let version = p.version.as_deref().unwrap_or("to be published");
             match p.passed {
-                None => writeln!(
+                None => say!(
                     f,
                     "probe:     would invoke {} version {version} with {} ({} bytes)",
-                    p.function, p.source, p.bytes
+                    p.function,
+                    p.source,
+                    p.bytes
                 )?,
-                Some(true) => writeln!(
+                Some(true) => say!(
                     f,
                     "probe:     {} version {version}: HTTP {}, no error",
                     p.function,
                     p.status.unwrap_or_default()
                 )?,
                 Some(false) => {
-                    writeln!(
+                    say!(
                         f,
                         "probe:     {} version {version} FAILED: HTTP {}{}{}",
                         p.function,
@@ -165,7 +167,7 @@ impl fmt::Display for ReleaseReport {
                         }
                     )?;
                     for line in &p.log_tail {
-                        writeln!(f, "  log:     {line}")?;
+                        say!(f, "  log:     {line}")?;
                     }
                 }
             }
@@ -175,17 +177,17 @@ impl fmt::Display for ReleaseReport {
             let hold =
                 crate::strategy::format_duration(std::time::Duration::from_secs(s.hold_seconds));
             match (&s.started_at, &s.ended_at) {
-                (Some(start), Some(end)) => writeln!(
+                (Some(start), Some(end)) => say!(
                     f,
                     "step {}:    {weight} of the traffic from {start} to {end}",
                     i + 1
                 )?,
-                (Some(start), None) => writeln!(
+                (Some(start), None) => say!(
                     f,
                     "step {}:    {weight} of the traffic from {start}, stopped",
                     i + 1
                 )?,
-                _ => writeln!(
+                _ => say!(
                     f,
                     "step {}:    {weight} of the traffic for {hold} (at +{})",
                     i + 1,
@@ -196,7 +198,7 @@ impl fmt::Display for ReleaseReport {
             }
         }
         for a in &self.alarms {
-            writeln!(
+            say!(
                 f,
                 "alarm:     {} {}{}",
                 a.name,
@@ -208,11 +210,11 @@ impl fmt::Display for ReleaseReport {
             )?;
         }
         if let Some(at) = &self.promoted_at {
-            writeln!(f, "promoted:  all the traffic on the new version at {at}")?;
+            say!(f, "promoted:  all the traffic on the new version at {at}")?;
         }
-        writeln!(f, "outcome:   {}", self.outcome.as_str())?;
+        say!(f, "outcome:   {}", self.outcome.as_str())?;
         if let Some(reason) = &self.reason {
-            writeln!(f, "reason:    {reason}")?;
+            say!(f, "reason:    {reason}")?;
         }
         Ok(())
     }
@@ -279,12 +281,12 @@ impl fmt::Display for ReleaseCommandReport {
                     .map(|d| format!(" ({})", d.get(..19).unwrap_or(d)))
                     .unwrap_or_default()
             };
-            writeln!(f, "function:  {} alias {}", a.function, a.alias)?;
+            say!(f, "function:  {} alias {}", a.function, a.alias)?;
             match (&a.weighted_version, a.weight) {
                 (Some(v), Some(w)) => {
                     let w = crate::strategy::Weight::from_fraction(w);
                     let rest = crate::strategy::Weight::from_fraction(1.0 - w.fraction());
-                    writeln!(
+                    say!(
                         f,
                         "traffic:   {rest} to version {}{}, {w} to version {v}{}",
                         a.version,
@@ -292,7 +294,7 @@ impl fmt::Display for ReleaseCommandReport {
                         short(&a.weighted_image_digest)
                     )?;
                 }
-                _ => writeln!(
+                _ => say!(
                     f,
                     "traffic:   all to version {}{}",
                     a.version,
@@ -300,7 +302,7 @@ impl fmt::Display for ReleaseCommandReport {
                 )?,
             }
             if let Some(d) = &a.description {
-                writeln!(f, "about:     {d}")?;
+                say!(f, "about:     {d}")?;
             }
             let did = match a.action {
                 AliasAction::Read => None,
@@ -312,10 +314,10 @@ impl fmt::Display for ReleaseCommandReport {
                 AliasAction::Planned => Some("would be written (dry run)"),
             };
             if let Some(did) = did {
-                writeln!(f, "{:<11}{did}", format!("{}:", self.command))?;
+                say!(f, "{:<11}{did}", format!("{}:", self.command))?;
             }
             if let Some(error) = &a.error {
-                writeln!(f, "error:     {}", error.message)?;
+                say!(f, "error:     {}", error.message)?;
             }
         }
         Ok(())

@@ -133,37 +133,42 @@ impl fmt::Display for ScanFinding {
 
 impl fmt::Display for ScanReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "repositories  {:>6}", self.repositories)?;
-        writeln!(f, "tags          {:>6}", self.tags)?;
-        writeln!(f, "  ready       {:>6}", self.ready)?;
-        writeln!(f, "  fixable     {:>6}", self.fixable)?;
-        writeln!(f, "  not fixable {:>6}", self.not_fixable)?;
-        writeln!(f, "functions     {:>6}", self.functions)?;
-        writeln!(f, "findings      {:>6}", self.findings.len())?;
+        say!(f, "repositories  {:>6}", self.repositories)?;
+        say!(f, "tags          {:>6}", self.tags)?;
+        say!(f, "  ready       {:>6}", self.ready)?;
+        say!(f, "  fixable     {:>6}", self.fixable)?;
+        say!(f, "  not fixable {:>6}", self.not_fixable)?;
+        say!(f, "functions     {:>6}", self.functions)?;
+        say!(f, "findings      {:>6}", self.findings.len())?;
         if !self.fixed.is_empty() {
             let written = self.fixed.iter().filter(|w| w.action.is_some()).count();
-            writeln!(f, "fixed         {:>6} tag(s) written", written)?;
-            writeln!(f, "remaining     {:>6}", self.remaining)?;
+            say!(f, "fixed         {:>6} tag(s) written", written)?;
+            say!(f, "remaining     {:>6}", self.remaining)?;
         }
         for finding in &self.findings {
-            writeln!(f, "{finding}")?;
+            say!(f, "{finding}")?;
         }
         for w in &self.fixed {
             match w.action {
-                Some(_) => writeln!(
+                Some(_) => say!(
                     f,
                     "fixed: {}:{} -> {} now names {}",
-                    w.repository, w.tag, w.written_tag, w.target
+                    w.repository,
+                    w.tag,
+                    w.written_tag,
+                    w.target
                 )?,
-                None => writeln!(
+                None => say!(
                     f,
                     "not fixed: {}:{} -> {}",
-                    w.repository, w.tag, w.written_tag
+                    w.repository,
+                    w.tag,
+                    w.written_tag
                 )?,
             }
         }
         for u in &self.unreadable {
-            writeln!(f, "could not read {}: {}", u.what, u.error)?;
+            say!(f, "could not read {}: {}", u.what, u.error)?;
         }
         Ok(())
     }
