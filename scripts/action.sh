@@ -18,20 +18,29 @@ set -euo pipefail
 #
 # When the action runs at a release tag (its ref is vX.Y.Z), fetches that release's
 # SHA256SUMS and the archive for this runner (RUNNER_OS, RUNNER_ARCH), checks the
-# archive's sha256 against SHA256SUMS, and installs the binary as $ROOT/bin/ecr-lambda.
+# archive's sha256 against SHA256SUMS, then checks who built it:
+#   gh attestation verify ARCHIVE --repo OWNER/REPO --signer-workflow OWNER/REPO/.github/workflows/release.yml
+# (the attestation release.yml makes with attest-build-provenance; GH_TOKEN from the
+# step's env). Only then is the binary installed as $ROOT/bin/ecr-lambda.
+# The checksum alone proves integrity, not authorship: whoever can edit the release
+# can replace the archive and SHA256SUMS together, but cannot make GitHub sign an
+# attestation from this repository's release workflow.
 # Writes the step output installed=true, or installed=false with a ::notice saying why
 # the action builds from source instead: a ref that is no release tag, a runner with no
-# prebuilt binary, a release (or its archive) that cannot be fetched, a binary that does
-# not run here. A checksum mismatch is an ::error and exit 1: an archive that fails its
-# check is never run, and the action does not quietly build instead.
+# prebuilt binary or no `gh` to check the attestation with, a release (or its archive)
+# that cannot be fetched, a binary that does not run here. A checksum mismatch or an
+# attestation that does not verify is an ::error and exit 1: such an archive is never
+# unpacked or run, and the action does not quietly build instead.
 #
 # The ref and repository come from ACTION_REF and ACTION_REPOSITORY (action.yml sets
 # them from github.action_ref and github.action_repository, which a composite action's
 # `run` does not see itself); when empty, from ACTION_PATH, where the runner checks the
 # action out (.../_actions/OWNER/REPO/REF).
 # ECR_LAMBDA_TEST_ONLY_RELEASES_URL replaces https://github.com/OWNER/REPO/releases/download
-# for the tests (tests/action.rs, a local server standing in for GitHub). Nothing else
-# sets it.
+# for the tests (tests/action.rs, a local server standing in for GitHub). It is honoured
+# only for a loopback http URL and only when the action is not running from a
+# workflow's _actions/ directory; set otherwise (any earlier step can set it through
+# GITHUB_ENV), the step fails without downloading anything.
 download() {
     local ref="${ACTION_REF:-}" repo="${ACTION_REPOSITORY:-}" root="${ROOT:?ROOT: where to install}"
     if [[ -z "$ref" && "${ACTION_PATH:-}" == */_actions/*/*/* ]]; then
@@ -54,10 +63,26 @@ download() {
             return
             ;;
     esac
+    if [[ ! "$repo" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]]; then
+        download_fallback "the action's repository (${repo:-unknown}) is not OWNER/REPO"
+        return
+    fi
     local base="https://github.com/$repo/releases/download"
-    if [[ -n "${ECR_LAMBDA_TEST_ONLY_RELEASES_URL:-}" ]]; then
-        base="$ECR_LAMBDA_TEST_ONLY_RELEASES_URL"
+    local test_url="${ECR_LAMBDA_TEST_ONLY_RELEASES_URL:-}"
+    if [[ -n "$test_url" ]]; then
+        if [[ "${ACTION_PATH:-}" == */_actions/* ]]; then
+            download_refused "ECR_LAMBDA_TEST_ONLY_RELEASES_URL is set, and the action runs from _actions/ ($repo $ref), as a workflow runs it: the variable is for this project's tests only"
+        elif [[ ! "$test_url" =~ ^http://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?(/[^[:space:]]*)?$ ]]; then
+            download_refused "ECR_LAMBDA_TEST_ONLY_RELEASES_URL ($(one_line "$test_url")) is not a loopback URL: the variable is for this project's tests only"
+        fi
+        base="${test_url%/}"
         echo "::warning title=ecr-lambda download::downloading from $base (ECR_LAMBDA_TEST_ONLY_RELEASES_URL), not from GitHub"
+    fi
+    # Without gh the archive's attestation cannot be checked: the action builds from
+    # this checkout instead, which the workflow's own `uses:` ref already names.
+    if ! command -v gh >/dev/null; then
+        download_fallback "gh (GitHub's CLI) is not on this runner, so the release archive's attestation cannot be checked"
+        return
     fi
     local name="ecr-lambda-$version-$target" tmp status expected actual
     tmp="$(mktemp -d)"
@@ -89,6 +114,13 @@ download() {
         echo "::error title=ecr-lambda download::checksum mismatch: $name.tar.gz from $base/$ref has sha256 $actual, its release's SHA256SUMS says $expected. The archive was not unpacked or run; the step fails rather than build instead."
         exit 1
     fi
+    local workflow="$repo/.github/workflows/release.yml" verified
+    if ! verified="$(gh attestation verify "$tmp/$name.tar.gz" --repo "$repo" \
+        --signer-workflow "$workflow" 2>&1)"; then
+        echo "::error title=ecr-lambda download::$name.tar.gz from $base/$ref matches its SHA256SUMS, but its attestation does not verify (gh attestation verify --repo $repo --signer-workflow $workflow): $(one_line "$verified"). The archive was not unpacked or run; the step fails rather than build instead."
+        exit 1
+    fi
+    echo "$verified" | tr -d '\r' | sed 's/^/gh: /' >&2
     tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "$name/ecr-lambda"
     mkdir -p "$root/bin"
     install -m 755 "$tmp/$name/ecr-lambda" "$root/bin/ecr-lambda"
@@ -98,13 +130,27 @@ download() {
         download_fallback "the prebuilt binary of release $ref for $target does not run on this runner: $runs"
         return
     fi
-    echo "$runs: $name.tar.gz downloaded, sha256 $actual verified against the release's SHA256SUMS" >&2
+    echo "$runs: $name.tar.gz downloaded, sha256 $actual verified against the release's SHA256SUMS, its attestation by $workflow verified by gh" >&2
     echo "installed=true" >>"${GITHUB_OUTPUT:-/dev/null}"
 }
 
 download_fallback() {
     echo "::notice title=ecr-lambda download::$1: building ecr-lambda from source instead (minutes, not seconds)"
     echo "installed=false" >>"${GITHUB_OUTPUT:-/dev/null}"
+}
+
+# The step fails: nothing downloaded, nothing built.
+download_refused() {
+    echo "::error title=ecr-lambda download::$1. Nothing was downloaded or built."
+    exit 1
+}
+
+# Text from outside (a URL, an input, gh's answer) as one line of a workflow command's
+# message: CR, LF and the other control characters become spaces, so none can end the
+# line and start a command of its own or drive the log's terminal emulation, and % is
+# escaped as the runner requires.
+one_line() {
+    printf '%s' "$1" | LC_ALL=C tr '\001-\037\177' ' ' | sed 's/%/%25/g'
 }
 
 if [[ "${1:-}" == download ]]; then
@@ -116,10 +162,13 @@ bin="${ECR_LAMBDA:-ecr-lambda}"
 command="${INPUT_COMMAND:-deploy}"
 command="${command//[[:space:]]/}"
 
+# The message names the input's value: one line in the log (see one_line), and its
+# Markdown escaped in the summary.
 fail_usage() {
-    echo "::error title=action-input::$1"
+    echo "::error title=action-input::$(one_line "$1")"
     if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-        printf '### ecr-lambda: the inputs cannot be used\n\n%s\n\nExit code 2.\n' "$1" >>"$GITHUB_STEP_SUMMARY"
+        printf '### ecr-lambda: the inputs cannot be used\n\n%s\n\nExit code 2.\n' \
+            "$(one_line "$1" | sed 's/[][\\`*_{}()<>#!|~&+]/\\&/g')" >>"$GITHUB_STEP_SUMMARY"
     fi
     if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
         echo "exit-code=2" >>"$GITHUB_OUTPUT"
@@ -147,6 +196,7 @@ bool dry_run dry-run "${INPUT_DRY_RUN:-}"
 bool keep_provenance keep-provenance "${INPUT_KEEP_PROVENANCE:-}"
 bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
 bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
+bool probe_logs probe-logs "${INPUT_PROBE_LOGS:-}"
 
 trim() {
     local s="$1"
@@ -221,25 +271,60 @@ builder="$(trim "${INPUT_PROVENANCE_BUILDER:-}")"
 [[ "$require_signed" == true ]] && args+=(--require-signed)
 args+=(--output json)
 
-echo "ecr-lambda ${args[*]}" >&2
-
 report_file="$(mktemp)"
 trap 'rm -f "$report_file"' EXIT
-# The report is stdout; logs and the text error go to the step's log (stderr).
+# The tool's log and text error (stderr) go to the step's log, and they carry text
+# from outside (AWS's messages, an image's): between ::stop-commands:: and the
+# random token that ends it, the runner reads no line as a workflow command.
+token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+echo "::stop-commands::$token"
+# The inputs, echoed on one line each way: CR and LF cannot start a command.
+one_line "ecr-lambda ${args[*]}" >&2
+echo >&2
+# The report is stdout.
 set +e
 "$bin" "${args[@]}" >"$report_file"
 code=$?
 set -e
+echo "::$token::"
 
 # Outputs, summary and annotations from the report. Annotations go to stdout, outputs
 # and the summary are appended to their files (when the runner gives them).
 # A failure of this reporting never replaces the tool's own exit code.
-COMMAND="$command" DRY_RUN="$dry_run" EXIT_CODE="$code" REPORT_FILE="$report_file" python3 - <<'PY' ||
-import json, os, secrets
+COMMAND="$command" DRY_RUN="$dry_run" EXIT_CODE="$code" REPORT_FILE="$report_file" \
+    PROBE_LOGS="$probe_logs" python3 - <<'PY' ||
+import json, os, re, secrets
 
 command = os.environ["COMMAND"]
 code = int(os.environ["EXIT_CODE"])
 text = open(os.environ["REPORT_FILE"], encoding="utf-8", errors="replace").read()
+
+
+probe_logs = os.environ.get("PROBE_LOGS") == "true"
+
+# The report's text comes from outside (an image's attestation, AWS's messages, a
+# function's output): it reaches the log and the summary only through visible() (the
+# tool's src/text.rs, the same characters, the same \u{1b} form) and, in the summary,
+# md(). JSON and the `report` output stay exact.
+BIDI = {0x061C, 0xFEFF} | set(range(0x200B, 0x2010)) | set(range(0x2028, 0x202F)) \
+    | set(range(0x2060, 0x206A))
+
+
+def visible(s):
+    return "".join(f"\\u{{{ord(c):x}}}" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+                   or ord(c) in BIDI else c for c in str(s))
+
+
+def md(s):
+    """Outside text as Markdown that shows it and does nothing else: every character
+    that could open a link, an image, emphasis, a code span, HTML or a table cell is
+    backslash-escaped (CommonMark escapes any ASCII punctuation this way)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#!|~&+])", r"\\\1", visible(s))
+
+
+def mono(s):
+    # Not a code span: a backtick inside would end it, and escapes do not work there.
+    return f"<code>{md(s)}</code>"
 
 
 def escape_data(s):
@@ -250,8 +335,9 @@ def escape_property(s):
     return escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotate(level, message, title=None):
-    props = f" title={escape_property(title)}" if title else ""
+def annotate(level, message, title=None, hint=None):
+    props = f" title={escape_property(visible(title))}" if title else ""
+    message = visible(message) + (f"\nhint: {visible(hint)}" if hint else "")
     print(f"::{level}{props}::{escape_data(message)}", flush=True)
 
 
@@ -288,13 +374,11 @@ if report is None:
     annotate("error", f"ecr-lambda exited {code} without a JSON report (see the log above)")
 elif isinstance(error, dict):
     message = as_text(error.get("message")) or "ecr-lambda failed"
+    annotate("error", message, as_text(error.get("kind")) or None, as_text(error.get("hint")))
+    summary += [f"### ecr-lambda {command}: error", "", f"**{md(as_text(error.get('kind')))}**: "
+                f"{md(as_text(error.get('message')))}", ""]
     if error.get("hint"):
-        message += f"\nhint: {error['hint']}"
-    annotate("error", message, as_text(error.get("kind")) or None)
-    summary += [f"### ecr-lambda {command}: error", "", f"**{as_text(error.get('kind'))}**: "
-                f"{as_text(error.get('message'))}", ""]
-    if error.get("hint"):
-        summary += [f"Hint: {error['hint']}", ""]
+        summary += [f"Hint: {md(as_text(error['hint']))}", ""]
 else:
     # `problems` describe the image as it was found. Once fix or deploy has written (or
     # would write) the tag, those were resolved: notices, not errors. The problems of
@@ -367,13 +451,14 @@ else:
     if isinstance(platform, dict):
         platform = "/".join(as_text(platform.get(k)) for k in ("os", "architecture", "variant") if platform.get(k))
     kept = get("provenance_written")
-    kept = ", ".join(f"`{d}`" for d in kept) if kept else "none"
-    rows = [("Image", f"`{image}`" if image else ""), ("Target digest", f"`{digest}`" if digest else ""),
-            ("Platform", as_text(platform))]
+    kept = ", ".join(mono(d) for d in kept) if kept else "none"
+    # Each row is Markdown: outside text in it went through md() or mono().
+    rows = [("Image", mono(image) if image else ""), ("Target digest", mono(digest) if digest else ""),
+            ("Platform", md(as_text(platform)))]
     if command == "check":
         rows.append(("Lambda-ready", as_text(get("lambda_ready"))))
     else:
-        rows += [("Written tag", f"`{outputs['written-tag']}`" if outputs["written-tag"] else "none"),
+        rows += [("Written tag", mono(outputs["written-tag"]) if outputs["written-tag"] else "none"),
                  ("Provenance kept", kept)]
     function = get("function")
     if isinstance(function, dict):
@@ -382,7 +467,7 @@ else:
             result += f" (version {outputs['version']})"
         if isinstance(update, dict) and update.get("reason"):
             result += f": {update['reason']}"
-        rows.append((f"Function `{as_text(function.get('name'))}`", result))
+        rows.append((f"Function {mono(as_text(function.get('name')))}", md(result)))
     if len(deployments) > 1:
         for d in deployments:
             name = as_text((d.get("function") or {}).get("name"))
@@ -395,10 +480,9 @@ else:
             err = d.get("error")
             if isinstance(err, dict):
                 result += f": {as_text(err.get('message'))}"
-                annotate("error", f"{name}: {as_text(err.get('message'))}"
-                         + (f"\nhint: {err['hint']}" if err.get("hint") else ""),
-                         as_text(err.get("kind")) or None)
-            rows.append((f"Function `{name}`", result))
+                annotate("error", f"{name}: {as_text(err.get('message'))}",
+                         as_text(err.get("kind")) or None, as_text(err.get("hint")))
+            rows.append((f"Function {mono(name)}", md(result)))
             if up.get("status") in ("failed", "in-progress"):
                 annotate("error", f"{name}: " + (as_text(up.get("reason")) or f"the update is {up['status']}"),
                          f"update-{up['status']}")
@@ -406,24 +490,24 @@ else:
                 if isinstance(finding, dict):
                     annotate("error", f"{name}: {as_text(finding.get('message'))}", as_text(finding.get("code")) or None)
     if command == "rollback":
-        what = f"alias `{as_text(get('alias'))}`" if get("alias") else "`$LATEST`"
-        from_version = as_text(get("from", "version")) or "$LATEST"
+        what = f"alias {mono(as_text(get('alias')))}" if get("alias") else mono("$LATEST")
+        from_version = md(as_text(get("from", "version")) or "$LATEST")
         if rolled_to:
             rows.append(("Rollback", f"{what} from version {from_version} to version "
-                         f"{as_text(rolled_to.get('version')) or '-'} ({status})"))
+                         f"{md(as_text(rolled_to.get('version')) or '-')} ({md(status)})"))
         else:
             rows.append(("Rollback", f"{what} stays at {from_version}"))
         if get("reason"):
-            rows.append(("Reason", as_text(get("reason"))))
+            rows.append(("Reason", md(as_text(get("reason")))))
             annotate("error" if code != 0 else "notice", as_text(get("reason")), "rollback")
         if get("weights_removed"):
             annotate("warning", "the alias was in the middle of a gradual release: its weights were "
                      "removed", "weights-removed")
     alias = get("alias")
     if isinstance(alias, dict):
-        rows.append((f"Alias `{as_text(alias.get('name'))}`",
-                     f"version {as_text(alias.get('version')) or '(to publish)'}"
-                     + (f", was {alias['previous_version']}" if alias.get("previous_version") else "")))
+        rows.append((f"Alias {mono(as_text(alias.get('name')))}",
+                     md(f"version {as_text(alias.get('version')) or '(to publish)'}"
+                        + (f", was {alias['previous_version']}" if alias.get("previous_version") else ""))))
     for d in deployments or []:
         a = d.get("alias") if isinstance(d.get("alias"), dict) else {}
         if a.get("weights_removed"):
@@ -433,14 +517,26 @@ else:
     release = get("release")
     if isinstance(release, dict):
         outputs["release-outcome"] = as_text(release.get("outcome"))
-        rows.append(("Release", f"{as_text(release.get('strategy'))}: {as_text(release.get('outcome'))}"))
+        rows.append(("Release", md(f"{as_text(release.get('strategy'))}: {as_text(release.get('outcome'))}")))
+        probe_detail_left_out = False
         for p in release.get("probes") or []:
             if not isinstance(p, dict):
                 continue
             verdict = {True: "passed", False: "FAILED", None: "planned"}.get(p.get("passed"), "")
-            detail = ": ".join(as_text(x) for x in (p.get("error_type"), p.get("error_message")) if x)
-            rows.append((f"Probe `{as_text(p.get('function'))}` version {as_text(p.get('version')) or '(to publish)'}",
-                         verdict + (f" ({detail})" if detail else "")))
+            # The function's own words (its error message, its log) may carry secrets,
+            # and the summary is public on a public repository: they stay in the log
+            # and the JSON unless probe-logs is true. The error type names the failure.
+            detail = as_text(p.get("error_type"))
+            if probe_logs and p.get("error_message"):
+                detail = ": ".join(x for x in (detail, as_text(p.get("error_message"))) if x)
+            elif p.get("error_message") or p.get("log_tail"):
+                probe_detail_left_out = True
+            rows.append((f"Probe {mono(as_text(p.get('function')))} version "
+                         f"{md(as_text(p.get('version')) or '(to publish)')}",
+                         md(verdict + (f" ({detail})" if detail else ""))))
+            if probe_logs:
+                for line in p.get("log_tail") or []:
+                    rows.append(("Probe log", mono(line)))
         for i, step in enumerate(release.get("steps") or [], 1):
             if not isinstance(step, dict):
                 continue
@@ -451,12 +547,15 @@ else:
                 when += f" to {as_text(step.get('ended_at'))}" if step.get("ended_at") else ", stopped"
             else:
                 when = f"for {as_text(step.get('hold_seconds'))} s (not started)"
-            rows.append((f"Step {i}", f"{share} of the traffic {when}"))
+            rows.append((f"Step {i}", md(f"{share} of the traffic {when}")))
         for alarm in release.get("alarms") or []:
             if isinstance(alarm, dict):
-                rows.append((f"Alarm `{as_text(alarm.get('name'))}`", as_text(alarm.get("state"))))
+                rows.append((f"Alarm {mono(as_text(alarm.get('name')))}", md(as_text(alarm.get("state")))))
         if release.get("reason"):
-            rows.append(("Release reason", as_text(release.get("reason"))))
+            rows.append(("Release reason", md(as_text(release.get("reason")))))
+        if probe_detail_left_out:
+            rows.append(("Probe output", "in the step's log and the JSON report, not here "
+                         "(`probe-logs: true` puts it here)"))
             level = "error" if release.get("outcome") in ("refused", "rolled-back") else "notice"
             annotate(level, as_text(release.get("reason")), f"release-{as_text(release.get('outcome'))}")
     # What the provenance says (the first statement about the image), and what the
@@ -464,24 +563,30 @@ else:
     for p in get("provenance") or []:
         st = p.get("statement") if isinstance(p, dict) else None
         if isinstance(st, dict) and st.get("subject_matches"):
-            rows.append(("Built from", f"`{as_text(st.get('source')) or '-'}`"))
-            rows.append(("Revision", f"`{as_text(st.get('revision')) or '-'}`"))
-            rows.append(("Builder", as_text(st.get("builder_id")) or "-"))
+            rows.append(("Built from", mono(as_text(st.get("source")) or "-")))
+            rows.append(("Revision", mono(as_text(st.get("revision")) or "-")))
+            rows.append(("Builder", md(as_text(st.get("builder_id")) or "-")))
             break
     verification = get("verification")
     if isinstance(verification, dict):
-        rows.append(("Provenance", "verified" if verification.get("passed") else "NOT verified"))
+        # What was checked, and no more: a statement the registry holds (anyone who can
+        # push can push one), and ECR's own word on its signing.
+        if verification.get("require_provenance"):
+            rows.append(("Provenance", "the registry holds a statement matching the requirements "
+                         "(who wrote it is not checked)" if verification.get("passed")
+                         else "NO statement in the registry matches the requirements"))
         signing = verification.get("signing")
         if isinstance(signing, dict):
-            rows.append(("Signed", "COMPLETE" if signing.get("complete") else "no"))
+            rows.append(("ECR signing status", "COMPLETE (ECR's word; no signature is checked)"
+                         if signing.get("complete") else "not COMPLETE"))
     summary += [f"### ecr-lambda {command}", "", "| | |", "| --- | --- |"]
-    summary += [f"| {k} | {v.replace('|', '&#124;')} |" for k, v in rows if v != ""]
+    summary += [f"| {k} | {v} |" for k, v in rows if v != ""]
     summary.append("")
     for heading, found in (("Problems", problems), ("Warnings", warnings),
                            (resolved_note.capitalize(), fixed)):
         if found:
             summary += [f"**{heading}**", ""]
-            summary += [f"- `{as_text(f.get('code'))}`: {as_text(f.get('message'))}" for f in found]
+            summary += [f"- {mono(as_text(f.get('code')))}: {md(as_text(f.get('message')))}" for f in found]
             summary.append("")
 
 summary.append(f"Exit code {code}.")

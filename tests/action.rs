@@ -158,7 +158,7 @@ async fn deploy_writes_outputs_summary_and_exits_0() {
     );
     assert!(
         run.summary
-            .contains(&format!("Function `{function}` | successful")),
+            .contains(&format!("Function <code>{function}</code> | successful")),
         "summary:\n{}",
         run.summary
     );
@@ -205,7 +205,7 @@ async fn check_of_a_buildx_index_fails_with_an_error_annotation() {
     assert_eq!(outputs["exit-code"], "1");
     assert_eq!(run.report()["lambda_ready"], false);
     assert!(
-        run.summary.contains("`image-index`"),
+        run.summary.contains("<code>image-index</code>"),
         "summary:\n{}",
         run.summary
     );
@@ -336,6 +336,7 @@ fn action_yml_and_the_script_agree() {
             "every",
             "alarms",
             "probe",
+            "probe-logs",
             "command"
         ]
     );
@@ -464,7 +465,7 @@ async fn several_functions_one_per_line_each_get_a_row() {
     for name in [&first, &second] {
         assert!(
             run.summary
-                .contains(&format!("Function `{name}` | successful")),
+                .contains(&format!("Function <code>{name}</code> | successful")),
             "summary:\n{}",
             run.summary
         );
@@ -596,7 +597,58 @@ struct Download {
     out: Output,
     outputs: String,
     installed: PathBuf,
+    /// What the stand-in gh was asked: its arguments, one a line, then `GH_TOKEN=...`.
+    gh_calls: String,
     _dir: TempDir,
+}
+
+/// What the runner has of GitHub's CLI for a download.
+#[derive(Clone, Copy)]
+enum Gh {
+    /// A stand-in whose `gh attestation verify` succeeds.
+    Verifies,
+    /// A stand-in that fails as gh does when no attestation matches.
+    Refuses,
+    /// None: PATH holds only the few tools the step needs before it looks for gh.
+    Absent,
+}
+
+/// The PATH for a download with `gh`, in `dir`: the stand-in gh first (recording its
+/// calls in `calls`), or, with [`Gh::Absent`], a directory of links to bash and the
+/// text tools only, so that a gh installed on this machine is not found either.
+fn gh_path(dir: &Path, gh: Gh, calls: &Path) -> String {
+    let bin = dir.join("gh-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let (succeed, answer) = match gh {
+        Gh::Absent => {
+            for tool in ["bash", "cut", "tr", "sed", "env"] {
+                let found = std::env::split_paths(&path)
+                    .map(|d| d.join(tool))
+                    .find(|p| p.is_file())
+                    .unwrap_or_else(|| panic!("{tool} is not on PATH"));
+                std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+            }
+            return bin.display().to_string();
+        }
+        Gh::Verifies => (true, "echo 'Verification succeeded!'"),
+        Gh::Refuses => (
+            false,
+            "echo 'Error: verifying with issuer \"sigstore.dev\": no matching attestations' >&2",
+        ),
+    };
+    let script = format!(
+        "#!/usr/bin/env bash\n{{ printf '%s\\n' \"$@\"; echo \"GH_TOKEN=${{GH_TOKEN:-}}\"; }} >>'{}'\n{answer}\nexit {}\n",
+        calls.display(),
+        if succeed { 0 } else { 1 }
+    );
+    std::fs::write(bin.join("gh"), script).unwrap();
+    std::fs::set_permissions(
+        bin.join("gh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    format!("{}:{path}", bin.display())
 }
 
 impl Download {
@@ -620,7 +672,12 @@ fn download(host: &ReleaseHost, action_ref: &str, os: &str, arch: &str) -> Downl
 }
 
 fn download_with(host: &ReleaseHost, env: &[(&str, &str)], os: &str, arch: &str) -> Download {
+    download_gh(host, env, os, arch, Gh::Verifies)
+}
+
+fn download_gh(host: &ReleaseHost, env: &[(&str, &str)], os: &str, arch: &str, gh: Gh) -> Download {
     let dir = TempDir::new();
+    let gh_calls = dir.0.join("gh-calls");
     let outputs = dir.0.join("output");
     let install_root = dir.0.join("root");
     let mut cmd = Command::new("bash");
@@ -634,7 +691,9 @@ fn download_with(host: &ReleaseHost, env: &[(&str, &str)], os: &str, arch: &str)
         .env("ROOT", &install_root)
         .env("RUNNER_OS", os)
         .env("RUNNER_ARCH", arch)
-        .env("GITHUB_OUTPUT", &outputs);
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GH_TOKEN", "the-jobs-token")
+        .env("PATH", gh_path(&dir.0, gh, &gh_calls));
     for (name, value) in env {
         cmd.env(name, value);
     }
@@ -643,6 +702,7 @@ fn download_with(host: &ReleaseHost, env: &[(&str, &str)], os: &str, arch: &str)
         out,
         outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
         installed: install_root.join("bin/ecr-lambda"),
+        gh_calls: std::fs::read_to_string(&gh_calls).unwrap_or_default(),
         _dir: dir,
     }
 }
@@ -679,9 +739,25 @@ fn download_installs_the_archive_for_the_runners_os_and_arch() {
             format!("ecr-lambda {version} ({target})")
         );
         assert!(
-            stderr(&run.out).contains("verified against the release's SHA256SUMS"),
+            stderr(&run.out).contains("verified against the release's SHA256SUMS, its attestation by owner/ecr-lambda/.github/workflows/release.yml verified by gh"),
             "{}",
             run.log()
+        );
+        // Who built it is checked, after the checksum, with the job's token.
+        let calls: Vec<&str> = run.gh_calls.lines().collect();
+        let archive = format!("ecr-lambda-{version}-{target}.tar.gz");
+        assert_eq!(calls.len(), 8, "one gh call: {calls:?}");
+        assert_eq!(calls[..2], ["attestation", "verify"], "{calls:?}");
+        assert!(calls[2].ends_with(&format!("/{archive}")), "{calls:?}");
+        assert_eq!(
+            calls[3..],
+            [
+                "--repo",
+                "owner/ecr-lambda",
+                "--signer-workflow",
+                "owner/ecr-lambda/.github/workflows/release.yml",
+                "GH_TOKEN=the-jobs-token"
+            ]
         );
         // The test-only host is named as such in the log, and nothing says "build".
         assert!(
@@ -739,6 +815,7 @@ fn a_tampered_archive_is_refused_and_nothing_runs() {
     assert!(!run.installed.exists(), "nothing installed: {}", run.log());
     assert!(!ran.exists(), "nothing ran");
     assert!(!run.outputs.contains("installed="), "{}", run.outputs);
+    assert_eq!(run.gh_calls, "", "the checksum is checked first");
     assert!(
         !stdout.contains("::notice"),
         "no quiet fallback: {}",
@@ -847,30 +924,38 @@ fn without_a_usable_release_the_build_runs_with_a_notice_saying_why() {
         "{download_step}"
     );
     assert!(
-        download_step.contains("ROOT: ${{ steps.key.outputs.root }}"),
+        download_step.contains("ROOT: ${{ steps.place.outputs.root }}"),
         "{download_step}"
     );
+    assert!(
+        download_step.contains("GH_TOKEN: ${{ github.token }}"),
+        "{download_step}"
+    );
+    // No cache: a planted binary would run unchecked.
+    assert!(!yml.contains("actions/cache"), "{yml}");
+    assert!(!yml.contains("cache-hit"), "{yml}");
     assert!(
         !yml.contains("ECR_LAMBDA_TEST_ONLY"),
         "the action never sets the test-only URL"
     );
     let build_step = step("Build ecr-lambda");
     assert!(
-        build_step.contains(
-            "if: steps.cache.outputs.cache-hit != 'true' && steps.download.outputs.installed != 'true'"
-        ),
+        build_step.contains("if: steps.download.outputs.installed != 'true'"),
         "{build_step}"
     );
     assert!(
-        step("Run ecr-lambda").contains("ECR_LAMBDA: ${{ steps.key.outputs.root }}/bin/ecr-lambda"),
+        step("Run ecr-lambda")
+            .contains("ECR_LAMBDA: ${{ steps.place.outputs.root }}/bin/ecr-lambda"),
         "{yml}"
     );
 }
 
 /// A composite action's `run` may not see github.action_ref: the ref and repository
-/// are then read from where the runner checked the action out.
+/// are then read from where the runner checked the action out, `_actions/OWNER/REPO/REF`.
+/// From there the action runs as a workflow runs it, and the test-only release URL is
+/// refused (the step fails, nothing is fetched): only the project's tests set it.
 #[test]
-fn download_reads_the_ref_from_the_action_path_when_action_ref_is_empty() {
+fn from_actions_the_ref_is_read_from_the_path_and_the_test_url_refused() {
     let dir = TempDir::new();
     let ran = dir.0.join("ran");
     let version = env!("CARGO_PKG_VERSION");
@@ -888,12 +973,126 @@ fn download_reads_the_ref_from_the_action_path_when_action_ref_is_empty() {
         "Linux",
         "ARM64",
     );
-    assert_eq!(code(&run.out), 0, "{}", run.log());
-    assert_eq!(run.outputs, "installed=true\n", "{}", run.log());
-    assert_eq!(
-        version_of(&run.installed),
-        format!("ecr-lambda {version} (aarch64-unknown-linux-gnu)")
+    assert_eq!(code(&run.out), 1, "{}", run.log());
+    assert!(
+        run.stdout().contains(&format!(
+            "::error title=ecr-lambda download::ECR_LAMBDA_TEST_ONLY_RELEASES_URL is set, and the \
+             action runs from _actions/ (owner/ecr-lambda {tag}), as a workflow runs it"
+        )),
+        "{}",
+        run.log()
     );
+    assert!(host.requests().is_empty());
+    assert!(!run.installed.exists());
+    assert_eq!(
+        run.outputs, "",
+        "no installed=false: nothing is built either"
+    );
+}
+
+/// The test-only URL is honoured for loopback addresses only: any other, https
+/// included, fails the step before anything is fetched.
+#[test]
+fn the_test_only_url_is_refused_unless_it_is_loopback() {
+    let dir = TempDir::new();
+    let host = ReleaseHost::serve(&dir.0);
+    let tag = format!("v{}", env!("CARGO_PKG_VERSION"));
+    for url in [
+        "http://evil.example.com",
+        "https://127.0.0.1.evil.example.com/x",
+        "http://127.0.0.1@evil.example.com/",
+        "http://10.0.0.1:8080",
+        "file:///tmp/release",
+    ] {
+        let run = download_with(
+            &host,
+            &[
+                ("ACTION_REF", &tag),
+                ("ECR_LAMBDA_TEST_ONLY_RELEASES_URL", url),
+            ],
+            "Linux",
+            "X64",
+        );
+        assert_eq!(code(&run.out), 1, "{url}: {}", run.log());
+        assert!(
+            run.stdout().contains(&format!(
+                "::error title=ecr-lambda download::ECR_LAMBDA_TEST_ONLY_RELEASES_URL ({url}) is \
+                 not a loopback URL"
+            )),
+            "{url}: {}",
+            run.log()
+        );
+        assert_eq!(run.outputs, "", "{url}");
+        assert_eq!(run.gh_calls, "", "{url}");
+    }
+    assert!(host.requests().is_empty());
+}
+
+/// An archive that matches SHA256SUMS but whose attestation does not verify (a release
+/// edited by someone who could replace both files) fails the step: nothing unpacked,
+/// run or built.
+#[test]
+fn an_archive_whose_attestation_does_not_verify_is_refused_and_nothing_runs() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+    release(&dir.0, &tag, &["x86_64-unknown-linux-gnu"], &ran);
+    let host = ReleaseHost::serve(&dir.0);
+    let run = download_gh(&host, &[("ACTION_REF", &tag)], "Linux", "X64", Gh::Refuses);
+    assert_eq!(code(&run.out), 1, "{}", run.log());
+    let stdout = run.stdout();
+    let error = stdout
+        .lines()
+        .find(|l| l.starts_with("::error title=ecr-lambda download::"))
+        .unwrap_or_else(|| panic!("no error: {}", run.log()));
+    assert!(
+        error.contains(&format!(
+            "ecr-lambda-{version}-x86_64-unknown-linux-gnu.tar.gz from {}/{tag} matches its \
+             SHA256SUMS, but its attestation does not verify",
+            host.url
+        )),
+        "{error}"
+    );
+    assert!(error.contains("no matching attestations"), "{error}");
+    assert!(error.contains("was not unpacked or run"), "{error}");
+    assert!(
+        run.gh_calls.starts_with("attestation\nverify\n"),
+        "{}",
+        run.gh_calls
+    );
+    assert!(!run.installed.exists(), "{}", run.log());
+    assert!(!ran.exists(), "nothing ran");
+    assert!(!run.outputs.contains("installed="), "{}", run.outputs);
+    assert!(
+        !stdout.contains("::notice"),
+        "no quiet fallback: {}",
+        run.log()
+    );
+}
+
+/// A runner without gh cannot check the attestation: the action builds from source,
+/// with a notice saying why, and fetches nothing.
+#[test]
+fn without_gh_the_action_builds_from_source_with_a_notice() {
+    let dir = TempDir::new();
+    let ran = dir.0.join("ran");
+    let tag = format!("v{}", env!("CARGO_PKG_VERSION"));
+    release(&dir.0, &tag, &["x86_64-unknown-linux-gnu"], &ran);
+    let host = ReleaseHost::serve(&dir.0);
+    let run = download_gh(&host, &[("ACTION_REF", &tag)], "Linux", "X64", Gh::Absent);
+    assert_eq!(code(&run.out), 0, "{}", run.log());
+    assert_eq!(run.outputs, "installed=false\n", "{}", run.log());
+    assert!(
+        run.stdout().contains(
+            "::notice title=ecr-lambda download::gh (GitHub's CLI) is not on this runner, so the \
+             release archive's attestation cannot be checked: building ecr-lambda from source instead"
+        ),
+        "{}",
+        run.log()
+    );
+    assert!(host.requests().is_empty());
+    assert!(!run.installed.exists());
 }
 
 /// The real binary, packaged as the release workflow packages it and fetched by the
@@ -1086,18 +1285,25 @@ fn require_provenance_pins_the_workflows_repository_and_commit() {
     assert!(!args.contains(&"--require-signed"), "{args:?}");
     let written = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        written.contains("| Built from | `https://github.com/org/app` |"),
+        written.contains("| Built from | <code>https://github.com/org/app</code> |"),
         "{written}"
     );
     assert!(
-        written.contains(&format!("| Revision | `{sha}` |")),
+        written.contains(&format!("| Revision | <code>{sha}</code> |")),
         "{written}"
     );
     assert!(
         written.contains("| Builder | https://github.com/org/app/actions/runs/7 |"),
         "{written}"
     );
-    assert!(written.contains("| Provenance | verified |"), "{written}");
+    assert!(
+        written.contains(
+            "| Provenance | the registry holds a statement matching the requirements (who wrote \
+             it is not checked) |"
+        ),
+        "{written}"
+    );
+    assert!(!written.contains("verified"), "{written}");
 
     // '*' leaves the source unpinned; the revision still defaults to github.sha.
     let out = Command::new("bash")
