@@ -168,7 +168,7 @@ fail_usage() {
     echo "::error title=action-input::$(one_line "$1")"
     if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
         printf '### ecr-lambda: the inputs cannot be used\n\n%s\n\nExit code 2.\n' \
-            "$(one_line "$1" | sed 's/[][\\`*_{}()<>#!|~&+]/\\&/g')" >>"$GITHUB_STEP_SUMMARY"
+            "$(one_line "$1" | sed 's/[][\\`*_<>!|~&]/\\&/g')" >>"$GITHUB_STEP_SUMMARY"
     fi
     if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
         echo "exit-code=2" >>"$GITHUB_OUTPUT"
@@ -317,9 +317,10 @@ def visible(s):
 
 def md(s):
     """Outside text as Markdown that shows it and does nothing else: every character
-    that could open a link, an image, emphasis, a code span, HTML or a table cell is
-    backslash-escaped (CommonMark escapes any ASCII punctuation this way)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#!|~&+])", r"\\\1", visible(s))
+    that could open a link or an image, emphasis, a code span, HTML, an entity or a
+    table cell is backslash-escaped (CommonMark lets any ASCII punctuation be escaped
+    so). A table cell never starts a line, so list and heading marks need nothing."""
+    return re.sub(r"([\\`*_\[\]<>!|~&])", r"\\\1", visible(s))
 
 
 def mono(s):

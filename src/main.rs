@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
 use ecr_lambda::error::AwsErrorKind;
-use ecr_lambda::output::{ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite};
+use ecr_lambda::output::{ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite, to_json};
 use ecr_lambda::text::Safe;
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
@@ -74,12 +74,8 @@ fn render<R: Serialize + std::fmt::Display + Failures>(
     }
     let _ = std::io::stderr().write_all(said.as_bytes());
     let text = match format {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&outcome.report).expect("reports serialise") + "\n"
-        }
-        OutputFormat::Jsonl => {
-            serde_json::to_string(&outcome.report).expect("reports serialise") + "\n"
-        }
+        OutputFormat::Json => to_json(&outcome.report, true).expect("reports serialise") + "\n",
+        OutputFormat::Jsonl => to_json(&outcome.report, false).expect("reports serialise") + "\n",
         OutputFormat::Text => outcome.report.to_string(),
     };
     emit(&text);
@@ -110,8 +106,8 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
             },
         };
         let doc = match format {
-            OutputFormat::Jsonl => serde_json::to_string(&doc),
-            _ => serde_json::to_string_pretty(&doc),
+            OutputFormat::Jsonl => to_json(&doc, false),
+            _ => to_json(&doc, true),
         };
         emit(&(doc.expect("errors serialise") + "\n"));
     }
@@ -215,7 +211,7 @@ async fn run_scan(
     // jsonl: each finding goes out as soon as it is found.
     let mut on_finding = |finding: &ScanFinding| {
         if format == OutputFormat::Jsonl {
-            emit(&(serde_json::to_string(finding).expect("findings serialise") + "\n"));
+            emit(&(to_json(finding, false).expect("findings serialise") + "\n"));
         }
     };
     let mut confirm = |writes: &[ScanWrite]| {

@@ -1362,3 +1362,145 @@ async fn digest_is_empty_without_a_single_target() {
     assert_eq!(outputs["digest"], "", "{}", run.outputs);
     assert!(run.report()["target"].is_null());
 }
+
+/// A stand-in binary in `dir` that prints `report` and writes `log` to stderr.
+fn fake_tool(dir: &Path, report: &Value, log: &str) -> PathBuf {
+    let fake = dir.join("ecr-lambda");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\ncat >&2 <<'LOG'\n{log}\nLOG\ncat <<'JSON'\n{}\nJSON\nexit 1\n",
+            serde_json::to_string_pretty(report).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// The script with a stand-in tool and `inputs`: (stdout, summary).
+fn with_fake(fake: &Path, inputs: &[(&str, &str)]) -> (String, String) {
+    let dir = TempDir::new();
+    let summary = dir.0.join("summary");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/action.sh"));
+    isolate(&mut cmd);
+    cmd.env("ECR_LAMBDA", fake)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", dir.0.join("output"));
+    for (name, value) in inputs {
+        cmd.env(
+            format!("INPUT_{}", name.to_uppercase().replace('-', "_")),
+            value,
+        );
+    }
+    let out = cmd.output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(&summary).unwrap_or_default(),
+    )
+}
+
+/// The probe's error message and log tail are the function's own output, which may
+/// carry secrets: they stay out of the (public) summary unless `probe-logs: true`.
+#[test]
+fn the_probes_output_stays_out_of_the_summary_unless_asked() {
+    let dir = TempDir::new();
+    let report = serde_json::json!({
+        "image": uri("app", ":v1"), "problems": [], "warnings": [],
+        "release": {
+            "strategy": "canary", "outcome": "refused",
+            "reason": "the probe of f version 3 failed (Runtime.Error); no traffic moved",
+            "probes": [{"function": "f", "version": "3", "passed": false,
+                        "error_type": "Runtime.Error",
+                        "error_message": "cannot connect: password=hunter2",
+                        "log_tail": ["DB_PASSWORD=hunter2", "END RequestId: 1"]}],
+            "steps": [], "alarms": []
+        }
+    });
+    let fake = fake_tool(&dir.0, &report, "");
+    let inputs = [
+        ("image", "app:v1"),
+        ("function", "f"),
+        ("alias", "live"),
+        ("canary", "10"),
+        ("bake", "5m"),
+        ("probe", "probe.json"),
+    ];
+    let (_, summary) = with_fake(&fake, &inputs);
+    assert!(!summary.contains("hunter2"), "{summary}");
+    assert!(summary.contains("FAILED (Runtime.Error)"), "{summary}");
+    assert!(
+        summary.contains("| Probe output | in the step's log and the JSON report, not here"),
+        "{summary}"
+    );
+
+    let (_, summary) = with_fake(&fake, &[&inputs[..], &[("probe-logs", "true")]].concat());
+    assert!(
+        summary.contains("FAILED (Runtime.Error: cannot connect: password=hunter2)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| Probe log | <code>DB\\_PASSWORD=hunter2</code> |"),
+        "{summary}"
+    );
+    assert!(!summary.contains("Probe output"), "{summary}");
+}
+
+/// What the tool logs (AWS's messages, an image's text) is read by the runner with
+/// workflow commands stopped: `::stop-commands::` with a random token before the tool
+/// runs, the token after; the report's annotations come after that.
+#[test]
+fn the_tools_log_cannot_start_a_workflow_command() {
+    let dir = TempDir::new();
+    let report = serde_json::json!({"error": {"kind": "aws", "message": "denied", "hint": null,
+                                              "exit_code": 3}});
+    let fake = fake_tool(&dir.0, &report, "::add-mask::nothing\n::error::forged");
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (stdout, _) = with_fake(&fake, &[("command", "check"), ("image", "app:v1")]);
+        let lines: Vec<&str> = stdout.lines().collect();
+        let stop = lines
+            .iter()
+            .position(|l| l.starts_with("::stop-commands::"))
+            .unwrap_or_else(|| panic!("no stop-commands: {stdout}"));
+        let token = &lines[stop]["::stop-commands::".len()..];
+        assert_eq!(token.len(), 32, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        let resume = lines
+            .iter()
+            .position(|l| *l == format!("::{token}::"))
+            .unwrap_or_else(|| panic!("commands never resumed: {stdout}"));
+        let annotation = lines
+            .iter()
+            .position(|l| l.starts_with("::error title=aws::denied"))
+            .unwrap_or_else(|| panic!("no annotation: {stdout}"));
+        assert!(stop < resume && resume < annotation, "{stdout}");
+        tokens.push(token.to_owned());
+    }
+    assert_ne!(tokens[0], tokens[1], "a token nobody can guess");
+}
+
+/// An input echoed in an annotation (a bad value) is one line: its newline cannot
+/// start a workflow command, and in the summary its Markdown is escaped.
+#[test]
+fn an_echoed_input_cannot_start_a_workflow_command() {
+    let run = action(&[
+        ("image", "app:v1"),
+        ("function", "f"),
+        ("dry-run", "maybe\r\n::add-mask::x\n::warning::**forged**"),
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.log());
+    let stdout = run.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with("::error title=action-input::dry-run must be true or false (got 'maybe  ::add-mask::x ::warning::**forged**')"),
+        "{stdout}"
+    );
+    assert!(
+        run.summary.contains("::warning::\\*\\*forged\\*\\*"),
+        "{}",
+        run.summary
+    );
+}

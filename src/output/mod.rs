@@ -20,10 +20,12 @@ macro_rules! say {
     };
 }
 
+mod json;
 mod provenance;
 mod release;
 mod scan;
 
+pub use json::to_json;
 pub use provenance::{SigningReport, VerificationReport};
 pub use release::{
     AliasAction, AliasState, FiredReport, ProbeReport, ReleaseCommandReport, ReleaseOutcome,
