@@ -418,12 +418,15 @@ pub struct Listing {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// The referrers of the image `digest` (ListImageReferrers, all pages).
+/// The first `limit` referrers of the image `digest` (ListImageReferrers, page by
+/// page until `limit` are listed), and whether ECR has more: anyone who can push can
+/// add referrers, so the listing is bounded.
 pub async fn list_referrers(
     client: &Client,
     repo: &Repository,
     digest: &Digest,
-) -> Result<Vec<Listing>, AwsError> {
+    limit: usize,
+) -> Result<(Vec<Listing>, bool), AwsError> {
     let subject = aws_sdk_ecr::types::SubjectIdentifier::builder()
         .image_digest(digest.as_str())
         .build()
@@ -451,8 +454,13 @@ pub async fn list_referrers(
             }
         }));
         next_token = page.next_token().map(str::to_owned);
+        if found.len() >= limit {
+            let more = found.len() > limit || next_token.is_some();
+            found.truncate(limit);
+            return Ok((found, more));
+        }
         if next_token.is_none() {
-            return Ok(found);
+            return Ok((found, false));
         }
     }
 }

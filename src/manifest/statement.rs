@@ -28,6 +28,41 @@ use crate::manifest::findings::{Code, Finding};
 /// statements carry the build definition and the Dockerfile: tens to hundreds of KiB.
 pub const MAX_STATEMENT_BYTES: u64 = 8 * 1024 * 1024;
 
+/// At most this many referrers of an image are considered (ListImageReferrers is read
+/// no further): anyone who can push can add referrers without end.
+pub const MAX_REFERRERS: usize = 32;
+
+/// At most this many statements are fetched at once.
+pub const STATEMENTS_AT_ONCE: usize = 4;
+
+/// At most this many bytes of statements are read for one image, by their
+/// descriptors' sizes, in the order the attestations were found.
+pub const MAX_STATEMENTS_TOTAL: u64 = 32 * 1024 * 1024;
+
+/// Which statements fit in [`MAX_STATEMENTS_TOTAL`]: `sizes` are their descriptors'
+/// sizes in the order found (`None`: nothing to read); a statement above
+/// [`MAX_STATEMENT_BYTES`] is refused on its own and counts nothing. `true` for each
+/// one read; once one does not fit, none after it is read either, so what is left
+/// unread is a tail the warning can name.
+pub fn within_budget(sizes: &[Option<u64>]) -> Vec<bool> {
+    let mut total = 0u64;
+    let mut full = false;
+    sizes
+        .iter()
+        .map(|size| match size {
+            None => true,
+            Some(size) if *size > MAX_STATEMENT_BYTES => true,
+            Some(size) => {
+                full = full || total + size > MAX_STATEMENTS_TOTAL;
+                if !full {
+                    total += size;
+                }
+                !full
+            }
+        })
+        .collect()
+}
+
 /// SLSA provenance v0.2, as a predicate type.
 pub const SLSA_V02: &str = "https://slsa.dev/provenance/v0.2";
 /// SLSA provenance v1, as a predicate type.
@@ -658,6 +693,38 @@ mod tests {
         assert!(
             escaped.contains("\\u{1b}]0;x\\u{7}\\u{1b}[2J\\u{a}fake"),
             "{escaped}"
+        );
+    }
+
+    #[test]
+    fn statements_are_read_within_32_mib_and_the_rest_is_a_tail() {
+        let mib = 1024 * 1024;
+        assert_eq!(
+            within_budget(&[
+                Some(8 * mib),
+                None,
+                Some(9 * mib),
+                Some(8 * mib),
+                Some(8 * mib)
+            ]),
+            [true, true, true, true, true],
+            "32 MiB exactly fits; an oversize one is refused on its own"
+        );
+        assert_eq!(
+            within_budget(&[Some(8 * mib); 5]),
+            [true, true, true, true, false]
+        );
+        assert_eq!(
+            within_budget(&[
+                Some(8 * mib),
+                Some(8 * mib),
+                Some(8 * mib),
+                Some(8 * mib - 1),
+                Some(2),
+                Some(1)
+            ]),
+            [true, true, true, true, false, false],
+            "nothing after the first that does not fit"
         );
     }
 

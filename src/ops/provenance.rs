@@ -11,7 +11,10 @@ use crate::ecr::{self, signing};
 use crate::error::{AwsError, AwsErrorKind, Error};
 use crate::manifest::provenance::{self, Provenance};
 use crate::manifest::rules::Code;
-use crate::manifest::statement::{self, MAX_STATEMENT_BYTES, ProvenanceRequirements, Read};
+use crate::manifest::statement::{
+    self, MAX_REFERRERS, MAX_STATEMENT_BYTES, MAX_STATEMENTS_TOTAL, ProvenanceRequirements, Read,
+    STATEMENTS_AT_ONCE,
+};
 use crate::ops::{Analysis, Clients};
 use crate::output::{SigningReport, VerificationReport};
 
@@ -22,6 +25,8 @@ pub(crate) struct ProvenanceRead {
     attestations: Vec<Provenance>,
     /// ListImageReferrers failed, and nothing required it (a warning).
     referrers_unknown: Option<String>,
+    /// What the bounds on the read left unread, in words (a warning each).
+    left_unread: Vec<String>,
     /// `--require-signed`: ECR's answer.
     signing: Option<SigningReport>,
 }
@@ -50,12 +55,20 @@ pub(crate) async fn read(
     let required = requirements.wants_statement();
     let mut attestations = analysis.assessment.provenance.clone();
     let mut referrers_unknown = None;
+    let mut left_unread = Vec::new();
     // A single image's attestations are its referrers; an index's are its entries,
     // and (newer BuildKit, or after `fix`) the target's referrers: listed when a
     // requirement needs every one.
     if !analysis.assessment.is_index || required {
         match referrers(clients, analysis, &target).await {
-            Ok(found) => {
+            Ok((found, more)) => {
+                if more {
+                    left_unread.push(format!(
+                        "the target has more than {MAX_REFERRERS} referrers: only the first \
+                         {MAX_REFERRERS} ListImageReferrers gave were considered, and the \
+                         attestations among the rest were not read"
+                    ));
+                }
                 for p in found {
                     if !attestations.iter().any(|a| a.digest == p.digest) {
                         attestations.push(p);
@@ -65,6 +78,9 @@ pub(crate) async fn read(
             Err(e) if required => return Err(e.into()),
             Err(e) => referrers_unknown = Some(e.to_string()),
         }
+    }
+    if let Some(unread) = over_budget(&mut attestations) {
+        left_unread.push(unread);
     }
     let (statements, signing) = tokio::join!(
         read_statements(clients, analysis, &target, &mut attestations, required),
@@ -81,28 +97,66 @@ pub(crate) async fn read(
     Ok(Some(ProvenanceRead {
         attestations,
         referrers_unknown,
+        left_unread,
         signing,
     }))
 }
 
-/// ListImageReferrers of `subject`, then the attestation referrers by digest.
+/// Marks the statements beyond [`MAX_STATEMENTS_TOTAL`] (by their descriptors'
+/// sizes) as not read, before anything is fetched; what was left, in words.
+fn over_budget(attestations: &mut [Provenance]) -> Option<String> {
+    let sizes: Vec<Option<u64>> = attestations
+        .iter()
+        .map(|p| {
+            p.layers
+                .first()
+                .map(|l| u64::try_from(l.size).unwrap_or(u64::MAX))
+        })
+        .collect();
+    let mut unread = Vec::new();
+    for (p, read) in attestations
+        .iter_mut()
+        .zip(statement::within_budget(&sizes))
+    {
+        if !read {
+            p.error = Some(format!(
+                "not read: ecr-lambda reads at most {} MiB of statements for one image",
+                MAX_STATEMENTS_TOTAL / (1024 * 1024)
+            ));
+            unread.push(p.digest.to_string());
+        }
+    }
+    (!unread.is_empty()).then(|| {
+        format!(
+            "the statements of {} attestation(s) were not read: together with the ones \
+             before them they exceed the {} MiB ecr-lambda reads for one image ({})",
+            unread.len(),
+            MAX_STATEMENTS_TOTAL / (1024 * 1024),
+            unread.join(", ")
+        )
+    })
+}
+
+/// ListImageReferrers of `subject` (the first [`MAX_REFERRERS`]), then the
+/// attestation referrers by digest; and whether ECR listed more.
 async fn referrers(
     clients: &Clients,
     analysis: &Analysis,
     subject: &Digest,
-) -> Result<Vec<Provenance>, AwsError> {
-    let listed = ecr::list_referrers(&clients.ecr, &analysis.repo, subject).await?;
+) -> Result<(Vec<Provenance>, bool), AwsError> {
+    let (listed, more) =
+        ecr::list_referrers(&clients.ecr, &analysis.repo, subject, MAX_REFERRERS).await?;
     let digests: Vec<Digest> = listed
         .iter()
         .filter(|r| provenance::is_attestation_referrer(r.artifact_type.as_deref()))
         .filter_map(|r| r.digest.parse().ok())
         .collect();
     let manifests = ecr::read_many(&clients.ecr, &analysis.repo, &digests).await?;
-    Ok(provenance::from_referrers(subject, &manifests))
+    Ok((provenance::from_referrers(subject, &manifests), more))
 }
 
-/// Reads the first SLSA layer of every attestation, all at once; fills in
-/// `statement` or `error`. An AWS refusal (not a missing blob) is returned when
+/// Reads the first SLSA layer of every attestation not already marked unread,
+/// [`STATEMENTS_AT_ONCE`] at a time; fills in `statement` or `error`. An AWS refusal (not a missing blob) is returned when
 /// `required`.
 async fn read_statements(
     clients: &Clients,
@@ -112,7 +166,7 @@ async fn read_statements(
     required: bool,
 ) -> Result<(), Error> {
     let reads = attestations.iter().map(|p| async move {
-        let Some(layer) = p.layers.first() else {
+        let Some(layer) = p.layers.first().filter(|_| p.error.is_none()) else {
             return Ok(None);
         };
         let Some(digest) = layer.parsed_digest() else {
@@ -158,7 +212,7 @@ async fn read_statements(
             .into()),
         }
     });
-    let results = join_all(reads).await;
+    let results = join_all(reads, STATEMENTS_AT_ONCE).await;
     for (p, result) in attestations.iter_mut().zip(results) {
         match result? {
             Some(Read::Statement(s)) => p.statement = Some(s),
@@ -169,22 +223,32 @@ async fn read_statements(
     Ok(())
 }
 
-/// Polls the futures together (they borrow the clients, so they cannot be spawned);
-/// their outputs in order.
-async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+/// Polls the futures together, at most `at_once` of them started and unfinished at
+/// any time, in order (they borrow the clients, so they cannot be spawned; an
+/// async block does nothing until first polled); their outputs in order.
+async fn join_all<F: Future>(futures: impl Iterator<Item = F>, at_once: usize) -> Vec<F::Output> {
     let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> =
         futures.map(|f| Some(Box::pin(f))).collect();
     let mut done: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut finished = true;
+        let mut running = 0;
         for (slot, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if running == at_once.max(1) {
+                // Not started yet: polled once an earlier one has finished.
+                finished = finished && slot.is_none();
+                continue;
+            }
             if let Some(f) = slot {
                 match f.as_mut().poll(cx) {
                     std::task::Poll::Ready(v) => {
                         *out = Some(v);
                         *slot = None;
                     }
-                    std::task::Poll::Pending => finished = false,
+                    std::task::Poll::Pending => {
+                        finished = false;
+                        running += 1;
+                    }
                 }
             }
         }
@@ -261,6 +325,9 @@ pub(crate) fn apply(
         .map(|t| t.manifest.digest().clone())
         .expect("provenance is read for a target");
     let a = &mut analysis.assessment;
+    for unread in read.left_unread {
+        a.warning(Code::ProvenanceUnknown, unread);
+    }
     if let Some(e) = read.referrers_unknown {
         a.warning(
             Code::ProvenanceUnknown,
@@ -330,4 +397,34 @@ pub(crate) fn recorded(analysis: &Analysis) -> Option<&statement::Statement> {
         .iter()
         .filter_map(|p| p.statement.as_ref())
         .find(|s| s.subject_matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Each future counts itself running until it has yielded a few times: never more
+    /// than `at_once` run together, and every output comes back in order.
+    #[tokio::test]
+    async fn join_all_runs_at_most_so_many_at_once() {
+        let running = Cell::new(0);
+        let most = Cell::new(0);
+        let futures = (0..10).map(|i| {
+            let (running, most) = (&running, &most);
+            async move {
+                running.set(running.get() + 1);
+                most.set(most.get().max(running.get()));
+                for _ in 0..(i % 3 + 1) {
+                    tokio::task::yield_now().await;
+                }
+                running.set(running.get() - 1);
+                i * 2
+            }
+        });
+        let out = join_all(futures, STATEMENTS_AT_ONCE).await;
+        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(most.get(), STATEMENTS_AT_ONCE);
+        assert_eq!(running.get(), 0);
+    }
 }
