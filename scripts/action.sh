@@ -196,6 +196,7 @@ bool dry_run dry-run "${INPUT_DRY_RUN:-}"
 bool keep_provenance keep-provenance "${INPUT_KEEP_PROVENANCE:-}"
 bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
 bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
+probe_logs=""
 bool probe_logs probe-logs "${INPUT_PROBE_LOGS:-}"
 
 trim() {
