@@ -350,7 +350,12 @@ async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> R
 fn rolled_back_description(digest: &crate::digest::Digest, before: Option<&str>) -> String {
     let short = digest.as_str().get(..19).unwrap_or(digest.as_str());
     let text = match before {
-        Some(before) => format!("{short} (rolled back by ecr-lambda from: {before})"),
+        // The description read is outside text (anyone who can update the alias
+        // wrote it): escaped, as the deploy's own description is.
+        Some(before) => format!(
+            "{short} (rolled back by ecr-lambda from: {})",
+            crate::text::Safe(before)
+        ),
         None => format!("{short} (rolled back by ecr-lambda)"),
     };
     let max = crate::manifest::statement::MAX_ALIAS_DESCRIPTION;
@@ -359,5 +364,20 @@ fn rolled_back_description(digest: &crate::digest::Digest, before: Option<&str>)
     } else {
         let cut: String = text.chars().take(max - 2).collect();
         format!("{cut}…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_rolled_back_from_is_recorded_escaped() {
+        let digest: crate::digest::Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let text = rolled_back_description(&digest, Some("sha256:cd\u{1b}[2J\nforged"));
+        assert_eq!(
+            text,
+            "sha256:abababababab (rolled back by ecr-lambda from: sha256:cd\\u{1b}[2J\\u{a}forged)"
+        );
     }
 }
