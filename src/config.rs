@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
@@ -104,6 +108,23 @@ pub struct Regions {
     pub function: Option<String>,
 }
 
+/// Where the SDK's region comes from: `--region`, the environment, the profile, then
+/// the region the image URI or function ARN names, and only when none of them gives one,
+/// instance metadata (a probe that costs seconds and logs warnings off EC2).
+fn region_chain(options: &AwsOptions, regions: &Regions) -> RegionProviderChain {
+    let mut profile = ProfileFileRegionProvider::builder();
+    if let Some(name) = &options.profile {
+        profile = profile.profile_name(name);
+    }
+    let named = |r: &Option<String>| r.clone().map(Region::new);
+    RegionProviderChain::first_try(named(&options.region))
+        .or_else(EnvironmentVariableRegionProvider::new())
+        .or_else(profile.build())
+        .or_else(named(&regions.image))
+        .or_else(named(&regions.function))
+        .or_else(ImdsRegionProvider::builder().build())
+}
+
 /// Builds the clients; every call they make is counted in `calls`.
 pub async fn clients(
     options: &AwsOptions,
@@ -126,14 +147,24 @@ pub async fn clients(
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
+    loader = loader.region(region_chain(options, regions));
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let shared = loader.load().await;
     let configured = shared.region().map(|r| r.to_string());
+    // Credentials once, before the first call, through the chain the calls use: a
+    // setup that gives none stops here with its cause, not in a failed call.
+    let shared = match shared.credentials_provider() {
+        Some(chain) => {
+            let source = crate::credentials::ProfileSource {
+                flag: options.profile.clone(),
+            };
+            let resolved = crate::credentials::resolve(chain, &source).await?;
+            shared.into_builder().credentials_provider(resolved).build()
+        }
+        None => shared,
+    };
 
     let no_region = || {
         Error::Usage(

@@ -20,6 +20,9 @@ pub enum ExitCode {
     Usage = 2,
     /// AWS refused or failed.
     Aws = 3,
+    /// The local AWS setup gives no usable credentials (no profile, an expired SSO
+    /// session, a failing credential_process, a refused AssumeRole): no call was made.
+    Credentials = 4,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,
 }
@@ -125,11 +128,16 @@ impl AwsError {
                 (kind, e.code().map(str::to_owned), message)
             }
             SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None, causes(&err)),
+            // Only a transport failure is the network's: a dispatch failure is also what
+            // the SDK makes of credentials that failed to load or refresh, and of
+            // anything else that stopped the request before it was sent.
             SdkError::DispatchFailure(d) => {
                 let kind = if d.is_timeout() {
                     AwsErrorKind::Timeout
-                } else {
+                } else if d.is_io() {
                     AwsErrorKind::Network
+                } else {
+                    AwsErrorKind::Service
                 };
                 (kind, None, causes(&err))
             }
@@ -252,6 +260,9 @@ pub enum Error {
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// No credentials could be had from the user's setup; nothing was called.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::NoCredentials),
     /// The process was interrupted while AWS was still working.
     #[error("{0}")]
     Interrupted(String),
@@ -263,6 +274,10 @@ impl Error {
         match self {
             Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Aws(_) => ExitCode::Aws,
+            // A credential service that did not answer is the network's doing, as for
+            // any call; everything else is the setup's.
+            Error::Credentials(e) if e.problem.is_network() => ExitCode::Aws,
+            Error::Credentials(_) => ExitCode::Credentials,
             Error::Interrupted(_) => ExitCode::Interrupted,
         }
     }
@@ -271,6 +286,7 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Aws(e) => e.hint.as_deref(),
+            Error::Credentials(e) => Some(&e.hint),
             _ => None,
         }
     }
@@ -290,6 +306,8 @@ impl Error {
                 AwsErrorKind::Quota => ErrorKind::QuotaExceeded,
                 AwsErrorKind::Service => ErrorKind::Aws,
             },
+            Error::Credentials(e) if e.problem.is_network() => ErrorKind::Network,
+            Error::Credentials(_) => ErrorKind::Credentials,
             Error::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
@@ -321,4 +339,7 @@ pub enum ErrorKind {
     Aws,
     /// Ctrl-C.
     Interrupted,
+    /// The AWS setup (environment, profile, SSO session, credential_process, role)
+    /// gives no usable credentials (exit 4).
+    Credentials,
 }

@@ -32,7 +32,10 @@ fn never_shown(meta: &tracing::Metadata<'_>) -> bool {
 
 fn init_logging(verbose: u8) {
     let filter = match verbose {
-        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        // The tool's own warnings only: the SDK's (a credential provider that found
+        // nothing, an instance-metadata region probe off EC2) would send a newcomer the
+        // wrong way, and the error that follows says what matters. `-v` shows them.
+        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "off,ecr_lambda=warn".into()),
         1 => "warn,ecr_lambda=debug".into(),
         _ => "info,ecr_lambda=trace,aws_config=debug,aws_smithy_runtime=debug".into(),
     };
