@@ -231,16 +231,38 @@ pub struct ProfileSource {
     pub flag: Option<String>,
 }
 
+/// Where the profile's name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileFrom {
+    /// `--profile`.
+    Flag,
+    /// `AWS_PROFILE`.
+    Environment,
+    /// Neither: the SDK reads `default`.
+    Default,
+}
+
+impl ProfileFrom {
+    /// How a message says it: ` (from --profile)`, or nothing for `default`.
+    fn note(self) -> &'static str {
+        match self {
+            ProfileFrom::Flag => " (from --profile)",
+            ProfileFrom::Environment => " (from AWS_PROFILE)",
+            ProfileFrom::Default => "",
+        }
+    }
+}
+
 impl ProfileSource {
-    /// The profile the SDK reads, and where its name came from (flag, AWS_PROFILE,
-    /// or empty for `default`).
-    fn selected(&self) -> (String, &'static str) {
+    /// The profile the SDK reads, and where its name came from.
+    pub fn selected(&self) -> (String, ProfileFrom) {
         if let Some(p) = &self.flag {
-            return (p.clone(), " (from --profile)");
+            return (p.clone(), ProfileFrom::Flag);
         }
         match std::env::var("AWS_PROFILE") {
-            Ok(p) if !p.is_empty() => (p, " (from AWS_PROFILE)"),
-            _ => ("default".into(), ""),
+            Ok(p) if !p.is_empty() => (p, ProfileFrom::Environment),
+            _ => ("default".into(), ProfileFrom::Default),
         }
     }
 }
@@ -384,6 +406,7 @@ fn one_line(text: &str) -> String {
 
 async fn classify(err: &CredentialsError, source: &ProfileSource) -> CredentialsProblem {
     let (profile, from) = source.selected();
+    let from = from.note();
     let files = profile_files();
     let cause = words(err);
     let profiles = aws_config::profile::load(
@@ -506,4 +529,36 @@ async fn classify(err: &CredentialsError, source: &ProfileSource) -> Credentials
             CredentialsProblem::Other { cause }
         }
     }
+}
+
+/// Who the resolved credentials are, as STS says (GetCallerIdentity, which needs no
+/// permission).
+#[derive(Clone, Debug)]
+pub struct CallerIdentity {
+    /// The account.
+    pub account: String,
+    /// The identity's ARN (a user, an assumed role's session).
+    pub arn: String,
+    /// The unique ID of the identity.
+    pub user_id: String,
+}
+
+/// Asks STS who the credentials in `config` are; the call is counted in `calls`.
+pub async fn caller_identity(
+    config: &aws_config::SdkConfig,
+    calls: &crate::calls::CallStats,
+) -> Result<CallerIdentity, crate::error::AwsError> {
+    let sts = aws_sdk_sts::config::Builder::from(config)
+        .interceptor(calls.clone())
+        .build();
+    let out = aws_sdk_sts::Client::from_conf(sts)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| crate::error::AwsError::from_sdk("GetCallerIdentity", e, |_| None))?;
+    Ok(CallerIdentity {
+        account: out.account().unwrap_or_default().to_owned(),
+        arn: out.arn().unwrap_or_default().to_owned(),
+        user_id: out.user_id().unwrap_or_default().to_owned(),
+    })
 }

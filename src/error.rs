@@ -204,6 +204,7 @@ pub fn service_of(operation: &str) -> &'static str {
         | "DescribeImageSigningStatus"
         | "BatchCheckLayerAvailability" => "ecr",
         "DescribeAlarms" => "cloudwatch",
+        "GetCallerIdentity" => "sts",
         _ => "lambda",
     }
 }

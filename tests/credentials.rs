@@ -615,3 +615,70 @@ fn a_transport_failure_alone_gets_the_network_hint() {
     );
     assert_no_sdk_lines(&out);
 }
+
+#[test]
+fn whoami_names_the_identity_profile_and_regions_with_one_credential_fetch() {
+    let home = home("");
+    let count = home.join("runs");
+    let program = script(
+        &home,
+        "creds.sh",
+        &format!(
+            "echo run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \
+             \"SecretAccessKey\": \"testing\"}}'",
+            count.display()
+        ),
+    );
+    std::fs::write(
+        home.join(".aws/config"),
+        format!("[profile dev]\ncredential_process = {program}\nregion = eu-west-1\n"),
+    )
+    .unwrap();
+    let endpoint = moto().endpoint();
+    let out = run_in(
+        &home,
+        &[],
+        &[
+            "--profile",
+            "dev",
+            "--endpoint-url",
+            &endpoint,
+            "whoami",
+            IMAGE,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_no_sdk_lines(&out);
+    let doc = json(&out);
+    assert_eq!(doc["account"], ACCOUNT, "{doc}");
+    assert!(
+        doc["arn"].as_str().unwrap().starts_with("arn:aws:"),
+        "{doc}"
+    );
+    assert_eq!(doc["profile"], "dev");
+    assert_eq!(doc["profile_from"], "flag");
+    // The profile's region is the configured one; the image URI's is ECR's and Lambda's.
+    assert_eq!(doc["region"], "eu-west-1");
+    assert_eq!(doc["region_from"], "profile");
+    assert_eq!(doc["ecr_region"], REGION);
+    assert_eq!(doc["lambda_region"], REGION);
+    let runs = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(runs.lines().count(), 1, "credential_process ran {runs:?}");
+    // Without credentials it is the same error as any command's.
+    let none = run_in(
+        &home,
+        &[],
+        &[
+            "--region",
+            REGION,
+            "--endpoint-url",
+            NOWHERE,
+            "whoami",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&none), 4, "{}", stderr(&none));
+}

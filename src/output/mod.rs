@@ -13,6 +13,7 @@ use crate::manifest::rules::{Entry, Finding};
 mod provenance;
 mod release;
 mod scan;
+mod whoami;
 
 pub use provenance::{SigningReport, VerificationReport};
 pub use release::{
@@ -20,6 +21,7 @@ pub use release::{
     ReleaseReport, StepReport,
 };
 pub use scan::{FindingKind, ScanFinding, ScanReport, ScanWrite, Unreadable};
+pub use whoami::WhoamiReport;
 
 /// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
