@@ -263,10 +263,16 @@ pub enum Error {
     Aws(#[from] AwsError),
     /// No credentials could be had from the user's setup; nothing was called.
     #[error(transparent)]
-    Credentials(#[from] crate::credentials::NoCredentials),
+    Credentials(Box<crate::credentials::NoCredentials>),
     /// The process was interrupted while AWS was still working.
     #[error("{0}")]
     Interrupted(String),
+}
+
+impl From<crate::credentials::NoCredentials> for Error {
+    fn from(e: crate::credentials::NoCredentials) -> Self {
+        Error::Credentials(Box::new(e))
+    }
 }
 
 impl Error {
