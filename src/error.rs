@@ -350,3 +350,39 @@ pub enum ErrorKind {
     /// gives no usable credentials (exit 4).
     Credentials,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    fn dispatch(err: ConnectorError) -> AwsError {
+        let err: SdkError<aws_sdk_ecr::operation::batch_get_image::BatchGetImageError, _> =
+            SdkError::dispatch_failure(err);
+        AwsError::from_sdk("BatchGetImage", err, |_| None)
+    }
+
+    #[test]
+    fn only_a_transport_failure_is_the_networks() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let io = dispatch(ConnectorError::io(Box::new(refused)));
+        assert_eq!(io.kind, AwsErrorKind::Network);
+        assert!(io.hint.unwrap().contains("check the network"));
+        let late = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let timeout = dispatch(ConnectorError::timeout(Box::new(late)));
+        assert_eq!(timeout.kind, AwsErrorKind::Timeout);
+        // What the SDK makes of credentials that failed to load (or refresh) before
+        // the request was sent: a dispatch failure too, but no network's doing.
+        let credentials = aws_credential_types::provider::error::CredentialsError::not_loaded(
+            "no credentials in the chain",
+        );
+        let other = dispatch(ConnectorError::other(Box::new(credentials), None));
+        assert_eq!(other.kind, AwsErrorKind::Service);
+        assert_eq!(other.hint, None);
+        assert!(
+            other.message.contains("no credentials in the chain"),
+            "{}",
+            other.message
+        );
+    }
+}
