@@ -404,11 +404,35 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// What a failure is judged against: the profile selected, the files, the profile
+/// chain as the SDK reads it, and the SDK's words.
+struct Context {
+    profile: String,
+    from: &'static str,
+    files: Vec<PathBuf>,
+    profiles: Option<ProfileSet>,
+    chain: Chain,
+    cause: String,
+}
+
+impl Context {
+    /// The profile the base credentials come from, as configured.
+    fn base(&self) -> Option<&Profile> {
+        let name = self.chain.base.as_deref()?;
+        self.profiles.as_ref()?.get_profile(name)
+    }
+
+    /// The base profile's name, else the selected one's.
+    fn base_name(&self) -> String {
+        self.chain
+            .base
+            .clone()
+            .unwrap_or_else(|| self.profile.clone())
+    }
+}
+
 async fn classify(err: &CredentialsError, source: &ProfileSource) -> CredentialsProblem {
     let (profile, from) = source.selected();
-    let from = from.note();
-    let files = profile_files();
-    let cause = words(err);
     let profiles = aws_config::profile::load(
         &aws_types::os_shim_internal::Fs::real(),
         &aws_types::os_shim_internal::Env::real(),
@@ -421,114 +445,134 @@ async fn classify(err: &CredentialsError, source: &ProfileSource) -> Credentials
         .as_ref()
         .map(|p| walk(p, &profile))
         .unwrap_or_default();
-    let base: Option<&Profile> = chain
-        .base
-        .as_deref()
-        .and_then(|b| profiles.as_ref()?.get_profile(b));
-    let roles = chain.roles.join(", then ");
+    let cx = Context {
+        profile,
+        from: from.note(),
+        files: profile_files(),
+        profiles,
+        chain,
+        cause: words(err),
+    };
+    refused_or_unanswered(err, &cx)
+        .or_else(|| missing_profile(&cx))
+        .unwrap_or_else(|| by_setup(err, cx))
+}
 
-    // A call that was made: STS or the SSO portal refused, or did not answer.
+/// STS or the SSO portal was called, and refused or did not answer.
+fn refused_or_unanswered(err: &CredentialsError, cx: &Context) -> Option<CredentialsProblem> {
     let e: &(dyn StdError + 'static) = err;
-    for (service, call) in [
+    let cause = cx.cause.clone();
+    let (service, call) = [
         ("STS", call_of::<AssumeRoleError>(e)),
         ("STS", call_of::<AssumeRoleWithWebIdentityError>(e)),
         ("the SSO portal", call_of::<GetRoleCredentialsError>(e)),
-    ] {
-        match call {
-            Some(Call::NoAnswer) => return CredentialsProblem::Unreachable { service, cause },
-            Some(Call::Refused(code, message)) if service == "STS" => {
-                let role = if roles.is_empty() {
-                    std::env::var("AWS_ROLE_ARN").unwrap_or_else(|_| "(unnamed)".into())
-                } else {
-                    roles
-                };
-                return CredentialsProblem::AssumeRoleRefused {
-                    profile,
-                    role,
-                    code,
-                    message: one_line(&message),
-                };
+    ]
+    .into_iter()
+    .find_map(|(service, call)| Some((service, call?)))?;
+    Some(match call {
+        Call::NoAnswer => CredentialsProblem::Unreachable { service, cause },
+        Call::Refused(code, message) if service == "STS" => {
+            let role = if cx.chain.roles.is_empty() {
+                std::env::var("AWS_ROLE_ARN").unwrap_or_else(|_| "(unnamed)".into())
+            } else {
+                cx.chain.roles.join(", then ")
+            };
+            CredentialsProblem::AssumeRoleRefused {
+                profile: cx.profile.clone(),
+                role,
+                code,
+                message: one_line(&message),
             }
-            // The portal refuses an expired or revoked token as UnauthorizedException.
-            Some(Call::Refused(code, _)) if code == "UnauthorizedException" => {
-                let profile = chain.base.clone().unwrap_or(profile);
-                return CredentialsProblem::SsoSession { profile, cause };
-            }
-            Some(Call::Refused(..)) => return CredentialsProblem::Other { cause },
-            None => {}
         }
+        // The portal refuses an expired or revoked token as UnauthorizedException.
+        Call::Refused(code, _) if code == "UnauthorizedException" => {
+            CredentialsProblem::SsoSession {
+                profile: cx.base_name(),
+                cause,
+            }
+        }
+        Call::Refused(..) => CredentialsProblem::Other { cause },
+    })
+}
+
+/// A profile named (explicitly, or as a `source_profile`) that the files lack. An
+/// implicit `default` that does not exist is no error of its own: the chain just had
+/// nothing there.
+fn missing_profile(cx: &Context) -> Option<CredentialsProblem> {
+    let missing = cx.chain.missing.clone()?;
+    let selected = missing == cx.profile;
+    if selected && cx.from.is_empty() {
+        return None;
     }
-    if let Some(missing) = chain
-        .missing
-        .clone()
-        .filter(|m| *m != profile || !from.is_empty())
-    {
-        let from = if missing == profile {
-            from.to_owned()
+    let mut defined: Vec<String> = cx
+        .profiles
+        .as_ref()
+        .map(|p| p.profiles().map(str::to_owned).collect())
+        .unwrap_or_default();
+    defined.sort();
+    Some(CredentialsProblem::ProfileNotFound {
+        profile: missing,
+        from: if selected {
+            cx.from.to_owned()
         } else {
             String::new()
-        };
-        let defined = profiles
-            .as_ref()
-            .map(|p| p.profiles().map(str::to_owned).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let mut defined = defined;
-        defined.sort();
-        return CredentialsProblem::ProfileNotFound {
-            profile: missing,
-            from,
-            files,
-            defined,
-        };
-    }
+        },
+        files: cx.files.clone(),
+        defined,
+    })
+}
+
+/// By the chain's error variant, then by what the base profile configures.
+fn by_setup(err: &CredentialsError, cx: Context) -> CredentialsProblem {
+    let e: &(dyn StdError + 'static) = err;
     match err {
         CredentialsError::CredentialsNotLoaded(_) => {
-            let profile_note = match (&chain.missing, &chain.base) {
-                (None, Some(_)) => format!(" (profile {profile} has none)"),
+            let profile_note = match (&cx.chain.missing, &cx.chain.base) {
+                (None, Some(_)) => format!(" (profile {} has none)", cx.profile),
                 _ => String::new(),
             };
-            CredentialsProblem::NotFound {
-                profile,
+            return CredentialsProblem::NotFound {
+                profile: cx.profile,
                 profile_note,
-                files,
-            }
+                files: cx.files,
+            };
         }
-        CredentialsError::InvalidConfiguration(_) => CredentialsProblem::InvalidSetup { cause },
-        CredentialsError::ProviderTimedOut(_) => CredentialsProblem::Unreachable {
-            service: "a credential provider",
-            cause,
-        },
-        _ => {
-            let io = find::<std::io::Error>(e).is_some();
-            let web_identity = base
-                .and_then(|b| b.get("web_identity_token_file"))
-                .map(str::to_owned)
-                .or_else(|| std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE").ok());
-            if let (true, Some(path)) = (io, web_identity) {
-                let cause = find::<std::io::Error>(e)
-                    .map(|e| e.to_string())
-                    .unwrap_or(cause);
-                return CredentialsProblem::WebIdentityToken { path, cause };
-            }
-            if let Some(command) = base.and_then(|b| b.get("credential_process")) {
-                let program = command.split_whitespace().next().unwrap_or("").to_owned();
-                return CredentialsProblem::Process {
-                    profile: chain.base.clone().unwrap_or(profile),
-                    program,
-                    cause,
-                };
-            }
-            if base
-                .is_some_and(|b| b.get("sso_session").is_some() || b.get("sso_start_url").is_some())
-            {
-                return CredentialsProblem::SsoSession {
-                    profile: chain.base.clone().unwrap_or(profile),
-                    cause,
-                };
-            }
-            CredentialsProblem::Other { cause }
+        CredentialsError::InvalidConfiguration(_) => {
+            return CredentialsProblem::InvalidSetup { cause: cx.cause };
         }
+        CredentialsError::ProviderTimedOut(_) => {
+            return CredentialsProblem::Unreachable {
+                service: "a credential provider",
+                cause: cx.cause,
+            };
+        }
+        _ => {}
     }
+    let base = cx.base();
+    let web_identity = base
+        .and_then(|b| b.get("web_identity_token_file"))
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE").ok());
+    if let (Some(io), Some(path)) = (find::<std::io::Error>(e), web_identity) {
+        return CredentialsProblem::WebIdentityToken {
+            path,
+            cause: io.to_string(),
+        };
+    }
+    if let Some(command) = base.and_then(|b| b.get("credential_process")) {
+        return CredentialsProblem::Process {
+            profile: cx.base_name(),
+            program: command.split_whitespace().next().unwrap_or("").to_owned(),
+            cause: cx.cause.clone(),
+        };
+    }
+    if base.is_some_and(|b| b.get("sso_session").is_some() || b.get("sso_start_url").is_some()) {
+        return CredentialsProblem::SsoSession {
+            profile: cx.base_name(),
+            cause: cx.cause.clone(),
+        };
+    }
+    CredentialsProblem::Other { cause: cx.cause }
 }
 
 /// Who the resolved credentials are, as STS says (GetCallerIdentity, which needs no
