@@ -682,3 +682,71 @@ fn whoami_names_the_identity_profile_and_regions_with_one_credential_fetch() {
     );
     assert_eq!(code(&none), 4, "{}", stderr(&none));
 }
+
+#[test]
+fn an_sso_token_the_portal_refuses_says_to_log_in_again() {
+    let (port, seen) = stand_in(|_| {
+        (
+            "401 Unauthorized",
+            "application/json",
+            "{\"__type\":\"UnauthorizedException\",\"message\":\"Session token not found or invalid\"}"
+                .into(),
+        )
+    });
+    let home = home(SSO_PROFILE);
+    // Valid by its date, revoked at the portal (a sign-out elsewhere, say).
+    sso_token(&home, "2099-01-01T00:00:00Z");
+    let portal = format!("http://127.0.0.1:{port}");
+    let out = run_in(
+        &home,
+        &[("AWS_ENDPOINT_URL_SSO", &portal), ("AWS_MAX_ATTEMPTS", "1")],
+        &[
+            "--profile",
+            "dev",
+            "--endpoint-url",
+            NOWHERE,
+            "check",
+            IMAGE,
+            "--output",
+            "json",
+        ],
+    );
+    assert_credentials_error(
+        &out,
+        &["the SSO session for profile dev is missing or expired"],
+        &["aws sso login --profile dev"],
+    );
+    assert!(!seen.lock().unwrap().is_empty(), "the portal was not asked");
+    assert!(
+        !stderr(&out).contains("not-a-real-token"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_source_profile_loop_is_an_unusable_setup() {
+    let home = home(
+        "[profile a]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = b\n\n\
+         [profile b]\nrole_arn = arn:aws:iam::123456789012:role/b\nsource_profile = a\n",
+    );
+    let out = run_in(
+        &home,
+        &[],
+        &[
+            "--profile",
+            "a",
+            "--endpoint-url",
+            NOWHERE,
+            "check",
+            IMAGE,
+            "--output",
+            "json",
+        ],
+    );
+    assert_credentials_error(
+        &out,
+        &["the AWS config files cannot be used"],
+        &["aws configure list"],
+    );
+}
