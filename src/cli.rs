@@ -121,6 +121,11 @@ pub enum Command {
     },
     /// Print the man page (roff): ecr-lambda manpage > /usr/local/share/man/man1/ecr-lambda.1
     Manpage,
+    /// Which AWS identity, profile and regions the other commands would use (STS GetCallerIdentity)
+    Whoami {
+        /// The image a command would work on: its URI's region is ECR's
+        image: Option<String>,
+    },
 }
 
 /// What the image's provenance must say (`check`, `fix`, `deploy`).
@@ -398,6 +403,8 @@ pub enum Plan {
     Completions(clap_complete::Shell),
     /// Print the man page.
     Manpage,
+    /// Say which identity and regions the commands would use (for an image, when given).
+    Whoami(Option<ImageRef>),
 }
 
 impl Plan {
@@ -420,6 +427,15 @@ impl Plan {
                 return Regions {
                     image: region.clone(),
                     function: region,
+                };
+            }
+            Plan::Whoami(image) => {
+                return Regions {
+                    image: image
+                        .as_ref()
+                        .and_then(|i| i.registry.as_ref())
+                        .map(|r| r.region.clone()),
+                    function: None,
                 };
             }
             Plan::Scan { .. } | Plan::Completions(_) | Plan::Manpage => return Regions::default(),
@@ -684,6 +700,9 @@ impl Command {
             }
             Command::Completions { shell } => Plan::Completions(*shell),
             Command::Manpage => Plan::Manpage,
+            Command::Whoami { image } => {
+                Plan::Whoami(image.as_deref().map(str::parse::<ImageRef>).transpose()?)
+            }
         })
     }
 }

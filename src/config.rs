@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::ProvideRegion;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
@@ -104,12 +108,69 @@ pub struct Regions {
     pub function: Option<String>,
 }
 
-/// Builds the clients; every call they make is counted in `calls`.
-pub async fn clients(
-    options: &AwsOptions,
-    regions: &Regions,
-    calls: &CallStats,
-) -> Result<Clients, Error> {
+/// Where the region the SDK uses came from (`whoami` says it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionSource {
+    /// `--region`.
+    Flag,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`.
+    Environment,
+    /// The profile's `region`.
+    Profile,
+    /// The image URI's registry.
+    ImageUri,
+    /// The function ARN.
+    FunctionArn,
+    /// The EC2 instance metadata service.
+    InstanceMetadata,
+}
+
+/// The SDK's region: `--region`, the environment, the profile, then the region the
+/// image URI or function ARN names, and only when none of them gives one, instance
+/// metadata (a probe that costs seconds and logs warnings off EC2).
+async fn region(options: &AwsOptions, regions: &Regions) -> Option<(Region, RegionSource)> {
+    let named = |r: &Option<String>| r.clone().map(Region::new);
+    if let Some(r) = named(&options.region) {
+        return Some((r, RegionSource::Flag));
+    }
+    if let Some(r) = EnvironmentVariableRegionProvider::new().region().await {
+        return Some((r, RegionSource::Environment));
+    }
+    let mut profile = ProfileFileRegionProvider::builder();
+    if let Some(name) = &options.profile {
+        profile = profile.profile_name(name);
+    }
+    if let Some(r) = profile.build().region().await {
+        return Some((r, RegionSource::Profile));
+    }
+    if let Some(r) = named(&regions.image) {
+        return Some((r, RegionSource::ImageUri));
+    }
+    if let Some(r) = named(&regions.function) {
+        return Some((r, RegionSource::FunctionArn));
+    }
+    let r = ImdsRegionProvider::builder().build().region().await?;
+    Some((r, RegionSource::InstanceMetadata))
+}
+
+/// The shared configuration, with credentials already resolved.
+#[derive(Debug)]
+pub struct Setup {
+    /// The SDK configuration every client is built from.
+    pub shared: aws_config::SdkConfig,
+    /// The region it names, and where that came from.
+    pub region: Option<(String, RegionSource)>,
+    /// Where ECR calls go.
+    pub ecr_region: String,
+    /// Where Lambda (and CloudWatch) calls go.
+    pub lambda_region: String,
+}
+
+/// Loads the configuration as every command does, resolves credentials once through
+/// the chain the calls will use (a setup that gives none stops here, with its cause,
+/// not in a failed call), and decides the services' regions.
+pub async fn setup(options: &AwsOptions, regions: &Regions) -> Result<Setup, Error> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
         // A stalled endpoint is given up on within one read timeout per attempt, and
@@ -126,15 +187,15 @@ pub async fn clients(
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
+    // Our own chain replaces the SDK's default, which asks instance metadata before
+    // the region the image URI names.
+    let region = region(options, regions).await;
+    loader = loader.region(region.as_ref().map(|(r, _)| r.clone()));
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let shared = loader.load().await;
     let configured = shared.region().map(|r| r.to_string());
-
     let no_region = || {
         Error::Usage(
             "no AWS region: pass --region, use a full image URI \
@@ -156,7 +217,38 @@ pub async fn clients(
         .or_else(|| regions.image.clone())
         .or(configured)
         .ok_or_else(no_region)?;
+    // Credentials last, once the command is known to be able to run.
+    let shared = match shared.credentials_provider() {
+        Some(chain) => {
+            let source = crate::credentials::ProfileSource {
+                flag: options.profile.clone(),
+            };
+            let resolved = crate::credentials::resolve(chain, &source).await?;
+            shared.into_builder().credentials_provider(resolved).build()
+        }
+        None => shared,
+    };
 
+    Ok(Setup {
+        shared,
+        region: region.map(|(r, from)| (r.to_string(), from)),
+        ecr_region,
+        lambda_region,
+    })
+}
+
+/// Builds the clients; every call they make is counted in `calls`.
+pub async fn clients(
+    options: &AwsOptions,
+    regions: &Regions,
+    calls: &CallStats,
+) -> Result<Clients, Error> {
+    let Setup {
+        shared,
+        ecr_region,
+        lambda_region,
+        ..
+    } = setup(options, regions).await?;
     let ecr = aws_sdk_ecr::config::Builder::from(&shared)
         .region(Region::new(ecr_region.clone()))
         .interceptor(calls.clone())

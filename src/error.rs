@@ -20,6 +20,9 @@ pub enum ExitCode {
     Usage = 2,
     /// AWS refused or failed.
     Aws = 3,
+    /// The local AWS setup gives no usable credentials (no profile, an expired SSO
+    /// session, a failing credential_process, a refused AssumeRole): no call was made.
+    Credentials = 4,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,
 }
@@ -125,11 +128,16 @@ impl AwsError {
                 (kind, e.code().map(str::to_owned), message)
             }
             SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None, causes(&err)),
+            // Only a transport failure is the network's: a dispatch failure is also what
+            // the SDK makes of credentials that failed to load or refresh, and of
+            // anything else that stopped the request before it was sent.
             SdkError::DispatchFailure(d) => {
                 let kind = if d.is_timeout() {
                     AwsErrorKind::Timeout
-                } else {
+                } else if d.is_io() {
                     AwsErrorKind::Network
+                } else {
+                    AwsErrorKind::Service
                 };
                 (kind, None, causes(&err))
             }
@@ -196,6 +204,7 @@ pub fn service_of(operation: &str) -> &'static str {
         | "DescribeImageSigningStatus"
         | "BatchCheckLayerAvailability" => "ecr",
         "DescribeAlarms" => "cloudwatch",
+        "GetCallerIdentity" => "sts",
         _ => "lambda",
     }
 }
@@ -252,9 +261,18 @@ pub enum Error {
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// No credentials could be had from the user's setup; nothing was called.
+    #[error(transparent)]
+    Credentials(Box<crate::credentials::NoCredentials>),
     /// The process was interrupted while AWS was still working.
     #[error("{0}")]
     Interrupted(String),
+}
+
+impl From<crate::credentials::NoCredentials> for Error {
+    fn from(e: crate::credentials::NoCredentials) -> Self {
+        Error::Credentials(Box::new(e))
+    }
 }
 
 impl Error {
@@ -263,6 +281,10 @@ impl Error {
         match self {
             Error::Reference(_) | Error::Platform(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Aws(_) => ExitCode::Aws,
+            // A credential service that did not answer is the network's doing, as for
+            // any call; everything else is the setup's.
+            Error::Credentials(e) if e.problem.is_network() => ExitCode::Aws,
+            Error::Credentials(_) => ExitCode::Credentials,
             Error::Interrupted(_) => ExitCode::Interrupted,
         }
     }
@@ -271,6 +293,7 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Aws(e) => e.hint.as_deref(),
+            Error::Credentials(e) => Some(&e.hint),
             _ => None,
         }
     }
@@ -290,6 +313,8 @@ impl Error {
                 AwsErrorKind::Quota => ErrorKind::QuotaExceeded,
                 AwsErrorKind::Service => ErrorKind::Aws,
             },
+            Error::Credentials(e) if e.problem.is_network() => ErrorKind::Network,
+            Error::Credentials(_) => ErrorKind::Credentials,
             Error::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
@@ -321,4 +346,43 @@ pub enum ErrorKind {
     Aws,
     /// Ctrl-C.
     Interrupted,
+    /// The AWS setup (environment, profile, SSO session, credential_process, role)
+    /// gives no usable credentials (exit 4).
+    Credentials,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    fn dispatch(err: ConnectorError) -> AwsError {
+        let err: SdkError<aws_sdk_ecr::operation::batch_get_image::BatchGetImageError, _> =
+            SdkError::dispatch_failure(err);
+        AwsError::from_sdk("BatchGetImage", err, |_| None)
+    }
+
+    #[test]
+    fn only_a_transport_failure_is_the_networks() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let io = dispatch(ConnectorError::io(Box::new(refused)));
+        assert_eq!(io.kind, AwsErrorKind::Network);
+        assert!(io.hint.unwrap().contains("check the network"));
+        let late = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let timeout = dispatch(ConnectorError::timeout(Box::new(late)));
+        assert_eq!(timeout.kind, AwsErrorKind::Timeout);
+        // What the SDK makes of credentials that failed to load (or refresh) before
+        // the request was sent: a dispatch failure too, but no network's doing.
+        let credentials = aws_credential_types::provider::error::CredentialsError::not_loaded(
+            "no credentials in the chain",
+        );
+        let other = dispatch(ConnectorError::other(Box::new(credentials), None));
+        assert_eq!(other.kind, AwsErrorKind::Service);
+        assert_eq!(other.hint, None);
+        assert!(
+            other.message.contains("no credentials in the chain"),
+            "{}",
+            other.message
+        );
+    }
 }

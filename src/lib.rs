@@ -125,6 +125,7 @@ pub mod alarms;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod digest;
 pub mod ecr;
 pub mod error;

@@ -7,7 +7,9 @@ use tracing_subscriber::EnvFilter;
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
 use ecr_lambda::error::AwsErrorKind;
-use ecr_lambda::output::{ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite, to_json};
+use ecr_lambda::output::{
+    ErrorBody, ErrorReport, Failures, ScanFinding, ScanWrite, WhoamiReport, to_json,
+};
 use ecr_lambda::text::Safe;
 use ecr_lambda::{Error, ExitCode, Outcome, config, ops};
 
@@ -33,7 +35,10 @@ fn never_shown(meta: &tracing::Metadata<'_>) -> bool {
 
 fn init_logging(verbose: u8) {
     let filter = match verbose {
-        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        // The tool's own warnings only: the SDK's (a credential provider that found
+        // nothing, an instance-metadata region probe off EC2) would send a newcomer the
+        // wrong way, and the error that follows says what matters. `-v` shows them.
+        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "off,ecr_lambda=warn".into()),
         1 => "warn,ecr_lambda=debug".into(),
         _ => "info,ecr_lambda=trace,aws_config=debug,aws_smithy_runtime=debug".into(),
     };
@@ -163,6 +168,9 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         emit(&manpage());
         return Ok(ExitCode::Success);
     }
+    if let Plan::Whoami(_) = plan {
+        return whoami(cli, &plan, calls, format).await;
+    }
     let clients = config::clients(&cli.aws.options(), &plan.regions(), calls).await?;
     let endpoint_url = cli.aws.endpoint_url.clone();
     let run = async {
@@ -173,7 +181,9 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
             Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
             Plan::Release(req) => render(ops::release(&clients, &req).await?, format),
             Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
-            Plan::Completions(_) | Plan::Manpage => unreachable!("handled above"),
+            Plan::Completions(_) | Plan::Manpage | Plan::Whoami(_) => {
+                unreachable!("handled above")
+            }
         })
     };
     // A call that got no answer, or none in time, names the endpoint it waited on.
@@ -200,6 +210,41 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
         }
         other => other,
     })
+}
+
+/// `whoami`: the setup every command makes, then STS's answer on who that is.
+async fn whoami(
+    cli: &Cli,
+    plan: &Plan,
+    calls: &CallStats,
+    format: OutputFormat,
+) -> Result<ExitCode, Error> {
+    let options = cli.aws.options();
+    let setup = config::setup(&options, &plan.regions()).await?;
+    let identity = ecr_lambda::credentials::caller_identity(&setup.shared, calls).await?;
+    let (profile, profile_from) = ecr_lambda::credentials::ProfileSource {
+        flag: options.profile.clone(),
+    }
+    .selected();
+    let (region, region_from) = setup.region.clone().unzip();
+    let report = WhoamiReport {
+        account: identity.account,
+        arn: identity.arn,
+        user_id: identity.user_id,
+        profile,
+        profile_from,
+        region,
+        region_from,
+        ecr_region: setup.ecr_region,
+        lambda_region: setup.lambda_region,
+    };
+    Ok(render(
+        Outcome {
+            report,
+            exit: ExitCode::Success,
+        },
+        format,
+    ))
 }
 
 async fn run_scan(

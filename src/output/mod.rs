@@ -24,6 +24,7 @@ mod json;
 mod provenance;
 mod release;
 mod scan;
+mod whoami;
 
 pub use json::to_json;
 pub use provenance::{SigningReport, VerificationReport};
@@ -32,6 +33,7 @@ pub use release::{
     ReleaseReport, StepReport,
 };
 pub use scan::{FindingKind, ScanFinding, ScanReport, ScanWrite, Unreadable};
+pub use whoami::WhoamiReport;
 
 /// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
