@@ -128,6 +128,9 @@ pub struct ReleaseReport {
     /// The AWS error that stopped the release (`reason` says where it left each
     /// alias); `null` when none did.
     pub error: Option<super::ErrorDetail>,
+    /// What the release could not vouch for: an alarm that was INSUFFICIENT_DATA at
+    /// every read once traffic moved gated nothing.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ReleaseReport {
@@ -213,6 +216,9 @@ impl fmt::Display for ReleaseReport {
         writeln!(f, "outcome:   {}", self.outcome.as_str())?;
         if let Some(reason) = &self.reason {
             writeln!(f, "reason:    {reason}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning:   {warning}")?;
         }
         Ok(())
     }

@@ -70,6 +70,7 @@ impl Release {
                 .map(|a| a.weights.clone())
                 .unwrap_or_default(),
             weights_removed: None,
+            rolled_back_by: None,
         }
     }
 

@@ -119,12 +119,36 @@ pub(crate) fn refusal(
     })
 }
 
-/// The alarms as they stand; an unknown name is an error.
-pub(crate) async fn read_alarms(clients: &Clients, names: &[String]) -> Result<Vec<Alarm>, Error> {
+/// The alarms as they stand, read in the region of each function they gate (an
+/// alarm is regional: a function given by ARN in another region is watched by the
+/// alarms of that region); an unknown name is an error.
+pub(crate) async fn read_alarms(
+    clients: &Clients,
+    functions: &[FunctionRef],
+    names: &[String],
+) -> Result<Vec<Alarm>, Error> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(alarms::read(&clients.cloudwatch, names).await?)
+    let mut regions: Vec<String> = functions
+        .iter()
+        .map(|f| {
+            f.region
+                .clone()
+                .unwrap_or_else(|| clients.lambda_region.clone())
+        })
+        .collect();
+    if regions.is_empty() {
+        regions.push(clients.lambda_region.clone());
+    }
+    regions.dedup();
+    regions.sort();
+    regions.dedup();
+    let mut read = Vec::new();
+    for region in &regions {
+        read.extend(alarms::read(&clients.cloudwatch_in(region), names).await?);
+    }
+    Ok(read)
 }
 
 /// `alarm NAME is [already ]in ALARM (its state reason)`, for reasons.
@@ -198,6 +222,7 @@ pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> R
         probes,
         promoted_at: None,
         error: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -228,16 +253,44 @@ enum Slept {
     Interrupted,
 }
 
-/// The release, as it goes: the clock, Ctrl-C, the progress line and the report.
+/// The release's own monotonic time: holds are measured on it, so that a step of
+/// the wall clock (NTP, a suspended laptop's catch-up) neither ends every hold at
+/// once nor stretches one. It is the time passed since the walk began (a monotonic
+/// `Instant`), and never less than the time the walk asked its sleeper for: with
+/// the SDK's sleeper, that is the same thing; with a test's instant sleeper, only
+/// the second moves, and the walk runs on it without real time passing.
+struct Timeline {
+    start: std::time::Instant,
+    slept: Duration,
+    sleep: aws_sdk_lambda::config::SharedAsyncSleep,
+}
+
+impl Timeline {
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed().max(self.slept)
+    }
+
+    async fn sleep(&mut self, duration: Duration) {
+        aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, duration).await;
+        self.slept = self.elapsed().max(self.slept + duration);
+    }
+}
+
+/// The release, as it goes: the clocks, Ctrl-C, the progress line and the report.
 struct Walk<'a> {
     clients: &'a Clients,
+    /// The functions whose aliases move: the alarms are read in their regions.
+    functions: Vec<FunctionRef>,
+    /// The wall clock, for the report's timestamps only.
     clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
-    sleep: aws_sdk_lambda::config::SharedAsyncSleep,
+    timeline: Timeline,
     progress: Option<indicatif::ProgressBar>,
     report: ReleaseReport,
-    /// When the alarms were last read: reads stay at least half a second apart, even
-    /// after a slow (throttled, retried) one.
-    last_read: Option<SystemTime>,
+    /// When the alarms were last read (on the timeline): reads stay at least half a
+    /// second apart, even after a slow (throttled, retried) one.
+    last_read: Option<Duration>,
+    /// The alarms that were ever read in a state other than INSUFFICIENT_DATA.
+    judged: std::collections::BTreeSet<String>,
 }
 
 impl Walk<'_> {
@@ -251,14 +304,14 @@ impl Walk<'_> {
         crate::interrupt::heard()
     }
 
-    /// Sleeps until `until`, in slices of at most a second when a progress line shows
-    /// the time left; Ctrl-C ends it at once.
-    async fn sleep_until(&mut self, until: SystemTime, label: &str) -> Slept {
+    /// Sleeps until `until` on the timeline, in slices of at most a second when a
+    /// progress line shows the time left; Ctrl-C ends it at once.
+    async fn sleep_until(&mut self, until: Duration, label: &str) -> Slept {
         loop {
             if self.interrupted() {
                 return Slept::Interrupted;
             }
-            let left = until.duration_since(self.now()).unwrap_or_default();
+            let left = until.saturating_sub(self.timeline.elapsed());
             if left.is_zero() {
                 return Slept::Done;
             }
@@ -276,7 +329,7 @@ impl Walk<'_> {
                 left
             };
             tokio::select! {
-                _ = aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, slice) => {}
+                _ = self.timeline.sleep(slice) => {}
                 _ = crate::interrupt::ctrl_c() => return Slept::Interrupted,
             }
         }
@@ -287,19 +340,36 @@ impl Walk<'_> {
             return Ok(None);
         }
         if let Some(last) = self.last_read {
-            let earliest = last + MIN_READ_GAP;
-            if earliest > self.now() {
-                let wait = earliest.duration_since(self.now()).unwrap_or_default();
-                aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, wait).await;
+            let wait = (last + MIN_READ_GAP).saturating_sub(self.timeline.elapsed());
+            if !wait.is_zero() {
+                self.timeline.sleep(wait).await;
             }
         }
-        let alarms = read_alarms(self.clients, names).await;
-        self.last_read = Some(self.now());
+        let alarms = read_alarms(self.clients, &self.functions, names).await;
+        self.last_read = Some(self.timeline.elapsed());
         let alarms = alarms?;
         self.report.alarm_reads += 1;
+        self.judged.extend(
+            alarms
+                .iter()
+                .filter(|a| a.state != alarms::State::InsufficientData)
+                .map(|a| a.name.clone()),
+        );
         let fired = firing(&alarms).cloned();
         self.report.alarms = alarms;
         Ok(fired)
+    }
+
+    /// A warning for each alarm that was INSUFFICIENT_DATA at every read of a
+    /// release that moved traffic: it gated nothing.
+    fn warn_unjudged(&mut self, names: &[String]) {
+        for name in names.iter().filter(|n| !self.judged.contains(*n)) {
+            self.report.warnings.push(format!(
+                "alarm {name} was INSUFFICIENT_DATA at every read ({} reads): it gated \
+                 nothing in this release",
+                self.report.alarm_reads
+            ));
+        }
     }
 }
 
@@ -378,19 +448,32 @@ pub(crate) async fn run(
         )
         .into());
     };
-    let clock_now = clock.now();
+    let timeline = Timeline {
+        start: std::time::Instant::now(),
+        slept: Duration::ZERO,
+        sleep,
+    };
     let mut walk = Walk {
         clients,
+        functions: shifts.iter().map(|s| s.function.clone()).collect(),
         clock: Box::new(move || clock.now()),
-        sleep,
-        progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         // The alarms were read (before anything was written) just before this.
-        last_read: (!alarms.is_empty()).then_some(clock_now),
+        last_read: (!alarms.is_empty()).then_some(Duration::ZERO),
+        judged: alarms
+            .iter()
+            .filter(|a| a.state != alarms::State::InsufficientData)
+            .map(|a| a.name.clone())
+            .collect(),
+        timeline,
+        progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         report: plan(gradual, shifts, alarms),
     };
     let result = walk_release(&mut walk, gradual, shifts).await;
     if let Some(bar) = &walk.progress {
         bar.finish_and_clear();
+    }
+    if walk.report.steps.iter().any(|s| s.started_at.is_some()) {
+        walk.warn_unjudged(&gradual.alarms);
     }
     let exit = match result {
         Ok(exit) => exit,
@@ -479,14 +562,21 @@ async fn walk_release(
             if let Some(bar) = &walk.progress {
                 bar.set_message(format!("probing {} version {version}", shift.function));
             }
-            let invoked = lambda::invoke(
-                &walk.clients.lambda_for(&shift.function).0,
-                &shift.function,
-                &version,
-                &probe.payload,
-                shift.runs_for,
-            )
-            .await?;
+            // An Invoke may take the function's whole timeout: Ctrl-C is heard during
+            // it, and nothing has moved yet.
+            let client = walk.clients.lambda_for(&shift.function).0;
+            let invoked = tokio::select! {
+                invoked = lambda::invoke(
+                    &client,
+                    &shift.function,
+                    &version,
+                    &probe.payload,
+                    shift.runs_for,
+                ) => invoked?,
+                _ = crate::interrupt::ctrl_c() => {
+                    return Ok(interrupted(walk, shifts, 0, &flags));
+                }
+            };
             let report = &mut walk.report.probes[i];
             report.status = Some(invoked.status);
             report.passed = Some(invoked.passed());
@@ -530,8 +620,8 @@ async fn walk_release(
             return Ok(interrupted(walk, shifts, i, &flags));
         }
         write_all(walk.clients, shifts, false, Some(step.weight)).await?;
-        let started = walk.now();
-        walk.report.steps[i].started_at = Some(timestamp(started));
+        let started = walk.timeline.elapsed();
+        walk.report.steps[i].started_at = Some(timestamp(walk.now()));
         tracing::info!(
             "step {}: {} of the traffic to the new version for {}",
             i + 1,
@@ -624,6 +714,8 @@ mod tests {
             overrides_command: false,
             state: None,
             state_reason: None,
+            state_reason_code: None,
+            last_update_reason_code: None,
             last_update: None,
             last_update_reason: None,
             revision_id: None,
