@@ -1133,6 +1133,30 @@ class Emulator(unittest.TestCase):
                 self.assertEqual(self.control("GET", "/_emulator/cloudwatch/reads"),
                                  {"describe_alarms": 4, "by_alarm": {"fn-errors": 3, "absent": 1}})
 
+    def test_C2_composite_alarms_and_alarm_types(self) -> None:
+        for protocol in ("json", "smithy-rpc-v2-cbor"):
+            with self.subTest(protocol=protocol):
+                self.control("POST", "/_emulator/reset")
+                cw = self.cloudwatch(protocol)
+                cw.put_metric_alarm(AlarmName="5xx", MetricName="Errors", Namespace="AWS/Lambda",
+                                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                    ComparisonOperator="GreaterThanOrEqualToThreshold")
+                cw.put_composite_alarm(AlarmName="any-errors", AlarmRule='ALARM("5xx")')
+                both = cw.describe_alarms(AlarmNames=["5xx", "any-errors"],
+                                          AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+                self.assertEqual([a["AlarmName"] for a in both["MetricAlarms"]], ["5xx"])
+                self.assertEqual([(a["AlarmName"], a["StateValue"]) for a in both["CompositeAlarms"]],
+                                 [("any-errors", "INSUFFICIENT_DATA")])
+                # No AlarmTypes: metric alarms only, as CloudWatch answers.
+                plain = cw.describe_alarms(AlarmNames=["5xx", "any-errors"])
+                self.assertEqual(plain.get("CompositeAlarms", []), [])
+                self.assertEqual(len(plain["MetricAlarms"]), 1)
+                cw.set_alarm_state(AlarmName="any-errors", StateValue="ALARM", StateReason="5xx in ALARM")
+                got = cw.describe_alarms(AlarmNames=["any-errors"], AlarmTypes=["CompositeAlarm"])
+                self.assertEqual([(a["StateValue"], a["StateReason"]) for a in got["CompositeAlarms"]],
+                                 [("ALARM", "5xx in ALARM")])
+                self.assertEqual(got.get("MetricAlarms", []), [])
+
     # -- control API ------------------------------------------------------------
 
     def test_control_reads(self) -> None:

@@ -40,7 +40,7 @@ from moto.awslambda.exceptions import (  # noqa: E402
 )
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.core.exceptions import ServiceException  # noqa: E402
-from moto.core.responses import ActionResult  # noqa: E402
+from moto.core.responses import ActionResult, EmptyResult  # noqa: E402
 from moto.core.utils import iso_8601_datetime_with_nanoseconds  # noqa: E402
 from moto.ecr import models as ecr_models  # noqa: E402
 from moto.ecr import responses as ecr_responses  # noqa: E402
@@ -1721,10 +1721,43 @@ def describe_alarms(self: Any) -> Any:
         STATE.alarm_reads["*"] = STATE.alarm_reads.get("*", 0) + 1
         for name in names:
             STATE.alarm_reads[name] = STATE.alarm_reads.get(name, 0) + 1
-    return _orig_describe_alarms(self)
+    answer = _orig_describe_alarms(self)
+    # [C2] Only the types asked for: without AlarmTypes, metric alarms only.
+    types = self._get_param("AlarmTypes", []) or ["MetricAlarm"]
+    result = dict(answer.result)  # type: ignore[call-overload]
+    if "MetricAlarm" not in types:
+        result["MetricAlarms"] = []
+    if "CompositeAlarm" not in types:
+        result["CompositeAlarms"] = []
+    return ActionResult(result)
 
 
 cloudwatch_responses.CloudWatchResponse.describe_alarms = describe_alarms
+
+
+def put_composite_alarm(self: Any) -> Any:
+    """[C2] PutCompositeAlarm, which moto 5.2.5 does not answer. moto's backend
+    already keeps composite alarms (an alarm with a rule, answered under
+    CompositeAlarms by DescribeAlarms); the rule is stored, not evaluated: a test
+    sets the state with SetAlarmState. A new alarm starts INSUFFICIENT_DATA."""
+    self.cloudwatch_backend.put_metric_alarm(
+        name=self._get_param("AlarmName"),
+        namespace=None,
+        metric_name=None,
+        comparison_operator=None,
+        evaluation_periods=None,
+        period=None,
+        threshold=None,
+        statistic=None,
+        description=self._get_param("AlarmDescription"),
+        dimensions=[],
+        alarm_actions=self._get_param("AlarmActions", []) or [],
+        rule=self._get_param("AlarmRule"),
+    )
+    return EmptyResult()
+
+
+cloudwatch_responses.CloudWatchResponse.put_composite_alarm = put_composite_alarm  # type: ignore[attr-defined]
 
 from moto.cloudwatch.models import CloudWatchBackend  # noqa: E402
 
