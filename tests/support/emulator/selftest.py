@@ -657,6 +657,11 @@ class Emulator(unittest.TestCase):
             FunctionName="fn", Role=ROLE_ARN,
             DeadLetterConfig={"TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"})
         v4 = self.lam.publish_version(FunctionName="fn")["Version"]
+        # Every read shows the dead-letter queue kept (moto drops it).
+        dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
+        for qualifier, wanted in ((v4, dlq), ("$LATEST", dlq), (v1, None)):
+            got = self.lam.get_function(FunctionName="fn", Qualifier=qualifier)["Configuration"]
+            self.assertEqual(got.get("DeadLetterConfig", {}).get("TargetArn"), wanted, qualifier)
         self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)
         for other, message in (
             (v3, "Specified versions must be associated with the same execution role"),

@@ -260,6 +260,10 @@ def overlay_status(
     gives the answer of the call that began that phase, whatever the clock
     says (the call's own answer always shows it begun). listing: the fields of
     ListFunctions / ListVersionsByFunction entries, which carry none [L7]."""
+    # [L8] DeadLetterConfig, which moto drops: every read shows the target kept.
+    dlq = getattr(fn, "_emu_dlq", None)
+    if dlq:
+        config["DeadLetterConfig"] = {"TargetArn": dlq}
     for key in STATUS_KEYS:
         config.pop(key, None)
     emu = timeline(fn)
