@@ -1030,6 +1030,28 @@ class Emulator(unittest.TestCase):
         return self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
                                               layerDigests=[digest or sha(data)])["layerDigest"]
 
+    def test_E13_put_image_refuses_missing_blobs_when_asked(self) -> None:
+        self.ecr.create_repository(repositoryName="strict")
+        self.ecr.create_repository(repositoryName="loose")
+        config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        layer = b"a layer's bytes"
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                               "layers": [{"mediaType": "application/vnd.in-toto+json",
+                                           "digest": sha(layer), "size": len(layer)}]})
+        # Off by default: the fixtures name layers they do not carry.
+        self.put("loose", manifest, "v1", imageDigest=sha(manifest))
+        self.control("POST", "/_emulator/ecr/repositories/strict/require-blobs")
+        self.upload("strict", config)
+        with self.assertRaises(ClientError) as ctx:
+            self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
+        self.assertIn(sha(layer), self.error(ctx)[2])
+        self.assertNotIn(sha(config), self.error(ctx)[2])
+        self.assertEqual(self.ecr.list_images(repositoryName="strict")["imageIds"], [])
+        self.upload("strict", layer)
+        self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+
     def test_E11_layer_blobs(self) -> None:
         self.ecr.create_repository(repositoryName="team/app")
         config = json.dumps({"architecture": "arm64", "os": "linux"}).encode()

@@ -118,6 +118,10 @@ READ_KEYS = (
 class State:
     def __init__(self) -> None:
         self.defaults = initial_defaults()
+        # [E13] PutImage refuses a manifest whose blobs were never uploaded: in every
+        # repository (EMULATOR_REQUIRE_BLOBS=1), or in those named here.
+        self.require_blobs_everywhere = os.environ.get("EMULATOR_REQUIRE_BLOBS") == "1"
+        self.require_blobs: set[str] = set()
         self.per_function: dict[str, dict[str, Any]] = {}
         self.reads: dict[str, dict[str, int]] = {}
         # function name -> every update begun, in order, with wall-clock times
@@ -1257,6 +1261,7 @@ def put_image(
                 "The specified image digest does not match the digest that "
                 "Amazon ECR calculated for the image."
             )
+        require_missing_blobs(repository, repository_name, parsed)
         existing = next((i for i in repository.images if i.get_image_digest() == computed), None)
         if existing is not None and image_tag in existing.image_tags:
             raise ImageAlreadyExistsException(
@@ -1597,6 +1602,28 @@ def complete_layer_upload(
 
 
 ECRBackend.complete_layer_upload = complete_layer_upload
+
+
+def require_missing_blobs(repository: Any, repository_name: str, manifest: dict[str, Any]) -> None:
+    """[E13] An image manifest whose config or layer blobs were never uploaded to
+    the repository is refused with LayersNotFoundException, as ECR refuses it.
+    Off unless asked (EMULATOR_REQUIRE_BLOBS=1, or per repository through the
+    control API): the fixtures name layer blobs they do not carry."""
+    if not (STATE.require_blobs_everywhere or repository_name in STATE.require_blobs):
+        return
+    blobs = getattr(repository, "_emu_blobs", {})
+    wanted = [manifest.get("config") or {}] + list(manifest.get("layers") or [])
+    missing = [
+        entry["digest"]
+        for entry in wanted
+        if isinstance(entry, dict) and entry.get("digest") and entry["digest"] not in blobs
+    ]
+    if missing:
+        raise LayersNotFoundException(
+            f"Layers with digests '[{', '.join(missing)}]' required for pushing image into "
+            f"repository with name '{repository_name}' in the registry with id "
+            f"'{repository.registry_id}' do not exist"
+        )
 
 
 def referenced_digests(repository: Any) -> set[str]:
@@ -1955,6 +1982,11 @@ class Emulator:
         parts = [unquote(p) for p in path.split("/")[2:]]  # after "/_emulator"
         if method == "POST" and parts == ["reset"]:
             reset()
+            return 200, "{}", "application/json"
+        if len(parts) == 4 and parts[:2] == ["ecr", "repositories"] and parts[3] == "require-blobs" and method == "POST":
+            # [E13] This repository's PutImage refuses manifests whose blobs are missing.
+            with LOCK:
+                STATE.require_blobs.add(parts[2])
             return 200, "{}", "application/json"
         if method == "POST" and parts == ["lambda", "defaults"]:
             settings = self.validate_settings(self.read_json(environ))
