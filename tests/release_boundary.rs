@@ -137,6 +137,9 @@ struct Options {
     clock: Option<(SharedTimeSource, SharedAsyncSleep)>,
     /// The region the clients are configured with (where the function is not).
     default_region: Option<&'static str>,
+    /// Version 1 (the alias's) holds the image too, pulled from another repository,
+    /// and is the only version that does.
+    image_elsewhere: bool,
 }
 
 /// Records the host of every request a client sends (the region is in it).
@@ -167,6 +170,7 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
         version_2,
         clock,
         default_region,
+        image_elsewhere,
     } = options;
     let root = load_case("docker-v2").root;
     let target = root.digest.clone();
@@ -190,6 +194,17 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
     let running = target.clone();
     let get = mock!(aws_sdk_lambda::Client::get_function).then_compute_output(move |r| {
         match r.qualifier() {
+            Some("1") if image_elsewhere => {
+                let mut out = state(&running, "1");
+                let uri = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/other@{running}");
+                out.code = Some(
+                    FunctionCodeLocation::builder()
+                        .image_uri(&uri)
+                        .resolved_image_uri(&uri)
+                        .build(),
+                );
+                out
+            }
             Some("1") => state(OLD, "1"),
             Some("2") if version_2.is_some() => version_2.clone().unwrap(),
             Some(v) => state(&running, v),
@@ -206,19 +221,24 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
     let hex = target.trim_start_matches("sha256:").to_owned();
     let versions =
         mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(move || {
+            let one = FunctionConfiguration::builder()
+                .version("1")
+                .code_sha256(if image_elsewhere {
+                    hex.as_str()
+                } else {
+                    OLD.trim_start_matches("sha256:")
+                })
+                .build();
+            let two = FunctionConfiguration::builder()
+                .version("2")
+                .code_sha256(&hex)
+                .build();
             ListVersionsByFunctionOutput::builder()
-                .versions(
-                    FunctionConfiguration::builder()
-                        .version("1")
-                        .code_sha256(OLD.trim_start_matches("sha256:"))
-                        .build(),
-                )
-                .versions(
-                    FunctionConfiguration::builder()
-                        .version("2")
-                        .code_sha256(&hex)
-                        .build(),
-                )
+                .set_versions(Some(if image_elsewhere {
+                    vec![one]
+                } else {
+                    vec![one, two]
+                }))
                 .build()
         });
     let writes: Writes = Arc::default();
@@ -944,4 +964,32 @@ async fn alarms_are_read_in_the_functions_region() {
         hosts.iter().all(|h| h.contains("monitoring.us-east-1.")),
         "{hosts:?}"
     );
+}
+
+#[tokio::test]
+async fn the_aliass_own_version_is_never_its_weighted_version() {
+    // The alias's version 1 holds the same image, pulled from another repository:
+    // the version that holds the image is the alias's own. Lambda refuses a weight
+    // on it (400), and there is no traffic to shift.
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            image_elsewhere: true,
+            ..Options::default()
+        },
+    );
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Success,
+        "{:?}",
+        outcome.report.release
+    );
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Unchanged);
+    assert!(release.reason.unwrap().contains("already the alias's own"),);
+    assert!(f.writes.lock().unwrap().is_empty());
+    assert_eq!(outcome.report.alias.unwrap().status, AliasStatus::Unchanged);
 }
