@@ -567,9 +567,11 @@ fn decode(s: &str) -> String {
 fn access_of(request: &Message, operation: &str) -> Vec<Access> {
     access_of_one(request, operation)
         .map(|access| {
-            let names = (access.action == "cloudwatch:DescribeAlarms")
-                .then(|| cbor_text_list(&request.body, "AlarmNames"))
-                .unwrap_or_default();
+            let names = if access.action == "cloudwatch:DescribeAlarms" {
+                cbor_text_list(&request.body, "AlarmNames")
+            } else {
+                Vec::new()
+            };
             if names.is_empty() {
                 return vec![access];
             }
