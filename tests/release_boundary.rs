@@ -993,3 +993,32 @@ async fn the_aliass_own_version_is_never_its_weighted_version() {
     assert!(f.writes.lock().unwrap().is_empty());
     assert_eq!(outcome.report.alias.unwrap().status, AliasStatus::Unchanged);
 }
+
+#[tokio::test]
+async fn a_plain_alias_move_never_goes_to_an_inactive_reused_version() {
+    let target = load_case("docker-v2").root.digest;
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            version_2: Some(state_as(
+                &target,
+                "2",
+                State::Inactive,
+                Some((StateReasonCode::Idle, "The function is idle.")),
+            )),
+            ..Options::default()
+        },
+    );
+    let mut req = request(canary("10", 60), false);
+    req.gradual = None;
+    let (exit, message) = match ecr_lambda::deploy(&f.clients, &req).await {
+        Ok(outcome) => (outcome.exit, format!("{:?}", outcome.report)),
+        Err(e) => (e.exit_code(), e.to_string()),
+    };
+    assert_eq!(exit, ExitCode::Aws, "{message}");
+    assert!(
+        message.contains("version 2 of fn holds the image but is Inactive: Idle"),
+        "{message}"
+    );
+    assert!(f.writes.lock().unwrap().is_empty());
+}
