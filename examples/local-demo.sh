@@ -24,9 +24,11 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-# Push the way buildx does: the blobs (here the image configs, which ecr-lambda
-# reads) through ECR's layer-upload API, then the children by digest, then the index
-# under a tag; and a plain image the function starts from.
+# Push the way buildx does: the blobs through ECR's layer-upload API (here the
+# image config and the attestation's in-toto statement, which ecr-lambda reads: ECR
+# refuses a manifest whose blobs were not pushed), then the children by digest, then
+# the index under a tag; and a plain image the function starts from. The image is a
+# GitHub Actions build with SLSA provenance, so `check` shows its source and revision.
 python3 - <<'PY'
 import hashlib, json, boto3
 ecr = boto3.client("ecr")
@@ -49,7 +51,7 @@ def push(case, tag):
         ecr.put_image(repositoryName="demo", imageDigest=m["digest"],
                       imageManifestMediaType=m["media_type"],
                       imageManifest=open(f"tests/fixtures/{case}/{m['file']}").read(), **kwargs)
-push("buildx-single", "v1")
+push("provenance-index", "v1")
 push("docker-v2", "base")
 boto3.client("lambda").create_function(
     FunctionName="demo-fn", PackageType="Image", Architectures=["x86_64"],

@@ -40,10 +40,26 @@ impl Clients {
     pub fn for_function(&self, function: &crate::lambda::FunctionRef) -> Clients {
         let (lambda, lambda_region) = self.lambda_for(function);
         Clients {
+            cloudwatch: self.cloudwatch_in(&lambda_region),
             lambda,
             lambda_region,
             ..self.clone()
         }
+    }
+
+    /// The CloudWatch client for `region`: alarms are regional, and those that gate
+    /// a function's release are read where the function is.
+    pub fn cloudwatch_in(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        if region == self.lambda_region {
+            return self.cloudwatch.clone();
+        }
+        let config = self
+            .cloudwatch
+            .config()
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
     /// Where calls to `service` (`ecr`, `lambda`, `monitoring`) go, for messages: the

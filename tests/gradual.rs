@@ -187,6 +187,11 @@ async fn a_canary_holds_10_percent_for_the_bake_then_promotes() {
             ("2".to_owned(), weights(&[])),
         ]
     );
+    // The weight was held for the whole bake: its write and the promotion's, as the
+    // alias's own history timed them, are at least 4 s apart (and not a bake late).
+    let history = alias_history(&world.function, "live");
+    let held = history[2]["at"].as_f64().unwrap() - history[1]["at"].as_f64().unwrap();
+    assert!((4.0..14.0).contains(&held), "held {held} s");
     // Read before anything was written, before the weight, then at least once in
     // the bake (4 s: one slice); the design reads at most every 5 s and at least
     // every half second, so a 4 s bake has exactly one read.
@@ -226,6 +231,15 @@ async fn linear_moves_the_traffic_in_steps() {
             ("2".to_owned(), weights(&[])),
         ]
     );
+    // Each step held for its second, by the alias's own clock.
+    let at: Vec<f64> = alias_history(&world.function, "live")
+        .iter()
+        .map(|h| h["at"].as_f64().unwrap())
+        .collect();
+    for pair in at[1..].windows(2) {
+        let held = pair[1] - pair[0];
+        assert!((1.0..11.0).contains(&held), "held {held} s: {at:?}");
+    }
 }
 
 #[tokio::test]
@@ -245,6 +259,15 @@ async fn an_alarm_mid_bake_clears_the_weights_and_exits_1() {
     assert_eq!(release["fired"]["weight"], 0.2);
     assert_eq!(release["fired"]["reason"], "Threshold Crossed: 3 errors");
     assert!(release["promoted_at"].is_null());
+    // The update succeeded; the release was rolled back, by that alarm.
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "successful");
+    assert_eq!(report["alias"]["status"], "rolled-back");
+    assert_eq!(
+        report["alias"]["rolled_back_by"],
+        Value::from(alarm_name.clone())
+    );
+    assert_eq!(report["alias"]["version"], "1");
     // Back on version 1 alone; version 2 never took all the traffic.
     assert_eq!(
         alias_state(&world.function, "live").await,
@@ -385,6 +408,16 @@ async fn ctrl_c_mid_bake_leaves_the_alias_then_release_promote_and_abort_finish_
     assert_eq!(
         alias_state(&world.function, "live").await,
         ("2".to_owned(), vec![])
+    );
+    // The description names the image the alias now runs, not the one it left.
+    let description = alias_description(&world.function).await;
+    assert!(
+        description.starts_with(&world.target[..19]) && description.ends_with("(ecr-lambda)"),
+        "{description}"
+    );
+    assert_eq!(
+        json(&out)["aliases"][0]["description"],
+        description.as_str()
     );
     // Nothing left to promote or abort.
     let out = release_command("abort", &world.function, &[]);
@@ -888,5 +921,330 @@ async fn a_lost_update_alias_answer_is_recognised_as_this_releases_own_write() {
             ("1".to_owned(), weights(&[("2", 0.1)])),
             ("2".to_owned(), weights(&[])),
         ]
+    );
+}
+
+/// The alias's description, as GetAlias answers it.
+async fn alias_description(function: &str) -> String {
+    lambda()
+        .await
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap()
+        .description()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A composite alarm over `child` (its rule is not evaluated by the emulator: the
+/// state is set), in `state`.
+async fn composite_alarm(name: &str, child: &str, state: &str, reason: &str) {
+    cloudwatch()
+        .await
+        .put_composite_alarm()
+        .alarm_name(name)
+        .alarm_rule(format!("ALARM(\"{child}\")"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put composite alarm {name}: {e:?}"));
+    set_alarm(name, state, reason).await;
+}
+
+#[tokio::test]
+async fn a_composite_alarm_in_alarm_rolls_the_release_back() {
+    let world = World::new().await;
+    let (child_alarm, name) = (unique("5xx"), unique("any-errors"));
+    alarm(&child_alarm, "OK", "fine").await;
+    composite_alarm(&name, &child_alarm, "OK", "fine").await;
+    let child = world.spawn(&["--canary", "20", "--bake", "1m", "--alarm", &name]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    set_alarm(&name, "ALARM", "5xx transitioned to ALARM").await;
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(seen, Some(("1".to_owned(), vec![("2".to_owned(), 0.2)])));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "rolled-back");
+    assert_eq!(
+        report["release"]["fired"]["alarm"],
+        Value::from(name.clone())
+    );
+    assert_eq!(report["alias"]["rolled_back_by"], Value::from(name.clone()));
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_alarm_name_exits_3_and_writes_nothing() {
+    let world = World::new().await;
+    let updates_before = lambda_reads(&world.function)["update_function_code"].clone();
+    let absent = unique("no-such-alarm");
+    let out = world.release(&["--canary", "10", "--bake", "5s", "--alarm", &absent]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("no CloudWatch alarm named {absent}")));
+    // No tag, no update, no alias write.
+    assert_eq!(
+        lambda_reads(&world.function)["update_function_code"],
+        updates_before
+    );
+    assert_eq!(world.history().len(), 1);
+    assert_eq!(
+        tag_digest(&world.repo, "v1").await.as_deref(),
+        Some(load_case("buildx-single").root.digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_insufficient_data_all_along_is_a_warning() {
+    let world = World::new().await;
+    let name = unique("quiet");
+    alarm(&name, "INSUFFICIENT_DATA", "no data yet").await;
+    let out = world.release(&["--canary", "10", "--bake", "1s", "--alarm", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let release = json(&out)["release"].clone();
+    assert_eq!(release["outcome"], "promoted");
+    let warnings = release["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{release}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("alarm {name} was INSUFFICIENT_DATA at every read")),
+        "{release}"
+    );
+    // The text says so too.
+    lambda_behaviour(&world.function, serde_json::json!({"update_seconds": 0}));
+    let out = run(&[
+        "deploy",
+        &uri(&world.repo, ":base"),
+        "--function",
+        &world.function,
+        "--alias",
+        "live",
+        "--canary",
+        "10",
+        "--bake",
+        "1s",
+        "--alarm",
+        &name,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("warning:   alarm {name} was INSUFFICIENT_DATA")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_probe_is_heard_at_once() {
+    let world = World::new().await;
+    let probe = std::env::temp_dir().join(unique("probe"));
+    std::fs::write(&probe, b"{}").unwrap();
+    // The Invoke answers only after 25 s (a function that runs long).
+    let proxy = proxy();
+    proxy.on(
+        "Invoke",
+        None,
+        support::proxy::Fault::Delay(Duration::from_secs(25)),
+    );
+    let args = world.args(&[
+        "--canary",
+        "10",
+        "--bake",
+        "5s",
+        "--probe",
+        probe.to_str().unwrap(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = command_at(&proxy.endpoint(), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !proxy.log().iter().any(|op| op == "Invoke") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            proxy.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let signalled = Instant::now();
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(40));
+    let took = signalled.elapsed();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(took < Duration::from_secs(15), "heard after {took:?}");
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "interrupted");
+    assert!(
+        report["release"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("before any traffic moved")
+    );
+    // No traffic moved.
+    assert_eq!(world.history().len(), 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_release_promote_or_abort_exits_130_and_writes_nothing() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m"]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    assert!(seen.is_some());
+    interrupt(&child);
+    assert_eq!(code(&finish(child, Duration::from_secs(10))), 130);
+    for action in ["promote", "abort"] {
+        // The alias read answers late: Ctrl-C comes before anything is written.
+        let proxy = proxy();
+        proxy.on(
+            "GetAlias",
+            None,
+            support::proxy::Fault::Delay(Duration::from_secs(3)),
+        );
+        let child = command_at(
+            &proxy.endpoint(),
+            &[
+                "release",
+                action,
+                "--function",
+                &world.function,
+                "--alias",
+                "live",
+                "--output",
+                "json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let start = Instant::now();
+        while !proxy.log().iter().any(|op| op == "GetAlias") {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                proxy.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        interrupt(&child);
+        let out = finish(child, Duration::from_secs(20));
+        assert_eq!(code(&out), 130, "{action}: {}", stderr(&out));
+        assert!(
+            !proxy.log().iter().any(|op| op == "UpdateAlias"),
+            "{:?}",
+            proxy.log()
+        );
+        assert_eq!(
+            alias_state(&world.function, "live").await,
+            ("1".to_owned(), vec![("2".to_owned(), 0.1)])
+        );
+    }
+}
+
+/// UpdateFunctionConfiguration of `$LATEST`: its role, or its dead-letter queue.
+async fn configure(function: &str, role: Option<&str>, dlq: Option<&str>) {
+    lambda()
+        .await
+        .update_function_configuration()
+        .function_name(function)
+        .set_role(role.map(str::to_owned))
+        .set_dead_letter_config(dlq.map(|arn| {
+            aws_sdk_lambda::types::DeadLetterConfig::builder()
+                .target_arn(arn)
+                .build()
+        }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("configure {function}: {e:?}"));
+}
+
+const OTHER_ROLE: &str = "arn:aws:iam::123456789012:role/other-role";
+
+/// Refused before anything is written: exit 1, the reason, and no alias write.
+fn refused_for(world: &World, out: &Output, because: &str) {
+    assert_eq!(code(out), 1, "{}", stderr(out));
+    let release = json(out)["release"].clone();
+    assert_eq!(release["outcome"], "refused", "{release}");
+    let reason = release["reason"].as_str().unwrap();
+    assert!(reason.contains(because), "{reason}");
+    assert_eq!(world.history().len(), 1, "{:?}", world.history());
+}
+
+#[tokio::test]
+async fn a_different_role_or_dead_letter_queue_is_refused_before_anything_is_written() {
+    let world = World::new().await;
+    configure(&world.function, Some(OTHER_ROLE), None).await;
+    let out = world.release(&["--canary", "10", "--bake", "1s"]);
+    refused_for(&world, &out, "different execution roles");
+    assert_eq!(lambda_reads(&world.function)["update_function_code"], 0);
+
+    let world = World::new().await;
+    configure(
+        &world.function,
+        None,
+        Some("arn:aws:sqs:us-east-1:123456789012:dlq"),
+    )
+    .await;
+    let out = world.release(&["--canary", "10", "--bake", "1s"]);
+    refused_for(&world, &out, "different dead-letter queues");
+    assert_eq!(lambda_reads(&world.function)["update_function_code"], 0);
+}
+
+#[tokio::test]
+async fn an_alias_on_latest_is_refused_before_anything_is_written() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda()
+        .await
+        .create_alias()
+        .function_name(&function)
+        .name("live")
+        .function_version("$LATEST")
+        .send()
+        .await
+        .unwrap();
+    let out = deploy(
+        &uri(&repo, ":v1"),
+        &function,
+        &["--alias", "live", "--canary", "10", "--bake", "1s"],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = json(&out)["release"]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("points at $LATEST"), "{reason}");
+    assert_eq!(lambda_reads(&function)["update_function_code"], 0);
+    assert_eq!(alias_history(&function, "live").len(), 1);
+}
+
+#[tokio::test]
+async fn the_rules_are_checked_again_against_the_version_actually_chosen() {
+    // Version 2 holds the image under another role; $LATEST runs the same image
+    // under the alias's role again, so the check before anything is written passes,
+    // and the release reuses version 2.
+    let world = World::new().await;
+    configure(&world.function, Some(OTHER_ROLE), None).await;
+    let out = run(&[
+        "deploy",
+        &uri(&world.repo, ":v1"),
+        "--function",
+        &world.function,
+        "--publish",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    configure(&world.function, Some(ROLE_ARN), None).await;
+    let out = world.release(&["--canary", "10", "--bake", "1s"]);
+    refused_for(&world, &out, "different execution roles");
+    assert!(
+        json(&out)["release"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no traffic moved")
     );
 }

@@ -80,6 +80,14 @@ fn allowed(policy: &Value, names: &Names, access: &Access) -> bool {
 
 /// Runs `args` through a fresh proxy; every access must be allowed. The actions used.
 fn check(policy: &Value, names: &Names, args: &[&str]) -> BTreeSet<String> {
+    checked(policy, names, args)
+        .into_iter()
+        .map(|a| a.action)
+        .collect()
+}
+
+/// [`check`], with every access (action and resource) it recorded.
+fn checked(policy: &Value, names: &Names, args: &[&str]) -> Vec<Access> {
     let proxy = Proxy::start(moto().port, std::time::Duration::ZERO);
     let out = run_at(&proxy.endpoint(), args);
     assert!(
@@ -99,7 +107,54 @@ fn check(policy: &Value, names: &Names, args: &[&str]) -> BTreeSet<String> {
             access.resource
         );
     }
-    accesses.into_iter().map(|a| a.action).collect()
+    accesses
+}
+
+/// Puts a release under way on alias `live`: 10 % to another published version.
+async fn weigh(function: &str) {
+    let lambda = lambda().await;
+    let alias = lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let current = alias.function_version().unwrap().to_owned();
+    let versions = lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let other = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version())
+        .find(|v| *v != "$LATEST" && *v != current)
+        .expect("another published version")
+        .to_owned();
+    lambda
+        .update_alias()
+        .function_name(function)
+        .name("live")
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights(&other, 0.1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The resources of `action` among `accesses`.
+fn resources(accesses: &[Access], action: &str) -> Vec<String> {
+    accesses
+        .iter()
+        .filter(|a| a.action == action)
+        .map(|a| a.resource.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -162,26 +217,56 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
             "--alias",
             "live",
         ],
-        vec![
-            "release",
-            "promote",
-            "--function",
-            &function,
-            "--alias",
-            "live",
-        ],
-        vec![
-            "release",
-            "abort",
-            "--function",
-            &function,
-            "--alias",
-            "live",
-        ],
         vec!["scan", "--repository", &repo],
     ];
     for args in &paths {
-        used.extend(check(&policy, &names, args));
+        let accesses = checked(&policy, &names, args);
+        // The release's alarms are read by name: each read is recorded on the
+        // alarm's ARN (the README's `*` covers them; composite alarms need it).
+        if args.contains(&"--canary") {
+            let alarms = resources(&accesses, "cloudwatch:DescribeAlarms");
+            assert!(!alarms.is_empty());
+            let arn = format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name}");
+            assert!(alarms.iter().all(|r| *r == arn), "{alarms:?}");
+        }
+        used.extend(accesses.into_iter().map(|a| a.action));
+    }
+    // promote and abort, each on an alias that really carries a weight: they write
+    // the alias (UpdateAlias on its ARN) and read its versions.
+    for action in ["promote", "abort"] {
+        weigh(&function).await;
+        let accesses = checked(
+            &policy,
+            &names,
+            &[
+                "release",
+                action,
+                "--function",
+                &function,
+                "--alias",
+                "live",
+            ],
+        );
+        let live = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}:live");
+        assert_eq!(
+            resources(&accesses, "lambda:UpdateAlias"),
+            vec![live.clone()],
+            "{action}"
+        );
+        assert_eq!(
+            resources(&accesses, "lambda:GetAlias"),
+            vec![live],
+            "{action}"
+        );
+        let versions = resources(&accesses, "lambda:GetFunction");
+        assert_eq!(versions.len(), 2, "{action}: {versions:?}");
+        assert!(
+            versions.iter().all(|r| r.starts_with(&format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}:"
+            ))),
+            "{action}: {versions:?}"
+        );
+        used.extend(accesses.into_iter().map(|a| a.action));
     }
 
     // scan --functions reads every function of the region (ListFunctions on `*`, then

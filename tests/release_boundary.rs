@@ -7,9 +7,11 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_cloudwatch::config::{ConfigBag, Region, RuntimeComponents};
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm};
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
 use aws_sdk_ecr::types::{Image, ImageIdentifier};
@@ -18,14 +20,18 @@ use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
 use aws_sdk_lambda::operation::update_alias::{UpdateAliasError, UpdateAliasOutput};
-use aws_sdk_lambda::types::error::PreconditionFailedException;
+use aws_sdk_lambda::types::error::{PreconditionFailedException, ResourceConflictException};
 use aws_sdk_lambda::types::{
     AliasRoutingConfiguration, Architecture, FunctionCodeLocation, FunctionConfiguration,
-    LastUpdateStatus, PackageType, State,
+    LastUpdateStatus, PackageType, State, StateReasonCode,
 };
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
 use aws_smithy_async::test_util::{ManualTimeSource, instant_time_and_sleep};
-use aws_smithy_async::time::TimeSource;
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_types::Blob;
 use aws_smithy_types::retry::RetryConfig;
 
@@ -45,6 +51,8 @@ struct Fake {
     clients: Clients,
     time: ManualTimeSource,
     writes: Writes,
+    /// The requests of the CloudWatch client, by URI.
+    hosts: Hosts,
     rules: Vec<Rule>,
 }
 
@@ -55,6 +63,16 @@ impl Fake {
 }
 
 fn state(running: &str, version: &str) -> GetFunctionOutput {
+    state_as(running, version, State::Active, None)
+}
+
+/// A version in `state`, with a `StateReasonCode` and its reason when given.
+fn state_as(
+    running: &str,
+    version: &str,
+    state: State,
+    code: Option<(StateReasonCode, &str)>,
+) -> GetFunctionOutput {
     let uri = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app@{running}");
     GetFunctionOutput::builder()
         .configuration(
@@ -63,7 +81,9 @@ fn state(running: &str, version: &str) -> GetFunctionOutput {
                 .function_arn(FUNCTION_ARN)
                 .package_type(PackageType::Image)
                 .architectures(Architecture::X8664)
-                .state(State::Active)
+                .state(state)
+                .set_state_reason_code(code.as_ref().map(|(c, _)| c.clone()))
+                .set_state_reason(code.as_ref().map(|(_, r)| (*r).to_owned()))
                 .last_update_status(LastUpdateStatus::Successful)
                 .revision_id("rev-1")
                 .role("arn:aws:iam::123456789012:role/app")
@@ -95,6 +115,63 @@ fn alarms_answer(state: StateValue) -> DescribeAlarmsOutput {
 /// `live` at version 1, and an UpdateAlias that answers a new RevisionId each time
 /// unless `update_alias` is given.
 fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake {
+    fake_with(
+        alarms,
+        Options {
+            update_alias,
+            invoke,
+            ..Options::default()
+        },
+    )
+}
+
+/// What a test changes in [`fake`].
+#[derive(Default)]
+struct Options {
+    update_alias: Option<Rule>,
+    invoke: Option<Rule>,
+    /// What GetFunction of version 2 (the new one) answers, else Active.
+    version_2: Option<GetFunctionOutput>,
+    /// The clock and sleeper of every client, else a test clock that moves with
+    /// each sleep.
+    clock: Option<(SharedTimeSource, SharedAsyncSleep)>,
+    /// The region the clients are configured with (where the function is not).
+    default_region: Option<&'static str>,
+    /// Version 1 (the alias's) holds the image too, pulled from another repository,
+    /// and is the only version that does.
+    image_elsewhere: bool,
+}
+
+/// Records the host of every request a client sends (the region is in it).
+#[derive(Clone, Debug, Default)]
+struct Hosts(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for Hosts {
+    fn name(&self) -> &'static str {
+        "hosts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let uri = context.request().uri().to_owned();
+        self.0.lock().unwrap().push(uri);
+        Ok(())
+    }
+}
+
+fn fake_with(alarms: Rule, options: Options) -> Fake {
+    let Options {
+        update_alias,
+        invoke,
+        version_2,
+        clock,
+        default_region,
+        image_elsewhere,
+    } = options;
     let root = load_case("docker-v2").root;
     let target = root.digest.clone();
     let read = mock!(aws_sdk_ecr::Client::batch_get_image).then_output(move || {
@@ -117,7 +194,19 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
     let running = target.clone();
     let get = mock!(aws_sdk_lambda::Client::get_function).then_compute_output(move |r| {
         match r.qualifier() {
+            Some("1") if image_elsewhere => {
+                let mut out = state(&running, "1");
+                let uri = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/other@{running}");
+                out.code = Some(
+                    FunctionCodeLocation::builder()
+                        .image_uri(&uri)
+                        .resolved_image_uri(&uri)
+                        .build(),
+                );
+                out
+            }
             Some("1") => state(OLD, "1"),
+            Some("2") if version_2.is_some() => version_2.clone().unwrap(),
             Some(v) => state(&running, v),
             None => state(&running, "$LATEST"),
         }
@@ -132,19 +221,24 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
     let hex = target.trim_start_matches("sha256:").to_owned();
     let versions =
         mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(move || {
+            let one = FunctionConfiguration::builder()
+                .version("1")
+                .code_sha256(if image_elsewhere {
+                    hex.as_str()
+                } else {
+                    OLD.trim_start_matches("sha256:")
+                })
+                .build();
+            let two = FunctionConfiguration::builder()
+                .version("2")
+                .code_sha256(&hex)
+                .build();
             ListVersionsByFunctionOutput::builder()
-                .versions(
-                    FunctionConfiguration::builder()
-                        .version("1")
-                        .code_sha256(OLD.trim_start_matches("sha256:"))
-                        .build(),
-                )
-                .versions(
-                    FunctionConfiguration::builder()
-                        .version("2")
-                        .code_sha256(&hex)
-                        .build(),
-                )
+                .set_versions(Some(if image_elsewhere {
+                    vec![one]
+                } else {
+                    vec![one, two]
+                }))
                 .build()
         });
     let writes: Writes = Arc::default();
@@ -178,18 +272,31 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
         mock!(aws_sdk_lambda::Client::invoke)
             .then_output(|| InvokeOutput::builder().status_code(200).build())
     });
-    let (time, sleep) = instant_time_and_sleep(UNIX_EPOCH);
+    let (manual, instant) = instant_time_and_sleep(UNIX_EPOCH);
+    let time = manual.clone();
+    let (manual, instant): (SharedTimeSource, SharedAsyncSleep) = match clock {
+        Some(clock) => clock,
+        None => (
+            SharedTimeSource::new(manual),
+            SharedAsyncSleep::new(instant),
+        ),
+    };
+    let sleep = instant;
+    let region = Region::new(default_region.unwrap_or("us-east-1"));
+    let hosts = Hosts::default();
+    let seen_hosts = hosts.clone();
     let retry = RetryConfig::standard()
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(1));
     let (t1, s1, t2, s2, t3, s3) = (
-        time.clone(),
+        manual.clone(),
         sleep.clone(),
-        time.clone(),
+        manual.clone(),
         sleep.clone(),
-        time.clone(),
+        manual.clone(),
         sleep.clone(),
     );
+    let (g2, g3) = (region.clone(), region.clone());
     let (r1, r2, r3) = (retry.clone(), retry.clone(), retry);
     // The config blob is fetched for real, from a loopback server of the fixtures.
     let port = support::blob_server();
@@ -219,6 +326,7 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
             .retry_config(r2.clone())
             .sleep_impl(s2.clone())
             .time_source(t2.clone())
+            .region(g2.clone())
     );
     let cloudwatch = mock_client!(
         aws_sdk_cloudwatch,
@@ -228,6 +336,8 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
             .retry_config(r3.clone())
             .sleep_impl(s3.clone())
             .time_source(t3.clone())
+            .region(g3.clone())
+            .interceptor(seen_hosts.clone())
     );
     Fake {
         clients: Clients {
@@ -235,13 +345,14 @@ fn fake(alarms: Rule, update_alias: Option<Rule>, invoke: Option<Rule>) -> Fake 
             lambda,
             cloudwatch,
             ecr_region: "us-east-1".into(),
-            lambda_region: "us-east-1".into(),
+            lambda_region: default_region.unwrap_or("us-east-1").into(),
             calls: Default::default(),
         },
         time,
         writes,
-        // alarms, UpdateAlias, Invoke, GetFunction
-        rules: vec![alarms, update_alias, invoke, get],
+        hosts,
+        // alarms, UpdateAlias, Invoke, GetFunction, GetAlias
+        rules: vec![alarms, update_alias, invoke, get, get_alias],
     }
 }
 
@@ -282,7 +393,18 @@ fn canary(percent: &str, seconds: u64) -> Strategy {
 
 fn always(state: StateValue) -> Rule {
     mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(asks_for_errors)
         .then_output(move || alarms_answer(state.clone()))
+}
+
+/// DescribeAlarms as the tool must send it: the alarm given, metric and composite
+/// alarms both (CloudWatch answers only metric alarms when no type is given).
+fn asks_for_errors(
+    r: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput,
+) -> bool {
+    r.alarm_names() == ["errors"]
+        && r.alarm_types().contains(&AlarmType::CompositeAlarm)
+        && r.alarm_types().contains(&AlarmType::MetricAlarm)
 }
 
 fn cloudwatch_error(code: &str, message: &str) -> DescribeAlarmsError {
@@ -409,9 +531,16 @@ async fn an_alarm_in_alarm_mid_bake_clears_the_weights_and_exits_1() {
         "{:?}",
         elapsed(&f.time)
     );
+    // The update succeeded and the release was rolled back: the alias says so, and
+    // by which alarm.
     let alias = outcome.report.alias.unwrap();
-    assert_eq!(alias.status, AliasStatus::NotMoved);
+    assert_eq!(alias.status, AliasStatus::RolledBack);
+    assert_eq!(alias.rolled_back_by.as_deref(), Some("errors"));
     assert_eq!(alias.version.as_deref(), Some("1"));
+    let text = alias.to_string();
+    assert!(text.contains("rolled back to version 1"), "{text}");
+    assert!(text.contains("alarm errors"), "{text}");
+    assert!(!text.contains("did not succeed"), "{text}");
 }
 
 #[tokio::test]
@@ -580,4 +709,316 @@ async fn a_failing_probe_moves_no_traffic_and_reports_the_error_and_log_tail() {
             Some(br#"{"ping": true}"#.to_vec())
         )]
     );
+}
+
+/// A wall clock that jumps a day ahead at every reading (a stepped clock, a laptop
+/// waking up).
+#[derive(Clone, Debug, Default)]
+struct Jumping(Arc<Mutex<u64>>);
+
+impl TimeSource for Jumping {
+    fn now(&self) -> SystemTime {
+        let mut n = self.0.lock().unwrap();
+        *n += 1;
+        UNIX_EPOCH + Duration::from_secs(86_400 * *n)
+    }
+}
+
+/// A sleeper that returns at once and records what it was asked to sleep.
+#[derive(Clone, Debug, Default)]
+struct Counted(Arc<Mutex<Vec<Duration>>>);
+
+impl AsyncSleep for Counted {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.0.lock().unwrap().push(duration);
+        Sleep::new(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_wall_clock_that_jumps_does_not_end_the_bake() {
+    let slept = Counted::default();
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            clock: Some((
+                SharedTimeSource::new(Jumping::default()),
+                SharedAsyncSleep::new(slept.clone()),
+            )),
+            ..Options::default()
+        },
+    );
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 300), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert_eq!(
+        outcome.report.release.unwrap().outcome,
+        ReleaseOutcome::Promoted
+    );
+    // The whole bake was slept, in the 5 s slices between two alarm reads, although
+    // every reading of the wall clock was a day past the last. (The SDK's own timers
+    // share the sleeper: stalled-stream grace periods, 100 ms polls.)
+    let slices = slept
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| **d == Duration::from_secs(5))
+        .count();
+    assert_eq!(slices, 60);
+    assert_eq!(f.rule(0).num_calls(), 62);
+}
+
+#[tokio::test]
+async fn a_409_on_the_alias_is_an_update_in_progress_not_someone_elses_move() {
+    let busy = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
+        UpdateAliasError::ResourceConflictException(
+            ResourceConflictException::builder()
+                .message(
+                    "The operation cannot be performed at this time. An update is in \
+                     progress for resource: arn:aws:lambda:us-east-1:123456789012:function:fn",
+                )
+                .meta(
+                    aws_sdk_lambda::error::ErrorMetadata::builder()
+                        .code("ResourceConflictException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let f = fake(always(StateValue::Ok), Some(busy), None);
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Aws);
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Refused);
+    let hint = release.error.unwrap().hint.unwrap();
+    assert!(hint.contains("update of fn is in progress"), "{hint}");
+    assert!(!hint.contains("someone else"), "{hint}");
+    // Not taken for a lost answer of our own: the alias is not read again.
+    assert_eq!(f.rule(4).num_calls(), 1);
+    assert_eq!(f.rule(1).num_calls(), 1);
+}
+
+async fn refused_with(version_2: GetFunctionOutput) -> (Fake, ecr_lambda::output::ReleaseReport) {
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            version_2: Some(version_2),
+            ..Options::default()
+        },
+    );
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.exit,
+        ExitCode::NotUsable,
+        "{:?}",
+        outcome.report.release
+    );
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Refused);
+    assert!(f.writes.lock().unwrap().is_empty());
+    (f, release)
+}
+
+#[tokio::test]
+async fn an_inactive_reused_version_takes_no_traffic() {
+    let target = load_case("docker-v2").root.digest;
+    let (_, release) = refused_with(state_as(
+        &target,
+        "2",
+        State::Inactive,
+        Some((StateReasonCode::Idle, "The function is idle.")),
+    ))
+    .await;
+    let reason = release.reason.unwrap();
+    assert!(
+        reason.contains("version 2 of fn is Inactive: Idle"),
+        "{reason}"
+    );
+    assert!(reason.contains("only an Active version"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_failure_code_ends_the_wait_for_the_new_version_at_once() {
+    let target = load_case("docker-v2").root.digest;
+    let (f, release) = refused_with(state_as(
+        &target,
+        "2",
+        State::Pending,
+        Some((
+            StateReasonCode::InsufficientCapacity,
+            "Not enough capacity to scale up.",
+        )),
+    ))
+    .await;
+    let reason = release.reason.unwrap();
+    assert!(reason.contains("Pending: InsufficientCapacity"), "{reason}");
+    // One read, not a minute of them until the timeout.
+    assert!(
+        elapsed(&f.time) < Duration::from_secs(5),
+        "{:?}",
+        elapsed(&f.time)
+    );
+}
+
+#[tokio::test]
+async fn a_state_the_tool_does_not_know_is_reported_not_waited_on() {
+    let target = load_case("docker-v2").root.digest;
+    let (f, release) = refused_with(state_as(&target, "2", State::from("Hibernating"), None)).await;
+    let reason = release.reason.unwrap();
+    assert!(
+        reason.contains("version 2 of fn is Hibernating"),
+        "{reason}"
+    );
+    assert!(
+        elapsed(&f.time) < Duration::from_secs(5),
+        "{:?}",
+        elapsed(&f.time)
+    );
+}
+
+#[tokio::test]
+async fn a_composite_alarm_in_alarm_rolls_the_release_back() {
+    let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(asks_for_errors)
+        .sequence()
+        .output(|| alarms_answer(StateValue::Ok))
+        .times(2)
+        .output(|| {
+            DescribeAlarmsOutput::builder()
+                .composite_alarms(
+                    CompositeAlarm::builder()
+                        .alarm_name("errors")
+                        .state_value(StateValue::Alarm)
+                        .state_reason("arn:...:alarm:5xx transitioned to ALARM")
+                        .build(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let f = fake(alarms, None, None);
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::NotUsable);
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::RolledBack);
+    assert_eq!(release.fired.unwrap().alarm, "errors");
+}
+
+#[tokio::test]
+async fn an_alarm_insufficient_data_all_along_is_a_warning() {
+    let f = fake(always(StateValue::InsufficientData), None, None);
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 10), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Promoted);
+    assert_eq!(release.warnings.len(), 1, "{:?}", release.warnings);
+    assert!(release.warnings[0].contains("alarm errors was INSUFFICIENT_DATA at every read"));
+    assert!(release.to_string().contains("warning:   alarm errors"));
+}
+
+#[tokio::test]
+async fn an_alarm_that_judged_once_is_no_warning() {
+    let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(asks_for_errors)
+        .sequence()
+        .output(|| alarms_answer(StateValue::InsufficientData))
+        .times(3)
+        .output(|| alarms_answer(StateValue::Ok))
+        .repeatedly()
+        .build();
+    let f = fake(alarms, None, None);
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 10), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    assert!(outcome.report.release.unwrap().warnings.is_empty());
+}
+
+#[tokio::test]
+async fn alarms_are_read_in_the_functions_region() {
+    // Clients configured for us-west-2; the function given by its us-east-1 ARN.
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            default_region: Some("us-west-2"),
+            ..Options::default()
+        },
+    );
+    let mut req = request(canary("10", 5), false);
+    req.functions = vec![FUNCTION_ARN.parse().unwrap()];
+    let outcome = ecr_lambda::deploy(&f.clients, &req).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success, "{:?}", outcome.report);
+    let hosts = f.hosts.0.lock().unwrap().clone();
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|h| h.contains("monitoring.us-east-1.")),
+        "{hosts:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_aliass_own_version_is_never_its_weighted_version() {
+    // The alias's version 1 holds the same image, pulled from another repository:
+    // the version that holds the image is the alias's own. Lambda refuses a weight
+    // on it (400), and there is no traffic to shift.
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            image_elsewhere: true,
+            ..Options::default()
+        },
+    );
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Success,
+        "{:?}",
+        outcome.report.release
+    );
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Unchanged);
+    assert!(release.reason.unwrap().contains("already the alias's own"),);
+    assert!(f.writes.lock().unwrap().is_empty());
+    assert_eq!(outcome.report.alias.unwrap().status, AliasStatus::Unchanged);
+}
+
+#[tokio::test]
+async fn a_plain_alias_move_never_goes_to_an_inactive_reused_version() {
+    let target = load_case("docker-v2").root.digest;
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            version_2: Some(state_as(
+                &target,
+                "2",
+                State::Inactive,
+                Some((StateReasonCode::Idle, "The function is idle.")),
+            )),
+            ..Options::default()
+        },
+    );
+    let mut req = request(canary("10", 60), false);
+    req.gradual = None;
+    let (exit, message) = match ecr_lambda::deploy(&f.clients, &req).await {
+        Ok(outcome) => (outcome.exit, format!("{:?}", outcome.report)),
+        Err(e) => (e.exit_code(), e.to_string()),
+    };
+    assert_eq!(exit, ExitCode::Aws, "{message}");
+    assert!(
+        message.contains("version 2 of fn holds the image but is Inactive: Idle"),
+        "{message}"
+    );
+    assert!(f.writes.lock().unwrap().is_empty());
 }

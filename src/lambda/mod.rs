@@ -9,7 +9,9 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::config::AsyncSleep;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
-use aws_sdk_lambda::types::{LastUpdateStatus, LastUpdateStatusReasonCode, PackageType, State};
+use aws_sdk_lambda::types::{
+    LastUpdateStatus, LastUpdateStatusReasonCode, PackageType, State, StateReasonCode,
+};
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
@@ -130,8 +132,13 @@ pub struct FunctionState {
     pub overrides_command: bool,
     /// `Pending` after CreateFunction, `Active`, `Inactive`, `Failed`, ...
     pub state: Option<State>,
-    /// Why it is in that state (`StateReason`), when Lambda says.
+    /// Why it is in that state (`StateReasonCode: StateReason`), when Lambda says.
     pub state_reason: Option<String>,
+    /// `StateReasonCode`: whether a Pending function is still being created
+    /// (`Creating`) or will not get there (`InsufficientCapacity`, ...).
+    pub state_reason_code: Option<StateReasonCode>,
+    /// `LastUpdateStatusReasonCode`, likewise for an update in progress.
+    pub last_update_reason_code: Option<LastUpdateStatusReasonCode>,
     /// How its last code update went (`LastUpdateStatus`): `InProgress`, `Successful`
     /// or `Failed`.
     pub last_update: Option<LastUpdateStatus>,
@@ -176,9 +183,45 @@ impl FunctionState {
     }
 
     /// Lambda refuses a code update until this is true: the function is no longer
-    /// being created (`Pending`) and no earlier update is in progress.
+    /// being created (`Pending`) and no earlier update is in progress, or Lambda
+    /// already gave a reason why it will not get there (a failure code): waiting
+    /// would only reach the timeout.
     pub fn settled(&self) -> bool {
-        self.state != Some(State::Pending) && self.last_update != Some(LastUpdateStatus::InProgress)
+        let creating = self.state == Some(State::Pending)
+            && !self
+                .state_reason_code
+                .as_ref()
+                .is_some_and(state_code_fails);
+        let updating = self.last_update == Some(LastUpdateStatus::InProgress)
+            && !self
+                .last_update_reason_code
+                .as_ref()
+                .is_some_and(update_code_fails);
+        !creating && !updating
+    }
+
+    /// Why this version cannot take an alias's traffic, when it cannot: only an
+    /// `Active` version runs its invocations (an `Inactive` one fails them until
+    /// Lambda has made it Active again, a `Failed` one fails them all, and a state
+    /// this tool does not know is not trusted). `None` when it is Active.
+    pub fn not_invocable(&self) -> Option<String> {
+        let active = self.state == Some(State::Active) && self.settled() && !self.failed();
+        (!active).then(|| self.status_line())
+    }
+
+    /// Lambda says it failed: the state is `Failed`, the last update `Failed`, or a
+    /// failure code came with a state still in progress.
+    pub fn failed(&self) -> bool {
+        self.state == Some(State::Failed)
+            || self.last_update == Some(LastUpdateStatus::Failed)
+            || self
+                .state_reason_code
+                .as_ref()
+                .is_some_and(state_code_fails)
+            || self
+                .last_update_reason_code
+                .as_ref()
+                .is_some_and(update_code_fails)
     }
 
     /// `REPOSITORY@DIGEST` the function runs, for messages.
@@ -200,17 +243,22 @@ impl FunctionState {
 
     /// What Lambda says the function is doing, for progress and messages.
     pub fn status_line(&self) -> String {
-        let mut line = match (&self.state, &self.last_update) {
-            (Some(State::Pending), _) => "Pending".to_owned(),
-            (_, Some(update)) => update.as_str().to_owned(),
-            (Some(state), None) => state.as_str().to_owned(),
-            (None, None) => "unknown".to_owned(),
+        // A state other than Active says more than the last update's status (a
+        // version Failed or Inactive since), and so does its reason.
+        let (mut line, reason) = match (&self.state, &self.last_update) {
+            (Some(state), _) if *state != State::Active => {
+                (state.as_str().to_owned(), self.state_reason.as_ref())
+            }
+            (_, Some(update)) => (
+                update.as_str().to_owned(),
+                self.last_update_reason
+                    .as_ref()
+                    .or(self.state_reason.as_ref()),
+            ),
+            (Some(state), None) => (state.as_str().to_owned(), self.state_reason.as_ref()),
+            (None, None) => ("unknown".to_owned(), self.state_reason.as_ref()),
         };
-        if let Some(reason) = self
-            .last_update_reason
-            .as_ref()
-            .or(self.state_reason.as_ref())
-        {
+        if let Some(reason) = reason {
             line.push_str(": ");
             line.push_str(reason);
         }
@@ -260,7 +308,16 @@ impl FunctionState {
                 .and_then(|r| r.image_config())
                 .is_some_and(|i| !i.entry_point().is_empty() || !i.command().is_empty()),
             state: config.and_then(|c| c.state()).cloned(),
-            state_reason: config.and_then(|c| c.state_reason()).map(str::to_owned),
+            state_reason: coded(
+                config
+                    .and_then(|c| c.state_reason_code())
+                    .map(|c| c.as_str()),
+                config.and_then(|c| c.state_reason()),
+            ),
+            state_reason_code: config.and_then(|c| c.state_reason_code()).cloned(),
+            last_update_reason_code: config
+                .and_then(|c| c.last_update_status_reason_code())
+                .cloned(),
             last_update: config.and_then(|c| c.last_update_status()).cloned(),
             last_update_reason,
             revision_id: config.and_then(|c| c.revision_id()).map(str::to_owned),
@@ -287,11 +344,38 @@ fn update_reason(
     code: Option<&LastUpdateStatusReasonCode>,
     reason: Option<&str>,
 ) -> Option<String> {
+    coded(code.map(|c| c.as_str()), reason)
+}
+
+/// `CODE: REASON`, or whichever Lambda gave.
+fn coded(code: Option<&str>, reason: Option<&str>) -> Option<String> {
     match (code, reason) {
-        (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
-        (Some(code), None) => Some(code.as_str().to_owned()),
+        (Some(code), Some(reason)) => Some(format!("{code}: {reason}")),
+        (Some(code), None) => Some(code.to_owned()),
         (None, reason) => reason.map(str::to_owned),
     }
+}
+
+/// A `StateReasonCode` that says the function will not become Active by waiting.
+/// The codes of a state on its way (`Creating`, `Restoring`), of an idle function
+/// (`Idle`) and of a version draining its durable executions are not failures; a
+/// code newer than this build is not taken for one either (its state still decides).
+fn state_code_fails(code: &StateReasonCode) -> bool {
+    StateReasonCode::values().contains(&code.as_str())
+        && !matches!(
+            code,
+            StateReasonCode::Creating
+                | StateReasonCode::Restoring
+                | StateReasonCode::Idle
+                | StateReasonCode::DrainingDurableExecutions
+        )
+}
+
+/// A `LastUpdateStatusReasonCode` that says the update failed. Every modelled code
+/// is a failure; Lambda also sends `Creating` with an update in progress (AWS as
+/// recorded), which this SDK does not model: unknown codes are not failures.
+fn update_code_fails(code: &LastUpdateStatusReasonCode) -> bool {
+    LastUpdateStatusReasonCode::values().contains(&code.as_str())
 }
 
 fn get_function_error(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
+use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::FunctionRef;
@@ -190,47 +191,68 @@ pub async fn update_alias_described(
         .set_description(description.map(str::to_owned))
         .set_revision_id(alias.revision_id.clone())
         .send()
-        .await
-        .map(|out| {
-            Alias::from_parts(
+        .await;
+    let err = match sent {
+        Ok(out) => {
+            return Ok(Alias::from_parts(
                 name,
                 out.function_version(),
                 out.revision_id(),
                 out.routing_config(),
                 out.description(),
-            )
-        })
-        .map_err(|e| {
-            AwsError::from_sdk("UpdateAlias", e, |e| {
-                conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-            })
-        });
-    match sent {
-        Ok(alias) => Ok(alias),
-        // Refused with the RevisionId it was read at. When an earlier attempt of this
-        // very write went through and only its answer was lost, the SDK's retry meets
-        // our own change: the alias then is exactly what was sent, and goes on from
-        // there. Anything else is someone else's change, not overwritten.
-        Err(e) if e.kind == AwsErrorKind::Conflict => {
-            let now = get_alias(client, function, name).await?;
-            let wanted: BTreeMap<String, f64> =
-                weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect();
-            match now {
-                Some(now)
-                    if now.revision_id != alias.revision_id
-                        && now.version == version
-                        && now.weights == wanted =>
-                {
-                    Ok(now)
-                }
-                _ => Err(e.with_hint(format!(
-                    "alias {name} of {function} was changed by someone else since it was \
-                     read; nothing was overwritten: see `ecr-lambda release status \
-                     --function {function} --alias {name}`, then run the command again"
-                ))),
-            }
+            ));
         }
-        Err(e) => Err(e),
+        Err(err) => err,
+    };
+    // Only a 412 says the RevisionId no longer matches; a 409 says an update of the
+    // function is in progress (Lambda's own words, FACTS "AWS as recorded"), which
+    // says nothing about who moved the alias.
+    let moved = matches!(
+        err.as_service_error(),
+        Some(UpdateAliasError::PreconditionFailedException(_))
+    );
+    let busy = matches!(
+        err.as_service_error(),
+        Some(UpdateAliasError::ResourceConflictException(_))
+    );
+    let e = AwsError::from_sdk("UpdateAlias", err, |e| match e {
+        UpdateAliasError::PreconditionFailedException(_)
+        | UpdateAliasError::ResourceConflictException(_) => Some(AwsErrorKind::Conflict),
+        UpdateAliasError::ResourceNotFoundException(_) => Some(AwsErrorKind::NotFound),
+        UpdateAliasError::TooManyRequestsException(_) => Some(AwsErrorKind::Throttled),
+        UpdateAliasError::InvalidParameterValueException(_) => Some(AwsErrorKind::Invalid),
+        _ => None,
+    });
+    if !moved {
+        return Err(match busy {
+            true => e.with_hint(format!(
+                "an update of {function} is in progress, and Lambda refuses to change alias \
+                 {name} until it ends; nothing was written: run the command again once it \
+                 has (`aws lambda wait function-updated-v2 --function-name {function}`)"
+            )),
+            false => e,
+        });
+    }
+    // Refused with the RevisionId it was read at. When an earlier attempt of this
+    // very write went through and only its answer was lost, the SDK's retry meets
+    // our own change: the alias then is exactly what was sent, and goes on from
+    // there. Anything else is someone else's change, not overwritten.
+    let now = get_alias(client, function, name).await?;
+    let wanted: BTreeMap<String, f64> =
+        weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect();
+    match now {
+        Some(now)
+            if now.revision_id != alias.revision_id
+                && now.version == version
+                && now.weights == wanted =>
+        {
+            Ok(now)
+        }
+        _ => Err(e.with_hint(format!(
+            "alias {name} of {function} was changed by someone else since it was \
+             read; nothing was overwritten: see `ecr-lambda release status \
+             --function {function} --alias {name}`, then run the command again"
+        ))),
     }
 }
 

@@ -147,6 +147,9 @@ pub struct AliasReport {
     /// Weights the alias carried that this deploy removed (an unfinished gradual
     /// release), so that `version` takes all the traffic; `null` when there were none.
     pub weights_removed: Option<BTreeMap<String, f64>>,
+    /// With `rolled-back`: the alarm that rolled the release back; `null` when an AWS
+    /// error stopped it (see `release.error`) or nothing was rolled back.
+    pub rolled_back_by: Option<String>,
 }
 
 /// What a release did to its alias: `alias.status`.
@@ -164,6 +167,10 @@ pub enum AliasStatus {
     /// A gradual release left it routing part of the traffic to the new version
     /// (interrupted): see `weights`, and `ecr-lambda release`.
     Shifting,
+    /// A gradual release moved traffic to the new version, then moved it back: an
+    /// alarm fired (`rolled_back_by`), or an AWS error stopped the release. The
+    /// update itself succeeded; `version` takes all the traffic again.
+    RolledBack,
 }
 
 /// How a function's code update ended: `update.status`.
@@ -521,6 +528,16 @@ impl fmt::Display for AliasReport {
             (AliasStatus::Planned, Some(p)) => {
                 write!(f, "{name} would move from version {p} to {to} (dry run)")
             }
+            (AliasStatus::RolledBack, _) => match &self.rolled_back_by {
+                Some(alarm) => write!(
+                    f,
+                    "{name} rolled back to version {to}: alarm {alarm} fired during the release"
+                ),
+                None => write!(
+                    f,
+                    "{name} moved back to version {to}: the release stopped (see its reason)"
+                ),
+            },
             (AliasStatus::Shifting, p) => write!(
                 f,
                 "{name} at version {}, with {} (a release under way)",

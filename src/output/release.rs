@@ -128,6 +128,9 @@ pub struct ReleaseReport {
     /// The AWS error that stopped the release (`reason` says where it left each
     /// alias); `null` when none did.
     pub error: Option<super::ErrorDetail>,
+    /// What the release could not vouch for: an alarm that was INSUFFICIENT_DATA at
+    /// every read once traffic moved gated nothing.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ReleaseReport {
@@ -215,6 +218,9 @@ impl fmt::Display for ReleaseReport {
         say!(f, "outcome:   {}", self.outcome.as_str())?;
         if let Some(reason) = &self.reason {
             say!(f, "reason:    {reason}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning:   {warning}")?;
         }
         Ok(())
     }

@@ -221,9 +221,8 @@ impl Proxy {
             return Ok(());
         }
         let operation = operation_of(&request);
-        if let Some(access) = access_of(&request, &operation) {
-            self.state.lock().unwrap().accesses.push(access);
-        }
+        let accesses = access_of(&request, &operation);
+        self.state.lock().unwrap().accesses.extend(accesses);
         let fault = self.fault_for(&operation);
         let is_lambda = request.header("x-amz-target").is_none_or(str::is_empty);
         thread::sleep(self.latency / 2);
@@ -562,9 +561,86 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The IAM action and resource ARN of a request: ECR's repository from the JSON body,
-/// Lambda's function (and qualifier) from the path, CloudWatch's on no resource.
-fn access_of(request: &Message, operation: &str) -> Option<Access> {
+/// The IAM actions and resource ARNs of a request: ECR's repository from the JSON
+/// body, Lambda's function (and qualifier) from the path, CloudWatch's alarms from
+/// the CBOR body's `AlarmNames` (one access per alarm; `*` when it names none).
+fn access_of(request: &Message, operation: &str) -> Vec<Access> {
+    access_of_one(request, operation)
+        .map(|access| {
+            let names = if access.action == "cloudwatch:DescribeAlarms" {
+                cbor_text_list(&request.body, "AlarmNames")
+            } else {
+                Vec::new()
+            };
+            if names.is_empty() {
+                return vec![access];
+            }
+            let region = signed_region(request);
+            names
+                .into_iter()
+                .map(|name| Access {
+                    action: access.action.clone(),
+                    resource: format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The text strings of the array under `key` in a CBOR map (Smithy RPC v2 CBOR, as
+/// aws-sdk-cloudwatch encodes requests: definite or indefinite lengths, short heads).
+fn cbor_text_list(body: &[u8], key: &str) -> Vec<String> {
+    // A head's argument: (value, bytes used), for the lengths a request uses.
+    fn head(bytes: &[u8]) -> Option<(u8, Option<usize>, usize)> {
+        let first = *bytes.first()?;
+        let (major, info) = (first >> 5, first & 0x1f);
+        match info {
+            0..=23 => Some((major, Some(usize::from(info)), 1)),
+            24 => Some((major, Some(usize::from(*bytes.get(1)?)), 2)),
+            25 => Some((
+                major,
+                Some(usize::from(u16::from_be_bytes([
+                    *bytes.get(1)?,
+                    *bytes.get(2)?,
+                ]))),
+                3,
+            )),
+            31 => Some((major, None, 1)),
+            _ => None,
+        }
+    }
+    let mut wanted = vec![0x60 | key.len() as u8];
+    wanted.extend_from_slice(key.as_bytes());
+    let Some(at) = body
+        .windows(wanted.len())
+        .position(|w| w == wanted.as_slice())
+    else {
+        return Vec::new();
+    };
+    let mut i = at + wanted.len();
+    let Some((4, count, used)) = head(&body[i..]) else {
+        return Vec::new();
+    };
+    i += used;
+    let mut names = Vec::new();
+    while count.is_none_or(|n| names.len() < n) {
+        if body.get(i) == Some(&0xff) {
+            break;
+        }
+        let Some((3, Some(len), used)) = head(&body[i.min(body.len())..]) else {
+            break;
+        };
+        i += used;
+        let Some(text) = body.get(i..i + len) else {
+            break;
+        };
+        names.push(String::from_utf8_lossy(text).into_owned());
+        i += len;
+    }
+    names
+}
+
+fn access_of_one(request: &Message, operation: &str) -> Option<Access> {
     const ACCOUNT: &str = "123456789012";
     let region = signed_region(request);
     if request.header("x-amz-target").is_some() {

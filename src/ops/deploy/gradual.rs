@@ -19,7 +19,7 @@ pub(super) async fn preflight(
     analyses: &[Analysis],
     releases: &[Option<Release>],
 ) -> Result<Result<Vec<Alarm>, ReleaseReport>, Error> {
-    let alarms = gradual_release::read_alarms(clients, &gradual.alarms).await?;
+    let alarms = gradual_release::read_alarms(clients, &req.functions, &gradual.alarms).await?;
     let mut reasons: Vec<String> = analyses
         .iter()
         .zip(&req.functions)
@@ -178,6 +178,15 @@ pub(super) async fn release_gradually(
                 alias.weights = shift.alias.weights.clone();
             }
             ReleaseOutcome::Planned => alias.status = AliasStatus::Planned,
+            ReleaseOutcome::Unchanged => alias.status = AliasStatus::Unchanged,
+            // Traffic moved, and was moved back: the update succeeded, the release
+            // did not.
+            ReleaseOutcome::RolledBack if shift.moved && shift.alias.weights.is_empty() => {
+                alias.status = AliasStatus::RolledBack;
+                alias.version = Some(shift.alias.version.clone());
+                alias.weights = shift.alias.weights.clone();
+                alias.rolled_back_by = outcome.report.fired.as_ref().map(|f| f.alarm.clone());
+            }
             ReleaseOutcome::Interrupted if !shift.alias.weights.is_empty() => {
                 alias.status = AliasStatus::Shifting;
                 alias.version = Some(shift.previous.clone());
@@ -209,6 +218,41 @@ async fn published(
     shifts: &[(usize, Shift)],
     only: &mut [Shift],
 ) -> Result<Option<(ReleaseOutcome, String, ExitCode)>, Error> {
+    // The version that holds the image may be the alias's own (the same image by
+    // digest, pushed to another repository): Lambda refuses an alias weighted to its
+    // own version, and there is no traffic to shift.
+    let own: Vec<&Shift> = only
+        .iter()
+        .filter(|s| s.new.as_deref() == Some(s.previous.as_str()))
+        .collect();
+    if !own.is_empty() {
+        let which: Vec<String> = own
+            .iter()
+            .map(|s| format!("{} (version {})", s.function, s.previous))
+            .collect();
+        return Ok(Some(if own.len() == only.len() {
+            (
+                ReleaseOutcome::Unchanged,
+                format!(
+                    "the version that holds the image is already the alias's own: {}; \
+                     no traffic to shift",
+                    which.join(", ")
+                ),
+                ExitCode::Success,
+            )
+        } else {
+            (
+                ReleaseOutcome::Refused,
+                format!(
+                    "the version that holds the image is already the alias's own for {}, \
+                     and a weighted alias cannot route to its own version; release those \
+                     functions apart; no traffic moved",
+                    which.join(", ")
+                ),
+                ExitCode::NotUsable,
+            )
+        }));
+    }
     for ((i, _), shift) in shifts.iter().zip(only.iter_mut()) {
         let version = shift.new.clone().unwrap_or_default();
         let clients = clients.for_function(&shift.function);
@@ -244,6 +288,23 @@ async fn published(
             )
             .with_hint("run the deploy again once the version is Active")
             .into());
+        }
+        // Only an Active version runs what it is sent. A reused version may have
+        // turned Inactive after weeks idle, or Failed (its image deleted): PublishVersion
+        // of unchanged code answers that same version (FACTS, "AWS as recorded"), so
+        // publishing anew cannot replace it, and the release is refused with its state.
+        if let Some(state) = waited.state.not_invocable() {
+            return Ok(Some((
+                ReleaseOutcome::Refused,
+                format!(
+                    "version {version} of {} is {state}, and only an Active version takes an \
+                     alias's traffic (an Inactive one turns Active again once invoked: \
+                     `aws lambda invoke --function-name {} --qualifier {version} out.json`; a \
+                     Failed one needs a new version); no traffic moved",
+                    shift.function, shift.function
+                ),
+                ExitCode::NotUsable,
+            )));
         }
         if let Some(t) = waited.state.timeout {
             shift.runs_for = t;

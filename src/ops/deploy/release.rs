@@ -2,7 +2,7 @@
 //! the alias pointed at it (at once, or gradually: [`crate::ops::release`]).
 
 use super::Target;
-use crate::error::Error;
+use crate::error::{AwsError, AwsErrorKind, Error};
 use crate::lambda::releases::{self, Alias};
 use crate::lambda::{self, FunctionRef, FunctionState};
 use crate::ops::{Clients, DeployRequest};
@@ -70,6 +70,7 @@ impl Release {
                 .map(|a| a.weights.clone())
                 .unwrap_or_default(),
             weights_removed: None,
+            rolled_back_by: None,
         }
     }
 
@@ -111,6 +112,37 @@ impl Release {
             };
         }
         match existing().await? {
+            // A plain --alias moves all the traffic at once: only an Active version
+            // takes it. (A gradual release checks the version it is given in its own
+            // step, where a refusal is the release's report.)
+            Some(version) if req.gradual.is_none() => {
+                let state = lambda::get_qualified(
+                    &clients.lambda,
+                    fref,
+                    Some(&version),
+                    &clients.lambda_region,
+                )
+                .await?;
+                match state.not_invocable() {
+                    None => Ok(Some(version)),
+                    Some(why) => Err(AwsError::new(
+                        "GetFunction",
+                        AwsErrorKind::Conflict,
+                        format!(
+                            "version {version} of {fref} holds the image but is {why}; only an \
+                             Active version takes an alias's traffic, and alias {} was not moved",
+                            self.name
+                        ),
+                    )
+                    .with_hint(format!(
+                        "an Inactive version turns Active again once invoked (`aws lambda invoke \
+                         --function-name {fref} --qualifier {version} out.json`); a Failed one \
+                         needs a new version: change the image or the configuration and deploy \
+                         again"
+                    ))
+                    .into()),
+                }
+            }
             Some(version) => Ok(Some(version)),
             None => Ok(Some(
                 releases::publish_version(

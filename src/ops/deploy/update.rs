@@ -215,7 +215,10 @@ fn judge(
     target: &Target,
     fref: &FunctionRef,
 ) -> Result<UpdateReport, Error> {
-    if state.last_update == Some(LastUpdateStatus::Failed) {
+    // Failed, or still InProgress with a failure code (the wait ends at once on one).
+    if state.last_update == Some(LastUpdateStatus::Failed)
+        || (state.last_update == Some(LastUpdateStatus::InProgress) && state.failed())
+    {
         report.status = UpdateStatus::Failed;
         report.reason = state.last_update_reason;
         return Ok(report);

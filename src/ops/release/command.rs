@@ -1,9 +1,11 @@
 //! `release status|promote|abort`: a gradual release read, finished or undone from
 //! its alias, by any invocation (the one that started it may be long gone).
 
+use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::releases::{self, Alias};
 use crate::lambda::{self, FunctionRef};
+use crate::manifest::statement::alias_description;
 use crate::ops::{Clients, Outcome};
 use crate::output::{AliasAction, AliasState, ReleaseCommandReport};
 
@@ -61,6 +63,7 @@ pub async fn release(
     }
     let mut aliases = Vec::new();
     let mut first_error: Option<Error> = None;
+    let mut interrupted = false;
     for (function, state) in req.functions.iter().zip(states) {
         let (alias, mut state) = state.expect("every alias was read");
         let weighted = alias.weighted().map(|(v, _)| v.to_owned());
@@ -78,18 +81,31 @@ pub async fn release(
             if req.dry_run {
                 state.action = AliasAction::Planned;
             } else if crate::interrupt::heard() {
+                interrupted = true;
                 state.weights_removed = None;
                 state.error = Some(
                     (&Error::Interrupted("interrupted before this alias was written".into()))
                         .into(),
                 );
             } else {
-                match releases::update_alias(
+                // A promotion records what the alias now runs in its description, as
+                // the deploy's own promotion and rollback do; an abort leaves it (the
+                // alias's version, which it describes, takes the traffic back).
+                let description = match action {
+                    AliasAction::Promoted => state
+                        .weighted_image_digest
+                        .as_deref()
+                        .and_then(|d| d.parse::<Digest>().ok())
+                        .map(|d| alias_description(&d, None)),
+                    _ => None,
+                };
+                match releases::update_alias_described(
                     &clients.lambda_for(function).0,
                     function,
                     &alias,
                     &version,
                     None,
+                    description.as_deref(),
                 )
                 .await
                 {
@@ -99,6 +115,7 @@ pub async fn release(
                             state.image_digest = state.weighted_image_digest.take();
                         }
                         state.version = after.version;
+                        state.description = after.description;
                         state.weighted_version = None;
                         state.weight = None;
                         state.weighted_image_digest = None;
@@ -126,7 +143,10 @@ pub async fn release(
             command: req.action.name(),
             aliases,
         },
-        exit: if failed {
+        // Ctrl-C kept some alias from being written: the user stopped it (130).
+        exit: if interrupted {
+            ExitCode::Interrupted
+        } else if failed {
             ExitCode::Aws
         } else {
             ExitCode::Success

@@ -19,6 +19,9 @@ use crate::output::{FiredReport, ProbeReport, ReleaseOutcome, ReleaseReport, Ste
 use crate::strategy::{self, Strategy, Weight};
 
 mod command;
+mod walk;
+
+use walk::{Slept, Timeline, Walk};
 
 pub use command::{ReleaseAction, ReleaseRequest, release};
 
@@ -119,12 +122,35 @@ pub(crate) fn refusal(
     })
 }
 
-/// The alarms as they stand; an unknown name is an error.
-pub(crate) async fn read_alarms(clients: &Clients, names: &[String]) -> Result<Vec<Alarm>, Error> {
+/// The alarms as they stand, read in the region of each function they gate (an
+/// alarm is regional: a function given by ARN in another region is watched by the
+/// alarms of that region); an unknown name is an error.
+pub(crate) async fn read_alarms(
+    clients: &Clients,
+    functions: &[FunctionRef],
+    names: &[String],
+) -> Result<Vec<Alarm>, Error> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(alarms::read(&clients.cloudwatch, names).await?)
+    let mut regions: Vec<String> = functions
+        .iter()
+        .map(|f| {
+            f.region
+                .clone()
+                .unwrap_or_else(|| clients.lambda_region.clone())
+        })
+        .collect();
+    if regions.is_empty() {
+        regions.push(clients.lambda_region.clone());
+    }
+    regions.sort();
+    regions.dedup();
+    let mut read = Vec::new();
+    for region in &regions {
+        read.extend(alarms::read(&clients.cloudwatch_in(region), names).await?);
+    }
+    Ok(read)
 }
 
 /// `alarm NAME is [already ]in ALARM (its state reason)`, for reasons.
@@ -198,6 +224,7 @@ pub(crate) fn plan(gradual: &Gradual, shifts: &[Shift], alarms: Vec<Alarm>) -> R
         probes,
         promoted_at: None,
         error: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -217,90 +244,6 @@ fn functions_flags(shifts: &[Shift]) -> String {
         flags.push(format!("--alias {}", s.alias.name));
     }
     flags.join(" ")
-}
-
-/// The least time between two alarm reads.
-const MIN_READ_GAP: Duration = Duration::from_millis(500);
-
-/// How the wait between two alarm reads ended.
-enum Slept {
-    Done,
-    Interrupted,
-}
-
-/// The release, as it goes: the clock, Ctrl-C, the progress line and the report.
-struct Walk<'a> {
-    clients: &'a Clients,
-    clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
-    sleep: aws_sdk_lambda::config::SharedAsyncSleep,
-    progress: Option<indicatif::ProgressBar>,
-    report: ReleaseReport,
-    /// When the alarms were last read: reads stay at least half a second apart, even
-    /// after a slow (throttled, retried) one.
-    last_read: Option<SystemTime>,
-}
-
-impl Walk<'_> {
-    fn now(&self) -> SystemTime {
-        (self.clock)()
-    }
-
-    /// Ctrl-C, heard at any time during the run (one listener for the process: a
-    /// signal during a write is heard when the write ends).
-    fn interrupted(&self) -> bool {
-        crate::interrupt::heard()
-    }
-
-    /// Sleeps until `until`, in slices of at most a second when a progress line shows
-    /// the time left; Ctrl-C ends it at once.
-    async fn sleep_until(&mut self, until: SystemTime, label: &str) -> Slept {
-        loop {
-            if self.interrupted() {
-                return Slept::Interrupted;
-            }
-            let left = until.duration_since(self.now()).unwrap_or_default();
-            if left.is_zero() {
-                return Slept::Done;
-            }
-            if let Some(bar) = &self.progress {
-                bar.set_message(format!(
-                    "{label}: {} left",
-                    strategy::format_duration(
-                        Duration::from_secs(left.as_secs_f64().ceil() as u64)
-                    )
-                ));
-            }
-            let slice = if self.progress.is_some() {
-                left.min(Duration::from_secs(1))
-            } else {
-                left
-            };
-            tokio::select! {
-                _ = aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, slice) => {}
-                _ = crate::interrupt::ctrl_c() => return Slept::Interrupted,
-            }
-        }
-    }
-
-    async fn read_alarms(&mut self, names: &[String]) -> Result<Option<Alarm>, Error> {
-        if names.is_empty() {
-            return Ok(None);
-        }
-        if let Some(last) = self.last_read {
-            let earliest = last + MIN_READ_GAP;
-            if earliest > self.now() {
-                let wait = earliest.duration_since(self.now()).unwrap_or_default();
-                aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, wait).await;
-            }
-        }
-        let alarms = read_alarms(self.clients, names).await;
-        self.last_read = Some(self.now());
-        let alarms = alarms?;
-        self.report.alarm_reads += 1;
-        let fired = firing(&alarms).cloned();
-        self.report.alarms = alarms;
-        Ok(fired)
-    }
 }
 
 /// UpdateAlias of every function at once (each in its own region): the new version
@@ -378,19 +321,32 @@ pub(crate) async fn run(
         )
         .into());
     };
-    let clock_now = clock.now();
+    let timeline = Timeline {
+        start: std::time::Instant::now(),
+        slept: Duration::ZERO,
+        sleep,
+    };
     let mut walk = Walk {
         clients,
+        functions: shifts.iter().map(|s| s.function.clone()).collect(),
         clock: Box::new(move || clock.now()),
-        sleep,
-        progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         // The alarms were read (before anything was written) just before this.
-        last_read: (!alarms.is_empty()).then_some(clock_now),
+        last_read: (!alarms.is_empty()).then_some(Duration::ZERO),
+        judged: alarms
+            .iter()
+            .filter(|a| a.state != alarms::State::InsufficientData)
+            .map(|a| a.name.clone())
+            .collect(),
+        timeline,
+        progress: progress.then(|| crate::ops::spinner(gradual.strategy.to_string())),
         report: plan(gradual, shifts, alarms),
     };
     let result = walk_release(&mut walk, gradual, shifts).await;
     if let Some(bar) = &walk.progress {
         bar.finish_and_clear();
+    }
+    if walk.report.steps.iter().any(|s| s.started_at.is_some()) {
+        walk.warn_unjudged(&gradual.alarms);
     }
     let exit = match result {
         Ok(exit) => exit,
@@ -479,14 +435,21 @@ async fn walk_release(
             if let Some(bar) = &walk.progress {
                 bar.set_message(format!("probing {} version {version}", shift.function));
             }
-            let invoked = lambda::invoke(
-                &walk.clients.lambda_for(&shift.function).0,
-                &shift.function,
-                &version,
-                &probe.payload,
-                shift.runs_for,
-            )
-            .await?;
+            // An Invoke may take the function's whole timeout: Ctrl-C is heard during
+            // it, and nothing has moved yet.
+            let client = walk.clients.lambda_for(&shift.function).0;
+            let invoked = tokio::select! {
+                invoked = lambda::invoke(
+                    &client,
+                    &shift.function,
+                    &version,
+                    &probe.payload,
+                    shift.runs_for,
+                ) => invoked?,
+                _ = crate::interrupt::ctrl_c() => {
+                    return Ok(interrupted(walk, shifts, 0, &flags));
+                }
+            };
             let report = &mut walk.report.probes[i];
             report.status = Some(invoked.status);
             report.passed = Some(invoked.passed());
@@ -530,8 +493,8 @@ async fn walk_release(
             return Ok(interrupted(walk, shifts, i, &flags));
         }
         write_all(walk.clients, shifts, false, Some(step.weight)).await?;
-        let started = walk.now();
-        walk.report.steps[i].started_at = Some(timestamp(started));
+        let started = walk.timeline.elapsed();
+        walk.report.steps[i].started_at = Some(timestamp(walk.now()));
         tracing::info!(
             "step {}: {} of the traffic to the new version for {}",
             i + 1,
@@ -624,6 +587,8 @@ mod tests {
             overrides_command: false,
             state: None,
             state_reason: None,
+            state_reason_code: None,
+            last_update_reason_code: None,
             last_update: None,
             last_update_reason: None,
             revision_id: None,

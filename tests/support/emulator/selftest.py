@@ -657,6 +657,11 @@ class Emulator(unittest.TestCase):
             FunctionName="fn", Role=ROLE_ARN,
             DeadLetterConfig={"TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"})
         v4 = self.lam.publish_version(FunctionName="fn")["Version"]
+        # Every read shows the dead-letter queue kept (moto drops it).
+        dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
+        for qualifier, wanted in ((v4, dlq), ("$LATEST", dlq), (v1, None)):
+            got = self.lam.get_function(FunctionName="fn", Qualifier=qualifier)["Configuration"]
+            self.assertEqual(got.get("DeadLetterConfig", {}).get("TargetArn"), wanted, qualifier)
         self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=v1)
         for other, message in (
             (v3, "Specified versions must be associated with the same execution role"),
@@ -1025,6 +1030,28 @@ class Emulator(unittest.TestCase):
         return self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
                                               layerDigests=[digest or sha(data)])["layerDigest"]
 
+    def test_E13_put_image_refuses_missing_blobs_when_asked(self) -> None:
+        self.ecr.create_repository(repositoryName="strict")
+        self.ecr.create_repository(repositoryName="loose")
+        config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        layer = b"a layer's bytes"
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                               "layers": [{"mediaType": "application/vnd.in-toto+json",
+                                           "digest": sha(layer), "size": len(layer)}]})
+        # Off by default: the fixtures name layers they do not carry.
+        self.put("loose", manifest, "v1", imageDigest=sha(manifest))
+        self.control("POST", "/_emulator/ecr/repositories/strict/require-blobs")
+        self.upload("strict", config)
+        with self.assertRaises(ClientError) as ctx:
+            self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
+        self.assertIn(sha(layer), self.error(ctx)[2])
+        self.assertNotIn(sha(config), self.error(ctx)[2])
+        self.assertEqual(self.ecr.list_images(repositoryName="strict")["imageIds"], [])
+        self.upload("strict", layer)
+        self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+
     def test_E11_layer_blobs(self) -> None:
         self.ecr.create_repository(repositoryName="team/app")
         config = json.dumps({"architecture": "arm64", "os": "linux"}).encode()
@@ -1132,6 +1159,30 @@ class Emulator(unittest.TestCase):
                                  {"describe_alarms": 3})
                 self.assertEqual(self.control("GET", "/_emulator/cloudwatch/reads"),
                                  {"describe_alarms": 4, "by_alarm": {"fn-errors": 3, "absent": 1}})
+
+    def test_C2_composite_alarms_and_alarm_types(self) -> None:
+        for protocol in ("json", "smithy-rpc-v2-cbor"):
+            with self.subTest(protocol=protocol):
+                self.control("POST", "/_emulator/reset")
+                cw = self.cloudwatch(protocol)
+                cw.put_metric_alarm(AlarmName="5xx", MetricName="Errors", Namespace="AWS/Lambda",
+                                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                    ComparisonOperator="GreaterThanOrEqualToThreshold")
+                cw.put_composite_alarm(AlarmName="any-errors", AlarmRule='ALARM("5xx")')
+                both = cw.describe_alarms(AlarmNames=["5xx", "any-errors"],
+                                          AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+                self.assertEqual([a["AlarmName"] for a in both["MetricAlarms"]], ["5xx"])
+                self.assertEqual([(a["AlarmName"], a["StateValue"]) for a in both["CompositeAlarms"]],
+                                 [("any-errors", "INSUFFICIENT_DATA")])
+                # No AlarmTypes: metric alarms only, as CloudWatch answers.
+                plain = cw.describe_alarms(AlarmNames=["5xx", "any-errors"])
+                self.assertEqual(plain.get("CompositeAlarms", []), [])
+                self.assertEqual(len(plain["MetricAlarms"]), 1)
+                cw.set_alarm_state(AlarmName="any-errors", StateValue="ALARM", StateReason="5xx in ALARM")
+                got = cw.describe_alarms(AlarmNames=["any-errors"], AlarmTypes=["CompositeAlarm"])
+                self.assertEqual([(a["StateValue"], a["StateReason"]) for a in got["CompositeAlarms"]],
+                                 [("ALARM", "5xx in ALARM")])
+                self.assertEqual(got.get("MetricAlarms", []), [])
 
     # -- control API ------------------------------------------------------------
 

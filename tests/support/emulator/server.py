@@ -40,7 +40,7 @@ from moto.awslambda.exceptions import (  # noqa: E402
 )
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.core.exceptions import ServiceException  # noqa: E402
-from moto.core.responses import ActionResult  # noqa: E402
+from moto.core.responses import ActionResult, EmptyResult  # noqa: E402
 from moto.core.utils import iso_8601_datetime_with_nanoseconds  # noqa: E402
 from moto.ecr import models as ecr_models  # noqa: E402
 from moto.ecr import responses as ecr_responses  # noqa: E402
@@ -118,6 +118,10 @@ READ_KEYS = (
 class State:
     def __init__(self) -> None:
         self.defaults = initial_defaults()
+        # [E13] PutImage refuses a manifest whose blobs were never uploaded: in every
+        # repository (EMULATOR_REQUIRE_BLOBS=1), or in those named here.
+        self.require_blobs_everywhere = os.environ.get("EMULATOR_REQUIRE_BLOBS") == "1"
+        self.require_blobs: set[str] = set()
         self.per_function: dict[str, dict[str, Any]] = {}
         self.reads: dict[str, dict[str, int]] = {}
         # function name -> every update begun, in order, with wall-clock times
@@ -260,6 +264,10 @@ def overlay_status(
     gives the answer of the call that began that phase, whatever the clock
     says (the call's own answer always shows it begun). listing: the fields of
     ListFunctions / ListVersionsByFunction entries, which carry none [L7]."""
+    # [L8] DeadLetterConfig, which moto drops: every read shows the target kept.
+    dlq = getattr(fn, "_emu_dlq", None)
+    if dlq:
+        config["DeadLetterConfig"] = {"TargetArn": dlq}
     for key in STATUS_KEYS:
         config.pop(key, None)
     emu = timeline(fn)
@@ -1253,6 +1261,7 @@ def put_image(
                 "The specified image digest does not match the digest that "
                 "Amazon ECR calculated for the image."
             )
+        require_missing_blobs(repository, repository_name, parsed)
         existing = next((i for i in repository.images if i.get_image_digest() == computed), None)
         if existing is not None and image_tag in existing.image_tags:
             raise ImageAlreadyExistsException(
@@ -1595,6 +1604,28 @@ def complete_layer_upload(
 ECRBackend.complete_layer_upload = complete_layer_upload
 
 
+def require_missing_blobs(repository: Any, repository_name: str, manifest: dict[str, Any]) -> None:
+    """[E13] An image manifest whose config or layer blobs were never uploaded to
+    the repository is refused with LayersNotFoundException, as ECR refuses it.
+    Off unless asked (EMULATOR_REQUIRE_BLOBS=1, or per repository through the
+    control API): the fixtures name layer blobs they do not carry."""
+    if not (STATE.require_blobs_everywhere or repository_name in STATE.require_blobs):
+        return
+    blobs = getattr(repository, "_emu_blobs", {})
+    wanted = [manifest.get("config") or {}] + list(manifest.get("layers") or [])
+    missing = [
+        entry["digest"]
+        for entry in wanted
+        if isinstance(entry, dict) and entry.get("digest") and entry["digest"] not in blobs
+    ]
+    if missing:
+        raise LayersNotFoundException(
+            f"Layers with digests '[{', '.join(missing)}]' required for pushing image into "
+            f"repository with name '{repository_name}' in the registry with id "
+            f"'{repository.registry_id}' do not exist"
+        )
+
+
 def referenced_digests(repository: Any) -> set[str]:
     digests: set[str] = set()
     for image in repository.images:
@@ -1721,10 +1752,43 @@ def describe_alarms(self: Any) -> Any:
         STATE.alarm_reads["*"] = STATE.alarm_reads.get("*", 0) + 1
         for name in names:
             STATE.alarm_reads[name] = STATE.alarm_reads.get(name, 0) + 1
-    return _orig_describe_alarms(self)
+    answer = _orig_describe_alarms(self)
+    # [C2] Only the types asked for: without AlarmTypes, metric alarms only.
+    types = self._get_param("AlarmTypes", []) or ["MetricAlarm"]
+    result = dict(answer.result)  # type: ignore[call-overload]
+    if "MetricAlarm" not in types:
+        result["MetricAlarms"] = []
+    if "CompositeAlarm" not in types:
+        result["CompositeAlarms"] = []
+    return ActionResult(result)
 
 
 cloudwatch_responses.CloudWatchResponse.describe_alarms = describe_alarms
+
+
+def put_composite_alarm(self: Any) -> Any:
+    """[C2] PutCompositeAlarm, which moto 5.2.5 does not answer. moto's backend
+    already keeps composite alarms (an alarm with a rule, answered under
+    CompositeAlarms by DescribeAlarms); the rule is stored, not evaluated: a test
+    sets the state with SetAlarmState. A new alarm starts INSUFFICIENT_DATA."""
+    self.cloudwatch_backend.put_metric_alarm(
+        name=self._get_param("AlarmName"),
+        namespace=None,
+        metric_name=None,
+        comparison_operator=None,
+        evaluation_periods=None,
+        period=None,
+        threshold=None,
+        statistic=None,
+        description=self._get_param("AlarmDescription"),
+        dimensions=[],
+        alarm_actions=self._get_param("AlarmActions", []) or [],
+        rule=self._get_param("AlarmRule"),
+    )
+    return EmptyResult()
+
+
+cloudwatch_responses.CloudWatchResponse.put_composite_alarm = put_composite_alarm  # type: ignore[attr-defined]
 
 from moto.cloudwatch.models import CloudWatchBackend  # noqa: E402
 
@@ -1918,6 +1982,11 @@ class Emulator:
         parts = [unquote(p) for p in path.split("/")[2:]]  # after "/_emulator"
         if method == "POST" and parts == ["reset"]:
             reset()
+            return 200, "{}", "application/json"
+        if len(parts) == 4 and parts[:2] == ["ecr", "repositories"] and parts[3] == "require-blobs" and method == "POST":
+            # [E13] This repository's PutImage refuses manifests whose blobs are missing.
+            with LOCK:
+                STATE.require_blobs.add(parts[2])
             return 200, "{}", "application/json"
         if method == "POST" and parts == ["lambda", "defaults"]:
             settings = self.validate_settings(self.read_json(environ))
