@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// Stable codes for problems and warnings; tests and users match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     // problems
@@ -109,6 +110,7 @@ impl fmt::Display for Code {
 
 /// A problem or a warning: a stable code and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Finding {
     /// What it is, for scripts.
     pub code: Code,
