@@ -249,7 +249,9 @@ fn schema_names<T: schemars::JsonSchema>() -> BTreeSet<String> {
 fn codes_page() -> String {
     let codes = enum_docs("src/manifest/findings.rs", "Code");
     let kinds = enum_docs("src/error.rs", "ErrorKind");
-    let set = |v: &[(String, String, String)]| -> BTreeSet<String> { v.iter().map(|c| c.1.clone()).collect() };
+    let set = |v: &[(String, String, String)]| -> BTreeSet<String> {
+        v.iter().map(|c| c.1.clone()).collect()
+    };
     assert_eq!(
         set(&codes),
         schema_names::<ecr_lambda::manifest::findings::Code>(),
@@ -297,7 +299,10 @@ fn schemas() -> Vec<(&'static str, String)> {
         ("fix", pretty(schemars::schema_for!(FixReport))),
         ("deploy", pretty(schemars::schema_for!(DeployReport))),
         ("rollback", pretty(schemars::schema_for!(RollbackReport))),
-        ("release", pretty(schemars::schema_for!(ReleaseCommandReport))),
+        (
+            "release",
+            pretty(schemars::schema_for!(ReleaseCommandReport)),
+        ),
         ("scan", pretty(schemars::schema_for!(ScanReport))),
         ("error", pretty(schemars::schema_for!(ErrorReport<'static>))),
     ]
@@ -450,7 +455,10 @@ fn the_cli_page_has_every_command_flag_default_and_range() {
     for (name, cmd) in &all {
         for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
             if let Some(long) = arg.get_long().filter(|l| *l != "help" && *l != "version") {
-                assert!(page.contains(&format!("`--{long}")), "{name} --{long}");
+                assert!(
+                    page.contains(&format!("--{long}`")) || page.contains(&format!("--{long} <")),
+                    "{name} --{long}"
+                );
             }
         }
     }
@@ -615,7 +623,15 @@ fn the_command_line_extraction_finds_what_it_should() {
     assert_eq!(
         found,
         vec![
-            (2, vec!["check".into(), "app:v7".into(), "--output".into(), "json".into()]),
+            (
+                2,
+                vec![
+                    "check".into(),
+                    "app:v7".into(),
+                    "--output".into(),
+                    "json".into()
+                ]
+            ),
             (
                 3,
                 ["deploy", "app:v8", "--function", "f", "--alias", "live"]
@@ -714,10 +730,7 @@ fn every_relative_link_names_a_file_and_a_heading_that_exist() {
             } else {
                 file.parent().unwrap().join(path)
             };
-            let shown = format!(
-                "{}: ({link})",
-                file.strip_prefix(root()).unwrap().display()
-            );
+            let shown = format!("{}: ({link})", file.strip_prefix(root()).unwrap().display());
             checked += 1;
             if !target.exists() {
                 broken.push(format!("{shown}: no such file"));
@@ -727,7 +740,9 @@ fn every_relative_link_names_a_file_and_a_heading_that_exist() {
             // would break there: the book links into the repository by URL instead.
             let in_book = file.starts_with(root().join("docs/src"));
             if in_book && !target.starts_with(root().join("docs/src")) {
-                broken.push(format!("{shown}: outside the book (link to GitHub instead)"));
+                broken.push(format!(
+                    "{shown}: outside the book (link to GitHub instead)"
+                ));
             }
             if !fragment.is_empty()
                 && target.extension().is_some_and(|e| e == "md")
@@ -751,7 +766,11 @@ fn every_page_of_the_book_is_in_its_summary_and_every_summary_entry_exists() {
     }
     for file in markdown_files() {
         if file.starts_with(&src) && file != src.join("SUMMARY.md") {
-            assert!(listed.contains(&file), "{} is not in SUMMARY.md", file.display());
+            assert!(
+                listed.contains(&file),
+                "{} is not in SUMMARY.md",
+                file.display()
+            );
         }
     }
 }
@@ -766,5 +785,81 @@ fn the_link_check_sees_a_broken_anchor() {
     assert_eq!(
         links("[a](x.md#y) `[b](z.md)` [c](#d)"),
         vec!["x.md#y".to_owned(), "#d".to_owned()]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The tutorial, run
+
+/// The tutorial's `ecr-lambda` lines in order, each with the exit code it shows (a
+/// trailing `# exit N`, else 0).
+fn tutorial_steps(text: &str) -> Vec<(Vec<String>, i32)> {
+    let mut steps = Vec::new();
+    for (line, args) in command_lines(text) {
+        let source = text.lines().nth(line - 1).unwrap();
+        let exit = source
+            .split_once("# exit ")
+            .map(|(_, n)| n.trim().parse().expect("# exit N"))
+            .unwrap_or(0);
+        steps.push((args, exit));
+    }
+    steps
+}
+
+/// The local-demo tutorial against the emulator, set up as `examples/local-demo.sh`
+/// sets it up: every command it shows, in order, with the exit code it shows; and
+/// what it says happened did (the tag fixed, the function on the image, the alias).
+#[tokio::test]
+async fn the_tutorial_runs_against_the_emulator() {
+    use support::*;
+    let text = std::fs::read_to_string(root().join("docs/src/tutorial/local-demo.md")).unwrap();
+    let steps = tutorial_steps(&text);
+    assert!(steps.len() >= 6, "{steps:?}");
+    // The same names as examples/local-demo.sh (this test binary has its own emulator).
+    let case = load_case("buildx-single");
+    create_repository("demo", false).await;
+    seed("demo", "v1", &case).await;
+    seed_manifest("demo", Some("base"), &load_case("docker-v2"), "root.json").await;
+    create_function(
+        "demo-fn",
+        &uri("demo", ":base"),
+        aws_sdk_lambda::types::Architecture::X8664,
+    )
+    .await;
+    lambda_behaviour("demo-fn", serde_json::json!({"update_seconds": 1}));
+    for (args, expected) in &steps {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert_eq!(
+            code(&out),
+            *expected,
+            "ecr-lambda {}: {}{}",
+            args.join(" "),
+            stderr(&out),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let target = case.child("image-amd64.json");
+    assert_tag("demo", "v1", &target.digest).await;
+    assert_runs("demo-fn", &target.digest).await;
+    let (alias, _) = alias_state("demo-fn", "live").await;
+    assert!(!alias.is_empty(), "the alias live exists");
+}
+
+#[test]
+fn a_tutorial_step_says_its_exit_code() {
+    let text =
+        "```sh\necr-lambda check a:v1   # exit 1\necr-lambda deploy a:v1 --function f\n```\n";
+    assert_eq!(
+        tutorial_steps(text),
+        vec![
+            (vec!["check".to_owned(), "a:v1".to_owned()], 1),
+            (
+                ["deploy", "a:v1", "--function", "f"]
+                    .map(String::from)
+                    .to_vec(),
+                0
+            )
+        ]
     );
 }

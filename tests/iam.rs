@@ -35,7 +35,10 @@ fn readme_policy() -> Value {
 fn minimal_policy() -> Value {
     let readme = policy_after("README.md", "## The minimal deploy policy");
     let book = policy_after("docs/src/reference/iam.md", "## The minimal deploy policy");
-    assert_eq!(readme, book, "the README and the book show one minimal policy");
+    assert_eq!(
+        readme, book,
+        "the README and the book show one minimal policy"
+    );
     readme
 }
 
@@ -284,7 +287,11 @@ async fn the_minimal_deploy_policy_is_enough_for_a_deploy_and_within_the_full_po
     let v1 = uri(&repo, ":v1");
     let mut used = BTreeSet::new();
     for _ in 0..2 {
-        used.extend(check(&minimal, &names, &["deploy", &v1, "--function", &function]));
+        used.extend(check(
+            &minimal,
+            &names,
+            &["deploy", &v1, "--function", &function],
+        ));
     }
     assert!(used.contains("lambda:UpdateFunctionCode"), "{used:?}");
     for statement in minimal["Statement"].as_array().unwrap() {
@@ -312,7 +319,10 @@ async fn the_minimal_deploy_policy_is_enough_for_a_deploy_and_within_the_full_po
         .flat_map(|s| strings(&s["Action"]))
         .collect();
     let unused: Vec<&String> = granted.difference(&used).collect();
-    assert!(unused.is_empty(), "the minimal policy grants what a deploy does not call: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "the minimal policy grants what a deploy does not call: {unused:?}"
+    );
 }
 
 #[test]
