@@ -114,7 +114,7 @@ fn check(policy: &Value, names: &Names, args: &[&str]) -> BTreeSet<String> {
     for access in &accesses {
         assert!(
             allowed(policy, names, access),
-            "{args:?}: the README's policy does not allow {} on {}",
+            "{args:?}: the book's policy does not allow {} on {}",
             access.action,
             access.resource
         );
@@ -266,7 +266,7 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
     let unused: Vec<&String> = granted.difference(&used).collect();
     assert!(
         unused.is_empty(),
-        "the README grants actions no command calls: {unused:?}"
+        "the book's policy grants actions no command calls: {unused:?}"
     );
     let missing: Vec<&String> = used.difference(&granted).collect();
     assert!(missing.is_empty(), "{missing:?}");
