@@ -607,6 +607,7 @@ fn every_command_line_the_docs_show_parses() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("{checked} command lines parsed");
     assert!(
         checked >= 40,
         "only {checked} command lines found: is the extraction right?"
@@ -753,6 +754,7 @@ fn every_relative_link_names_a_file_and_a_heading_that_exist() {
         }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
+    eprintln!("{checked} relative links checked");
     assert!(checked > 30, "only {checked} links checked");
 }
 
