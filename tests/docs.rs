@@ -865,3 +865,162 @@ fn a_tutorial_step_says_its_exit_code() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------
+// The schemas against real output
+
+/// The ways `value` breaks `schema` (a small JSON Schema reader: `$ref` into `$defs`,
+/// `anyOf`/`oneOf`, `type`, `const`, `enum`, `properties`, `required`, `items`,
+/// `additionalProperties`; an object's keys the schema does not name are errors too,
+/// since the schemas must name every field the reports print).
+fn violations(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/$defs/");
+        return violations(value, &root["$defs"][name], root, at);
+    }
+    if schema == &Value::Bool(true) {
+        return vec![];
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema[key].as_array() {
+            if options
+                .iter()
+                .any(|o| violations(value, o, root, at).is_empty())
+            {
+                return vec![];
+            }
+            return vec![format!("{at}: {value} matches none of {key}")];
+        }
+    }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return vec![format!("{at}: {value} is not {c}")];
+    }
+    if let Some(e) = schema["enum"].as_array()
+        && !e.contains(value)
+    {
+        return vec![format!("{at}: {value} is not one of {e:?}")];
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if !types.is_empty()
+        && !types
+            .iter()
+            .any(|t| *t == kind || (*t == "number" && kind == "integer"))
+    {
+        return vec![format!("{at}: a {kind}, the schema says {types:?}")];
+    }
+    let mut out = Vec::new();
+    match value {
+        Value::Object(map) => {
+            let properties = schema["properties"].as_object();
+            for (key, v) in map {
+                match properties.and_then(|p| p.get(key)) {
+                    Some(s) => out.extend(violations(v, s, root, &format!("{at}.{key}"))),
+                    None => match schema.get("additionalProperties") {
+                        Some(s) if s.is_object() => {
+                            out.extend(violations(v, s, root, &format!("{at}.{key}")))
+                        }
+                        _ => out.push(format!("{at}.{key}: not in the schema")),
+                    },
+                }
+            }
+            for required in schema["required"].as_array().into_iter().flatten() {
+                if !map.contains_key(required.as_str().unwrap()) {
+                    out.push(format!("{at}: {required} is required"));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                out.extend(violations(v, &schema["items"], root, &format!("{at}[{i}]")));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Real reports, from the binary against the emulator, hold to the committed schemas:
+/// check, fix and deploy of a buildx index (provenance, config, update included), a
+/// deploy with an alias, `release status`, rollback with nothing to go back to, and an
+/// error document.
+#[tokio::test]
+async fn real_reports_hold_to_their_json_schemas() {
+    use support::*;
+    let (repo, function, _) = buildx_setup(
+        "buildx-single",
+        "v1",
+        aws_sdk_lambda::types::Architecture::X8664,
+    )
+    .await;
+    lambda_behaviour(&function, serde_json::json!({"update_seconds": 0}));
+    let v1 = uri(&repo, ":v1");
+    let missing = uri(&repo, ":nope");
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("check", vec!["check", &v1, "--function", &function]),
+        ("fix", vec!["fix", &v1, "--dry-run"]),
+        (
+            "deploy",
+            vec!["deploy", &v1, "--function", &function, "--alias", "live"],
+        ),
+        (
+            "release",
+            vec![
+                "release",
+                "status",
+                "--function",
+                &function,
+                "--alias",
+                "live",
+            ],
+        ),
+        (
+            "rollback",
+            vec!["rollback", "--function", &function, "--alias", "live"],
+        ),
+        ("scan", vec!["scan", "--repository", &repo]),
+        ("error", vec!["check", &missing]),
+    ];
+    for (name, mut args) in runs {
+        args.extend(["--output", "json"]);
+        let out = run(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stderr(&out)));
+        let file = root().join(format!("docs/src/reference/schema/{name}.json"));
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let broken = violations(&report, &schema, &schema, name);
+        assert!(
+            broken.is_empty(),
+            "{args:?}:\n{}\n{report:#}",
+            broken.join("\n")
+        );
+    }
+    // The reader sees a field the schema does not name.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/src/reference/schema/error.json")).unwrap(),
+    )
+    .unwrap();
+    let odd = serde_json::json!({"error": {"kind": "usage", "message": "m", "hint": null, "exit_code": 2, "extra": 1}});
+    assert_eq!(violations(&odd, &schema, &schema, "error").len(), 1);
+}
