@@ -39,7 +39,7 @@ pub enum Code {
     TagImmutable,
     /// An attestation could not be written as a referrer because PutImage failed (exit 3);
     /// when the tag that was read would have moved, it was not moved; when another tag was
-    /// written, it stays written (see Provenance).
+    /// written, it stays written (the same command run again writes what is missing).
     ProvenanceNotKept,
     /// An index entry's platform is not what its image's config says (the index claims
     /// amd64, the image is arm64): not fixable, the index is wrong.
