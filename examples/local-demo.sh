@@ -7,7 +7,9 @@
 # `check` of the fixed tag finds the attestation kept as a referrer.
 #
 #   pip install "moto[server]==5.2.5"
-#   examples/local-demo.sh
+#   examples/local-demo.sh            # the demo, start to end
+#   examples/local-demo.sh --serve    # seed, then keep the emulator up for your own
+#                                     # commands (the book's tutorial) until Enter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +62,22 @@ boto3.client("lambda").create_function(
 PY
 
 image=123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:v1
+if [ "${1:-}" = --serve ]; then
+    cat <<EOF
+The local AWS is up, with $image (an index Lambda refuses) and the function demo-fn.
+In another shell, from this directory:
+
+    export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+    export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+    export PATH="\$PWD/target/debug:\$PATH"
+    ecr-lambda check $image --function demo-fn
+
+Press Enter here to stop it.
+EOF
+    read -r _
+    exit 0
+fi
 run() { echo; echo "\$ ecr-lambda $*"; "$bin" "$@" || echo "(exit code $?)"; }
 run check "$image" --function demo-fn
 run deploy "$image" --function demo-fn -v

@@ -12,6 +12,7 @@ pub const MAX_ALARMS: usize = 100;
 
 /// An alarm's state, as CloudWatch names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum State {
     /// `OK`.
     #[serde(rename = "OK")]
@@ -38,6 +39,7 @@ impl State {
 
 /// One alarm as DescribeAlarms read it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Alarm {
     /// The alarm's name.
     pub name: String,

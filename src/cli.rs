@@ -66,15 +66,15 @@ pub struct AwsArgs {
     /// Output format: text for people, json for scripts (one document on stdout), jsonl (one object a line)
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// Attempts per AWS call, retries with backoff included (standard retry mode)
+    /// Attempts per AWS call, retries with backoff included (standard retry mode): 1 to 20
     #[arg(long, global = true, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
-    /// Seconds to wait for a connection to AWS
+    /// Seconds to wait for a connection to AWS: 1 to 300
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub connect_timeout: u64,
-    /// Seconds an attempt of an AWS call may wait for its answer (a call, retries included: twice that)
+    /// Seconds an attempt of an AWS call may wait for its answer (a call, retries included: twice that): 1 to 900
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=900))]
     pub read_timeout: u64,
@@ -188,7 +188,7 @@ pub struct CheckArgs {
     /// What the image's provenance must say.
     #[command(flatten)]
     pub provenance: ProvenanceArgs,
-    /// With --require-signed: seconds to wait for ECR to finish signing
+    /// With --require-signed: seconds to wait for ECR to finish signing: 1 to 3600
     #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "require_signed",
           value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Provenance")]
     pub wait_timeout: u64,
@@ -200,7 +200,7 @@ pub struct FixArgs {
     /// IMAGE, `--function` and `--platform`, as `check` takes them.
     #[command(flatten)]
     pub check: CheckArgs,
-    /// The tag to write (default: IMAGE's own tag, or TAG-ARCH for a multi-platform index)
+    /// The tag to write (default: IMAGE's own tag, or TAG-ARCH for a multi-platform index; required when IMAGE names a digest)
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
     /// Write nothing; print what would be written
@@ -217,10 +217,10 @@ pub struct FixArgs {
 pub struct DeployArgs {
     /// `[ACCOUNT.dkr.ecr.REGION.amazonaws.com/]REPOSITORY[:TAG|@sha256:HEX]` (default tag: latest)
     pub image: String,
-    /// The function to update (name or ARN); repeat it to deploy one image to several
+    /// The function to update (name or ARN); repeat it to deploy one image to several (each once)
     #[arg(long, value_name = "NAME|ARN", required = true)]
     pub function: Vec<String>,
-    /// With several --function: how many are updated at once
+    /// With several --function: how many are updated at once: 1 to 32
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=32))]
     pub concurrency: u16,
@@ -233,13 +233,13 @@ pub struct DeployArgs {
     /// Publish a version of the function with the new code
     #[arg(long)]
     pub publish: bool,
-    /// Publish a version and point this alias at it (created if missing); implies --publish
+    /// Publish a version and point this alias at it (created if missing); implies --publish. 1-128 letters, digits, '-' or '_', not only digits
     #[arg(long, value_name = "NAME")]
     pub alias: Option<String>,
-    /// Return once Lambda has accepted the update, without waiting for it to finish
+    /// Return once Lambda has accepted the update, without waiting for it to finish (not with --wait-timeout or --alias)
     #[arg(long, conflicts_with_all = ["wait_timeout", "alias"])]
     pub no_wait: bool,
-    /// Seconds to wait for the update to finish
+    /// Seconds to wait for the update to finish (and, with --require-signed, for ECR to finish signing): 1 to 3600
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub wait_timeout: u64,
@@ -249,10 +249,10 @@ pub struct DeployArgs {
     /// Do not write the image's index-only attestations again as its referrers
     #[arg(long)]
     pub no_keep_provenance: bool,
-    /// Release gradually: PERCENT of the alias's traffic to the new version for --bake, then all of it (needs --alias)
+    /// Release gradually: PERCENT of the alias's traffic to the new version for --bake, then all of it (needs --alias). Above 0 and below 100, at most two decimals
     #[arg(long, value_name = "PERCENT", requires_all = ["alias", "bake"], help_heading = "Gradual release")]
     pub canary: Option<String>,
-    /// With --canary: how long the canary is held (30s, 5m, 1h)
+    /// With --canary: how long the canary is held (30s, 5m, 1h, or a sum: 1m30s): 1s to 24h
     #[arg(
         long,
         value_name = "DURATION",
@@ -260,10 +260,10 @@ pub struct DeployArgs {
         help_heading = "Gradual release"
     )]
     pub bake: Option<String>,
-    /// Release gradually: PERCENT more of the alias's traffic every --every, until all of it (needs --alias)
+    /// Release gradually: PERCENT more of the alias's traffic every --every, until all of it (needs --alias). Above 0 and below 100, at most two decimals
     #[arg(long, value_name = "PERCENT", requires_all = ["alias", "every"], help_heading = "Gradual release")]
     pub linear: Option<String>,
-    /// With --linear: how long each share is held (30s, 5m, 1h)
+    /// With --linear: how long each share is held (30s, 5m, 1h, or a sum: 1m30s): 1s to 24h
     #[arg(
         long,
         value_name = "DURATION",
@@ -271,7 +271,7 @@ pub struct DeployArgs {
         help_heading = "Gradual release"
     )]
     pub every: Option<String>,
-    /// A CloudWatch alarm that stops the release and moves the traffic back when in ALARM (repeatable)
+    /// A CloudWatch alarm that stops the release and moves the traffic back when in ALARM (repeatable, at most 100; a name of 1-255 characters; needs --canary or --linear)
     #[arg(
         long = "alarm",
         value_name = "NAME",
@@ -279,7 +279,7 @@ pub struct DeployArgs {
         help_heading = "Gradual release"
     )]
     pub alarms: Vec<String>,
-    /// A JSON payload the new version is invoked with before any traffic moves (- for stdin)
+    /// A JSON payload the new version is invoked with before any traffic moves (- for stdin; at most 6 MB; needs --canary or --linear)
     #[arg(
         long,
         value_name = "FILE",
@@ -317,7 +317,7 @@ pub struct ReleaseTargetArgs {
     /// The function (name or ARN); repeat it for a release of several functions
     #[arg(long, value_name = "NAME|ARN", required = true)]
     pub function: Vec<String>,
-    /// The alias the release shifts
+    /// The alias the release shifts (1-128 letters, digits, '-' or '_', not only digits)
     #[arg(long, value_name = "NAME", required = true)]
     pub alias: String,
 }
@@ -342,16 +342,16 @@ pub struct RollbackArgs {
     /// Move this alias back (else $LATEST is updated to the earlier version's image)
     #[arg(long, value_name = "NAME")]
     pub alias: Option<String>,
-    /// The version to roll back to (default: the newest earlier version with another image)
+    /// The version to roll back to, a number (default: the newest earlier version with another image)
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
     /// Write nothing; print what would be moved
     #[arg(long)]
     pub dry_run: bool,
-    /// Without --alias: return once Lambda has accepted the update
+    /// Without --alias: return once Lambda has accepted the update (not with --wait-timeout)
     #[arg(long, conflicts_with = "wait_timeout")]
     pub no_wait: bool,
-    /// Seconds to wait for the update to finish
+    /// Seconds to wait for the update to finish: 1 to 3600
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub wait_timeout: u64,
@@ -366,14 +366,14 @@ pub struct ScanArgs {
     /// Also check every image function: its image still exists, its tag is still ready, its architecture
     #[arg(long)]
     pub functions: bool,
-    /// Calls in flight at once
+    /// Calls in flight at once: 1 to 64
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Fix every fixable tag (as `fix` does), after printing the plan and asking
     #[arg(long)]
     pub fix: bool,
-    /// With --fix: do not ask
+    /// With --fix: do not ask (required when standard input is not a terminal)
     #[arg(long, requires = "fix")]
     pub yes: bool,
 }

@@ -191,6 +191,20 @@ impl Serialize for Digest {
     }
 }
 
+// Serialised as its text (`sha256:` and 64 hex digits), so its schema is a string.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Digest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Digest".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "ALGORITHM:HEX, e.g. sha256: and 64 hex digits"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

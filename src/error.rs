@@ -322,6 +322,7 @@ impl Error {
 
 /// The kinds of errors, as JSON output names them: a stable contract for scripts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// Bad input (exit 2).

@@ -119,8 +119,9 @@ fn report_error(err: &Error, format: OutputFormat) -> ExitCode {
     exit
 }
 
-/// One man page: the top-level page, then a section for each subcommand (its synopsis,
-/// description and own options; the global options are in the top-level OPTIONS).
+/// One man page: the top-level page, then a section for each subcommand, nested ones
+/// included (`release status`), with its synopsis, description and own options; the
+/// global options are in the top-level OPTIONS.
 fn manpage() -> String {
     let mut cmd = Cli::command();
     cmd.build();
@@ -128,12 +129,18 @@ fn manpage() -> String {
     clap_mangen::Man::new(cmd.clone())
         .render(&mut out)
         .expect("rendering to memory");
+    manpage_sections(&cmd, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A section for each subcommand of `cmd`, then for each of its own subcommands.
+fn manpage_sections(cmd: &clap::Command, out: &mut Vec<u8>) {
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let sub = sub
             .clone()
             .mut_args(|a| if a.is_global_set() { a.hide(true) } else { a });
         let name = sub.get_bin_name().unwrap_or(sub.get_name()).to_owned();
-        let man = clap_mangen::Man::new(sub);
+        let man = clap_mangen::Man::new(sub.clone());
         let mut part = Vec::new();
         man.render_synopsis_section(&mut part)
             .and_then(|_| man.render_description_section(&mut part))
@@ -152,8 +159,8 @@ fn manpage() -> String {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
         }
+        manpage_sections(&sub, out);
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error> {

@@ -1,7 +1,8 @@
-//! The README's IAM policy against what the tool really calls: every command path runs
-//! through a proxy that records each request's IAM action and resource ARN, and each
-//! must be allowed by the policy as the README prints it; and the policy allows no
-//! action that no path calls.
+//! The book's IAM policy (docs/src/reference/iam.md) against what the tool really calls:
+//! every command path runs through a proxy that records each request's IAM action and
+//! resource ARN, and each must be allowed by the policy as the book prints it; and the
+//! policy allows no action that no path calls. The README's minimal deploy policy is
+//! enough for a deploy, and allows nothing the full policy does not.
 
 mod support;
 
@@ -12,14 +13,33 @@ use serde_json::Value;
 use support::proxy::{Access, Proxy};
 use support::*;
 
-/// The first JSON block of the README's "IAM permissions" section.
-fn readme_policy() -> Value {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme.find("## IAM permissions").expect("an IAM section")..];
+/// The first JSON block after `heading` in a Markdown file of the repository.
+fn policy_after(file: &str, heading: &str) -> Value {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap();
+    let section = &text[text
+        .find(heading)
+        .unwrap_or_else(|| panic!("{file}: no {heading}"))..];
     let start = section.find("```json\n").expect("a policy") + "```json\n".len();
     let end = start + section[start..].find("```").unwrap();
-    serde_json::from_str(&section[start..end]).expect("the README's policy is JSON")
+    serde_json::from_str(&section[start..end])
+        .unwrap_or_else(|e| panic!("{file}: the policy after {heading} is not JSON: {e}"))
+}
+
+/// The full policy of the book's IAM page.
+fn readme_policy() -> Value {
+    policy_after("docs/src/reference/iam.md", "## The full policy")
+}
+
+/// The minimal deploy policy, as the README shows it (the book shows the same).
+fn minimal_policy() -> Value {
+    let readme = policy_after("README.md", "## The minimal deploy policy");
+    let book = policy_after("docs/src/reference/iam.md", "## The minimal deploy policy");
+    assert_eq!(
+        readme, book,
+        "the README and the book show one minimal policy"
+    );
+    readme
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -102,7 +122,7 @@ fn checked(policy: &Value, names: &Names, args: &[&str]) -> Vec<Access> {
     for access in &accesses {
         assert!(
             allowed(policy, names, access),
-            "{args:?}: the README's policy does not allow {} on {}",
+            "{args:?}: the book's policy does not allow {} on {}",
             access.action,
             access.resource
         );
@@ -331,10 +351,63 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
     let unused: Vec<&String> = granted.difference(&used).collect();
     assert!(
         unused.is_empty(),
-        "the README grants actions no command calls: {unused:?}"
+        "the book's policy grants actions no command calls: {unused:?}"
     );
     let missing: Vec<&String> = used.difference(&granted).collect();
     assert!(missing.is_empty(), "{missing:?}");
+}
+
+/// The README's minimal policy is enough for `deploy` (an index fixed and deployed, then
+/// the same deploy again), and grants nothing the full policy does not.
+#[tokio::test]
+async fn the_minimal_deploy_policy_is_enough_for_a_deploy_and_within_the_full_policy() {
+    let (minimal, full) = (minimal_policy(), readme_policy());
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda_behaviour(&function, serde_json::json!({"update_seconds": 0}));
+    let names = Names {
+        region: REGION,
+        repository: &repo,
+        function: &function,
+    };
+    let v1 = uri(&repo, ":v1");
+    let mut used = BTreeSet::new();
+    for _ in 0..2 {
+        used.extend(check(
+            &minimal,
+            &names,
+            &["deploy", &v1, "--function", &function],
+        ));
+    }
+    assert!(used.contains("lambda:UpdateFunctionCode"), "{used:?}");
+    for statement in minimal["Statement"].as_array().unwrap() {
+        for action in strings(&statement["Action"]) {
+            for resource in strings(&statement["Resource"]) {
+                let access = Access {
+                    action: action.clone(),
+                    resource: resource
+                        .replace("REGION", names.region)
+                        .replace("ACCOUNT", ACCOUNT)
+                        .replace("REPOSITORY", names.repository)
+                        .replace("FUNCTION", names.function),
+                };
+                assert!(
+                    allowed(&full, &names, &access),
+                    "the minimal policy grants {action} on {resource}, the full one does not"
+                );
+            }
+        }
+    }
+    let granted: BTreeSet<String> = minimal["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .collect();
+    let unused: Vec<&String> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the minimal policy grants what a deploy does not call: {unused:?}"
+    );
 }
 
 #[test]

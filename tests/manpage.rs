@@ -67,13 +67,27 @@ fn manpage_covers_every_subcommand_and_every_long_option() {
             checked += 1;
         }
     }
-    let subcommands: Vec<_> = cli.get_subcommands().collect();
+    // Every subcommand, nested ones too (`release status`), with its full name.
+    fn walk(cmd: &clap::Command, path: &str, all: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{path} {}", sub.get_name()).trim().to_owned();
+            all.push((name.clone(), sub.clone()));
+            walk(sub, &name, all);
+        }
+    }
+    let mut subcommands = Vec::new();
+    walk(&cli, "", &mut subcommands);
     assert!(
-        subcommands.len() >= 6,
-        "check fix deploy scan completions manpage at least"
+        subcommands.len() >= 9,
+        "check fix deploy rollback release (status promote abort) scan completions manpage"
     );
-    for sub in subcommands {
-        let name = sub.get_name();
+    for name in ["release status", "release promote", "release abort"] {
+        assert!(
+            subcommands.iter().any(|(n, _)| n == name),
+            "{name} is walked"
+        );
+    }
+    for (name, sub) in &subcommands {
         let header = format!("\n.SH \"ECR-LAMBDA {}\"\n", name.to_uppercase());
         let start = page
             .find(&header)

@@ -12,6 +12,7 @@ use crate::error::{AwsError, AwsErrorKind};
 
 /// Where signing stands for one signing profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     /// Signing is under way.
@@ -26,6 +27,7 @@ pub enum State {
 
 /// The signing status of an image for one signing profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProfileStatus {
     /// The AWS Signer signing profile.
     pub signing_profile_arn: Option<String>,

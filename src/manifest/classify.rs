@@ -17,6 +17,7 @@ pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
 /// What an index entry is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A runnable linux/amd64 or linux/arm64 image manifest.

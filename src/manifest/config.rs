@@ -14,6 +14,7 @@ pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// What an image config says, as reported (`config` in the JSON output).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImageConfig {
     /// The config blob's digest, verified.
     pub digest: Digest,

@@ -6,64 +6,84 @@ use serde::Serialize;
 
 /// Stable codes for problems and warnings; tests and users match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     // problems
-    /// The reference names an index or manifest list, which Lambda rejects.
+    /// The tag names an index / manifest list; `fix` or `deploy` points a tag at the
+    /// platform manifest.
     ImageIndex,
-    /// Nothing in the index runs on Lambda.
+    /// Nothing in the index runs on Lambda (only attestations, Windows, other
+    /// architectures, nested indexes).
     NoRunnablePlatform,
-    /// Several runnable platforms, and nothing says which one is wanted.
+    /// Several runnable platforms: pass `--platform` or `--function`.
     AmbiguousPlatform,
-    /// The platform asked for is not in the index.
+    /// The `--platform` asked for is not in the index.
     PlatformNotFound,
-    /// The function's architecture, or the platform asked for, is not the image's.
+    /// The function's architecture is not in the index, or `--platform` differs from it;
+    /// for a single manifest, its config says another architecture (or one Lambda does not
+    /// run).
     ArchitectureMismatch,
-    /// Not something Lambda runs: schema 1, not JSON, an artifact, a non-image layer.
+    /// Schema 1 manifest, not JSON, an artifact config, a non-image layer.
     UnsupportedMediaType,
-    /// Bytes that do not hash to their digest, or a size other than the declared one.
+    /// Bytes that do not hash to their digest, or a size that differs from the index or the
+    /// manifest (config blobs too); nothing is written.
     DigestMismatch,
-    /// The declared layers are over Lambda's 10 GiB.
+    /// Declared (compressed) layers over Lambda's 10 GiB.
     ImageTooLarge,
     /// The function is a .zip package function.
     NotAnImageFunction,
     /// The function is not in the repository's region.
     RegionMismatch,
-    /// The repository does not let the tag move.
+    /// The repository does not let the tag move: pass `--tag NEW`.
     TagImmutable,
-    /// An attestation could not be written again as a referrer.
+    /// An attestation could not be written as a referrer because PutImage failed (exit 3);
+    /// when the tag that was read would have moved, it was not moved; when another tag was
+    /// written, it stays written (the same command run again writes what is missing).
     ProvenanceNotKept,
-    /// An index entry's platform is not what its image's config says.
+    /// An index entry's platform is not what its image's config says (the index claims
+    /// amd64, the image is arm64): not fixable, the index is wrong.
     PlatformMismatch,
     /// The image's config says another OS than `linux`.
     NotLinux,
-    /// Neither the image nor the function sets an entry point or a command: a problem
-    /// with `--function` (or deploy), a warning without one.
+    /// The image has neither ENTRYPOINT nor CMD, and the function's image configuration
+    /// sets neither EntryPoint nor Command (without `--function`: a warning).
     NoEntrypoint,
-    /// A provenance requirement was given and no statement about the target was found.
+    /// A provenance requirement was given and no SLSA statement whose subject is the target
+    /// was found (none at all, or only statements about other images); nothing is written.
     ProvenanceMissing,
-    /// The target's provenance says another source, revision or builder than required.
+    /// The target's statement names another source, revision or builder than required; the
+    /// message says, per field, what was expected and what was found; nothing is written.
     ProvenanceMismatch,
-    /// The target's provenance could not be read (too large, bytes not what the
-    /// descriptor names, not a statement): a problem when a requirement asks for it,
-    /// a warning otherwise.
+    /// A provenance requirement was given and the statement could not be read: over the 8
+    /// MiB cap (nothing is asked), bytes that are not what the descriptor names, not an
+    /// in-toto statement, not in the repository; nothing is written (without a requirement:
+    /// a warning).
     ProvenanceUnreadable,
-    /// `--require-signed`: ECR managed signing did not say COMPLETE for the target.
+    /// `--require-signed`: ECR managed signing did not say COMPLETE for every signing
+    /// profile of the target (no profile at all, FAILED with ECR's code and reason, or
+    /// still IN_PROGRESS at `--wait-timeout`); nothing is written.
     NotSigned,
     // warnings
-    /// Layers compressed in a way Lambda does not document (zstd, say).
+    /// A warning: layers compressed in a way Lambda does not document (zstd and other
+    /// compressions).
     UndocumentedLayerMediaType,
-    /// A single manifest's platform is in its config blob, which could not be read.
+    /// A warning: a single manifest's platform lives in its config blob, which could not be
+    /// read, so its architecture is unchecked (Lambda itself only finds a mismatch at
+    /// invoke).
     ArchitectureUnverified,
-    /// The deployed manifest is left without a tag.
+    /// A warning: the deployed manifest is left without a tag (IMAGE given by digest
+    /// without `--tag`), so lifecycle rules could expire it.
     UntaggedImage,
-    /// An index entry that cannot be read (a malformed digest) was ignored.
+    /// A warning: an index entry that cannot be read (a malformed digest) was ignored.
     InvalidIndexEntry,
-    /// The image's referrers could not be listed (ListImageReferrers failed).
+    /// A warning: the image's referrers could not be listed (ListImageReferrers failed).
     ProvenanceUnknown,
-    /// The function is `Failed` or `Inactive`; the update is attempted anyway.
+    /// A warning: the function is `Failed` or `Inactive`; the update is attempted all the
+    /// same, which is how such a function is brought back.
     FunctionNotActive,
-    /// The config blob could not be read; the message says why.
+    /// A warning: the config blob could not be read; the message says why (a missing
+    /// `ecr:GetDownloadUrlForLayer`, say). The rules that need it are not applied.
     ConfigUnreadable,
 }
 
@@ -109,6 +129,7 @@ impl fmt::Display for Code {
 
 /// A problem or a warning: a stable code and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Finding {
     /// What it is, for scripts.
     pub code: Code,

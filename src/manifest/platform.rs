@@ -19,6 +19,7 @@ pub struct Platform {
 
 /// The two architectures Lambda runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum LambdaArch {
     /// `linux/amd64`.
     #[serde(rename = "x86_64")]
@@ -89,6 +90,20 @@ impl fmt::Display for Platform {
 impl Serialize for Platform {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+// Serialised as its text (`linux/arm64/v8`), so its schema is a string.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Platform {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Platform".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "OS/ARCHITECTURE[/VARIANT], e.g. linux/amd64, linux/arm64/v8"
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub const INTOTO_LAYER: &str = "application/vnd.in-toto+json";
 
 /// How an attestation is linked to the image it attests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Link {
     /// The attestation's `subject` names the image: registries list it as a referrer.
@@ -35,6 +36,7 @@ pub enum Link {
 
 /// An attestation of the image, as reported (`provenance` in the JSON output).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Provenance {
     /// The attestation manifest's digest.
     pub digest: String,

@@ -47,6 +47,7 @@ pub struct PlannedWrite {
 
 /// What a scan says of a tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Lambda accepts it as is.

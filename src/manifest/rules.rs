@@ -60,6 +60,7 @@ pub struct Inputs<'a> {
 
 /// One entry of an index, as reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Entry {
     /// The entry's digest, as the index gives it.
     pub digest: String,

@@ -81,6 +81,7 @@ pub fn is_provenance(predicate_type: &str) -> bool {
 
 /// A material (v0.2) or resolved dependency (v1): a base image, a git source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Material {
     /// `pkg:docker/alpine@3.20?platform=linux%2Famd64`, a git URL, ...
     pub uri: String,
@@ -90,6 +91,7 @@ pub struct Material {
 
 /// What a provenance statement says, as reported (`provenance[].statement`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Statement {
     /// `https://slsa.dev/provenance/v0.2` or `https://slsa.dev/provenance/v1`.
     pub predicate_type: String,
@@ -497,6 +499,7 @@ impl ProvenanceRequirements {
 
 /// A field of a statement that a requirement names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Field {
     /// `--provenance-source`.
@@ -519,6 +522,7 @@ impl fmt::Display for Field {
 
 /// One requirement against what a statement says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FieldCheck {
     /// Which field.
     pub field: Field,

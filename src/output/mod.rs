@@ -37,6 +37,7 @@ pub use whoami::WhoamiReport;
 
 /// The manifest Lambda should run: `check`'s `target`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TargetReport {
     /// Its digest: what the written tag names, and what a deploy gives Lambda.
     pub digest: String,
@@ -49,6 +50,7 @@ pub struct TargetReport {
 
 /// What `check` found; `fix` and `deploy` print the same fields and add their own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckReport {
     /// The full image URI, normalised.
     pub image: String,
@@ -88,6 +90,7 @@ pub struct CheckReport {
 
 /// What `fix` did to the tag (`action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// The tag was written to name the target manifest.
@@ -100,6 +103,7 @@ pub enum Action {
 
 /// What `fix` did: the check fields, and what was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixReport {
     /// The check fields, as the image was read.
     #[serde(flatten)]
@@ -116,6 +120,7 @@ pub struct FixReport {
 
 /// A function, as it was read before anything was written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FunctionReport {
     /// The function's name.
     pub name: String,
@@ -129,6 +134,7 @@ pub struct FunctionReport {
 
 /// An alias as a release left it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AliasReport {
     /// The alias name.
     pub name: String,
@@ -154,6 +160,7 @@ pub struct AliasReport {
 
 /// What a release did to its alias: `alias.status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AliasStatus {
     /// Created (CreateAlias) or moved (UpdateAlias) to `version`.
@@ -175,6 +182,7 @@ pub enum AliasStatus {
 
 /// How a function's code update ended: `update.status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
     /// Lambda finished the update: the function runs the target.
@@ -192,6 +200,7 @@ pub enum UpdateStatus {
 
 /// A function's code update: how it ended, and how long the wait took.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateReport {
     /// How it ended.
     pub status: UpdateStatus,
@@ -207,6 +216,7 @@ pub struct UpdateReport {
 
 /// What `deploy` did: the fix fields, and each function's update.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeployReport {
     /// The fix fields, and through them the check fields.
     #[serde(flatten)]
@@ -227,6 +237,7 @@ pub struct DeployReport {
 
 /// One function's part of a deploy.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeploymentReport {
     /// The function, as it was read before the update.
     pub function: FunctionReport,
@@ -280,6 +291,7 @@ impl Failures for ReleaseCommandReport {
 
 /// An error, as a report carries it: `{kind, message, hint}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorDetail {
     /// What kind of error (`conflict`, `access-denied`, ...).
     pub kind: crate::error::ErrorKind,
@@ -568,6 +580,7 @@ fn shares(weights: &BTreeMap<String, f64>) -> String {
 
 /// A version and the image it runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VersionReport {
     /// The version; `null` for `$LATEST`.
     pub version: Option<String>,
@@ -577,6 +590,7 @@ pub struct VersionReport {
 
 /// What `rollback` did: `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackStatus {
     /// The alias was moved back (or its weights cleared), or `$LATEST` was updated.
@@ -593,6 +607,7 @@ pub enum RollbackStatus {
 
 /// What `rollback` did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RollbackReport {
     /// The function rolled back.
     pub function: FunctionReport,
@@ -658,6 +673,7 @@ impl fmt::Display for RollbackReport {
 /// An error, as printed on stdout with `--output json` so that a script always
 /// gets one JSON document.
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorReport<'a> {
     /// The error.
     pub error: ErrorBody<'a>,
@@ -665,6 +681,7 @@ pub struct ErrorReport<'a> {
 
 /// What went wrong: `{kind, message, hint, exit_code}`.
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody<'a> {
     /// A short stable name: `usage`, `not-found`, `access-denied`, `throttled`,
     /// `conflict`, `network`, `timeout`, `invalid-request`, `quota-exceeded`, `aws` or

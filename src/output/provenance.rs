@@ -9,6 +9,7 @@ use crate::manifest::statement::FieldCheck;
 
 /// ECR managed signing of the target, as DescribeImageSigningStatus said last.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SigningReport {
     /// Every signing profile said COMPLETE (and there was at least one).
     pub complete: bool,
@@ -63,6 +64,7 @@ impl SigningReport {
 
 /// What the provenance requirements came to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerificationReport {
     /// Every requirement was met.
     pub passed: bool,

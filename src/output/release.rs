@@ -10,6 +10,7 @@ use crate::alarms::Alarm;
 
 /// How a gradual release ended: `release.outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseOutcome {
     /// Every alias points at the new version with all the traffic.
@@ -51,6 +52,7 @@ impl ReleaseOutcome {
 
 /// One weight of a release.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StepReport {
     /// The new version's share of the alias's traffic (0.0 to 1.0, as Lambda's
     /// `AdditionalVersionWeights`).
@@ -67,6 +69,7 @@ pub struct StepReport {
 
 /// The probe of one function's new version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProbeReport {
     /// The function.
     pub function: String,
@@ -93,6 +96,7 @@ pub struct ProbeReport {
 
 /// The alarm that stopped a release, and when.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FiredReport {
     /// The alarm's name.
     pub alarm: String,
@@ -104,6 +108,7 @@ pub struct FiredReport {
 
 /// A gradual release: `release` in deploy's report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReleaseReport {
     /// `canary 10% for 5m`, `linear 25% every 1m`.
     pub strategy: String,
@@ -228,6 +233,7 @@ impl fmt::Display for ReleaseReport {
 
 /// What `release status|promote|abort` did to one alias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AliasAction {
     /// Read only (`status`).
@@ -244,6 +250,7 @@ pub enum AliasAction {
 
 /// One alias as `release status|promote|abort` found and left it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AliasState {
     /// The function.
     pub function: String,
@@ -272,6 +279,7 @@ pub struct AliasState {
 
 /// What `release status|promote|abort` found and did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReleaseCommandReport {
     /// `status`, `promote` or `abort`.
     pub command: &'static str,

@@ -9,6 +9,7 @@ use super::Action;
 
 /// What a scan finding is about: `kind` in the JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     /// A tag Lambda would refuse.
@@ -35,6 +36,7 @@ impl FindingKind {
 
 /// One thing a scan found that will make a deploy (or a function) fail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScanFinding {
     /// What it is about.
     pub kind: FindingKind,
@@ -58,6 +60,7 @@ pub struct ScanFinding {
 
 /// A tag `scan --fix` writes (or would write).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScanWrite {
     /// The repository the tag is in.
     pub repository: String,
@@ -75,6 +78,7 @@ pub struct ScanWrite {
 
 /// Something the scan could not read or write, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Unreadable {
     /// What: a repository, a function, the functions, or an image's config.
     pub what: String,
@@ -84,6 +88,7 @@ pub struct Unreadable {
 
 /// What `scan` found, and with `--fix` what it wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScanReport {
     /// How many repositories were scanned.
     pub repositories: usize,
