@@ -134,6 +134,7 @@ pub mod manifest;
 pub mod ops;
 pub mod output;
 pub mod reference;
+pub mod retention;
 pub mod strategy;
 
 pub use error::{Error, ExitCode};
