@@ -21,6 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from selftest_retention import RetentionTests  # the rows E13-E18, L11
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
 ACCOUNT = "123456789012"
@@ -74,7 +76,7 @@ def index_manifest(children: list[str]) -> str:
     })
 
 
-class Emulator(unittest.TestCase):
+class Emulator(RetentionTests, unittest.TestCase):
     proc: subprocess.Popen
     port: int
 

@@ -756,6 +756,7 @@ def resolve_image(fn: LambdaFunction, uri: str) -> tuple[str, str, int]:
             break
     if image is None:
         raise missing
+    retention.lambda_resolves(image, uri)  # [E15] [E13]
     unsupported = InvalidParameterValue(
         f"The image manifest, config or layer media type for the source image {uri} is not supported."
     )
@@ -1410,7 +1411,10 @@ def describe_images(self: ECRResponse) -> ActionResult:
             "'maxResults' and 'nextToken' cannot be used with 'imageIds'"
         )
     with LOCK:
-        images = list(self.ecr_backend.describe_images(repository_name, registry_id, image_ids))
+        # [E13] imageIds (all or nothing) and filter.imageStatus (default ACTIVE).
+        images = retention.describe_images(
+            self.ecr_backend, repository_name, registry_id, image_ids, self._get_param("filter")
+        )
     token_out = None
     if not image_ids:
         if tag_status == "TAGGED":
@@ -1428,6 +1432,7 @@ def describe_images(self: ECRResponse) -> ActionResult:
         dto = copy.copy(image)
         if not dto.image_tags:
             del dto.image_tags
+        retention.decorate(dto, image)  # [E13]
         details.append(dto)
     result: dict[str, Any] = {"imageDetails": details}
     if token_out:
@@ -1447,6 +1452,7 @@ def list_images(self: ECRResponse) -> ActionResult:
     start = decode_token(self._get_param("nextToken"), "list_images")
     with LOCK:
         images = self.ecr_backend.list_images(repository_name, registry_id, tag_status=tag_status)
+        images = retention.list_images_filter(images, self._get_param("filter"))  # [E13]
         ids = [
             {"imageDigest": image.image_digest, "imageTag": tag}
             if tag
@@ -1784,6 +1790,7 @@ def reset() -> None:
         moto_api_backend.reset()
         global STATE
         STATE = State()
+        retention.reset()
         create_role()
 
 
@@ -1966,6 +1973,16 @@ class Emulator:
             with LOCK:
                 STATE.per_function.setdefault(function_name_of(parts[2]), {}).update(settings)
             return 200, "{}", "application/json"
+        if parts[:1] == ["ecr"] and parts != ["ecr", "signing"]:
+            # [E13]-[E17] retention's control endpoints (retention.py)
+            try:
+                handled = retention.control(
+                    method or "", parts, self.read_json(environ) if method == "POST" else {}
+                )
+            except ValueError as e:
+                raise BadRequest(str(e))
+            if handled is not None:
+                return handled[0], handled[1], "application/json"
         if parts == ["ecr", "signing"] and method == "POST":
             body = self.read_json(environ)
             unknown = set(body) - {"repository", "digest", "answers"}
@@ -2020,6 +2037,11 @@ class Emulator:
 
 class BadRequest(Exception):
     pass
+
+
+import retention  # noqa: E402  (next to this file) [E13]-[E17] [L11]
+
+retention.install(sys.modules[__name__])
 
 
 def main() -> None:

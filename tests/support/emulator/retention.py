@@ -1,0 +1,642 @@
+"""ECR retention for the emulator: image status and archive [E13] [E14] [E15],
+lifecycle policies and their preview [E16] [E17], retagging and deletion [E18],
+and what Lambda shows for a version whose image is gone or archived [L11].
+
+server.py calls `install(server_module)` once, after its own patches, and
+`reset()` from `POST /_emulator/reset`; its control API hands `/_emulator/ecr/...`
+requests it does not know to `control()`. Every row named here is described in
+FIDELITY.md, next to this file.
+
+The judging of a lifecycle policy (`evaluate`) is pure: it takes plain records
+and a clock value and returns what each rule does, so it can be read against
+the user guide's rules without moto in the way.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ecr import models as ecr_models
+from moto.ecr import responses as ecr_responses
+from moto.ecr.exceptions import InvalidParameterException, LifecyclePolicyNotFoundException
+
+from lifecycle import evaluate, parse_policy  # noqa: E402  (next to this file)
+
+ECRBackend = ecr_models.ECRBackend
+ECRResponse = ecr_responses.ECRResponse
+
+# Set by install(): the server module (its LOCK, helpers and exceptions).
+S: Any = None
+
+
+class ImageStorageClassUpdateNotSupportedException(ServiceException):
+    code = "ImageStorageClassUpdateNotSupportedException"
+
+
+class LifecyclePolicyPreviewNotFoundException(ServiceException):
+    code = "LifecyclePolicyPreviewNotFoundException"
+
+
+class LifecyclePolicyPreviewInProgressException(ServiceException):
+    code = "LifecyclePolicyPreviewInProgressException"
+
+
+class ImageNotFoundException(ServiceException):
+    code = "ImageNotFoundException"
+
+
+# ---------------------------------------------------------------------------
+# State driven by the control API
+# ---------------------------------------------------------------------------
+
+CALL_KEYS = (
+    "DescribeImages",
+    "BatchGetImage",
+    "PutImage",
+    "BatchDeleteImage",
+    "UpdateImageStorageClass",
+    "GetLifecyclePolicy",
+    "PutLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "StartLifecyclePolicyPreview",
+    "GetLifecyclePolicyPreview",
+)
+
+
+def initial_settings() -> dict[str, Any]:
+    return {
+        # [E14] How long a restore stays ACTIVATING.
+        "restore_seconds": float(os.environ.get("EMULATOR_RESTORE_SECONDS", "2.0")),
+        # [E17] How many GetLifecyclePolicyPreview reads answer IN_PROGRESS first.
+        "preview_in_progress_reads": 1,
+    }
+
+
+class RetentionState:
+    def __init__(self) -> None:
+        self.settings = initial_settings()
+        # operation -> count, and repository -> operation -> count
+        self.calls: dict[str, int] = {key: 0 for key in CALL_KEYS}
+        self.calls_by_repository: dict[str, dict[str, int]] = {}
+        # (account, region, repository) -> the last preview started [E17]
+        self.previews: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def count(self, operation: str, repository: str | None) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        if repository:
+            per = self.calls_by_repository.setdefault(repository, {key: 0 for key in CALL_KEYS})
+            per[operation] = per.get(operation, 0) + 1
+
+
+RSTATE = RetentionState()
+
+
+def reset() -> None:
+    global RSTATE
+    RSTATE = RetentionState()
+
+
+# ---------------------------------------------------------------------------
+# Image status [E13] [E14]
+# ---------------------------------------------------------------------------
+#
+# Each moto Image may carry:
+#   _emu_archived       True while the image is in the archive storage class
+#   _emu_archived_at    wall clock of the last archive                  (lastArchivedAt)
+#   _emu_activated_at   wall clock of the last restore's end            (lastActivatedAt)
+#   _emu_restore_until  monotonic deadline of a restore in progress     (ACTIVATING)
+#   _emu_restore_end    wall clock at which that restore ends
+#   _emu_pulled_at      wall clock of the last recorded pull            (lastRecordedPullTime)
+
+
+def status_of(image: Any) -> str:
+    """ACTIVE | ARCHIVED | ACTIVATING, settled on the monotonic clock at each
+    read (a restore whose time is up becomes ACTIVE then)."""
+    if not getattr(image, "_emu_archived", False):
+        return "ACTIVE"
+    until = getattr(image, "_emu_restore_until", None)
+    if until is None:
+        return "ARCHIVED"
+    if time.monotonic() < until:
+        return "ACTIVATING"
+    image._emu_archived = False
+    image._emu_activated_at = image._emu_restore_end
+    image._emu_restore_until = None
+    return "ACTIVE"
+
+
+def storage_class_of(image: Any) -> str:
+    """STANDARD | ARCHIVE: a restoring image stays in archive until it is done
+    (user guide, Restoring an image)."""
+    return "STANDARD" if status_of(image) == "ACTIVE" else "ARCHIVE"
+
+
+def archive(image: Any) -> None:
+    image._emu_archived = True
+    image._emu_archived_at = time.time()
+    image._emu_restore_until = None
+
+
+def start_restore(image: Any) -> None:
+    seconds = max(float(RSTATE.settings["restore_seconds"]), 0.0)
+    image._emu_restore_until = time.monotonic() + seconds
+    image._emu_restore_end = time.time() + seconds
+
+
+def restore_now(image: Any) -> None:
+    """[E14] A push of an archived image restores it at once (user guide,
+    Restoring an image)."""
+    if getattr(image, "_emu_archived", False):
+        image._emu_archived = False
+        image._emu_activated_at = time.time()
+        image._emu_restore_until = None
+
+
+def record_pull(image: Any) -> None:
+    """[E13] lastRecordedPullTime: set when Lambda resolves the image."""
+    image._emu_pulled_at = time.time()
+
+
+def pushed_at(image: Any) -> float:
+    return float(image.image_pushed_at)
+
+
+def as_datetime(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def decorate(dto: Any, image: Any) -> None:
+    """[E13] The DescribeImages fields moto does not know."""
+    dto.imageStatus = status_of(image)
+    dto.lastArchivedAt = as_datetime(getattr(image, "_emu_archived_at", None))
+    dto.lastActivatedAt = as_datetime(getattr(image, "_emu_activated_at", None))
+    dto.lastRecordedPullTime = as_datetime(getattr(image, "_emu_pulled_at", None))
+
+
+IMAGE_STATUS_FILTERS = ("ACTIVE", "ARCHIVED", "ACTIVATING", "ANY")
+
+
+def status_filter(flt: dict[str, Any] | None) -> str:
+    """[E13] filter.imageStatus; "If not specified, only images with ACTIVE
+    status are returned" (API reference, DescribeImagesFilter)."""
+    wanted = (flt or {}).get("imageStatus") or "ACTIVE"
+    if wanted not in IMAGE_STATUS_FILTERS:
+        raise S.ValidationException(
+            f"1 validation error detected: Value '{wanted}' at 'filter.imageStatus' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]"
+        )
+    return wanted
+
+
+def passes(image: Any, wanted: str) -> bool:
+    return wanted == "ANY" or status_of(image) == wanted
+
+
+def find_image(repository: Any, image_id: dict[str, Any]) -> Any:
+    """By digest and/or tag (both must agree); ImageNotFoundException as ECR words it."""
+    tag = image_id.get("imageTag")
+    digest = image_id.get("imageDigest")
+    for image in repository.images:
+        if (not tag or tag in image.image_tags) and (not digest or digest == image.get_image_digest()):
+            if tag or digest:
+                return image
+    raise image_not_found(repository, {k: v for k, v in (("imageDigest", digest), ("imageTag", tag)) if v})
+
+
+def describe_images_by_id(repository: Any, image_ids: list[dict[str, Any]], flt: dict[str, Any] | None) -> list[Any]:
+    """[E13] DescribeImages with imageIds: one missing image fails the whole
+    call with ImageNotFoundException (API reference, DescribeImages errors; moto
+    does the same). The imageStatus filter applies here too (uncertain): an
+    archived image asked for without filter {imageStatus: ANY|ARCHIVED} is not
+    found. Asked order kept, duplicates answered once."""
+    wanted = status_filter(flt)
+    found: list[Any] = []
+    for image_id in image_ids:
+        image = find_image(repository, image_id)
+        if not passes(image, wanted):
+            raise image_not_found(repository, image_id)
+        if image not in found:
+            found.append(image)
+    return found
+
+
+def image_not_found(repository: Any, image_id: dict[str, Any]) -> ImageNotFoundException:
+    shown = json.dumps(image_id, sort_keys=True)
+    return ImageNotFoundException(
+        f"The image with imageId {shown} does not exist within the repository with name "
+        f"'{repository.name}' in the registry with id '{repository.registry_id}'"
+    )
+
+
+# ---------------------------------------------------------------------------
+# UpdateImageStorageClass [E14]
+# ---------------------------------------------------------------------------
+
+
+def responses_update_image_storage_class(self: ECRResponse) -> ActionResult:
+    """[E14] ARCHIVE: ARCHIVED at once. STANDARD on an ARCHIVED image:
+    ACTIVATING for restore_seconds, then ACTIVE. Archiving an archived (or
+    restoring) image and restoring an active one are refused with
+    ImageStorageClassUpdateNotSupportedException (uncertain); STANDARD again
+    while ACTIVATING answers ACTIVATING (the restore goes on; uncertain)."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    image_id = self._get_param("imageId") or {}
+    target = self._get_param("targetStorageClass")
+    with S.LOCK:
+        RSTATE.count("UpdateImageStorageClass", repository_name)
+        repository = S.get_repository(self.ecr_backend, repository_name, registry_id)
+        if target not in ("ARCHIVE", "STANDARD"):
+            raise S.ValidationException(
+                f"1 validation error detected: Value '{target}' at 'targetStorageClass' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [STANDARD, ARCHIVE]"
+            )
+        if not image_id.get("imageDigest") and not image_id.get("imageTag"):
+            raise InvalidParameterException(
+                "Invalid parameter at 'imageId' failed to satisfy constraint: "
+                "'both tag and digest cannot be null'"
+            )
+        image = find_image(repository, image_id)
+        status = status_of(image)
+        if target == "ARCHIVE":
+            if status != "ACTIVE":
+                raise ImageStorageClassUpdateNotSupportedException(
+                    f"The image is already in the archive storage class (imageStatus {status})."
+                )
+            archive(image)
+        else:
+            if status == "ACTIVE":
+                raise ImageStorageClassUpdateNotSupportedException(
+                    "The image is already in the standard storage class (imageStatus ACTIVE)."
+                )
+            if status == "ARCHIVED":
+                start_restore(image)
+        answer_id = {"imageDigest": image.get_image_digest()}
+        if image_id.get("imageTag"):
+            answer_id["imageTag"] = image_id["imageTag"]
+        return ActionResult(
+            {
+                "registryId": repository.registry_id,
+                "repositoryName": repository.name,
+                "imageId": answer_id,
+                "imageStatus": status_of(image),
+            }
+        )
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle preview [E17]
+# ---------------------------------------------------------------------------
+
+
+def records_of(repository: Any) -> list[dict[str, Any]]:
+    """The repository's images as evaluate() reads them, with the index
+    digests that list each one."""
+    parents: dict[str, list[str]] = {}
+    for image in repository.images:
+        manifest = S.parsed_manifest(image) or {}
+        for entry in manifest.get("manifests") or []:
+            if isinstance(entry, dict) and entry.get("digest"):
+                parents.setdefault(entry["digest"], []).append(image.get_image_digest())
+    records = []
+    for image in repository.images:
+        digest = image.get_image_digest()
+        records.append(
+            {
+                "digest": digest,
+                "tags": list(image.image_tags),
+                "pushed_at": pushed_at(image),
+                "pulled_at": getattr(image, "_emu_pulled_at", None),
+                "archived_at": getattr(image, "_emu_archived_at", None) if getattr(image, "_emu_archived", False) else None,
+                "storage_class": storage_class_of(image),
+                "parents": parents.get(digest, []),
+            }
+        )
+    return records
+
+
+def preview_key(self: ECRResponse, repository: Any) -> tuple[str, str, str]:
+    return (repository.registry_id, self.region, repository.name)
+
+
+def responses_start_lifecycle_policy_preview(self: ECRResponse) -> ActionResult:
+    """[E17] Evaluates the repository's policy (or lifecyclePolicyText) now,
+    acting on nothing; the answer says IN_PROGRESS."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    text = self._get_param("lifecyclePolicyText")
+    with S.LOCK:
+        RSTATE.count("StartLifecyclePolicyPreview", repository_name)
+        repository = S.get_repository(self.ecr_backend, repository_name, registry_id)
+        if text is None:
+            text = repository.lifecycle_policy
+            if not text:
+                raise LifecyclePolicyNotFoundException(repository.name, repository.registry_id)
+        rules = parse_policy(text)
+        key = preview_key(self, repository)
+        current = RSTATE.previews.get(key)
+        if current is not None and current["in_progress_reads"] > 0:
+            raise LifecyclePolicyPreviewInProgressException(
+                "The previous lifecycle policy preview request has not completed. Wait and try again."
+            )
+        records = records_of(repository)
+        verdicts = evaluate(rules, records, time.time())
+        results = []
+        for record in sorted(records, key=lambda r: (r["pushed_at"], r["digest"])):
+            verdict = verdicts.get(record["digest"])
+            if verdict is None:
+                continue
+            action: dict[str, Any] = {"type": verdict["action"]}
+            if verdict["target"]:
+                action["targetStorageClass"] = verdict["target"]
+            results.append(
+                {
+                    "imageTags": record["tags"],
+                    "imageDigest": record["digest"],
+                    "imagePushedAt": as_datetime(record["pushed_at"]),
+                    "action": action,
+                    "appliedRulePriority": verdict["priority"],
+                    "storageClass": record["storage_class"],
+                }
+            )
+        RSTATE.previews[key] = {
+            "text": text,
+            "results": results,
+            "in_progress_reads": int(RSTATE.settings["preview_in_progress_reads"]),
+        }
+        return ActionResult(
+            {
+                "registryId": repository.registry_id,
+                "repositoryName": repository.name,
+                "lifecyclePolicyText": text,
+                "status": "IN_PROGRESS",
+            }
+        )
+
+
+def responses_get_lifecycle_policy_preview(self: ECRResponse) -> ActionResult:
+    """[E17] IN_PROGRESS for the first `preview_in_progress_reads` reads, then
+    COMPLETE with previewResults paged by maxResults (1-100, default 100) and
+    nextToken, filtered by imageIds / filter.tagStatus, and the summary."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    image_ids = self._get_param("imageIds")
+    tag_status = (self._get_param("filter") or {}).get("tagStatus", "ANY")
+    max_results = S.check_max_results(self._get_param("maxResults"), 1, 100)
+    next_token = self._get_param("nextToken")
+    with S.LOCK:
+        RSTATE.count("GetLifecyclePolicyPreview", repository_name)
+        repository = S.get_repository(self.ecr_backend, repository_name, registry_id)
+        if image_ids and (max_results is not None or next_token):
+            raise InvalidParameterException(
+                "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+                "'maxResults' and 'nextToken' cannot be used with 'imageIds'"
+            )
+        preview = RSTATE.previews.get(preview_key(self, repository))
+        if preview is None:
+            raise LifecyclePolicyPreviewNotFoundException(
+                f"There is no lifecycle policy preview for the repository with name "
+                f"'{repository.name}' in the registry with id '{repository.registry_id}'"
+            )
+        answer: dict[str, Any] = {
+            "registryId": repository.registry_id,
+            "repositoryName": repository.name,
+            "lifecyclePolicyText": preview["text"],
+        }
+        if preview["in_progress_reads"] > 0:
+            preview["in_progress_reads"] -= 1
+            answer["status"] = "IN_PROGRESS"
+            return ActionResult(answer)
+        results = list(preview["results"])
+    if tag_status == "TAGGED":
+        results = [r for r in results if r["imageTags"]]
+    elif tag_status == "UNTAGGED":
+        results = [r for r in results if not r["imageTags"]]
+    if image_ids:
+        wanted = [(i.get("imageDigest"), i.get("imageTag")) for i in image_ids]
+        results = [
+            r for r in results
+            if any((not d or d == r["imageDigest"]) and (not t or t in r["imageTags"]) and (d or t) for d, t in wanted)
+        ]
+    else:
+        start = S.decode_token(next_token, "lifecycle_preview")
+        limit = max_results or 100
+        if start + limit < len(results):
+            answer["nextToken"] = S.encode_token(start + limit, "lifecycle_preview")
+        results = results[start : start + limit]
+    expiring = sum(1 for r in preview["results"] if r["action"]["type"] == "EXPIRE")
+    transitioning = sum(1 for r in preview["results"] if r["action"]["type"] == "TRANSITION")
+    summary: dict[str, Any] = {"expiringImageTotalCount": expiring}
+    if transitioning:
+        summary["transitioningImageTotalCounts"] = [
+            {"targetStorageClass": "ARCHIVE", "imageTotalCount": transitioning}
+        ]
+    answer.update({"status": "COMPLETE", "previewResults": [copy.deepcopy(r) for r in results], "summary": summary})
+    return ActionResult(answer)
+
+
+def responses_put_lifecycle_policy(self: ECRResponse) -> ActionResult:
+    """[E16] PutLifecyclePolicy checks the policy as ECR does (parse_policy)
+    and stores the text exactly as sent."""
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    text = self._get_param("lifecyclePolicyText")
+    with S.LOCK:
+        RSTATE.count("PutLifecyclePolicy", repository_name)
+        repository = S.get_repository(self.ecr_backend, repository_name, registry_id)
+        parse_policy(text)
+        repository.lifecycle_policy = text
+        return ActionResult(
+            {"registryId": repository.registry_id, "repositoryName": repository.name, "lifecyclePolicyText": text}
+        )
+
+
+# ---------------------------------------------------------------------------
+# Hooks into server.py's ECR and Lambda patches
+# ---------------------------------------------------------------------------
+
+
+def describe_images(backend: Any, repository_name: str, registry_id: str | None,
+                    image_ids: list[dict[str, Any]] | None, flt: dict[str, Any] | None) -> list[Any]:
+    """[E13] The images DescribeImages answers for, before paging (E9)."""
+    repository = S.get_repository(backend, repository_name, registry_id)
+    if image_ids:
+        return describe_images_by_id(repository, image_ids, flt)
+    wanted = status_filter(flt)
+    return [i for i in repository.images if passes(i, wanted)]
+
+
+def list_images_filter(images: list[Any], flt: dict[str, Any] | None) -> list[Any]:
+    """[E13] ListImages takes the same imageStatus filter (default ACTIVE)."""
+    wanted = status_filter(flt)
+    return [i for i in images if passes(i, wanted)]
+
+
+def lambda_resolves(image: Any, uri: str) -> None:
+    """[E15] [E13] Lambda pulls the image it resolves: an archived (or
+    restoring) image cannot be pulled, so it does not exist for Lambda
+    (uncertain wording: L5's "does not exist"); a pull is recorded."""
+    if status_of(image) != "ACTIVE":
+        raise S.InvalidParameterValue(f"Source image {uri} does not exist. Provide a valid source image.")
+    record_pull(image)
+
+
+_wrapped: set[str] = set()
+
+
+def install(server: Any) -> None:
+    """Patch moto's ECR once; `server` is the launcher module."""
+    global S
+    S = server
+    if _wrapped:
+        return
+    _wrapped.add("done")
+
+    orig_batch_get = ECRBackend.batch_get_image
+
+    def batch_get_image(self: Any, repository_name: str, registry_id: str | None = None,
+                        image_ids: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """[E15] An ARCHIVED or ACTIVATING image cannot be pulled ("Requests to
+        pull the archived image will fail with a 404 error", user guide,
+        Archiving an image): BatchGetImage answers it as a failure
+        ImageNotFound (uncertain code and reason)."""
+        with S.LOCK:
+            response = orig_batch_get(self, repository_name, registry_id, image_ids)
+            repository = S.get_repository(self, repository_name, registry_id)
+            by_digest = {i.get_image_digest(): i for i in repository.images}
+            kept = []
+            for entry in response["images"]:
+                image = by_digest.get(entry["imageId"]["imageDigest"])
+                if image is not None and status_of(image) != "ACTIVE":
+                    asked = {k: v for k, v in entry["imageId"].items()}
+                    response["failures"].append(
+                        {"imageId": asked, "failureCode": "ImageNotFound",
+                         "failureReason": f"Requested image not found (imageStatus {status_of(image)})"}
+                    )
+                else:
+                    kept.append(entry)
+            response["images"] = kept
+            return response
+
+    ECRBackend.batch_get_image = batch_get_image
+
+    orig_put_image = ECRBackend.put_image
+
+    def put_image(self: Any, repository_name: str, image_manifest: str, image_tag: str | None,
+                  image_manifest_mediatype: str | None = None, digest: str | None = None) -> Any:
+        """[E14] Pushing an archived image again restores it at once."""
+        with S.LOCK:
+            try:
+                image = orig_put_image(self, repository_name, image_manifest, image_tag,
+                                       image_manifest_mediatype, digest)
+            except S.ImageAlreadyExistsException:
+                repository = S.get_repository(self, repository_name)
+                for candidate in repository.images:
+                    if candidate.image_manifest == image_manifest:
+                        restore_now(candidate)
+                raise
+            restore_now(image)
+            return image
+
+    ECRBackend.put_image = put_image
+
+    def counted(method_name: str, operation: str) -> None:
+        original = getattr(ECRResponse, method_name)
+
+        def wrapper(self: ECRResponse) -> Any:
+            with S.LOCK:
+                RSTATE.count(operation, self._get_param("repositoryName"))
+            return original(self)
+
+        setattr(ECRResponse, method_name, wrapper)
+
+    counted("describe_images", "DescribeImages")
+    counted("batch_get_image", "BatchGetImage")
+    counted("put_image", "PutImage")
+    counted("batch_delete_image", "BatchDeleteImage")
+    counted("get_lifecycle_policy", "GetLifecyclePolicy")
+    counted("delete_lifecycle_policy", "DeleteLifecyclePolicy")
+    ECRResponse.update_image_storage_class = responses_update_image_storage_class
+    ECRResponse.start_lifecycle_policy_preview = responses_start_lifecycle_policy_preview
+    ECRResponse.get_lifecycle_policy_preview = responses_get_lifecycle_policy_preview
+    ECRResponse.put_lifecycle_policy = responses_put_lifecycle_policy
+
+
+# ---------------------------------------------------------------------------
+# Control API: /_emulator/ecr/...
+# ---------------------------------------------------------------------------
+
+SETTING_TYPES = {"restore_seconds": float, "preview_in_progress_reads": int}
+TIME_KEYS = {"pushed_at", "pulled_at", "archived_at"}
+
+
+def control(method: str, parts: list[str], body: dict[str, Any]) -> tuple[int, str] | None:
+    """Handles /_emulator/ecr/{settings,images/pushed-at,images/times,calls};
+    None for any other path. Raises ValueError for a bad body (-> 400)."""
+    if parts == ["ecr", "settings"] and method == "POST":
+        unknown = set(body) - set(SETTING_TYPES)
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        out: dict[str, Any] = {}
+        for key, kind in SETTING_TYPES.items():
+            if key in body:
+                value = body[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative number")
+                if kind is int and int(value) != value:
+                    raise ValueError(f"{key} must be an integer")
+                out[key] = kind(value)
+        with S.LOCK:
+            RSTATE.settings.update(out)
+        return 200, "{}"
+    if parts in (["ecr", "images", "pushed-at"], ["ecr", "images", "times"]) and method == "POST":
+        set_times(body)
+        return 200, "{}"
+    if parts == ["ecr", "calls"] and method == "GET":
+        with S.LOCK:
+            answer = dict(RSTATE.calls)
+            answer["by_repository"] = {k: dict(v) for k, v in RSTATE.calls_by_repository.items()}
+        return 200, json.dumps(answer)
+    return None
+
+
+def set_times(body: dict[str, Any]) -> None:
+    """{"repository", "digest", "pushed_at"?, "pulled_at"?, "archived_at"?}:
+    epoch seconds (pulled_at may be null: never pulled). archived_at applies
+    to an image that is archived (its lastArchivedAt)."""
+    unknown = set(body) - TIME_KEYS - {"repository", "digest", "region", "account"}
+    if unknown:
+        raise ValueError(f"unknown keys: {sorted(unknown)}")
+    if not isinstance(body.get("repository"), str) or not S.DIGEST_RE.match(str(body.get("digest"))):
+        raise ValueError("repository (a name) and digest (sha256:<64 hex>) are required")
+    if not TIME_KEYS & set(body):
+        raise ValueError("give at least one of pushed_at, pulled_at, archived_at")
+    for key in TIME_KEYS & set(body):
+        value = body[key]
+        if value is None and key == "pulled_at":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key} must be epoch seconds")
+    account = str(body.get("account") or S.DEFAULT_ACCOUNT_ID)
+    region = str(body.get("region") or "us-east-1")
+    with S.LOCK:
+        repository = ecr_models.ecr_backends[account][region].repositories.get(body["repository"])
+        if repository is None:
+            raise ValueError(f"no repository {body['repository']}")
+        image = next((i for i in repository.images if i.get_image_digest() == body["digest"]), None)
+        if image is None:
+            raise ValueError(f"no image {body['digest']} in {body['repository']}")
+        if "pushed_at" in body:
+            # moto keeps whole seconds; ECR answers fractions, keep what is given.
+            image.image_pushed_at = body["pushed_at"]
+        if "pulled_at" in body:
+            image._emu_pulled_at = body["pulled_at"]
+        if "archived_at" in body:
+            image._emu_archived_at = body["archived_at"]
