@@ -76,6 +76,8 @@ def initial_settings() -> dict[str, Any]:
         "restore_seconds": float(os.environ.get("EMULATOR_RESTORE_SECONDS", "2.0")),
         # [E17] How many GetLifecyclePolicyPreview reads answer IN_PROGRESS first.
         "preview_in_progress_reads": 1,
+        # [L11] Whether Lambda notices at once that a function's image is gone.
+        "lambda_notices_missing_images": False,
     }
 
 
@@ -488,6 +490,44 @@ def lambda_resolves(image: Any, uri: str) -> None:
     record_pull(image)
 
 
+# [L11] What Lambda shows for a function whose image is gone --------------------
+
+IMAGE_GONE_REASON = "The function's image has been deleted or is no longer accessible."
+DELETED_IMAGE_MESSAGE = "The function is trying to use a deleted image."
+
+
+def image_gone(fn: Any) -> str | None:
+    """"deleted" / "archived" when the image this function (or version) runs
+    by digest is no longer pullable from its repository; None otherwise."""
+    resolved = (getattr(fn, "code", None) or {}).get("ResolvedImageUri")
+    if getattr(fn, "package_type", None) != "Image" or not resolved:
+        return None
+    try:
+        account, region, repo_name, _tag, digest = S.parse_image_uri(resolved)
+    except Exception:
+        return None
+    repository = ecr_models.ecr_backends[account][region].repositories.get(repo_name)
+    image = None
+    if repository is not None:
+        image = next((i for i in repository.images if i.get_image_digest() == digest), None)
+    if image is None:
+        return "deleted"
+    return None if status_of(image) == "ACTIVE" else "archived"
+
+
+def overlay_image_gone(config: dict[str, Any], fn: Any) -> None:
+    """[L11] With lambda_notices_missing_images, a settled function or version
+    whose image is deleted or archived reads State Failed, StateReasonCode
+    ImageDeleted (both cases: ECR answers a pull of either with 404)."""
+    if not RSTATE.settings["lambda_notices_missing_images"] or config.get("State") == "Pending":
+        return
+    if image_gone(fn) is None:
+        return
+    config["State"] = "Failed"
+    config["StateReasonCode"] = "ImageDeleted"
+    config["StateReason"] = IMAGE_GONE_REASON
+
+
 _wrapped: set[str] = set()
 
 
@@ -547,6 +587,30 @@ def install(server: Any) -> None:
 
     ECRBackend.put_image = put_image
 
+    function_class = S.LambdaFunction
+    patched_get_configuration = function_class.get_configuration
+
+    def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
+        config = patched_get_configuration(self, on_create)
+        with S.LOCK:
+            overlay_image_gone(config, self)
+        return config
+
+    function_class.get_configuration = get_configuration
+
+    patched_update_code = S.LambdaBackend.update_function_code
+
+    def update_function_code(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+        """[L11] An update of a function whose current image is gone is refused
+        (aws-actions/aws-lambda-deploy#68), when Lambda is set to notice it."""
+        with S.LOCK:
+            fn = self.get_function(function_name, qualifier)
+            if RSTATE.settings["lambda_notices_missing_images"] and image_gone(fn) is not None:
+                raise S.InvalidParameterValue(DELETED_IMAGE_MESSAGE)
+            return patched_update_code(self, function_name, qualifier, body)
+
+    S.LambdaBackend.update_function_code = update_function_code
+
     def counted(method_name: str, operation: str) -> None:
         original = getattr(ECRResponse, method_name)
 
@@ -573,7 +637,7 @@ def install(server: Any) -> None:
 # Control API: /_emulator/ecr/...
 # ---------------------------------------------------------------------------
 
-SETTING_TYPES = {"restore_seconds": float, "preview_in_progress_reads": int}
+SETTING_TYPES = {"restore_seconds": float, "preview_in_progress_reads": int, "lambda_notices_missing_images": bool}
 TIME_KEYS = {"pushed_at", "pulled_at", "archived_at"}
 
 
@@ -588,6 +652,11 @@ def control(method: str, parts: list[str], body: dict[str, Any]) -> tuple[int, s
         for key, kind in SETTING_TYPES.items():
             if key in body:
                 value = body[key]
+                if kind is bool:
+                    if not isinstance(value, bool):
+                        raise ValueError(f"{key} must be true or false")
+                    out[key] = value
+                    continue
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number")
                 if kind is int and int(value) != value:

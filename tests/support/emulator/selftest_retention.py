@@ -505,3 +505,71 @@ class RetentionTests:
                                       lifecyclePolicyText=policy(rule(1, "any", "imageCountMoreThan", 1)))
         self.ecr.start_lifecycle_policy_preview(repositoryName="app")
         self.assertEqual(self.ecr.get_lifecycle_policy_preview(repositoryName="app")["status"], "IN_PROGRESS")
+
+    # -- E18 retagging and deletion --------------------------------------------
+
+    def test_E18_moved_tag_leaves_the_image_listed_untagged(self) -> None:
+        old = self.image_in("app", "a", ["latest"])
+        new = self.image_in("app", "b", ["latest"])
+        details = {d["imageDigest"]: d for d in self.ecr.describe_images(repositoryName="app")["imageDetails"]}
+        self.assertEqual(set(details), {old, new})
+        self.assertNotIn("imageTags", details[old])
+        untagged = self.ecr.describe_images(repositoryName="app", filter={"tagStatus": "UNTAGGED"})["imageDetails"]
+        self.assertEqual([d["imageDigest"] for d in untagged], [old])
+
+    def test_E18_batch_delete_image_of_the_last_tag_deletes_the_image(self) -> None:
+        both = self.image_in("app", "a", ["v1", "lambda.fn.1"])
+        one = self.image_in("app", "b", ["v2"])
+        got = self.ecr.batch_delete_image(repositoryName="app", imageIds=[{"imageTag": "lambda.fn.1"}])
+        self.assertEqual((got["imageIds"], got["failures"]), ([{"imageDigest": both, "imageTag": "lambda.fn.1"}], []))
+        self.assertEqual(self.status("app", both)["imageTags"], ["v1"])
+        self.ecr.batch_delete_image(repositoryName="app", imageIds=[{"imageTag": "v2"}])
+        listed = [d["imageDigest"] for d in self.ecr.describe_images(repositoryName="app",
+                                                                      filter={"imageStatus": "ANY"})["imageDetails"]]
+        self.assertEqual(listed, [both])
+        self.assertNotIn(one, listed)
+        got = self.ecr.batch_delete_image(repositoryName="app", imageIds=[{"imageTag": "v2"}])
+        self.assertEqual([f["failureCode"] for f in got["failures"]], ["ImageNotFound"])
+
+    # -- L11 Lambda with its image gone ---------------------------------------
+
+    def test_L11_function_whose_image_is_gone(self) -> None:
+        from selftest import REGISTRY  # noqa: PLC0415
+
+        a = self.image_in("app", "a", ["v1"])
+        self.image_in("app", "b", ["v2"])
+        self.create_function("fn", f"{REGISTRY}/app@{a}")
+        self.lam.publish_version(FunctionName="fn")
+        self.ecr.batch_delete_image(repositoryName="app", imageIds=[{"imageDigest": a}])
+        # By default Lambda has not noticed yet ("later", FACTS): reads are unchanged.
+        self.assertEqual(self.config("fn", "1")["State"], "Active")
+        self.control("POST", "/_emulator/ecr/settings", {"lambda_notices_missing_images": True})
+        for qualifier in (None, "1"):
+            with self.subTest(qualifier=qualifier):
+                config = self.config("fn", qualifier)
+                self.assertEqual((config["State"], config["StateReasonCode"]), ("Failed", "ImageDeleted"))
+                kw = {"Qualifier": qualifier} if qualifier else {}
+                self.assertEqual(self.lam.get_function(FunctionName="fn", **kw)["Configuration"]["State"], "Failed")
+        listed = self.lam.list_versions_by_function(FunctionName="fn")["Versions"]
+        self.assertTrue(all("State" not in v for v in listed))  # L7: lists carry no state
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        status, code, message, _ = self.error(ctx)
+        self.assertEqual((status, code, message),
+                         (400, "InvalidParameterValueException", "The function is trying to use a deleted image."))
+
+    def test_L11_function_whose_image_is_archived(self) -> None:
+        from selftest import REGISTRY  # noqa: PLC0415
+
+        self.control("POST", "/_emulator/ecr/settings",
+                     {"lambda_notices_missing_images": True, "restore_seconds": 0})
+        a = self.image_in("app", "a", ["v1"])
+        self.create_function("fn", f"{REGISTRY}/app:v1")
+        self.assertEqual(self.config("fn")["State"], "Active")
+        self.ecr.update_image_storage_class(repositoryName="app", imageId={"imageDigest": a},
+                                            targetStorageClass="ARCHIVE")
+        config = self.config("fn")
+        self.assertEqual((config["State"], config["StateReasonCode"]), ("Failed", "ImageDeleted"))
+        self.ecr.update_image_storage_class(repositoryName="app", imageId={"imageDigest": a},
+                                            targetStorageClass="STANDARD")
+        self.assertEqual(self.config("fn")["State"], "Active")
