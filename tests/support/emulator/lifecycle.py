@@ -110,6 +110,10 @@ def check_selection(sel: Any) -> None:
         raise policy_error(f'instance value ({storage}) not found in enum :(possible values: ["archive","standard"])')
     if sel["countType"] == "sinceImageTransitioned" and storage != "archive":
         raise policy_error("sinceImageTransitioned can only be used with storageClass archive.")
+    if sel["countType"] == "sinceImageTransitioned" and number < 90:
+        # User guide, Archiving an image: "You cannot configure lifecycle policies
+        # that delete images that have been in archive for less than 90 days."
+        raise policy_error("Archived images can only be expired after at least 90 days in archive.")
 
 
 def check_action(action: Any, sel: dict[str, Any]) -> None:

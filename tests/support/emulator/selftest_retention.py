@@ -255,7 +255,9 @@ class RetentionTests:
                 "action": {"type": "transition", "targetStorageClass": "glacier"}}]}),
             "transition from archive": policy(rule(1, "untagged", "sinceImagePushed", 1, storage="archive",
                                                    action="transition")),
-            "sinceImageTransitioned on standard": policy(rule(1, "untagged", "sinceImageTransitioned", 1)),
+            "sinceImageTransitioned on standard": policy(rule(1, "untagged", "sinceImageTransitioned", 90)),
+            "archive expired before 90 days": policy(rule(1, "untagged", "sinceImageTransitioned", 89,
+                                                          storage="archive")),
             "unit on a count": json.dumps({"rules": [{"rulePriority": 1, "selection": {
                 "tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1, "countUnit": "days"},
                 "action": {"type": "expire"}}]}),
@@ -404,7 +406,7 @@ class RetentionTests:
                          [(archived, {"type": "EXPIRE"}, "ARCHIVE")])
         self.assertEqual(got["summary"], {"expiringImageTotalCount": 1})
         both = policy(rule(1, "tagged", "sinceImagePushed", 50, patterns=["v*"], action="transition"),
-                      rule(2, "tagged", "sinceImageTransitioned", 30, patterns=["v*"], storage="archive"))
+                      rule(2, "tagged", "sinceImageTransitioned", 90, patterns=["v*"], storage="archive"))
         got = self.preview("ex", both)
         self.assertEqual(got["summary"], {"expiringImageTotalCount": 1, "transitioningImageTotalCounts": [
             {"targetStorageClass": "ARCHIVE", "imageTotalCount": 2}]})
@@ -573,3 +575,61 @@ class RetentionTests:
         self.ecr.update_image_storage_class(repositoryName="app", imageId={"imageDigest": a},
                                             targetStorageClass="STANDARD")
         self.assertEqual(self.config("fn")["State"], "Active")
+
+    # -- L12 deleting versions, L13 DurableConfig -------------------------------
+
+    def test_L12_delete_version(self) -> None:
+        from selftest import REGISTRY  # noqa: PLC0415
+
+        self.image_in("app", "a", ["v1"])
+        self.image_in("app", "b", ["v2"])
+        self.create_function("fn", f"{REGISTRY}/app:v1")
+        self.lam.publish_version(FunctionName="fn")  # 1
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v2")
+        time.sleep(0.5)
+        self.lam.publish_version(FunctionName="fn")  # 2
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1")
+        time.sleep(0.5)
+        self.lam.publish_version(FunctionName="fn")  # 3
+        self.lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="2",
+                              RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}})
+        for version in ("2", "3"):
+            with self.subTest(version=version):
+                with self.assertRaises(ClientError) as ctx:
+                    self.lam.delete_function(FunctionName="fn", Qualifier=version)
+                status, code, message, _ = self.error(ctx)
+                self.assertEqual((status, code, message), (409, "ResourceConflictException",
+                                 "Unable to delete version because the following aliases reference it: [live]"))
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.delete_function(FunctionName="fn", Qualifier="$LATEST")
+        self.assertEqual(self.error(ctx)[:3], (400, "InvalidParameterValueException",
+                                               "$LATEST version cannot be deleted without deleting the function."))
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.delete_function(FunctionName="fn", Qualifier="9")
+        self.assertEqual(self.error(ctx)[:2], (404, "ResourceNotFoundException"))
+        self.lam.update_alias(FunctionName="fn", Name="live", FunctionVersion="2", RoutingConfig={"AdditionalVersionWeights": {}})
+        self.lam.delete_function(FunctionName="fn", Qualifier="3")
+        self.lam.delete_function(FunctionName=f"arn:aws:lambda:us-east-1:123456789012:function:fn:1")
+        versions = [v["Version"] for v in self.lam.list_versions_by_function(FunctionName="fn")["Versions"]]
+        self.assertEqual(versions, ["$LATEST", "2"])
+        with self.assertRaises(ClientError) as ctx:
+            self.config("fn", "3")
+        self.assertEqual(self.error(ctx)[1], "ResourceNotFoundException")
+        # Numbers are never reused: the next version is 4, not 3 (nor 2).
+        self.lam.update_function_code(FunctionName="fn", ImageUri=f"{REGISTRY}/app:v1")
+        time.sleep(0.5)
+        self.assertEqual(self.lam.publish_version(FunctionName="fn")["Version"], "4")
+        self.assertEqual(self.config("fn", "2")["Version"], "2")
+        self.assertEqual(self.config("fn", "4")["Version"], "4")
+
+    def test_L13_durable_config_stored_and_returned(self) -> None:
+        from selftest import REGISTRY  # noqa: PLC0415
+
+        self.image_in("app", "a", ["v1"])
+        durable = {"RetentionPeriodInDays": 30, "ExecutionTimeout": 3600}
+        self.create_function("fn", f"{REGISTRY}/app:v1", DurableConfig=durable)
+        self.create_function("plain", f"{REGISTRY}/app:v1")
+        self.assertEqual(self.config("fn")["DurableConfig"], durable)
+        self.assertEqual(self.lam.publish_version(FunctionName="fn")["DurableConfig"], durable)
+        self.assertEqual(self.lam.get_function(FunctionName="fn", Qualifier="1")["Configuration"]["DurableConfig"], durable)
+        self.assertNotIn("DurableConfig", self.config("plain"))

@@ -2039,9 +2039,11 @@ class BadRequest(Exception):
     pass
 
 
-import retention  # noqa: E402  (next to this file) [E13]-[E17] [L11]
+import lambda_versions  # noqa: E402  (next to this file) [L12] [L13]
+import retention  # noqa: E402  (next to this file) [E13]-[E18] [L11]
 
 retention.install(sys.modules[__name__])
+lambda_versions.install(sys.modules[__name__])
 
 
 def main() -> None:
