@@ -12,6 +12,7 @@ use crate::manifest::rules::{Entry, Finding};
 
 mod provenance;
 mod release;
+pub mod retain;
 mod scan;
 
 pub use provenance::{SigningReport, VerificationReport};
@@ -237,6 +238,13 @@ impl Failures for CheckReport {}
 impl Failures for FixReport {}
 impl Failures for RollbackReport {}
 impl Failures for ScanReport {}
+impl Failures for retain::RetainReport {}
+
+impl Failures for retain::PruneReport {
+    fn failures(&self) -> Vec<&ErrorDetail> {
+        self.error.iter().collect()
+    }
+}
 
 impl Failures for DeployReport {
     fn failures(&self) -> Vec<&ErrorDetail> {
