@@ -555,7 +555,10 @@ def install(server: Any) -> None:
             for entry in response["images"]:
                 image = by_digest.get(entry["imageId"]["imageDigest"])
                 if image is not None and status_of(image) != "ACTIVE":
-                    asked = {k: v for k, v in entry["imageId"].items()}
+                    # Echo the imageId as asked: the digest only if it was asked for.
+                    digests_asked = {i.get("imageDigest") for i in image_ids or []}
+                    asked = {k: v for k, v in entry["imageId"].items()
+                             if k != "imageDigest" or v in digests_asked}
                     response["failures"].append(
                         {"imageId": asked, "failureCode": "ImageNotFound",
                          "failureReason": f"Requested image not found (imageStatus {status_of(image)})"}

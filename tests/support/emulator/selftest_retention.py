@@ -202,6 +202,8 @@ class RetentionTests:
                 self.assertEqual([(f["imageId"], f["failureCode"]) for f in got["failures"]],
                                  [({"imageDigest": a}, "ImageNotFound")])
                 self.assertIn(expected, got["failures"][0]["failureReason"])
+                by_tag = self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": "v1"}])
+                self.assertEqual(([], [f["imageId"] for f in by_tag["failures"]]), (by_tag["images"], [{"imageTag": "v1"}]))
                 self.ecr.update_image_storage_class(repositoryName="app", imageId={"imageDigest": a},
                                                     targetStorageClass="STANDARD")
 
