@@ -68,11 +68,12 @@ def check_rule(rule: Any) -> None:
         raise policy_error(f"object instance has properties which are not allowed by the schema: ({json.dumps(sorted(extra))})")
     if not isinstance(rule["rulePriority"], int) or isinstance(rule["rulePriority"], bool) or rule["rulePriority"] < 1:
         raise policy_error("rulePriority must be an integer of at least 1")
-    check_selection(rule["selection"])
+    action_type = rule["action"].get("type") if isinstance(rule["action"], dict) else None
+    check_selection(rule["selection"], action_type)
     check_action(rule["action"], rule["selection"])
 
 
-def check_selection(sel: Any) -> None:
+def check_selection(sel: Any, action_type: Any) -> None:
     if not isinstance(sel, dict):
         raise policy_error("selection must be an object")
     missing = {"tagStatus", "countType", "countNumber"} - set(sel)
@@ -110,6 +111,10 @@ def check_selection(sel: Any) -> None:
         raise policy_error(f'instance value ({storage}) not found in enum :(possible values: ["archive","standard"])')
     if sel["countType"] == "sinceImageTransitioned" and storage != "archive":
         raise policy_error("sinceImageTransitioned can only be used with storageClass archive.")
+    if sel["countType"] == "sinceImagePulled" and action_type != "transition":
+        # sinceImagePulled archives, it never expires: "it won't expire images"
+        # (aws/containers-roadmap#921, answered by the archive launch, 2025-11).
+        raise policy_error("sinceImagePulled can only be used with the transition action.")
     if sel["countType"] == "sinceImageTransitioned" and number < 90:
         # User guide, Archiving an image: "You cannot configure lifecycle policies
         # that delete images that have been in archive for less than 90 days."

@@ -162,7 +162,9 @@ def restore_now(image: Any) -> None:
 
 
 def record_pull(image: Any) -> None:
-    """[E13] lastRecordedPullTime: set when Lambda resolves the image."""
+    """[E13] lastRecordedPullTime: set when Lambda resolves the image and when
+    BatchGetImage returns its manifest ("When an image is pulled, the
+    BatchGetImage API is called once to retrieve the image manifest")."""
     image._emu_pulled_at = time.time()
 
 
@@ -543,7 +545,8 @@ def install(server: Any) -> None:
 
     def batch_get_image(self: Any, repository_name: str, registry_id: str | None = None,
                         image_ids: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """[E15] An ARCHIVED or ACTIVATING image cannot be pulled ("Requests to
+        """[E13] A manifest returned is a pull (lastRecordedPullTime).
+        [E15] An ARCHIVED or ACTIVATING image cannot be pulled ("Requests to
         pull the archived image will fail with a 404 error", user guide,
         Archiving an image): BatchGetImage answers it as a failure
         ImageNotFound (uncertain code and reason)."""
@@ -564,6 +567,8 @@ def install(server: Any) -> None:
                          "failureReason": f"Requested image not found (imageStatus {status_of(image)})"}
                     )
                 else:
+                    if image is not None:
+                        record_pull(image)  # [E13] a manifest read is a pull
                     kept.append(entry)
             response["images"] = kept
             return response

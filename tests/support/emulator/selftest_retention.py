@@ -115,7 +115,7 @@ class RetentionTests:
         self.assertEqual((status, code), (400, "ImageNotFoundException"))
         self.assertIn(missing, message)
 
-    def test_E13_last_recorded_pull_time_set_when_lambda_resolves(self) -> None:
+    def test_E13_last_recorded_pull_time_set_by_lambda_and_batch_get_image(self) -> None:
         from selftest import REGISTRY  # noqa: PLC0415
 
         a = self.image_in("app", "a", ["v1"])
@@ -126,6 +126,8 @@ class RetentionTests:
         self.assertGreaterEqual(pulled, before - 1)
         self.control("POST", "/_emulator/ecr/images/times", {"repository": "app", "digest": a, "pulled_at": 1000.0})
         self.assertEqual(self.status("app", a)["lastRecordedPullTime"].timestamp(), 1000.0)
+        self.ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": "v1"}])  # a pull too
+        self.assertGreaterEqual(self.status("app", a)["lastRecordedPullTime"].timestamp(), before - 1)
 
     # -- E14 UpdateImageStorageClass -----------------------------------------
 
@@ -257,6 +259,7 @@ class RetentionTests:
                 "action": {"type": "transition", "targetStorageClass": "glacier"}}]}),
             "transition from archive": policy(rule(1, "untagged", "sinceImagePushed", 1, storage="archive",
                                                    action="transition")),
+            "sinceImagePulled expiring": policy(rule(1, "untagged", "sinceImagePulled", 30)),
             "sinceImageTransitioned on standard": policy(rule(1, "untagged", "sinceImageTransitioned", 90)),
             "archive expired before 90 days": policy(rule(1, "untagged", "sinceImageTransitioned", 89,
                                                           storage="archive")),
