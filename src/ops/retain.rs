@@ -383,15 +383,19 @@ pub(crate) struct WritePlan {
     pub unreadable: Vec<TagWrite>,
     pub policies: Vec<(RepoState, String)>,
     pub restores: Vec<(RepoState, Digest)>,
+    /// With `--restore`: images already being restored, waited for with the others.
+    pub activating: Vec<(RepoState, Digest)>,
 }
 
 impl WritePlan {
     pub fn is_empty(&self) -> bool {
-        self.tags.is_empty() && self.policies.is_empty() && self.restores.is_empty()
+        self.tags.is_empty()
+            && self.policies.is_empty()
+            && self.restores.is_empty()
+            && self.activating.is_empty()
     }
 
-    /// The plan as the report shows it before anything is written.
-    /// Not yet written, dry run or not: [`super::retain_write::execute`] replaces it.
+    /// The plan as the report shows it before anything is written. Not yet written, dry run or not: [`super::retain_write::execute`] replaces it.
     pub fn report(&self) -> Writes {
         let planned = WriteResult::Planned;
         Writes {

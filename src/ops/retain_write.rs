@@ -70,8 +70,14 @@ pub(crate) async fn plan(
         }
         if req.restore {
             for digest in &state.digests {
-                if state.facts.get(digest).map(|f| f.state) == Some(ImageState::Archived) {
-                    plan.restores.push((state.clone(), digest.clone()));
+                match state.facts.get(digest).map(|f| f.state) {
+                    Some(ImageState::Archived) => {
+                        plan.restores.push((state.clone(), digest.clone()))
+                    }
+                    Some(ImageState::Activating) => {
+                        plan.activating.push((state.clone(), digest.clone()));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -171,7 +177,7 @@ pub(crate) async fn execute(plan: WritePlan, req: &RetainRequest) -> Result<Writ
     }
     if req.wait {
         let mut by_repo: BTreeMap<String, (&RepoState, Vec<Digest>)> = BTreeMap::new();
-        for (state, digest) in &plan.restores {
+        for (state, digest) in plan.restores.iter().chain(&plan.activating) {
             by_repo
                 .entry(format!("{}/{}", state.repo.region, state.repo.name))
                 .or_insert_with(|| (state, Vec::new()))
