@@ -178,6 +178,11 @@ def as_datetime(epoch: float | None) -> datetime | None:
 
 def decorate(dto: Any, image: Any) -> None:
     """[E13] The DescribeImages fields moto does not know."""
+    with S.LOCK:  # status_of settles a finished restore
+        decorate_locked(dto, image)
+
+
+def decorate_locked(dto: Any, image: Any) -> None:
     dto.imageStatus = status_of(image)
     dto.lastArchivedAt = as_datetime(getattr(image, "_emu_archived_at", None))
     dto.lastActivatedAt = as_datetime(getattr(image, "_emu_activated_at", None))
