@@ -40,6 +40,10 @@ class ImageStorageClassUpdateNotSupportedException(ServiceException):
     code = "ImageStorageClassUpdateNotSupportedException"
 
 
+# The service model's description of the error; the status is ours.
+NOT_SUPPORTED = "The requested image storage class update is not supported."
+
+
 class LifecyclePolicyPreviewNotFoundException(ServiceException):
     code = "LifecyclePolicyPreviewNotFoundException"
 
@@ -276,15 +280,11 @@ def responses_update_image_storage_class(self: ECRResponse) -> ActionResult:
         status = status_of(image)
         if target == "ARCHIVE":
             if status != "ACTIVE":
-                raise ImageStorageClassUpdateNotSupportedException(
-                    f"The image is already in the archive storage class (imageStatus {status})."
-                )
+                raise ImageStorageClassUpdateNotSupportedException(NOT_SUPPORTED + f" (imageStatus {status})")
             archive(image)
         else:
             if status == "ACTIVE":
-                raise ImageStorageClassUpdateNotSupportedException(
-                    "The image is already in the standard storage class (imageStatus ACTIVE)."
-                )
+                raise ImageStorageClassUpdateNotSupportedException(NOT_SUPPORTED + " (imageStatus ACTIVE)")
             if status == "ARCHIVED":
                 start_restore(image)
         answer_id = {"imageDigest": image.get_image_digest()}
@@ -410,10 +410,8 @@ def responses_get_lifecycle_policy_preview(self: ECRResponse) -> ActionResult:
             )
         preview = RSTATE.previews.get(preview_key(self, repository))
         if preview is None:
-            raise LifecyclePolicyPreviewNotFoundException(
-                f"There is no lifecycle policy preview for the repository with name "
-                f"'{repository.name}' in the registry with id '{repository.registry_id}'"
-            )
+            # The service model's description of the error (its message: uncertain).
+            raise LifecyclePolicyPreviewNotFoundException("There is no dry run for this repository.")
         answer: dict[str, Any] = {
             "registryId": repository.registry_id,
             "repositoryName": repository.name,
