@@ -173,7 +173,7 @@ async fn release_paths_make_the_minimum_calls() {
     );
     // A second release, of the base image, then a rollback of the alias: the
     // versions, the alias and $LATEST together; the version rolled back to and the
-    // one left, together; its image's existence; UpdateAlias.
+    // one left, together; its image's existence and status (DescribeImages); UpdateAlias.
     let base = uri(&repo, ":base");
     let out = run_at(
         &endpoint,
@@ -183,7 +183,7 @@ async fn release_paths_make_the_minimum_calls() {
     measure(
         &["rollback", "--function", &function, "--alias", "live"],
         &[
-            ("BatchGetImage", 1),
+            ("DescribeImages", 1),
             ("GetAlias", 1),
             ("GetFunction", 3),
             ("ListVersionsByFunction", 1),

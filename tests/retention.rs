@@ -524,3 +524,118 @@ fn usage_errors_exit_2() {
         assert_eq!(code(&run(&args)), 2, "{args:?}");
     }
 }
+
+/// The way back through an archived image is refused by `rollback` (nothing
+/// written), and `scan --functions` names it.
+#[tokio::test]
+async fn rollback_refuses_an_archived_target_and_scan_names_it() {
+    let (repo, function) = setup().await;
+    let first = push_image(&repo, Some("v1"), "1").await;
+    create_function(&function, &uri(&repo, ":v1"), Architecture::X8664).await;
+    assert_eq!(publish(&function, &repo, &first).await, "1");
+    let second = push_image(&repo, Some("v2"), "2").await;
+    assert_eq!(publish(&function, &repo, &second).await, "2");
+    alias(&function, "live", "2", None).await;
+    ecr()
+        .await
+        .update_image_storage_class()
+        .repository_name(&repo)
+        .image_id(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&first)
+                .build(),
+        )
+        .target_storage_class(aws_sdk_ecr::types::TargetStorageClass::Archive)
+        .send()
+        .await
+        .unwrap();
+
+    let before = lambda_reads(&function);
+    let out = run(&[
+        "rollback",
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("ARCHIVED"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ecr-lambda retain --function {function} --restore"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        lambda_reads(&function)["update_alias"],
+        before["update_alias"]
+    );
+    let (version, _) = alias_state(&function, "live").await;
+    assert_eq!(version, "2");
+    // $LATEST too: no update.
+    let out = run(&[
+        "rollback",
+        "--function",
+        &function,
+        "--to",
+        "1",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        lambda_reads(&function)["update_function_code"],
+        before["update_function_code"]
+    );
+
+    // A function running the archived image: image-archived, not deleted.
+    lambda()
+        .await
+        .update_function_code()
+        .function_name(format!("{function}"))
+        .image_uri(uri(&repo, &format!("@{second}")))
+        .send()
+        .await
+        .unwrap();
+    let other = unique("fn");
+    let archived_too = push_image(&repo, Some("v3"), "3").await;
+    create_function(
+        &other,
+        &uri(&repo, &format!("@{archived_too}")),
+        Architecture::X8664,
+    )
+    .await;
+    ecr()
+        .await
+        .update_image_storage_class()
+        .repository_name(&repo)
+        .image_id(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&archived_too)
+                .build(),
+        )
+        .target_storage_class(aws_sdk_ecr::types::TargetStorageClass::Archive)
+        .send()
+        .await
+        .unwrap();
+    let out = run(&[
+        "scan",
+        "--repository",
+        &repo,
+        "--functions",
+        "--output",
+        "json",
+    ]);
+    let report = json(&out);
+    let mine: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["function"] == other)
+        .collect();
+    assert_eq!(mine.len(), 1, "{report:#}");
+    assert_eq!(mine[0]["kind"], "image-archived");
+}
