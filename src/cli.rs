@@ -289,6 +289,10 @@ pub struct DeployArgs {
     /// What the image's provenance must say.
     #[command(flatten)]
     pub provenance: ProvenanceArgs,
+    /// Tag the deployed image and the way back (the alias's previous version) with
+    /// lambda.<function>.<version>, so lifecycle rules keep them (see `retain`)
+    #[arg(long)]
+    pub protect: bool,
 }
 
 /// The arguments of `release`.
@@ -713,6 +717,7 @@ impl Command {
                 provenance: args
                     .provenance
                     .requirements(Duration::from_secs(args.wait_timeout))?,
+                protect: args.protect,
             }),
             Command::Release(args) => Plan::Release(match &args.action {
                 ReleaseCommand::Status(t) => t.request(ReleaseAction::Status, false)?,

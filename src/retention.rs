@@ -257,6 +257,19 @@ pub fn with_keep_rule(policy: &str, prefix: &str) -> Result<Option<String>, Poli
     ))
 }
 
+/// Whether a lifecycle policy has a rule for untagged images (what a moved tag
+/// leaves behind). A policy that does not parse has none that can be read.
+pub fn has_untagged_rule(policy: &str) -> bool {
+    serde_json::from_str::<Value>(policy)
+        .ok()
+        .and_then(|doc| doc.get("rules").and_then(Value::as_array).cloned())
+        .is_some_and(|rules| {
+            rules
+                .iter()
+                .any(|r| r["selection"]["tagStatus"] == "untagged")
+        })
+}
+
 /// Why `prune` keeps a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -432,6 +445,17 @@ mod tests {
         for bad in ["not json", "{}", r#"{"rules":[{"selection":{}}]}"#] {
             assert!(with_keep_rule(bad, "lambda.").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn untagged_rules_are_recognised() {
+        assert!(has_untagged_rule(
+            r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged"}}]}"#
+        ));
+        assert!(!has_untagged_rule(
+            r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any"}}]}"#
+        ));
+        assert!(!has_untagged_rule("not json"));
     }
 
     #[test]

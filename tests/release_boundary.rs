@@ -270,6 +270,7 @@ fn request(strategy: Strategy, probe: bool) -> DeployRequest {
             }),
         }),
         provenance: Default::default(),
+        protect: false,
     }
 }
 

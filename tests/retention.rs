@@ -639,3 +639,78 @@ async fn rollback_refuses_an_archived_target_and_scan_names_it() {
     assert_eq!(mine.len(), 1, "{report:#}");
     assert_eq!(mine[0]["kind"], "image-archived");
 }
+
+/// `deploy --alias` warns when the way back runs an image the policy would expire;
+/// `deploy --protect` tags the deployed image and the way back.
+#[tokio::test]
+async fn deploy_alias_checks_the_way_back_and_protect_tags_it() {
+    let (repo, function) = setup().await;
+    put_policy(
+        &repo,
+        json!([{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1}, "action": {"type": "expire"}}]),
+    )
+    .await;
+    let first = push_image(&repo, Some("latest"), "1").await;
+    create_function(&function, &uri(&repo, ":latest"), Architecture::X8664).await;
+    let out = deploy(&uri(&repo, ":latest"), &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let codes = |report: &Value| -> Vec<String> {
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!codes(&json(&out)).contains(&"rollback-target-at-risk".to_owned()));
+
+    // `latest` moves: the way back (version 1) is left untagged.
+    let second = push_image(&repo, Some("latest"), "2").await;
+    let out = deploy(&uri(&repo, ":latest"), &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(
+        codes(&report).contains(&"rollback-target-at-risk".to_owned()),
+        "{report:#}"
+    );
+    assert!(
+        report["warnings"].to_string().contains(&first),
+        "{report:#}"
+    );
+    assert_eq!(report.get("protected"), None);
+
+    let third = push_image(&repo, Some("latest"), "3").await;
+    let out = deploy(
+        &uri(&repo, ":latest"),
+        &function,
+        &["--alias", "live", "--protect"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["alias"]["version"], "3", "{report:#}");
+    let mut written: Vec<String> = report["protected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap().to_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        vec![
+            format!("lambda.{function}.2"),
+            format!("lambda.{function}.3"),
+            format!("lambda.{function}.latest")
+        ]
+    );
+    assert!(
+        tags_of(&repo, &second)
+            .await
+            .contains(&format!("lambda.{function}.2"))
+    );
+    assert!(
+        tags_of(&repo, &third)
+            .await
+            .contains(&format!("lambda.{function}.3"))
+    );
+}

@@ -105,6 +105,8 @@ pub struct DeployRequest {
     /// As for [`CheckRequest::provenance`]: the image is judged once, before the first
     /// write; unmet, nothing is written.
     pub provenance: ProvenanceRequirements,
+    /// `--protect`: tag the deployed image and the way back (`lambda.<function>.<version>`).
+    pub protect: bool,
 }
 
 /// A spinner line on stderr: one [`indicatif::MultiProgress`] for the run, so that

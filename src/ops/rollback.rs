@@ -299,6 +299,7 @@ pub async fn rollback(
             progress: req.progress,
             gradual: None,
             provenance: Default::default(),
+            protect: false,
         };
         // As deploy does: a function being created, or busy with another update, is
         // waited for first (Lambda would refuse the update).

@@ -203,6 +203,9 @@ pub struct DeployReport {
     pub deployments: Vec<DeploymentReport>,
     /// With `--canary` or `--linear`: the gradual release of every function's alias.
     pub release: Option<ReleaseReport>,
+    /// With `--protect`: the protective tags written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<retain::TagWrite>,
 }
 
 /// One function's part of a deploy.
