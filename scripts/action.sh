@@ -147,6 +147,7 @@ bool dry_run dry-run "${INPUT_DRY_RUN:-}"
 bool keep_provenance keep-provenance "${INPUT_KEEP_PROVENANCE:-}"
 bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
 bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
+bool protect protect "${INPUT_PROTECT:-}"
 
 trim() {
     local s="$1"
@@ -219,6 +220,8 @@ done <<<"${INPUT_ALARMS:-}"
 builder="$(trim "${INPUT_PROVENANCE_BUILDER:-}")"
 [[ -n "$builder" ]] && args+=(--provenance-builder "$builder")
 [[ "$require_signed" == true ]] && args+=(--require-signed)
+# protect: only deploy tags the image and the way back.
+[[ "$protect" == true && "$command" == deploy ]] && args+=(--protect)
 args+=(--output json)
 
 echo "ecr-lambda ${args[*]}" >&2
