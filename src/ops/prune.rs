@@ -48,12 +48,27 @@ fn routes(f: &FunctionPins) -> BTreeMap<u64, Vec<String>> {
 pub async fn prune(clients: &Clients, req: &PruneRequest) -> Result<Outcome<PruneReport>, Error> {
     let targets = Targets::Functions(vec![req.function.clone()]);
     let f = read_functions(clients, &targets, 1).await?.remove(0);
+    // A property of the function, not of what was typed: exit 1, nothing deleted.
     if f.durable {
-        return Err(Error::Usage(format!(
-            "{} has a DurableConfig: durable executions stay pinned to their version for up to a \
-             year, so prune deletes no version of it",
-            f.name
-        )));
+        let report = PruneReport {
+            function: f.name.clone(),
+            kept: Vec::new(),
+            deleted: Vec::new(),
+            released_tags: Vec::new(),
+            warnings: Vec::new(),
+            dry_run: req.dry_run,
+            error: None,
+            refused: Some(format!(
+                "{} has a DurableConfig: durable executions stay pinned to their version for up \
+                 to a year, and only qualified ARNs can invoke them, so prune deletes no version \
+                 of it",
+                f.name
+            )),
+        };
+        return Ok(Outcome {
+            report,
+            exit: ExitCode::NotUsable,
+        });
     }
     let versions: Vec<u64> = f
         .pins
@@ -83,6 +98,7 @@ pub async fn prune(clients: &Clients, req: &PruneRequest) -> Result<Outcome<Prun
         warnings,
         dry_run: req.dry_run,
         error: None,
+        refused: None,
     };
     if req.dry_run {
         return Ok(Outcome {

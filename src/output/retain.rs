@@ -284,10 +284,15 @@ pub struct PruneReport {
     pub dry_run: bool,
     /// The error that stopped the deletions, after those listed.
     pub error: Option<ErrorDetail>,
+    /// Why nothing was considered (a function with `DurableConfig`).
+    pub refused: Option<String>,
 }
 
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.refused {
+            return writeln!(f, "refused: {why}");
+        }
         for k in &self.kept {
             let why = match &k.why {
                 crate::retention::Why::Newest => "one of the newest".to_owned(),
