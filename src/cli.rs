@@ -290,7 +290,7 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub provenance: ProvenanceArgs,
     /// Tag the deployed image and the way back (the alias's previous version) with
-    /// lambda.<function>.<version>, so lifecycle rules keep them (see `retain`)
+    /// lambda.FUNCTION.VERSION, so lifecycle rules keep them (see `retain`)
     #[arg(long)]
     pub protect: bool,
 }
@@ -391,7 +391,7 @@ pub struct RetainArgs {
     /// Every image function of the region
     #[arg(long)]
     pub all_functions: bool,
-    /// Tag every image in use (PREFIX<function>.<version>, PREFIX<function>.latest), then preview again
+    /// Tag every image in use (PREFIXFUNCTION.VERSION, PREFIXFUNCTION.latest), then preview again
     #[arg(long)]
     pub protect: bool,
     /// Also put the keep rule ahead of every rule of each lifecycle policy (PutLifecyclePolicy); implies --protect
