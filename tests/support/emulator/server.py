@@ -2040,9 +2040,11 @@ class BadRequest(Exception):
 
 
 import lambda_versions  # noqa: E402  (next to this file) [L12] [L13]
-import retention  # noqa: E402  (next to this file) [E13]-[E18] [L11]
+import preview  # noqa: E402  (next to this file) [E16] [E17]
+import retention  # noqa: E402  (next to this file) [E13]-[E15] [E18] [L11]
 
 retention.install(sys.modules[__name__])
+preview.install()
 lambda_versions.install(sys.modules[__name__])
 
 
