@@ -678,3 +678,38 @@ async fn deploy_alias_checks_the_way_back_and_protect_tags_it() {
             .contains(&format!("lambda.{function}.3"))
     );
 }
+
+/// A function runs the platform image of an index by digest; the tag moves off the
+/// index, and the untagged rule would expire the index: its child is at risk through
+/// it (ECR expires an index's children only once the index is gone).
+#[tokio::test]
+async fn an_image_listed_by_an_expiring_index_is_at_risk_through_it() {
+    let (repo, function) = setup().await;
+    let case = load_case("buildx-single");
+    seed(&repo, "v1", &case).await;
+    let child = case.child("image-amd64.json").digest.clone();
+    create_function(
+        &function,
+        &uri(&repo, &format!("@{child}")),
+        Architecture::X8664,
+    )
+    .await;
+    // v1 moves to another image: the index is left untagged.
+    push_image(&repo, Some("v1"), "other").await;
+    // The index is old; its child was pushed now, so the rule does not select the
+    // child itself: only the index puts it at risk.
+    pushed(&repo, &case.root.digest, 10.0);
+    put_policy(
+        &repo,
+        json!([{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1}, "action": {"type": "expire"}}]),
+    )
+    .await;
+    let out = retain(&["--function", &function]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(
+        image(&report, &child)["risk"],
+        json!({"rule_priority": 1, "action": "expire", "via": "index"}),
+        "{report:#}"
+    );
+}
