@@ -677,6 +677,21 @@ async fn deploy_alias_checks_the_way_back_and_protect_tags_it() {
             .await
             .contains(&format!("lambda.{function}.3"))
     );
+    // The text report names what was protected.
+    let fourth = push_image(&repo, Some("latest"), "4").await;
+    let out = run(&[
+        "deploy",
+        &uri(&repo, ":latest"),
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--protect",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = format!("protect:   {repo}:lambda.{function}.4 -> {}", &fourth[..19]);
+    assert!(text.contains(&line), "{text}");
 }
 
 /// A function runs the platform image of an index by digest; the tag moves off the

@@ -425,6 +425,15 @@ impl fmt::Display for DeployReport {
         if let Some(release) = &self.release {
             write!(f, "{release}")?;
         }
+        for t in &self.protected {
+            writeln!(
+                f,
+                "protect:   {}:{} -> {}",
+                t.repository,
+                t.tag,
+                short(&t.digest)
+            )?;
+        }
         Ok(())
     }
 }
