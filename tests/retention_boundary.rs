@@ -210,3 +210,58 @@ async fn prune_refuses_a_durable_function_and_deletes_nothing() {
     );
     assert_eq!(delete.num_calls(), 0);
 }
+
+/// A lifecycle policy someone changes between the read and `--protect-policy`'s
+/// write is left as they wrote it: AWS conflict (exit 3), no PutLifecyclePolicy.
+#[tokio::test]
+async fn a_policy_changed_since_it_was_read_is_not_overwritten() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = reads.clone();
+    let policy = mock!(aws_sdk_ecr::Client::get_lifecycle_policy).then_compute_output(move |_| {
+        // The first read is the audit's; the next is the one just before the write.
+        let text = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            r#"{"rules":[]}"#
+        } else {
+            r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}"#
+        };
+        GetLifecyclePolicyOutput::builder().lifecycle_policy_text(text).build()
+    });
+    let described = mock!(aws_sdk_ecr::Client::describe_images).then_output(|| {
+        DescribeImagesOutput::builder()
+            .image_details(
+                ImageDetail::builder()
+                    .image_digest(DIGEST)
+                    .image_tags("lambda.fn.latest")
+                    .image_status(ImageStatus::Active)
+                    .build(),
+            )
+            .build()
+    });
+    let start = mock!(aws_sdk_ecr::Client::start_lifecycle_policy_preview)
+        .then_output(|| StartLifecyclePolicyPreviewOutput::builder().build());
+    let preview = mock!(aws_sdk_ecr::Client::get_lifecycle_policy_preview).then_output(|| {
+        GetLifecyclePolicyPreviewOutput::builder()
+            .status(LifecyclePolicyPreviewStatus::Complete)
+            .build()
+    });
+    let put_policy = mock!(aws_sdk_ecr::Client::put_lifecycle_policy).then_output(|| {
+        aws_sdk_ecr::operation::put_lifecycle_policy::PutLifecyclePolicyOutput::builder().build()
+    });
+    let lambda = function_rules(false);
+    let clients = clients(
+        &[&policy, &described, &start, &preview, &put_policy],
+        &lambda.iter().collect::<Vec<_>>(),
+    );
+    let err = retain(&clients, &request(Duration::from_secs(30)))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Aws(e) => assert_eq!(e.kind, AwsErrorKind::Conflict, "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.exit_code(), ExitCode::Aws);
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    assert_eq!(put_policy.num_calls(), 0);
+}

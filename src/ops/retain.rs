@@ -69,6 +69,15 @@ pub(crate) struct RepoState {
 }
 
 impl RepoState {
+    /// Whether a pin's `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME` is this repository.
+    pub(crate) fn holds(&self, repository: &str) -> bool {
+        let registry = crate::reference::Registry {
+            account: self.repo.registry_id.clone().unwrap_or_default(),
+            region: self.repo.region.clone(),
+        };
+        repository == format!("{}/{}", registry.host(), self.repo.name)
+    }
+
     fn risk(&self, digest: &Digest) -> Option<retention::Risk> {
         let preview = self.preview.as_ref()?;
         retention::risk_of(digest, &preview.hits, &self.parents)
@@ -267,11 +276,7 @@ fn report(
             let mut used_by = Vec::new();
             for f in functions {
                 for pin in f.pins.iter().filter(|p| p.digest.as_ref() == Some(digest)) {
-                    if pin
-                        .repository
-                        .as_deref()
-                        .is_some_and(|r| r.ends_with(&format!("/{}", state.repo.name)))
-                    {
+                    if pin.repository.as_deref().is_some_and(|r| state.holds(r)) {
                         used_by.push(f.used_by(pin));
                     }
                 }

@@ -22,13 +22,12 @@ fn wanted_tags(
     state: &RepoState,
 ) -> BTreeMap<Digest, Vec<String>> {
     let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
-    let suffix = format!("/{}", state.repo.name);
     for f in functions {
         for pin in f.pins.iter().filter(|p| p.qualifier == p.version) {
             let (Some(digest), Some(repository)) = (&pin.digest, &pin.repository) else {
                 continue;
             };
-            if !repository.ends_with(&suffix) || !state.digests.contains(digest) {
+            if !state.holds(repository) || !state.digests.contains(digest) {
                 continue;
             }
             let version = (pin.version != "$LATEST").then_some(pin.version.as_str());
@@ -160,6 +159,21 @@ pub(crate) async fn execute(plan: WritePlan, req: &RetainRequest) -> Result<Writ
         });
     }
     for (state, text) in &plan.policies {
+        // ECR has no conditional PutLifecyclePolicy: read it again just before, and
+        // leave a policy someone changed since it was read as they left it.
+        let now = ecr_ret::lifecycle_policy(&state.client, &state.repo).await?;
+        if now != state.policy {
+            return Err(AwsError::new(
+                "PutLifecyclePolicy",
+                AwsErrorKind::Conflict,
+                format!(
+                    "the lifecycle policy of {} changed since it was read; it was not written",
+                    state.repo.name
+                ),
+            )
+            .with_hint("run the command again: it reads the policy as it is now")
+            .into());
+        }
         ecr_ret::put_lifecycle_policy(&state.client, &state.repo, text).await?;
         writes.policies.push(PolicyWrite {
             repository: state.repo.name.clone(),
