@@ -788,3 +788,53 @@ async fn all_functions_of_the_region_are_audited() {
     assert_eq!(images[0]["status"], "safe");
     assert_eq!(report["repositories"][0]["policy"], Value::Null);
 }
+
+/// A durable function's versions stay: prune refuses it, exit 1, nothing deleted.
+#[tokio::test]
+async fn prune_refuses_a_durable_function() {
+    let (repo, function) = setup().await;
+    let first = push_image(&repo, Some("v1"), "1").await;
+    lambda()
+        .await
+        .create_function()
+        .function_name(&function)
+        .role(ROLE_ARN)
+        .package_type(aws_sdk_lambda::types::PackageType::Image)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .image_uri(uri(&repo, ":v1"))
+                .build(),
+        )
+        .durable_config(
+            aws_sdk_lambda::types::DurableConfig::builder()
+                .retention_period_in_days(30)
+                .execution_timeout(3600)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    publish(&function, &repo, &first).await;
+    let second = push_image(&repo, Some("v2"), "2").await;
+    publish(&function, &repo, &second).await;
+    let out = run(&[
+        "prune",
+        "--function",
+        &function,
+        "--keep",
+        "0",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(
+        report["refused"]
+            .as_str()
+            .unwrap()
+            .contains("DurableConfig"),
+        "{report:#}"
+    );
+    assert_eq!(report["deleted"], json!([]));
+    assert_eq!(versions(&function).await.len(), 3);
+}
