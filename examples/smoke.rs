@@ -495,6 +495,7 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
         progress: false,
         gradual: None,
         provenance: Default::default(),
+        protect: false,
     };
     let base = ImageRef {
         selector: Selector::Tag("base".into()),
@@ -648,6 +649,7 @@ async fn library(s: &mut Smoke, image_ref: ImageRef, image: &str) -> Result<Stri
         progress: false,
         gradual: None,
         provenance: Default::default(),
+        protect: false,
     };
     s.deployed = true;
     let deployed = ecr_lambda::deploy(&s.clients, &deploy)

@@ -198,6 +198,7 @@ bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
 bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
 probe_logs=""
 bool probe_logs probe-logs "${INPUT_PROBE_LOGS:-}"
+bool protect protect "${INPUT_PROTECT:-}"
 
 trim() {
     local s="$1"
@@ -270,6 +271,8 @@ done <<<"${INPUT_ALARMS:-}"
 builder="$(trim "${INPUT_PROVENANCE_BUILDER:-}")"
 [[ -n "$builder" ]] && args+=(--provenance-builder "$builder")
 [[ "$require_signed" == true ]] && args+=(--require-signed)
+# protect: only deploy tags the image and the way back.
+[[ "$protect" == true && "$command" == deploy ]] && args+=(--protect)
 args+=(--output json)
 
 report_file="$(mktemp)"

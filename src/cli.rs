@@ -11,8 +11,8 @@ use crate::lambda::FunctionRef;
 use crate::manifest::PlatformArg;
 use crate::manifest::statement::{ProvenanceRequirements, Revision};
 use crate::ops::{
-    CheckRequest, DeployRequest, FixRequest, Gradual, Probe, ReleaseAction, ReleaseRequest,
-    RollbackRequest, ScanRequest,
+    CheckRequest, DeployRequest, FixRequest, Gradual, Probe, PruneRequest, ReleaseAction,
+    ReleaseRequest, RetainRequest, RollbackRequest, ScanRequest, Targets,
 };
 use crate::reference::{ImageRef, Selector, validate_tag};
 use crate::strategy::{Strategy, Weight, parse_duration};
@@ -113,6 +113,10 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Audit repositories (and functions) for tags and images Lambda will refuse
     Scan(ScanArgs),
+    /// Which images Lambda still runs, and what ECR's lifecycle policies would do to them; protect or restore them
+    Retain(RetainArgs),
+    /// Delete the published versions beyond the newest N that no alias routes to
+    Prune(PruneArgs),
     /// Print shell completions
     Completions {
         /// The shell to print completions for
@@ -290,6 +294,10 @@ pub struct DeployArgs {
     /// What the image's provenance must say.
     #[command(flatten)]
     pub provenance: ProvenanceArgs,
+    /// Tag the deployed image and the way back (the alias's previous version) with
+    /// lambda.FUNCTION.VERSION, so lifecycle rules keep them (see `retain`)
+    #[arg(long)]
+    pub protect: bool,
 }
 
 /// The arguments of `release`.
@@ -378,6 +386,69 @@ pub struct ScanArgs {
     pub yes: bool,
 }
 
+/// The arguments of `retain`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("targets").args(["function", "all_functions"]).required(true)))]
+pub struct RetainArgs {
+    /// A function (name or ARN) whose images to keep; repeatable, each read in its own region
+    #[arg(long, value_name = "NAME|ARN")]
+    pub function: Vec<String>,
+    /// Every image function of the region
+    #[arg(long)]
+    pub all_functions: bool,
+    /// Tag every image in use (PREFIXFUNCTION.VERSION, PREFIXFUNCTION.latest), then preview again
+    #[arg(long)]
+    pub protect: bool,
+    /// Also put the keep rule ahead of every rule of each lifecycle policy (PutLifecyclePolicy); implies --protect
+    #[arg(long)]
+    pub protect_policy: bool,
+    /// Restore every archived image in use (UpdateImageStorageClass STANDARD)
+    #[arg(long)]
+    pub restore: bool,
+    /// With --restore: return while the images are still ACTIVATING
+    #[arg(long, requires = "restore")]
+    pub no_wait: bool,
+    /// Seconds each lifecycle preview, and the wait for restores, may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub wait_timeout: u64,
+    /// The protective tags' prefix
+    #[arg(long, value_name = "PREFIX", default_value = crate::retention::DEFAULT_TAG_PREFIX)]
+    pub tag_prefix: String,
+    /// Write nothing; print the tags, policies and restores it would write
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Functions read at once
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// The arguments of `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The function (name or ARN)
+    #[arg(long, value_name = "NAME|ARN")]
+    pub function: String,
+    /// How many of the newest published versions stay, whatever routes to them
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub keep: u32,
+    /// Delete nothing; print what would be deleted
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove the deleted versions' protective tags (not where something else still runs the image)
+    #[arg(long)]
+    pub release_tags: bool,
+    /// The protective tags' prefix
+    #[arg(long, value_name = "PREFIX", default_value = crate::retention::DEFAULT_TAG_PREFIX)]
+    pub tag_prefix: String,
+}
+
+fn tag_prefix(prefix: &str) -> Result<String, Error> {
+    crate::retention::validate_prefix(prefix).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(prefix.to_owned())
+}
+
 /// A validated command, ready to run.
 #[derive(Debug)]
 pub enum Plan {
@@ -399,6 +470,10 @@ pub enum Plan {
         /// `--yes`: `--fix` writes without asking first.
         yes: bool,
     },
+    /// Audit, protect or restore the images functions run: [`crate::ops::retain()`].
+    Retain(RetainRequest),
+    /// Delete old versions: [`crate::ops::prune()`].
+    Prune(PruneRequest),
     /// Print the completions for this shell.
     Completions(clap_complete::Shell),
     /// Print the man page.
@@ -438,7 +513,15 @@ impl Plan {
                     function: None,
                 };
             }
-            Plan::Scan { .. } | Plan::Completions(_) | Plan::Manpage => return Regions::default(),
+            Plan::Prune(r) => {
+                return Regions {
+                    image: r.function.region.clone(),
+                    function: r.function.region.clone(),
+                };
+            }
+            Plan::Scan { .. } | Plan::Retain(_) | Plan::Completions(_) | Plan::Manpage => {
+                return Regions::default();
+            }
         };
         Regions {
             image: image.registry.as_ref().map(|r| r.region.clone()),
@@ -650,6 +733,7 @@ impl Command {
                 provenance: args
                     .provenance
                     .requirements(Duration::from_secs(args.wait_timeout))?,
+                protect: args.protect,
             }),
             Command::Release(args) => Plan::Release(match &args.action {
                 ReleaseCommand::Status(t) => t.request(ReleaseAction::Status, false)?,
@@ -698,6 +782,28 @@ impl Command {
                         && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 })
             }
+            Command::Retain(args) => Plan::Retain(RetainRequest {
+                targets: if args.all_functions {
+                    Targets::All
+                } else {
+                    Targets::Functions(functions(&args.function)?)
+                },
+                protect: args.protect || args.protect_policy,
+                protect_policy: args.protect_policy,
+                restore: args.restore,
+                wait: !args.no_wait,
+                wait_timeout: Duration::from_secs(args.wait_timeout),
+                tag_prefix: tag_prefix(&args.tag_prefix)?,
+                dry_run: args.dry_run,
+                concurrency: usize::from(args.concurrency),
+            }),
+            Command::Prune(args) => Plan::Prune(PruneRequest {
+                function: function_ref(Some(&args.function))?.expect("given"),
+                keep: args.keep as usize,
+                dry_run: args.dry_run,
+                release_tags: args.release_tags,
+                tag_prefix: tag_prefix(&args.tag_prefix)?,
+            }),
             Command::Completions { shell } => Plan::Completions(*shell),
             Command::Manpage => Plan::Manpage,
             Command::Whoami { image } => {

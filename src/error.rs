@@ -202,7 +202,13 @@ pub fn service_of(operation: &str) -> &'static str {
         | "ListImages"
         | "DescribeRepositories"
         | "DescribeImageSigningStatus"
-        | "BatchCheckLayerAvailability" => "ecr",
+        | "BatchCheckLayerAvailability"
+        | "GetLifecyclePolicy"
+        | "PutLifecyclePolicy"
+        | "StartLifecyclePolicyPreview"
+        | "GetLifecyclePolicyPreview"
+        | "UpdateImageStorageClass"
+        | "BatchDeleteImage" => "ecr",
         "DescribeAlarms" => "cloudwatch",
         "GetCallerIdentity" => "sts",
         _ => "lambda",

@@ -112,6 +112,7 @@
 //!                 revision: Some("a9ba846486420e07d30db1107411ac3697ecab68".parse()?),
 //!                 ..ProvenanceRequirements::default()
 //!             },
+//!             protect: false, // `deploy --protect`: tag the image and the way back
 //!         },
 //!     )
 //!     .await?;
@@ -135,6 +136,7 @@ pub mod manifest;
 pub mod ops;
 pub mod output;
 pub mod reference;
+pub mod retention;
 pub mod strategy;
 pub mod text;
 

@@ -188,6 +188,8 @@ async fn run(cli: &Cli, plan: Plan, calls: &CallStats) -> Result<ExitCode, Error
             Plan::Rollback(req) => render(ops::rollback(&clients, &req).await?, format),
             Plan::Release(req) => render(ops::release(&clients, &req).await?, format),
             Plan::Scan { request, yes } => run_scan(&clients, &request, yes, format).await?,
+            Plan::Retain(req) => render(ops::retain(&clients, &req).await?, format),
+            Plan::Prune(req) => render(ops::prune(&clients, &req).await?, format),
             Plan::Completions(_) | Plan::Manpage | Plan::Whoami(_) => {
                 unreachable!("handled above")
             }

@@ -329,6 +329,7 @@ fn action_yml_and_the_script_agree() {
             "provenance-source",
             "provenance-revision",
             "provenance-builder",
+            "protect",
             "require-signed",
             "canary",
             "bake",
@@ -422,6 +423,7 @@ fn rollback_passes_only_its_own_flags_and_reports_the_version() {
         .env("INPUT_TAG", "v1")
         .env("INPUT_KEEP_PROVENANCE", "false")
         .env("INPUT_WAIT_TIMEOUT", "60")
+        .env("INPUT_PROTECT", "true")
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -1503,4 +1505,37 @@ fn an_echoed_input_cannot_start_a_workflow_command() {
         "{}",
         run.summary
     );
+}
+
+/// `protect: true` runs `deploy --protect`: the deployed image gets its protective
+/// tags (issue 21).
+#[tokio::test]
+async fn protect_true_tags_the_deployed_image() {
+    let (repo, function, case) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    lambda_behaviour(&function, serde_json::json!({"update_seconds": 0}));
+    let run = action(&[
+        ("image", &uri(&repo, ":v1")),
+        ("function", &function),
+        ("alias", "live"),
+        ("protect", "true"),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.log());
+    assert!(run.log().contains("--protect"), "{}", run.log());
+    let report = run.report();
+    let tags: Vec<&str> = report["protected"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert!(
+        tags.contains(&format!("lambda.{function}.1").as_str()),
+        "{tags:?}"
+    );
+    assert_tag(
+        &repo,
+        &format!("lambda.{function}.1"),
+        &case.child("image-amd64.json").digest,
+    )
+    .await;
 }

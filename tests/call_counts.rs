@@ -173,7 +173,7 @@ async fn release_paths_make_the_minimum_calls() {
     );
     // A second release, of the base image, then a rollback of the alias: the
     // versions, the alias and $LATEST together; the version rolled back to and the
-    // one left, together; its image's existence; UpdateAlias.
+    // one left, together; its image's existence and status (DescribeImages); UpdateAlias.
     let base = uri(&repo, ":base");
     let out = run_at(
         &endpoint,
@@ -183,7 +183,7 @@ async fn release_paths_make_the_minimum_calls() {
     measure(
         &["rollback", "--function", &function, "--alias", "live"],
         &[
-            ("BatchGetImage", 1),
+            ("DescribeImages", 1),
             ("GetAlias", 1),
             ("GetFunction", 3),
             ("ListVersionsByFunction", 1),
@@ -245,6 +245,8 @@ async fn a_canary_makes_the_minimum_calls() {
             ("Invoke", 1),
             // The weight, then the promotion.
             ("UpdateAlias", 2),
+            // The way back (the alias's version 1 image), read alongside (issue 21).
+            ("DescribeImages", 1),
         ])
     );
 }
@@ -373,5 +375,79 @@ async fn what_the_provenance_read_costs() {
             ("GetDownloadUrlForLayer", 2),
             ("GetBlob", 2),
         ],
+    );
+}
+
+/// `retain` over two repositories, one with 105 images in use: one DescribeImages
+/// per 100 digests per repository, one preview per repository (started once, read
+/// until COMPLETE), one GetFunction per qualifier (issue 21, section 8).
+#[tokio::test]
+async fn retain_reads_each_repository_in_bounded_calls() {
+    use support::retention::{publish, push_image_with};
+    let policy = serde_json::json!({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}).to_string();
+    let mut functions = Vec::new();
+    for (n, versions) in [(0, 105), (1, 2)] {
+        let repo = unique("many");
+        create_repository(&repo, false).await;
+        ecr()
+            .await
+            .put_lifecycle_policy()
+            .repository_name(&repo)
+            .lifecycle_policy_text(&policy)
+            .send()
+            .await
+            .unwrap();
+        let function = unique("fn");
+        quick(&function);
+        let first = push_image_with(&repo, Some("v0"), &format!("{n}-0"), false).await;
+        create_function(
+            &function,
+            &uri(&repo, &format!("@{first}")),
+            Architecture::X8664,
+        )
+        .await;
+        for v in 1..=versions {
+            let digest =
+                push_image_with(&repo, Some(&format!("v{v}")), &format!("{n}-{v}"), false).await;
+            publish(&function, &repo, &digest).await;
+        }
+        functions.push(function);
+    }
+    let proxy = proxy();
+    let out = run_at(
+        &proxy.endpoint(),
+        &[
+            "retain",
+            "--function",
+            &functions[0],
+            "--function",
+            &functions[1],
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    assert_eq!(report["images"].as_array().unwrap().len(), 105 + 2);
+    let calls = proxy.counts();
+    let preview_reads = calls.get("GetLifecyclePolicyPreview").copied().unwrap_or(0);
+    assert_eq!(
+        calls,
+        counts(&[
+            // 105 digests: 100 + 5; 2 digests: 1.
+            ("DescribeImages", 3),
+            ("GetLifecyclePolicy", 2),
+            ("StartLifecyclePolicyPreview", 2),
+            // The emulator answers IN_PROGRESS once after a start.
+            ("GetLifecyclePolicyPreview", preview_reads.max(4)),
+            // $LATEST and each version; versions and aliases listed (50 a page).
+            ("GetFunction", 1 + 105 + 1 + 2),
+            ("ListVersionsByFunction", 3 + 1),
+            ("ListAliases", 2),
+        ])
+    );
+    assert_eq!(
+        preview_reads, 4,
+        "one start and one read until COMPLETE per repository"
     );
 }

@@ -289,6 +289,82 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
         used.extend(accesses.into_iter().map(|a| a.action));
     }
 
+    // Keeping the way back (issue 21): a repository with a policy, a function with
+    // three versions and an alias, then retain's, restore's and prune's writes.
+    {
+        use support::retention::{publish, push_image};
+        let (repo, function) = (unique("keep"), unique("fn-keep"));
+        create_repository(&repo, false).await;
+        lambda_behaviour(&function, serde_json::json!({"update_seconds": 0}));
+        ecr()
+            .await
+            .put_lifecycle_policy()
+            .repository_name(&repo)
+            .lifecycle_policy_text(
+                serde_json::json!({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}).to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut digests = Vec::new();
+        for n in 1..=3 {
+            digests.push(push_image(&repo, Some(&format!("v{n}")), &n.to_string()).await);
+        }
+        create_function(&function, &uri(&repo, ":v1"), Architecture::X8664).await;
+        for d in &digests {
+            publish(&function, &repo, d).await;
+        }
+        lambda()
+            .await
+            .create_alias()
+            .function_name(&function)
+            .name("live")
+            .function_version("3")
+            .send()
+            .await
+            .unwrap();
+        let names = Names {
+            region: REGION,
+            repository: &repo,
+            function: &function,
+        };
+        used.extend(check(
+            &policy,
+            &names,
+            &["retain", "--function", &function, "--protect-policy"],
+        ));
+        ecr()
+            .await
+            .update_image_storage_class()
+            .repository_name(&repo)
+            .image_id(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_digest(&digests[1])
+                    .build(),
+            )
+            .target_storage_class(aws_sdk_ecr::types::TargetStorageClass::Archive)
+            .send()
+            .await
+            .unwrap();
+        used.extend(check(
+            &policy,
+            &names,
+            &["retain", "--function", &function, "--restore", "--no-wait"],
+        ));
+        used.extend(check(
+            &policy,
+            &names,
+            &[
+                "prune",
+                "--function",
+                &function,
+                "--keep",
+                "0",
+                "--release-tags",
+            ],
+        ));
+    }
+
     // scan --functions reads every function of the region (ListFunctions on `*`, then
     // each image function): in a region of its own here, so that the functions of
     // other tests are not read.

@@ -381,6 +381,7 @@ fn request(strategy: Strategy, probe: bool) -> DeployRequest {
             }),
         }),
         provenance: Default::default(),
+        protect: false,
     }
 }
 

@@ -232,6 +232,7 @@ fn deploy_request() -> DeployRequest {
         progress: false,
         gradual: None,
         provenance: Default::default(),
+        protect: false,
     }
 }
 

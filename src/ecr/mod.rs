@@ -14,6 +14,7 @@ use crate::manifest::RawManifest;
 use crate::manifest::media_type;
 
 pub mod blob;
+pub mod retention;
 pub mod signing;
 use crate::reference::Selector;
 

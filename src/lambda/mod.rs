@@ -18,6 +18,7 @@ use crate::error::{AwsError, AwsErrorKind};
 use crate::manifest::{FunctionFacts, LambdaArch};
 
 mod invoke;
+pub mod pins;
 pub mod releases;
 
 pub use invoke::{Invoked, LOG_LINES, invoke};

@@ -35,7 +35,7 @@ impl Alias {
         self.weights.iter().next().map(|(v, w)| (v.as_str(), *w))
     }
 
-    fn from_parts(
+    pub(crate) fn from_parts(
         name: &str,
         version: Option<&str>,
         revision_id: Option<&str>,

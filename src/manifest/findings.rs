@@ -85,6 +85,10 @@ pub enum Code {
     /// A warning: the config blob could not be read; the message says why (a missing
     /// `ecr:GetDownloadUrlForLayer`, say). The rules that need it are not applied.
     ConfigUnreadable,
+    /// `deploy --alias`: the way back (the alias's version before the deploy) runs an
+    /// image that is gone, archived, or untagged under a policy that expires untagged
+    /// images.
+    RollbackTargetAtRisk,
 }
 
 impl Code {
@@ -113,6 +117,7 @@ impl Code {
             Code::NotLinux => "not-linux",
             Code::NoEntrypoint => "no-entrypoint",
             Code::ConfigUnreadable => "config-unreadable",
+            Code::RollbackTargetAtRisk => "rollback-target-at-risk",
             Code::ProvenanceMissing => "provenance-missing",
             Code::ProvenanceMismatch => "provenance-mismatch",
             Code::ProvenanceUnreadable => "provenance-unreadable",

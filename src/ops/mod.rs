@@ -6,7 +6,10 @@ mod deploy;
 mod fix;
 pub(crate) mod image_config;
 pub(crate) mod provenance;
+mod prune;
 mod release;
+mod retain;
+mod retain_write;
 mod rollback;
 mod scan;
 
@@ -15,7 +18,9 @@ use std::time::Duration;
 pub use check::check;
 pub use deploy::deploy;
 pub use fix::fix;
+pub use prune::{PruneRequest, prune};
 pub use release::{Gradual, Probe, ReleaseAction, ReleaseRequest, release};
+pub use retain::{RetainRequest, Targets, retain};
 pub use rollback::{RollbackRequest, rollback};
 pub use scan::{ScanRequest, scan};
 
@@ -100,6 +105,8 @@ pub struct DeployRequest {
     /// As for [`CheckRequest::provenance`]: the image is judged once, before the first
     /// write; unmet, nothing is written.
     pub provenance: ProvenanceRequirements,
+    /// `--protect`: tag the deployed image and the way back (`lambda.<function>.<version>`).
+    pub protect: bool,
 }
 
 /// A spinner line on stderr: one [`indicatif::MultiProgress`] for the run, so that

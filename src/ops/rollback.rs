@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::ecr::{self, Repository};
+use crate::ecr::Repository;
 use crate::error::{Error, ExitCode};
 use crate::lambda::releases::{self, Version};
 use crate::lambda::{self, FunctionRef};
@@ -240,16 +240,10 @@ pub async fn rollback(
             ),
         );
     };
-    // A version whose image is gone cannot run (Lambda's ImageDeleted).
-    if !image_exists(clients, &image, &digest).await? {
-        return not_usable(
-            report,
-            format!(
-                "version {} runs {image}, which is no longer in ECR: Lambda would fail it \
-                 (ImageDeleted); roll back to another version (--to)",
-                chosen.version
-            ),
-        );
+    // A version whose image is gone cannot run (Lambda's ImageDeleted), nor one
+    // whose image is archived or being restored (Lambda cannot pull it).
+    if let Some(why) = way_back_refused(clients, req, &image, &digest, &chosen.version).await? {
+        return not_usable(report, why);
     }
 
     if let (Some(name), Some(alias)) = (&req.alias, &alias) {
@@ -305,6 +299,7 @@ pub async fn rollback(
             progress: req.progress,
             gradual: None,
             provenance: Default::default(),
+            protect: false,
         };
         // As deploy does: a function being created, or busy with another update, is
         // waited for first (Lambda would refuse the update).
@@ -331,18 +326,46 @@ pub async fn rollback(
     Ok(Outcome { report, exit })
 }
 
-async fn image_exists(clients: &Clients, image: &ImageRef, digest: &Digest) -> Result<bool, Error> {
+/// Why the target version's image cannot be rolled back to, if it cannot: gone, or
+/// archived or being restored. One DescribeImages (every image status included).
+async fn way_back_refused(
+    clients: &Clients,
+    req: &RollbackRequest,
+    image: &ImageRef,
+    digest: &Digest,
+    version: &str,
+) -> Result<Option<String>, Error> {
     let repo = Repository {
         registry_id: image.registry.as_ref().map(|r| r.account.clone()),
         name: image.repository.clone(),
         region: clients.ecr_region.clone(),
     };
-    match ecr::read_by_digest(&clients.ecr, &repo, std::slice::from_ref(digest)).await {
-        Ok(found) => Ok(found.contains_key(digest)),
-        // The repository itself is gone: so is the image.
-        Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let state =
+        match crate::ecr::retention::describe(&clients.ecr, &repo, std::slice::from_ref(digest))
+            .await
+        {
+            Ok(found) => found.get(digest).map(|f| f.state),
+            // The repository itself is gone: so is the image.
+            Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+    Ok(match state {
+        None => Some(format!(
+            "version {version} runs {image}, which is no longer in ECR: Lambda would fail it \
+             (ImageDeleted); roll back to another version (--to)"
+        )),
+        Some(crate::retention::ImageState::Active) => None,
+        Some(status) => Some(format!(
+            "version {version} runs {image}, which ECR holds {}: Lambda cannot pull it until it \
+             is restored; nothing was written. Restore it with `ecr-lambda retain --function {} \
+             --restore`, or roll back to another version (--to)",
+            match status {
+                crate::retention::ImageState::Archived => "ARCHIVED",
+                _ => "ACTIVATING (being restored)",
+            },
+            req.function
+        )),
+    })
 }
 
 /// The alias's description after a rollback: the image it runs now, and what the

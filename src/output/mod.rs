@@ -23,6 +23,7 @@ macro_rules! say {
 mod json;
 mod provenance;
 mod release;
+pub mod retain;
 mod scan;
 mod whoami;
 
@@ -233,6 +234,9 @@ pub struct DeployReport {
     pub deployments: Vec<DeploymentReport>,
     /// With `--canary` or `--linear`: the gradual release of every function's alias.
     pub release: Option<ReleaseReport>,
+    /// With `--protect`: the protective tags written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<retain::TagWrite>,
 }
 
 /// One function's part of a deploy.
@@ -269,6 +273,13 @@ impl Failures for CheckReport {}
 impl Failures for FixReport {}
 impl Failures for RollbackReport {}
 impl Failures for ScanReport {}
+impl Failures for retain::RetainReport {}
+
+impl Failures for retain::PruneReport {
+    fn failures(&self) -> Vec<&ErrorDetail> {
+        self.error.iter().collect()
+    }
+}
 
 impl Failures for DeployReport {
     fn failures(&self) -> Vec<&ErrorDetail> {
@@ -446,6 +457,15 @@ impl fmt::Display for DeployReport {
         }
         if let Some(release) = &self.release {
             write!(f, "{release}")?;
+        }
+        for t in &self.protected {
+            writeln!(
+                f,
+                "protect:   {}:{} -> {}",
+                t.repository,
+                t.tag,
+                short(&t.digest)
+            )?;
         }
         Ok(())
     }

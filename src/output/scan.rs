@@ -20,6 +20,9 @@ pub enum FindingKind {
     FunctionTagNotReady,
     /// A function's architecture is not the image's.
     FunctionArchitectureMismatch,
+    /// A function runs an image ECR has archived (or is restoring): Lambda cannot
+    /// pull it until it is restored.
+    ImageArchived,
 }
 
 impl FindingKind {
@@ -30,6 +33,7 @@ impl FindingKind {
             FindingKind::FunctionImageDeleted => "function-image-deleted",
             FindingKind::FunctionTagNotReady => "function-tag-not-ready",
             FindingKind::FunctionArchitectureMismatch => "function-architecture-mismatch",
+            FindingKind::ImageArchived => "image-archived",
         }
     }
 }

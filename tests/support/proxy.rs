@@ -523,6 +523,8 @@ fn operation_of(request: &Message) -> String {
         ("POST", [_, "functions", _, "versions"]) => "PublishVersion".into(),
         ("GET", [_, "functions", _, "versions"]) => "ListVersionsByFunction".into(),
         ("GET", [_, "functions", _, "aliases", _]) => "GetAlias".into(),
+        ("GET", [_, "functions", _, "aliases"]) => "ListAliases".into(),
+        ("DELETE", [_, "functions", _]) => "DeleteFunction".into(),
         ("POST", [_, "functions", _, "aliases"]) => "CreateAlias".into(),
         ("PUT", [_, "functions", _, "aliases", _]) => "UpdateAlias".into(),
         ("POST", [_, "functions"]) => "CreateFunction".into(),

@@ -17,6 +17,7 @@ use crate::output::{
 mod gradual;
 mod release;
 mod update;
+mod way_back;
 
 use release::Release;
 use update::wait;
@@ -77,6 +78,8 @@ pub async fn deploy(
             ));
         }
     }
+    // The way back is read while the deploy goes on (issue 21).
+    let way_back = way_back::spawn(clients, req, &releases);
     let mut alarms = Vec::new();
     if let Some(gradual) = &req.gradual {
         match gradual::preflight(clients, req, gradual, &analyses, &releases).await? {
@@ -357,14 +360,10 @@ pub async fn deploy(
         .iter()
         .flat_map(|(_, f, _)| f.provenance_written.clone())
         .collect();
-    Ok(report(
-        &analyses,
-        &fixed,
-        tag,
-        deployments,
-        release_report,
-        exit,
-    ))
+    let protected = way_back::finish(way_back, clients, req, &mut analyses, &deployments).await;
+    let mut outcome = report(&analyses, &fixed, tag, deployments, release_report, exit);
+    outcome.report.protected = protected;
+    Ok(outcome)
 }
 
 /// What an interruption between two tag writes leaves: the tags already written.
@@ -551,6 +550,7 @@ fn report(
             alias: one.as_ref().and_then(|d| d.alias.clone()),
             deployments,
             release,
+            protected: Vec::new(),
         },
         exit,
     }

@@ -107,6 +107,7 @@ pub(super) async fn scan_functions(
                 continue;
             }
         };
+        let archived = archived_of(clients, registry_id.clone(), &name, &digests, &existing).await;
         let configs = if name.is_empty() {
             BTreeMap::new()
         } else {
@@ -114,12 +115,46 @@ pub(super) async fn scan_functions(
             read_configs(clients, &repo, &existing, req.concurrency, report).await
         };
         for deployed in functions {
-            for finding in function_findings(&deployed, &name, &existing, &configs, tags) {
+            let archived = deployed
+                .state
+                .running_digest
+                .as_ref()
+                .and_then(|d| archived.get(d));
+            for finding in function_findings(&deployed, &name, &existing, &configs, tags, archived)
+            {
                 on_finding(&finding);
                 report.findings.push(finding);
             }
         }
     }
+}
+
+/// Of the running digests BatchGetImage did not return, those ECR holds archived or
+/// restoring (one DescribeImages a 100, only when some are missing): the rest are gone.
+async fn archived_of(
+    clients: &Clients,
+    registry_id: Option<String>,
+    name: &str,
+    digests: &[Digest],
+    existing: &BTreeMap<Digest, RawManifest>,
+) -> BTreeMap<Digest, crate::retention::ImageState> {
+    let missing: Vec<Digest> = digests
+        .iter()
+        .filter(|d| !existing.contains_key(*d))
+        .cloned()
+        .collect();
+    if name.is_empty() || missing.is_empty() {
+        return BTreeMap::new();
+    }
+    let repo = repository(clients, registry_id, name);
+    // Not readable either way: a failure here leaves them reported as deleted.
+    crate::ecr::retention::describe(&clients.ecr, &repo, &missing)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, f)| f.state != crate::retention::ImageState::Active)
+        .map(|(d, f)| (d, f.state))
+        .collect()
 }
 
 /// The configs of the single image manifests functions run: each digest once,
@@ -173,6 +208,7 @@ fn function_findings(
     existing: &BTreeMap<Digest, RawManifest>,
     configs: &BTreeMap<Digest, ImageConfig>,
     tags: &BTreeMap<TagKey, ScannedTag>,
+    archived: Option<&crate::retention::ImageState>,
 ) -> Vec<ScanFinding> {
     let state = &deployed.state;
     let finding = |kind: FindingKind, message: String| ScanFinding {
@@ -190,7 +226,21 @@ fn function_findings(
         message,
     };
     let mut findings = Vec::new();
-    if let Some(d) = state
+    if let (Some(d), Some(status)) = (&state.running_digest, archived) {
+        findings.push(finding(
+            FindingKind::ImageArchived,
+            format!(
+                "{} runs {d}, which {repository} holds {}: Lambda cannot pull it until it is \
+                 restored; run `ecr-lambda retain --function {} --restore`",
+                state.name,
+                match status {
+                    crate::retention::ImageState::Archived => "ARCHIVED",
+                    _ => "ACTIVATING (being restored)",
+                },
+                state.name
+            ),
+        ));
+    } else if let Some(d) = state
         .running_digest
         .as_ref()
         .filter(|d| !existing.contains_key(*d))

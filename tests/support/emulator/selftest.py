@@ -21,6 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from selftest_retention import RetentionTests  # the rows E13-E18, L11
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
 ACCOUNT = "123456789012"
@@ -74,7 +76,7 @@ def index_manifest(children: list[str]) -> str:
     })
 
 
-class Emulator(unittest.TestCase):
+class Emulator(RetentionTests, unittest.TestCase):
     proc: subprocess.Popen
     port: int
 
@@ -1030,7 +1032,7 @@ class Emulator(unittest.TestCase):
         return self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
                                               layerDigests=[digest or sha(data)])["layerDigest"]
 
-    def test_E13_put_image_refuses_missing_blobs_when_asked(self) -> None:
+    def test_E19_put_image_refuses_missing_blobs_when_asked(self) -> None:
         self.ecr.create_repository(repositoryName="strict")
         self.ecr.create_repository(repositoryName="loose")
         config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()

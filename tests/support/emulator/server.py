@@ -118,7 +118,7 @@ READ_KEYS = (
 class State:
     def __init__(self) -> None:
         self.defaults = initial_defaults()
-        # [E13] PutImage refuses a manifest whose blobs were never uploaded: in every
+        # [E19] PutImage refuses a manifest whose blobs were never uploaded: in every
         # repository (EMULATOR_REQUIRE_BLOBS=1), or in those named here.
         self.require_blobs_everywhere = os.environ.get("EMULATOR_REQUIRE_BLOBS") == "1"
         self.require_blobs: set[str] = set()
@@ -764,6 +764,7 @@ def resolve_image(fn: LambdaFunction, uri: str) -> tuple[str, str, int]:
             break
     if image is None:
         raise missing
+    retention.lambda_resolves(image, uri)  # [E15] [E13]
     unsupported = InvalidParameterValue(
         f"The image manifest, config or layer media type for the source image {uri} is not supported."
     )
@@ -1419,7 +1420,10 @@ def describe_images(self: ECRResponse) -> ActionResult:
             "'maxResults' and 'nextToken' cannot be used with 'imageIds'"
         )
     with LOCK:
-        images = list(self.ecr_backend.describe_images(repository_name, registry_id, image_ids))
+        # [E13] imageIds (all or nothing) and filter.imageStatus (default ACTIVE).
+        images = retention.describe_images(
+            self.ecr_backend, repository_name, registry_id, image_ids, self._get_param("filter")
+        )
     token_out = None
     if not image_ids:
         if tag_status == "TAGGED":
@@ -1437,6 +1441,7 @@ def describe_images(self: ECRResponse) -> ActionResult:
         dto = copy.copy(image)
         if not dto.image_tags:
             del dto.image_tags
+        retention.decorate(dto, image)  # [E13]
         details.append(dto)
     result: dict[str, Any] = {"imageDetails": details}
     if token_out:
@@ -1456,6 +1461,7 @@ def list_images(self: ECRResponse) -> ActionResult:
     start = decode_token(self._get_param("nextToken"), "list_images")
     with LOCK:
         images = self.ecr_backend.list_images(repository_name, registry_id, tag_status=tag_status)
+        images = retention.list_images_filter(images, self._get_param("filter"))  # [E13]
         ids = [
             {"imageDigest": image.image_digest, "imageTag": tag}
             if tag
@@ -1605,7 +1611,7 @@ ECRBackend.complete_layer_upload = complete_layer_upload
 
 
 def require_missing_blobs(repository: Any, repository_name: str, manifest: dict[str, Any]) -> None:
-    """[E13] An image manifest whose config or layer blobs were never uploaded to
+    """[E19] An image manifest whose config or layer blobs were never uploaded to
     the repository is refused with LayersNotFoundException, as ECR refuses it.
     Off unless asked (EMULATOR_REQUIRE_BLOBS=1, or per repository through the
     control API): the fixtures name layer blobs they do not carry."""
@@ -1848,6 +1854,7 @@ def reset() -> None:
         moto_api_backend.reset()
         global STATE
         STATE = State()
+        retention.reset()
         create_role()
 
 
@@ -1984,7 +1991,7 @@ class Emulator:
             reset()
             return 200, "{}", "application/json"
         if len(parts) == 4 and parts[:2] == ["ecr", "repositories"] and parts[3] == "require-blobs" and method == "POST":
-            # [E13] This repository's PutImage refuses manifests whose blobs are missing.
+            # [E19] This repository's PutImage refuses manifests whose blobs are missing.
             with LOCK:
                 STATE.require_blobs.add(parts[2])
             return 200, "{}", "application/json"
@@ -2035,6 +2042,16 @@ class Emulator:
             with LOCK:
                 STATE.per_function.setdefault(function_name_of(parts[2]), {}).update(settings)
             return 200, "{}", "application/json"
+        if parts[:1] == ["ecr"] and parts != ["ecr", "signing"]:
+            # [E13]-[E17] retention's control endpoints (retention.py)
+            try:
+                handled = retention.control(
+                    method or "", parts, self.read_json(environ) if method == "POST" else {}
+                )
+            except ValueError as e:
+                raise BadRequest(str(e))
+            if handled is not None:
+                return handled[0], handled[1], "application/json"
         if parts == ["ecr", "signing"] and method == "POST":
             body = self.read_json(environ)
             unknown = set(body) - {"repository", "digest", "answers"}
@@ -2089,6 +2106,15 @@ class Emulator:
 
 class BadRequest(Exception):
     pass
+
+
+import lambda_versions  # noqa: E402  (next to this file) [L12] [L13]
+import preview  # noqa: E402  (next to this file) [E16] [E17]
+import retention  # noqa: E402  (next to this file) [E13]-[E15] [E18] [L11]
+
+retention.install(sys.modules[__name__])
+preview.install()
+lambda_versions.install(sys.modules[__name__])
 
 
 def main() -> None:

@@ -1,0 +1,54 @@
+//! Images and versions for the retention tests (`retain`, `prune`, the way back).
+
+use super::*;
+
+/// A distinct single-platform image in `repo` (its own config and layer blobs),
+/// pushed under `tag` or by digest only: its digest.
+pub async fn push_image(repo: &str, tag: Option<&str>, n: &str) -> String {
+    push_image_with(repo, tag, n, true).await
+}
+
+/// [`push_image`]; without `blobs`, the manifest only (the emulator does not check
+/// that layers exist: FIDELITY, Not done), for tests that push many.
+pub async fn push_image_with(repo: &str, tag: Option<&str>, n: &str, blobs: bool) -> String {
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["handler"],"Labels":{{"n":"{n}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let config_digest = if blobs {
+        upload_blob(repo, config.as_bytes()).await
+    } else {
+        sha256(config.as_bytes())
+    };
+    let layer = format!("layer {repo} {n}");
+    let layer_digest = if blobs {
+        upload_blob(repo, layer.as_bytes()).await
+    } else {
+        sha256(layer.as_bytes())
+    };
+    let bytes = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{config_digest}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{layer_digest}"}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let m = Manifest {
+        digest: sha256(bytes.as_bytes()),
+        bytes,
+        media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+    };
+    put(repo, tag, &m).await;
+    m.digest
+}
+
+/// Updates the function to `digest` and publishes it: the version's number.
+pub async fn publish(function: &str, repo: &str, digest: &str) -> String {
+    let out = lambda()
+        .await
+        .update_function_code()
+        .function_name(function)
+        .image_uri(uri(repo, &format!("@{digest}")))
+        .publish(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("publish {function}: {e:?}"));
+    out.version().unwrap().to_owned()
+}
