@@ -126,6 +126,7 @@ pub struct Regions {
 
 /// Where the region the SDK uses came from (`whoami` says it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RegionSource {
     /// `--region`.

@@ -233,6 +233,7 @@ pub struct ProfileSource {
 
 /// Where the profile's name came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ProfileFrom {
     /// `--profile`.

@@ -25,6 +25,7 @@ pub const LATEST_TAG: &str = "latest";
 
 /// ECR's storage state of an image (DescribeImages `imageStatus`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ImageState {
     /// Pullable.
@@ -37,6 +38,7 @@ pub enum ImageState {
 
 /// What a lifecycle rule would do to an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleAction {
     /// Delete it.
@@ -48,6 +50,7 @@ pub enum RuleAction {
 /// How the preview reaches an image: itself, or an index that lists it (the children
 /// of an index go when it goes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
     /// The image is in the preview's results.
@@ -58,6 +61,7 @@ pub enum Via {
 
 /// A rule of the repository's lifecycle policy that would act on an image in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Risk {
     /// The rule's `rulePriority`.
     pub rule_priority: i32,
@@ -78,6 +82,7 @@ pub struct PreviewHit {
 
 /// The verdict on an image in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// There, pullable, and no rule of the policy would act on it now.
@@ -272,6 +277,7 @@ pub fn has_untagged_rule(policy: &str) -> bool {
 
 /// Why `prune` keeps a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Why {
     /// One of the `--keep` newest.
@@ -285,6 +291,7 @@ pub enum Why {
 
 /// A version `prune` keeps, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Kept {
     /// The version.
     pub version: String,

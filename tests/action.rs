@@ -28,7 +28,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(unique("ecr-lambda-action"));
+        let dir = scratch_path("ecr-lambda-action");
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }

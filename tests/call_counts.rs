@@ -203,7 +203,7 @@ async fn a_canary_makes_the_minimum_calls() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let alarm_name = unique("errors");
     alarm(&alarm_name, "OK", "fine").await;
-    let probe = std::env::temp_dir().join(unique("probe"));
+    let probe = scratch_path("probe");
     std::fs::write(&probe, b"{}").unwrap();
     let proxy = proxy();
     let out = run_at(

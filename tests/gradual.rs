@@ -332,7 +332,7 @@ async fn a_failing_probe_moves_no_traffic() {
             "log": "START RequestId: 7\n[ERROR] KeyError: 'orders'\nEND RequestId: 7\n",
         }),
     );
-    let dir = std::env::temp_dir().join(unique("probe"));
+    let dir = scratch_path("probe");
     std::fs::write(&dir, br#"{"path": "/health"}"#).unwrap();
     let out = world.release(&[
         "--canary",
@@ -791,7 +791,7 @@ async fn the_action_releases_gradually_and_reports_the_steps() {
     let world = World::new().await;
     let alarm_name = unique("errors");
     alarm(&alarm_name, "OK", "fine").await;
-    let dir = std::env::temp_dir().join(unique("action"));
+    let dir = scratch_path("action");
     std::fs::create_dir_all(&dir).unwrap();
     let (outputs, summary) = (dir.join("outputs"), dir.join("summary"));
     let mut cmd = std::process::Command::new("bash");
@@ -1043,7 +1043,7 @@ async fn an_alarm_insufficient_data_all_along_is_a_warning() {
 #[tokio::test]
 async fn ctrl_c_during_the_probe_is_heard_at_once() {
     let world = World::new().await;
-    let probe = std::env::temp_dir().join(unique("probe"));
+    let probe = scratch_path("probe");
     std::fs::write(&probe, b"{}").unwrap();
     // The Invoke answers only after 25 s (a function that runs long).
     let proxy = proxy();

@@ -189,7 +189,7 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
     };
     let alarm_name = unique("errors");
     alarm(&alarm_name, "OK", "fine").await;
-    let probe = std::env::temp_dir().join(unique("probe"));
+    let probe = scratch_path("probe");
     std::fs::write(&probe, b"{}").unwrap();
     let (v1, base) = (uri(&repo, ":v1"), uri(&repo, ":base"));
     let mut used = BTreeSet::new();

@@ -115,7 +115,7 @@ async fn check_in_text_mode_shows_an_attestations_escapes_and_newlines_escaped()
 #[tokio::test]
 async fn the_actions_summary_and_annotations_show_an_attestation_escaped() {
     let repo = seed_evil().await;
-    let dir = std::env::temp_dir().join(unique("ecr-lambda-outside-text"));
+    let dir = scratch_path("ecr-lambda-outside-text");
     std::fs::create_dir_all(&dir).unwrap();
     let summary = dir.join("summary");
     let outputs = dir.join("outputs");

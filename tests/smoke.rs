@@ -111,7 +111,7 @@ async fn repository_exists(name: &str) -> bool {
 
 #[tokio::test]
 async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created() {
-    let json_path = std::env::temp_dir().join(support::unique("smoke-json"));
+    let json_path = support::scratch_path("smoke-json");
     let (out, stdout) = run_smoke(&[
         "--role-arn",
         support::ROLE_ARN,

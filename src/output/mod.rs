@@ -235,7 +235,7 @@ pub struct DeployReport {
     /// With `--canary` or `--linear`: the gradual release of every function's alias.
     pub release: Option<ReleaseReport>,
     /// With `--protect`: the protective tags written.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protected: Vec<retain::TagWrite>,
 }
 

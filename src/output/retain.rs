@@ -10,6 +10,7 @@ use crate::retention::{ImageState, Kept, Risk, RuleAction, Status, Via};
 /// `retain`'s report: what each function pins, what becomes of each image, each
 /// repository's policy, and what was (or, in a dry run, would be) written.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RetainReport {
     /// Each function read, and what it pins.
     pub functions: Vec<FunctionPinsReport>,
@@ -25,6 +26,7 @@ pub struct RetainReport {
 
 /// A function and the images it pins.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FunctionPinsReport {
     /// Its name.
     pub function: String,
@@ -36,6 +38,7 @@ pub struct FunctionPinsReport {
 
 /// What one qualifier runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PinReport {
     /// `$LATEST`, a version or an alias.
     pub qualifier: String,
@@ -49,6 +52,7 @@ pub struct PinReport {
 
 /// An image in use, and what becomes of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImageReport {
     /// The repository's name.
     pub repository: String,
@@ -74,6 +78,7 @@ pub struct ImageReport {
 
 /// A repository, its lifecycle policy and ECR's preview of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RepositoryReport {
     /// Its name.
     pub repository: String,
@@ -91,6 +96,7 @@ pub struct RepositoryReport {
 
 /// ECR's preview of a policy, in brief.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PreviewReport {
     /// Images the policy would expire or archive now.
     pub images: usize,
@@ -100,6 +106,7 @@ pub struct PreviewReport {
 
 /// What the command wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Writes {
     /// Protective tags.
     pub tags: Vec<TagWrite>,
@@ -118,6 +125,7 @@ impl Writes {
 
 /// What became of one write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteResult {
     /// `--dry-run`: it would be written.
@@ -135,6 +143,7 @@ pub enum WriteResult {
 
 /// A protective tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TagWrite {
     /// The repository.
     pub repository: String,
@@ -148,6 +157,7 @@ pub struct TagWrite {
 
 /// A lifecycle policy with the keep rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PolicyWrite {
     /// The repository.
     pub repository: String,
@@ -159,6 +169,7 @@ pub struct PolicyWrite {
 
 /// A restore from the archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RestoreWrite {
     /// The repository.
     pub repository: String,
@@ -269,6 +280,7 @@ impl fmt::Display for RetainReport {
 
 /// `prune`'s report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PruneReport {
     /// The function.
     pub function: String,

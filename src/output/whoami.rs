@@ -9,6 +9,7 @@ use crate::credentials::ProfileFrom;
 
 /// Who the tool acts as, and where: what `whoami` prints.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WhoamiReport {
     /// The account the credentials belong to.
     pub account: String,

@@ -287,6 +287,12 @@ pub fn schemas() -> Vec<(&'static str, String)> {
             pretty(schemars::schema_for!(ReleaseCommandReport)),
         ),
         ("scan", pretty(schemars::schema_for!(ScanReport))),
+        (
+            "retain",
+            pretty(schemars::schema_for!(retain::RetainReport)),
+        ),
+        ("prune", pretty(schemars::schema_for!(retain::PruneReport))),
+        ("whoami", pretty(schemars::schema_for!(WhoamiReport))),
         ("error", pretty(schemars::schema_for!(ErrorReport<'static>))),
     ]
 }

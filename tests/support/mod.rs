@@ -203,6 +203,13 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A path under the system's temporary directory, unique across processes too: test
+/// binaries (and checkouts) running at the same time never share a scratch directory,
+/// as [`unique`]'s per-process counter alone would make them.
+pub fn scratch_path(prefix: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(unique(&format!("{prefix}-{}", std::process::id())))
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
