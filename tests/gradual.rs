@@ -832,7 +832,7 @@ async fn the_action_releases_gradually_and_reports_the_steps() {
         "{summary}"
     );
     assert!(
-        summary.contains(&format!("| Alarm `{alarm_name}` | OK |")),
+        summary.contains(&format!("| Alarm <code>{alarm_name}</code> | OK |")),
         "{summary}"
     );
     assert_eq!(
