@@ -1104,8 +1104,7 @@ fn require_provenance_pins_the_workflows_repository_and_commit() {
         format!(
             "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\ncat <<'JSON'\n{}\nJSON\n",
             args_file.display(),
-            serde_json::to_string_pretty(&verified_check_report(sha))
-            .unwrap()
+            serde_json::to_string_pretty(&verified_check_report(sha)).unwrap()
         ),
     )
     .unwrap();

@@ -150,7 +150,11 @@ fn help_groups_the_global_options_under_their_own_heading() {
         .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
         .collect();
     assert!(globals.len() >= 8, "globals: {globals:?}");
-    for args in [&["deploy", "--help"][..], &["--help"], &["release", "status", "--help"]] {
+    for args in [
+        &["deploy", "--help"][..],
+        &["--help"],
+        &["release", "status", "--help"],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ecr-lambda"))
             .args(args)
             .output()
@@ -168,11 +172,20 @@ fn help_groups_the_global_options_under_their_own_heading() {
             .join("\n");
         for global in &globals {
             let listed = |text: &str| {
-                text.lines()
-                    .any(|l| l.trim_start().split([' ', ',', '=']).any(|w| w.trim_end_matches('.') == global))
+                text.lines().any(|l| {
+                    l.trim_start()
+                        .split([' ', ',', '='])
+                        .any(|w| w.trim_end_matches('.') == global)
+                })
             };
-            assert!(listed(&shared), "{global} not under the heading in {args:?}:\n{help}");
-            assert!(!listed(own), "{global} among the command's own options in {args:?}:\n{help}");
+            assert!(
+                listed(&shared),
+                "{global} not under the heading in {args:?}:\n{help}"
+            );
+            assert!(
+                !listed(own),
+                "{global} among the command's own options in {args:?}:\n{help}"
+            );
         }
     }
 }
