@@ -17,7 +17,9 @@
 //! leaves open is observed (`seen <name>: <json>`): a second untagged PutImage of a
 //! manifest ECR holds, `CodeSha256` against the image digest, which image GetFunction
 //! shows while a real update runs; and, with a temporary function, `deploy --alias`
-//! twice and `rollback --alias`. `--json FILE` writes every check and observation.
+//! twice and `rollback --alias`, then a 1 s canary gated by an alarm the run creates
+//! (the routing weight GetAlias shows while it bakes, DescribeAlarms over CBOR) and
+//! one Invoke of the alias. `--json FILE` writes every check and observation.
 //!
 //! `--role-arn ARN`: a temporary x86_64 function is created with that execution role
 //! (from a second image, tag `base`, so that the deploy is a real code update).
@@ -26,7 +28,8 @@
 //! redeploy your own image afterwards (the run prints the one it ran before).
 //!
 //! Everything the run created is deleted at the end, also after a failure, unless
-//! `--keep`. The image's filesystem is empty: the function is never invoked.
+//! `--keep`. The image's filesystem is empty: the one Invoke (temporary function
+//! only) is recorded, whatever the function's error, not judged.
 
 use std::fmt::Display;
 use std::hash::{BuildHasher, RandomState};
@@ -43,8 +46,10 @@ use ecr_lambda::calls::CallStats;
 use ecr_lambda::config::{self, AwsOptions, Regions};
 use ecr_lambda::lambda::FunctionRef;
 use ecr_lambda::manifest::provenance::Link;
+use ecr_lambda::ops::Gradual;
 use ecr_lambda::output::{Action, UpdateStatus};
 use ecr_lambda::reference::{ImageRef, Registry, Selector};
+use ecr_lambda::strategy::{Strategy, Weight};
 use ecr_lambda::{CheckRequest, Clients, DeployRequest, ExitCode, FixRequest};
 
 const SLSA_V02: &str = "https://slsa.dev/provenance/v0.2";
@@ -245,6 +250,8 @@ struct Smoke {
     created_function: bool,
     /// Deploy was called: the function may run the smoke image.
     deployed: bool,
+    /// The canary's alarm, created by the run (deleted with the rest).
+    created_alarm: Option<String>,
     failed: usize,
     /// Every check, in order: what, and why it failed.
     checks: Vec<Value>,
@@ -504,7 +511,7 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
     let first = ecr_lambda::deploy(&s.clients, &deploy(image_ref))
         .await
         .map_err(lib("deploy --alias"))?;
-    let second = ecr_lambda::deploy(&s.clients, &deploy(base))
+    let second = ecr_lambda::deploy(&s.clients, &deploy(base.clone()))
         .await
         .map_err(lib("deploy --alias"))?;
     let version = |o: &ecr_lambda::Outcome<ecr_lambda::output::DeployReport>| {
@@ -561,6 +568,145 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
         expect(to == v1 && now == v1, || {
             format!("rolled back to {to:?}, alias at {now:?}, first {v1:?}")
         }),
+    );
+    canary(s, base).await
+}
+
+/// Step 7 (a temporary function only): a 1 s canary of the base image gated by one
+/// alarm of the smoke run's own, the alias read while it bakes, and one Invoke of the
+/// alias. What only an account shows: the routing weight as Lambda stores it,
+/// DescribeAlarms over CloudWatch's CBOR protocol, and Invoke's answer for an image
+/// that cannot run (its filesystem is empty), all recorded in `--json`.
+async fn canary(s: &mut Smoke, base: ImageRef) -> Result<(), String> {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    let alarm = format!("{}-errors", s.repo);
+    s.clients
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value(&s.function.id)
+                .build(),
+        )
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("notBreaching")
+        .send()
+        .await
+        .map_err(sdk("PutMetricAlarm"))?;
+    s.created_alarm = Some(alarm.clone());
+    let request = DeployRequest {
+        image: base,
+        functions: vec![s.function.clone()],
+        concurrency: 1,
+        platform: None,
+        tag: None,
+        publish: false,
+        alias: Some("smoke".into()),
+        wait: true,
+        wait_timeout: Duration::from_secs(600),
+        dry_run: false,
+        keep_provenance: true,
+        progress: false,
+        gradual: Some(Gradual {
+            strategy: Strategy::Canary {
+                weight: Weight::from_fraction(0.1),
+                bake: Duration::from_secs(1),
+            },
+            alarms: vec![alarm.clone()],
+            probe: None,
+        }),
+        provenance: Default::default(),
+    };
+    // The alias as any other client sees it while the release runs: every routing
+    // configuration GetAlias showed, in order.
+    let done = std::cell::Cell::new(false);
+    let lambda = s.clients.lambda.clone();
+    let id = s.function.id.clone();
+    let release = async {
+        let outcome = ecr_lambda::deploy(&s.clients, &request).await;
+        done.set(true);
+        outcome
+    };
+    let watch = async {
+        let mut seen: Vec<Value> = Vec::new();
+        while !done.get() {
+            let got = lambda.get_alias().function_name(&id).name("smoke").send();
+            if let Ok(alias) = got.await {
+                let weights = alias
+                    .routing_config()
+                    .and_then(|r| r.additional_version_weights())
+                    .map(|w| json!(w))
+                    .unwrap_or_else(|| json!({}));
+                let now = json!({"version": alias.function_version(), "weights": weights});
+                if seen.last() != Some(&now) {
+                    seen.push(now);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    };
+    let (outcome, seen) = tokio::join!(release, watch);
+    let outcome = outcome.map_err(lib("deploy --canary"))?;
+    let report = outcome.report.release.clone();
+    let release = report.as_ref().map(|r| json!(r)).unwrap_or(Value::Null);
+    let new = outcome
+        .report
+        .alias
+        .as_ref()
+        .and_then(|a| a.version.clone());
+    let weighted = seen.iter().any(|a| {
+        new.as_ref()
+            .is_some_and(|v| a["weights"][v].as_f64() == Some(0.1))
+    });
+    let invoked = ecr_lambda::lambda::invoke(
+        &s.clients.lambda,
+        &s.function,
+        "smoke",
+        b"{}",
+        Duration::from_secs(3),
+    )
+    .await;
+    let invoke = match &invoked {
+        Ok(i) => json!({
+            "status": i.status, "function_error": i.function_error,
+            "error_type": i.error_type, "error_message": i.error_message,
+        }),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    s.observe(
+        "canary",
+        json!({"exit": format!("{:?}", outcome.exit), "release": release, "alias_seen": seen, "invoke": invoke}),
+    );
+    let promoted = release["outcome"] == "promoted" && outcome.exit == ExitCode::Success;
+    s.check(
+        "canary 10 % for 1 s: the weight seen on the alias, then promoted",
+        expect(promoted && weighted, || {
+            format!(
+                "exit {:?}, version {new:?}, alias seen {seen:?}",
+                outcome.exit
+            )
+        }),
+    );
+    let alarms = &release["alarms"];
+    s.check(
+        "canary: DescribeAlarms read the alarm",
+        expect(
+            release["alarm_reads"].as_u64().unwrap_or(0) >= 1 && alarms[0]["name"] == alarm,
+            || format!("alarms {alarms}, reads {}", release["alarm_reads"]),
+        ),
+    );
+    s.check(
+        "Invoke of the alias: Lambda answered",
+        invoked.map(drop).map_err(|e| format!("Invoke: {e}")),
     );
     Ok(())
 }
@@ -724,6 +870,11 @@ async fn verify(s: &mut Smoke, image: &str, referrer: &str) -> Result<(), String
 /// Step 5: deletes what the run created, the function first (it runs the repository's
 /// image). Never the user's `--function`.
 async fn cleanup(s: &mut Smoke) {
+    if let Some(alarm) = s.created_alarm.take() {
+        let delete = s.clients.cloudwatch.delete_alarms().alarm_names(&alarm);
+        let deleted = delete.send().await.map(drop).map_err(sdk("DeleteAlarms"));
+        s.check(&format!("deleted alarm {alarm}"), deleted);
+    }
     if std::mem::take(&mut s.created_function) {
         let delete = s
             .clients
@@ -831,6 +982,7 @@ async fn main() {
         created_repo: false,
         created_function: false,
         deployed: false,
+        created_alarm: None,
         failed: 0,
         checks: Vec::new(),
         observations: serde_json::Map::new(),

@@ -52,7 +52,10 @@ pub enum OutputFormat {
 }
 
 /// Options every command shares; accepted before or after the subcommand.
+// Under a heading of their own in every command's --help, after the command's own
+// options, instead of mixed in among them.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct AwsArgs {
     /// Named profile from the AWS config files
     #[arg(long, global = true, value_name = "NAME")]

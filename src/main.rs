@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
 use ecr_lambda::calls::CallStats;
 use ecr_lambda::cli::{Cli, OutputFormat, Plan};
@@ -42,8 +42,14 @@ fn init_logging(verbose: u8) {
         1 => "warn,ecr_lambda=debug".into(),
         _ => "info,ecr_lambda=trace,aws_config=debug,aws_smithy_runtime=debug".into(),
     };
-    let filter = EnvFilter::try_new(format!("{filter},{ALWAYS}"))
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,{ALWAYS}")));
+    // `Targets` reads RUST_LOG's `target=level` directives without a regex engine
+    // (EnvFilter's span and field directives pulled regex-automata into the binary:
+    // BENCHMARKS.md, "Binary size").
+    let filter: Targets = format!("{filter},{ALWAYS}").parse().unwrap_or_else(|_| {
+        format!("off,ecr_lambda=warn,{ALWAYS}")
+            .parse()
+            .expect("a valid filter")
+    });
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;

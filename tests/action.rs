@@ -1226,6 +1226,71 @@ fn the_readmes_one_line_install_works_against_a_stand_in_release() {
     assert!(!home.join(".local/bin/ecr-lambda").exists());
 }
 
+/// A check report whose provenance was verified, built from the tool's own output
+/// types, so that it has every field `check --output json` prints (a field renamed or
+/// added there changes this too).
+fn verified_check_report(sha: &str) -> ecr_lambda::output::CheckReport {
+    use ecr_lambda::manifest::provenance::{Link, Provenance};
+    use ecr_lambda::manifest::statement::{Field, FieldCheck, Statement};
+    let source = "https://github.com/org/app";
+    let statement = Statement {
+        predicate_type: "https://slsa.dev/provenance/v0.2".into(),
+        subject_matches: true,
+        subjects: vec![format!("sha256:{}", "a".repeat(64))],
+        builder_id: Some("https://github.com/org/app/actions/runs/7".into()),
+        source: Some(source.into()),
+        revision: Some(sha.into()),
+        started_on: None,
+        finished_on: None,
+        frontend: Some("dockerfile.v0".into()),
+        materials: Vec::new(),
+    };
+    let check = |field, expected: &str, found: &str| FieldCheck {
+        field,
+        expected: expected.into(),
+        found: Some(found.into()),
+        ok: true,
+    };
+    ecr_lambda::output::CheckReport {
+        image: uri("app", ":v1"),
+        registry_id: "123456789012".into(),
+        region: "us-east-1".into(),
+        repository: "app".into(),
+        tag: Some("v1".into()),
+        digest: format!("sha256:{}", "a".repeat(64)),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        lambda_ready: true,
+        fixable: false,
+        target: None,
+        manifests: Vec::new(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        provenance: vec![Provenance {
+            digest: format!("sha256:{}", "b".repeat(64)),
+            predicate_types: vec![statement.predicate_type.clone()],
+            linked: Link::Referrer,
+            statement: Some(statement),
+            error: None,
+            layers: Vec::new(),
+        }],
+        config: None,
+        verification: Some(ecr_lambda::output::VerificationReport {
+            passed: true,
+            require_provenance: true,
+            fields: vec![
+                check(Field::Source, source, source),
+                check(Field::Revision, sha, sha),
+                check(
+                    Field::Builder,
+                    "https://github.com/org/app/actions/runs/",
+                    "https://github.com/org/app/actions/runs/7",
+                ),
+            ],
+            signing: None,
+        }),
+    }
+}
+
 /// `require-provenance: true` pins the image to the workflow's own repository and
 /// commit; the summary shows the source, revision and builder the report gives.
 /// (A stand-in binary prints a check report: the arguments are what is checked.)
@@ -1240,16 +1305,7 @@ fn require_provenance_pins_the_workflows_repository_and_commit() {
         format!(
             "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\ncat <<'JSON'\n{}\nJSON\n",
             args_file.display(),
-            serde_json::to_string_pretty(&serde_json::json!({
-                "image": uri("app", ":v1"), "digest": format!("sha256:{}", "a".repeat(64)),
-                "lambda_ready": true, "fixable": false, "problems": [], "warnings": [],
-                "provenance": [{"digest": "sha256:bb", "predicate_types": [], "linked": "referrer",
-                    "statement": {"subject_matches": true, "source": "https://github.com/org/app",
-                                  "revision": sha, "builder_id": "https://github.com/org/app/actions/runs/7"},
-                    "error": null}],
-                "verification": {"passed": true, "require_provenance": true, "fields": [], "signing": null}
-            }))
-            .unwrap()
+            serde_json::to_string_pretty(&verified_check_report(sha)).unwrap()
         ),
     )
     .unwrap();

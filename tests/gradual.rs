@@ -460,30 +460,60 @@ async fn ctrl_c_mid_bake_leaves_the_alias_then_release_promote_and_abort_finish_
     );
 }
 
+/// Someone else moves the alias mid-bake: injected at the proxy just before the
+/// promotion reaches the emulator, so the race is the same on any machine.
 #[tokio::test]
 async fn a_concurrent_alias_move_stops_the_release_with_exit_3_and_keeps_their_move() {
     let world = World::new().await;
-    let child = world.spawn(&["--canary", "10", "--bake", "3s"]);
-    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
-    assert!(seen.is_some());
-    // Someone else moves the alias mid-bake (with no RevisionId: their tool may not
-    // send one).
-    lambda()
-        .await
-        .update_alias()
-        .function_name(&world.function)
-        .name("live")
-        .function_version("1")
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .additional_version_weights("2", 0.25)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let out = finish(child, Duration::from_secs(20));
+    let proxy = proxy();
+    // Their move (with no RevisionId: their tool may not send one), made after the
+    // 10 % weight was written and before the promotion arrives.
+    let function = world.function.clone();
+    proxy.on(
+        "UpdateAlias",
+        Some(2),
+        support::proxy::Fault::Before(std::sync::Arc::new(move || {
+            let function = function.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        lambda()
+                            .await
+                            .update_alias()
+                            .function_name(&function)
+                            .name("live")
+                            .function_version("1")
+                            .routing_config(
+                                aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                                    .additional_version_weights("2", 0.25)
+                                    .build(),
+                            )
+                            .send()
+                            .await
+                            .expect("their move")
+                    });
+            })
+            .join()
+            .unwrap();
+        })),
+    );
+    let args = world.args(&["--canary", "10", "--bake", "1s"]);
+    let out = run_at(
+        &proxy.endpoint(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // Our 10 % was written before their move: the injection came where it was meant.
+    assert_eq!(
+        world.history()[1..3],
+        [
+            ("1".to_owned(), weights(&[("2", 0.1)])),
+            ("1".to_owned(), weights(&[("2", 0.25)])),
+        ]
+    );
     // The report says what stopped it, and where the alias was left.
     let release = json(&out)["release"].clone();
     assert_eq!(release["outcome"], "stopped", "{release}");
@@ -517,8 +547,11 @@ async fn two_functions_move_step_by_step_together() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let alarm_name = unique("errors");
     alarm(&alarm_name, "OK", "fine").await;
+    // Every request takes 200 ms at the proxy, so two writes sent together overlap
+    // there, and two sent one after the other cannot.
+    let proxy = support::proxy::Proxy::start(moto().port, Duration::from_millis(200));
     let out = deploy_all_at(
-        &moto().endpoint(),
+        &proxy.endpoint(),
         &uri(&world.repo, ":v1"),
         &[&world.function, &second],
         &[
@@ -553,8 +586,25 @@ async fn two_functions_move_step_by_step_together() {
             ]
         );
     }
-    // The step's two writes went out together: the second function's weight was
-    // written before the first's promotion.
+    // Each step's two writes went out together: they overlap in time at the proxy
+    // (each began before the other ended).
+    let writes: Vec<_> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "UpdateAlias")
+        .collect();
+    assert_eq!(writes.len(), 4, "{writes:?}");
+    let mut writes = writes;
+    writes.sort_by_key(|c| c.start);
+    for step in writes.chunks(2) {
+        let (a, b) = (&step[0], &step[1]);
+        assert!(
+            a.start < b.end && b.start < a.end,
+            "one step's writes went out one after the other: {step:?}"
+        );
+    }
+    // And the steps one after the other: the second function's weight was written
+    // before the first's promotion.
     let at = |f: &str, i: usize| alias_history(f, "live")[i]["at"].as_f64().unwrap();
     assert!(at(&second, 1) < at(&world.function, 2));
     assert!(at(&world.function, 1) < at(&second, 2));
@@ -852,31 +902,48 @@ async fn a_write_refused_for_one_function_moves_the_others_back() {
     create_function(&second, &uri(&world.repo, ":base"), Architecture::X8664).await;
     let out = deploy(&uri(&world.repo, ":base"), &second, &["--alias", "live"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let child = spawn(&[
-        "deploy",
-        &uri(&world.repo, ":v1"),
-        "--function",
-        &world.function,
-        "--function",
-        &second,
-        "--alias",
-        "live",
-        "--canary",
-        "10",
-        "--bake",
-        "3s",
-        "--output",
-        "json",
-    ]);
-    assert!(
-        until_weighted(&second, Duration::from_secs(20))
-            .await
-            .is_some()
+    let proxy = proxy();
+    // `release abort` by another operator, on the second function only: after both
+    // 10 % weights were written (UpdateAlias 1 and 2), before either promotion (3 and
+    // 4, sent together) reaches the emulator: the first to arrive runs it, the other
+    // waits for it to end.
+    let (theirs, aborted) = (
+        second.clone(),
+        std::sync::Arc::new(std::sync::Mutex::new(None)),
     );
-    // `release abort` by another operator, on the second function only.
-    let out = release_command("abort", &second, &[]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = finish(child, Duration::from_secs(20));
+    let said = aborted.clone();
+    let abort: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(move || {
+        let mut said = said.lock().unwrap();
+        if said.is_none() {
+            *said = Some(release_command("abort", &theirs, &[]));
+        }
+    });
+    for nth in [3, 4] {
+        proxy.on(
+            "UpdateAlias",
+            Some(nth),
+            support::proxy::Fault::Before(abort.clone()),
+        );
+    }
+    let out = deploy_all_at(
+        &proxy.endpoint(),
+        &uri(&world.repo, ":v1"),
+        &[&world.function, &second],
+        &["--alias", "live", "--canary", "10", "--bake", "1s"],
+    );
+    let abort = aborted.lock().unwrap().take().expect("their abort ran");
+    assert_eq!(code(&abort), 0, "their abort: {}", stderr(&abort));
+    // Their abort came after our 10 %: the injection came where it was meant.
+    assert_eq!(
+        alias_history(&second, "live")[1..3]
+            .iter()
+            .map(|h| (h["function_version"].clone(), h["weights"].clone()))
+            .collect::<Vec<_>>(),
+        [
+            (Value::from("1"), weights(&[("2", 0.1)])),
+            (Value::from("1"), weights(&[]))
+        ]
+    );
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let release = json(&out)["release"].clone();
     assert_eq!(release["outcome"], "rolled-back", "{release}");

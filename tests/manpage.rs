@@ -156,3 +156,55 @@ fn manpage_renders_without_groff_warnings() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--help` shows the options every command shares under a heading of their own,
+/// after the command's own: `--profile` is not found between `--function` and
+/// `--concurrency`.
+#[test]
+fn help_groups_the_global_options_under_their_own_heading() {
+    let cli = Cli::command();
+    let globals: Vec<String> = cli
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    assert!(globals.len() >= 8, "globals: {globals:?}");
+    for args in [
+        &["deploy", "--help"][..],
+        &["--help"],
+        &["release", "status", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecr-lambda"))
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8(out.stdout).expect("utf-8");
+        let (own, shared) = help
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("no 'Global options:' heading in {args:?}:\n{help}"));
+        // The shared section ends at the next heading (an unindented line), if any.
+        let shared: String = shared
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for global in &globals {
+            let listed = |text: &str| {
+                text.lines().any(|l| {
+                    l.trim_start()
+                        .split([' ', ',', '='])
+                        .any(|w| w.trim_end_matches('.') == global)
+                })
+            };
+            assert!(
+                listed(&shared),
+                "{global} not under the heading in {args:?}:\n{help}"
+            );
+            assert!(
+                !listed(own),
+                "{global} among the command's own options in {args:?}:\n{help}"
+            );
+        }
+    }
+}

@@ -126,6 +126,10 @@ async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created(
     for check in [
         "ok   deploy --alias twice: two versions, the alias on the second",
         "ok   rollback --alias: back to the first version",
+        "ok   canary 10 % for 1 s: the weight seen on the alias, then promoted",
+        "ok   canary: DescribeAlarms read the alarm",
+        "ok   Invoke of the alias: Lambda answered",
+        "ok   deleted alarm ecr-lambda-smoke-",
     ] {
         assert!(stdout.contains(check), "no {check:?} in:\n{stdout}");
     }
@@ -159,9 +163,43 @@ async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created(
     );
     let release = &seen["alias_release"];
     assert_eq!(release["alias_now"], release["versions"][0], "{doc}");
+    // The canary: from the first version, 10 % on the second while it baked (as
+    // GetAlias showed it), then all of it; its alarm read through CBOR; the alias
+    // invoked once (the emulator's default answer: 200, no function error).
+    let canary = &seen["canary"];
+    let (first, second) = (&release["versions"][0], &release["versions"][1]);
+    let shown: Vec<&serde_json::Value> = canary["alias_seen"].as_array().unwrap().iter().collect();
+    assert!(
+        shown.iter().any(|a| a["version"] == *first
+            && a["weights"][second.as_str().unwrap()].as_f64() == Some(0.1)),
+        "{canary}"
+    );
+    assert_eq!(canary["release"]["outcome"], "promoted", "{canary}");
+    assert_eq!(canary["exit"], "Success", "{canary}");
+    assert!(
+        canary["release"]["alarm_reads"].as_u64().unwrap() >= 1,
+        "{canary}"
+    );
+    assert!(
+        canary["release"]["alarms"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecr-lambda-smoke-"),
+        "{canary}"
+    );
+    assert_eq!(canary["invoke"]["status"], 200, "{canary}");
+    assert_eq!(
+        canary["invoke"]["function_error"],
+        serde_json::Value::Null,
+        "{canary}"
+    );
+    let function = smoke_name(&stdout, "  Lambda function ");
+    let invoked = support::invocations(&function);
+    assert_eq!(invoked.len(), 1, "{invoked:?}");
+    assert_eq!(invoked[0]["qualifier"], "smoke", "{invoked:?}");
+    assert_eq!(invoked[0]["executed_version"], *second, "{invoked:?}");
     std::fs::remove_file(&json_path).ok();
     let repo = smoke_name(&stdout, "  ECR repository ");
-    let function = smoke_name(&stdout, "  Lambda function ");
     assert!(
         stdout.contains(&format!("ok   deleted function {function}")),
         "{stdout}"

@@ -82,24 +82,41 @@ async fn two_functions_waited_for_at_once_each_have_their_own_line() {
             .lines()
             .any(|l| l.contains(&format!("waiting for the update of {f}: InProgress")))
     };
+    // The elapsed time at the end of a function's line, `(3s)`, as drawn now.
+    let elapsed = |screen: &str, f: &str| -> Option<String> {
+        let line = screen
+            .lines()
+            .find(|l| l.contains(&format!("waiting for the update of {f}:")))?;
+        let (_, last) = line.trim_end().rsplit_once('(')?;
+        Some(last.trim_end_matches(')').to_owned())
+    };
     let start = Instant::now();
     let mut both = None;
     let mut screens = Vec::new();
+    // Every elapsed time each function's line showed: a line redrawn shows several.
+    let mut times: [Vec<String>; 2] = Default::default();
     while start.elapsed() < Duration::from_secs(20) {
         let screen = tmux(&["capture-pane", "-p", "-t", &session]);
-        if waiting(&screen, &first) && waiting(&screen, &second) {
-            both = Some(screen);
-            break;
+        for (seen, f) in times.iter_mut().zip([&first, &second]) {
+            if let Some(t) = elapsed(&screen, f)
+                && !seen.contains(&t)
+            {
+                seen.push(t);
+            }
+        }
+        if both.is_none() && waiting(&screen, &first) && waiting(&screen, &second) {
+            both = Some(screen.clone());
         }
         screens.push(screen);
+        if both.is_some() && times.iter().all(|t| t.len() >= 2) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     tmux(&["kill-session", "-t", &session]);
+    let last = screens.last().map(String::as_str).unwrap_or("");
     let screen = both.unwrap_or_else(|| {
-        panic!(
-            "the two waits never showed on two lines at once; last screen:\n{}",
-            screens.last().map(String::as_str).unwrap_or("")
-        )
+        panic!("the two waits never showed on two lines at once; last screen:\n{last}")
     });
     // One line each, not one line drawn over by both.
     let lines: Vec<&str> = screen
@@ -107,5 +124,21 @@ async fn two_functions_waited_for_at_once_each_have_their_own_line() {
         .filter(|l| l.contains("waiting for the update of"))
         .collect();
     assert_eq!(lines.len(), 2, "{screen}");
-    assert_ne!(lines[0], lines[1], "{screen}");
+    for f in [&first, &second] {
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains(&format!("of {f}:")))
+                .count(),
+            1,
+            "{f} has not exactly one line:\n{screen}"
+        );
+    }
+    // Each line is redrawn while its wait lasts: its elapsed time moves on.
+    for (seen, f) in times.iter().zip([&first, &second]) {
+        assert!(
+            seen.len() >= 2,
+            "the line of {f} was not redrawn (elapsed times seen: {seen:?}); last screen:\n{last}"
+        );
+    }
 }

@@ -24,7 +24,8 @@ pub(crate) struct WayBack {
     protect: Option<(String, Repository, RawManifest)>,
 }
 
-type Found = tokio::task::JoinHandle<Vec<WayBack>>;
+/// The way back being read, one [`WayBack`] a function in the order given.
+pub(crate) type Found = tokio::task::JoinHandle<Vec<WayBack>>;
 
 /// Starts reading each alias's way back: one DescribeImages (and, only for an
 /// untagged image, GetLifecyclePolicy; with `--protect`, BatchGetImage of its bytes).
