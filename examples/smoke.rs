@@ -624,6 +624,7 @@ async fn canary(s: &mut Smoke, base: ImageRef) -> Result<(), String> {
             probe: None,
         }),
         provenance: Default::default(),
+        protect: false,
     };
     // The alias as any other client sees it while the release runs: every routing
     // configuration GetAlias showed, in order.
