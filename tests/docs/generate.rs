@@ -22,6 +22,26 @@ pub fn cell(text: &str) -> String {
         .replace('|', "\\|")
 }
 
+/// Text from action.yml as Markdown: `<` and `>` outside code spans written as
+/// entities, so `lambda.<function>.<version>` shows as written instead of being read
+/// as HTML tags (which the book would drop).
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Every command, nested ones included, with its full name (`ecr-lambda release status`).
 pub fn commands(cmd: &clap::Command, path: &str, all: &mut Vec<(String, clap::Command)>) {
     all.push((path.to_owned(), cmd.clone()));
@@ -367,7 +387,7 @@ pub fn action_page() -> String {
         let _ = writeln!(
             out,
             "| `{name}` | {default} | {} |",
-            cell(&field(fields, "description"))
+            markdown_text(&cell(&field(fields, "description")))
         );
     }
     out.push_str("\n## Outputs\n\n| output | description |\n| --- | --- |\n");
@@ -377,7 +397,7 @@ pub fn action_page() -> String {
         let _ = writeln!(
             out,
             "| `{name}` | {} |",
-            cell(&field(fields, "description"))
+            markdown_text(&cell(&field(fields, "description")))
         );
     }
     out
