@@ -63,7 +63,7 @@ pub struct AwsArgs {
     /// AWS region (else the region in the image URI, else the profile or environment)
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Send ECR and Lambda calls to this endpoint (AWS_ENDPOINT_URL* also work)
+    /// Send every AWS call (ECR, Lambda, CloudWatch, STS) to this endpoint (AWS_ENDPOINT_URL* also work)
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Output format: text for people, json for scripts (one document on stdout), jsonl (one object a line)
