@@ -198,6 +198,7 @@ bool require_provenance require-provenance "${INPUT_REQUIRE_PROVENANCE:-}"
 bool require_signed require-signed "${INPUT_REQUIRE_SIGNED:-}"
 probe_logs=""
 bool probe_logs probe-logs "${INPUT_PROBE_LOGS:-}"
+protect=""
 bool protect protect "${INPUT_PROTECT:-}"
 
 trim() {
