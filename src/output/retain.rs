@@ -209,7 +209,7 @@ fn why(image: &ImageReport) -> String {
 impl fmt::Display for RetainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for image in &self.images {
-            writeln!(
+            say!(
                 f,
                 "{:<10} {}@{}  {}  ({})",
                 image.status.to_string(),
@@ -221,24 +221,25 @@ impl fmt::Display for RetainReport {
         }
         for repo in &self.repositories {
             if repo.policy.is_none() {
-                writeln!(
+                say!(
                     f,
                     "{}: no lifecycle policy, nothing expires by policy",
                     repo.repository
                 )?;
             }
             if let Some(rule) = &repo.keep_rule {
-                writeln!(
+                say!(
                     f,
                     "{}: a rule still selects images in use; this keep rule ahead of it would \
-                     protect them (--protect-policy adds it):\n  {rule}",
+                     protect them (--protect-policy adds it):",
                     repo.repository
                 )?;
+                say!(f, "  {rule}")?;
             }
         }
         let verb = if self.dry_run { "would write" } else { "wrote" };
         for t in &self.writes.tags {
-            writeln!(
+            say!(
                 f,
                 "{verb} tag {}:{} -> {} ({:?})",
                 t.repository,
@@ -248,14 +249,19 @@ impl fmt::Display for RetainReport {
             )?;
         }
         for p in &self.writes.policies {
-            writeln!(
+            say!(
                 f,
-                "{verb} lifecycle policy of {} ({:?}):\n  {}",
-                p.repository, p.result, p.policy
+                "{verb} lifecycle policy of {} ({:?}):",
+                p.repository,
+                p.result
             )?;
+            // Each line of the policy text on a line of its own: say! escapes a newline.
+            for line in p.policy.lines() {
+                say!(f, "  {line}")?;
+            }
         }
         for r in &self.writes.restores {
-            writeln!(
+            say!(
                 f,
                 "{verb} restore of {}@{} ({:?})",
                 r.repository,
@@ -264,7 +270,7 @@ impl fmt::Display for RetainReport {
             )?;
         }
         let count = |s: Status| self.images.iter().filter(|i| i.status == s).count();
-        writeln!(
+        say!(
             f,
             "{} function(s), {} image(s) in use: {} safe, {} at risk, {} archived, {} activating, {} deleted",
             self.functions.len(),
@@ -303,14 +309,14 @@ pub struct PruneReport {
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(why) = &self.refused {
-            return writeln!(f, "refused: {why}");
+            return say!(f, "refused: {why}");
         }
         for k in &self.kept {
             let why = match &k.why {
                 crate::retention::Why::Newest => "one of the newest".to_owned(),
                 crate::retention::Why::Alias { alias } => format!("alias {alias} routes to it"),
             };
-            writeln!(f, "keep    {}:{}  ({why})", self.function, k.version)?;
+            say!(f, "keep    {}:{}  ({why})", self.function, k.version)?;
         }
         let verb = if self.dry_run {
             "would delete"
@@ -318,10 +324,10 @@ impl fmt::Display for PruneReport {
             "deleted"
         };
         for v in &self.deleted {
-            writeln!(f, "{verb} {}:{v}", self.function)?;
+            say!(f, "{verb} {}:{v}", self.function)?;
         }
         for t in &self.released_tags {
-            writeln!(
+            say!(
                 f,
                 "{} tag {t}",
                 if self.dry_run {
@@ -332,8 +338,36 @@ impl fmt::Display for PruneReport {
             )?;
         }
         for w in &self.warnings {
-            writeln!(f, "warning: {w}")?;
+            say!(f, "warning: {w}")?;
         }
-        writeln!(f, "{} kept, {} {verb}", self.kept.len(), self.deleted.len())
+        say!(f, "{} kept, {} {verb}", self.kept.len(), self.deleted.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text from outside in a retention report (a warning naming what AWS answered, a
+    /// refusal) is shown escaped, never obeyed, as in every other text report.
+    #[test]
+    fn outside_text_in_a_prune_report_is_escaped() {
+        let report = PruneReport {
+            function: "my-fn".into(),
+            kept: Vec::new(),
+            deleted: vec!["3".into()],
+            released_tags: Vec::new(),
+            warnings: vec!["tag kept\u{1b}[2J\nforged: line".into()],
+            dry_run: true,
+            error: None,
+            refused: None,
+        };
+        let text = report.to_string();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            text.contains("warning: tag kept\\u{1b}[2J\\u{a}forged: line"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("forged")), "{text}");
     }
 }

@@ -35,14 +35,14 @@ pub struct WhoamiReport {
 
 impl fmt::Display for WhoamiReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "identity: {}", self.arn)?;
-        writeln!(f, "account:  {}", self.account)?;
+        say!(f, "identity: {}", self.arn)?;
+        say!(f, "account:  {}", self.account)?;
         let profile_from = match self.profile_from {
             ProfileFrom::Flag => "from --profile",
             ProfileFrom::Environment => "from AWS_PROFILE",
             ProfileFrom::Default => "neither --profile nor AWS_PROFILE given",
         };
-        writeln!(f, "profile:  {} ({profile_from})", self.profile)?;
+        say!(f, "profile:  {} ({profile_from})", self.profile)?;
         match (&self.region, self.region_from) {
             (Some(region), Some(source)) => {
                 let source = match source {
@@ -53,12 +53,12 @@ impl fmt::Display for WhoamiReport {
                     RegionSource::FunctionArn => "the function ARN",
                     RegionSource::InstanceMetadata => "instance metadata",
                 };
-                writeln!(f, "region:   {region} (from {source})")?;
+                say!(f, "region:   {region} (from {source})")?;
             }
-            _ => writeln!(f, "region:   none configured")?,
+            _ => say!(f, "region:   none configured")?,
         }
-        writeln!(f, "ECR:      {}", self.ecr_region)?;
-        writeln!(f, "Lambda:   {}", self.lambda_region)
+        say!(f, "ECR:      {}", self.ecr_region)?;
+        say!(f, "Lambda:   {}", self.lambda_region)
     }
 }
 
