@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
+use aws_sdk_lambda::types::Architecture;
 use serde_json::Value;
 use support::proxy::{Access, Proxy};
 use support::*;
@@ -370,42 +370,7 @@ async fn every_call_of_every_command_path_is_allowed_by_the_readmes_policy() {
     // other tests are not read.
     let region = "sa-east-1";
     let (scan_repo, scan_fn) = (unique("scan"), unique("fn-scan"));
-    let ecr = ecr_in(region).await;
-    ecr.create_repository()
-        .repository_name(&scan_repo)
-        .send()
-        .await
-        .unwrap();
-    let case = load_case("docker-v2");
-    for blob in case.blobs_of("root.json") {
-        upload_blob_with(&ecr, &scan_repo, &blob.bytes).await;
-    }
-    let image = case.root;
-    ecr.put_image()
-        .repository_name(&scan_repo)
-        .image_manifest(&image.bytes)
-        .image_manifest_media_type(&image.media_type)
-        .image_digest(&image.digest)
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap();
-    lambda_in(region)
-        .await
-        .create_function()
-        .function_name(&scan_fn)
-        .role(ROLE_ARN)
-        .package_type(PackageType::Image)
-        .code(
-            FunctionCode::builder()
-                .image_uri(format!(
-                    "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{scan_repo}:v1"
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    image_function_in(region, &scan_repo, &scan_fn).await;
     let names = Names {
         region,
         repository: &scan_repo,

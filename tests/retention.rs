@@ -735,42 +735,7 @@ async fn an_image_listed_by_an_expiring_index_is_at_risk_through_it() {
 async fn all_functions_of_the_region_are_audited() {
     let region = "eu-south-2";
     let (repo, function) = (unique("keep-all"), unique("fn-all"));
-    let ecr = ecr_in(region).await;
-    ecr.create_repository()
-        .repository_name(&repo)
-        .send()
-        .await
-        .unwrap();
-    let case = load_case("docker-v2");
-    for blob in case.blobs_of("root.json") {
-        upload_blob_with(&ecr, &repo, &blob.bytes).await;
-    }
-    let m = case.root;
-    ecr.put_image()
-        .repository_name(&repo)
-        .image_manifest(&m.bytes)
-        .image_manifest_media_type(&m.media_type)
-        .image_digest(&m.digest)
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap();
-    lambda_in(region)
-        .await
-        .create_function()
-        .function_name(&function)
-        .role(ROLE_ARN)
-        .package_type(aws_sdk_lambda::types::PackageType::Image)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .image_uri(format!(
-                    "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{repo}:v1"
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let digest = image_function_in(region, &repo, &function).await;
     let out = retain(&["--region", region, "--all-functions"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
@@ -783,7 +748,7 @@ async fn all_functions_of_the_region_are_audited() {
     assert_eq!(report["functions"][0]["region"], region);
     let images = report["images"].as_array().unwrap();
     assert_eq!(images.len(), 1, "{report:#}");
-    assert_eq!(images[0]["digest"], m.digest);
+    assert_eq!(images[0]["digest"], digest);
     assert_eq!(images[0]["region"], region);
     assert_eq!(images[0]["status"], "safe");
     assert_eq!(report["repositories"][0]["policy"], Value::Null);

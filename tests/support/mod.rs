@@ -482,6 +482,50 @@ pub async fn upload_blob(repo: &str, bytes: &[u8]) -> String {
     upload_blob_with(&ecr().await, repo, bytes).await
 }
 
+/// In `region` (a region of its own keeps other tests' functions out of a
+/// whole-region read): repository `repo` holding the docker-v2 fixture as `repo:v1`,
+/// its blobs uploaded, and the image function `function` running it. The image's
+/// digest.
+pub async fn image_function_in(region: &str, repo: &str, function: &str) -> String {
+    let ecr = ecr_in(region).await;
+    ecr.create_repository()
+        .repository_name(repo)
+        .send()
+        .await
+        .unwrap();
+    let case = load_case("docker-v2");
+    for blob in case.blobs_of("root.json") {
+        upload_blob_with(&ecr, repo, &blob.bytes).await;
+    }
+    let image = case.root;
+    ecr.put_image()
+        .repository_name(repo)
+        .image_manifest(&image.bytes)
+        .image_manifest_media_type(&image.media_type)
+        .image_digest(&image.digest)
+        .image_tag("v1")
+        .send()
+        .await
+        .unwrap();
+    lambda_in(region)
+        .await
+        .create_function()
+        .function_name(function)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!(
+                    "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{repo}:v1"
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    image.digest
+}
+
 /// [`upload_blob`] through a given client (another region, say).
 pub async fn upload_blob_with(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> String {
     assert!(
