@@ -52,6 +52,17 @@ REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecr-lambda-test-role"
 
 
+def sequential_chain(calls):
+    """The longest chain of calls each starting after the previous ended (the proxy's
+    log, as tests/support/proxy.rs's `sequential_chain` takes it)."""
+    chain, last_end = [], -1.0
+    for c in sorted(calls, key=lambda c: c["end"]):
+        if c["start"] >= last_end:
+            chain.append(c)
+            last_end = c["end"]
+    return chain
+
+
 def sha256(text):
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -264,13 +275,7 @@ class Bench:
         steps()
         elapsed = time.perf_counter() - start
         calls = self.proxy_calls()
-        # The longest chain of calls each starting after the previous ended.
-        chain, last_end = [], -1.0
-        for c in sorted(calls, key=lambda c: c["end"]):
-            if c["start"] >= last_end:
-                chain.append(c)
-                last_end = c["end"]
-        return elapsed, calls, chain
+        return elapsed, calls, sequential_chain(calls)
 
     def run(self, args, expect=(0,)):
         out = subprocess.run(args, env=self.env, capture_output=True, text=True)
