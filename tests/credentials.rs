@@ -231,6 +231,28 @@ fn an_sso_session_never_started_or_expired_says_to_log_in() {
     );
 }
 
+/// Profile `dev` in `home`'s config: a `credential_process` that answers test
+/// credentials (with `more_json` added to its answer) and appends a line to the file
+/// returned at each run, so a test counts the runs; `more_config` follows in the profile.
+fn counting_process(home: &Path, more_json: &str, more_config: &str) -> PathBuf {
+    let count = home.join("runs");
+    let program = script(
+        home,
+        "creds.sh",
+        &format!(
+            "echo run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \
+             \"SecretAccessKey\": \"testing\"{more_json}}}'",
+            count.display()
+        ),
+    );
+    std::fs::write(
+        home.join(".aws/config"),
+        format!("[profile dev]\ncredential_process = {program}\n{more_config}"),
+    )
+    .unwrap();
+    count
+}
+
 /// A shell script in `home` (made executable): its path.
 fn script(home: &Path, name: &str, body: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
@@ -423,23 +445,12 @@ async fn a_credential_process_that_works_is_run_once_for_a_whole_deploy() {
     let (_, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
     let image = ready_image().await;
     let home = home("");
-    let count = home.join("runs");
-    // Credentials that expire in an hour, as real ones do: the SDK's cache keeps them.
-    let expiry = "2099-01-01T00:00:00Z";
-    let program = script(
+    // Credentials that expire far ahead, as real ones do: the SDK's cache keeps them.
+    let count = counting_process(
         &home,
-        "creds.sh",
-        &format!(
-            "echo run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \
-             \"SecretAccessKey\": \"testing\", \"SessionToken\": \"t\", \"Expiration\": \"{expiry}\"}}'",
-            count.display()
-        ),
+        r#", "SessionToken": "t", "Expiration": "2099-01-01T00:00:00Z""#,
+        "",
     );
-    std::fs::write(
-        home.join(".aws/config"),
-        format!("[profile dev]\ncredential_process = {program}\n"),
-    )
-    .unwrap();
     let endpoint = moto().endpoint();
     let out = run_in(
         &home,
@@ -619,21 +630,7 @@ fn a_transport_failure_alone_gets_the_network_hint() {
 #[test]
 fn whoami_names_the_identity_profile_and_regions_with_one_credential_fetch() {
     let home = home("");
-    let count = home.join("runs");
-    let program = script(
-        &home,
-        "creds.sh",
-        &format!(
-            "echo run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \
-             \"SecretAccessKey\": \"testing\"}}'",
-            count.display()
-        ),
-    );
-    std::fs::write(
-        home.join(".aws/config"),
-        format!("[profile dev]\ncredential_process = {program}\nregion = eu-west-1\n"),
-    )
-    .unwrap();
+    let count = counting_process(&home, "", "region = eu-west-1\n");
     let endpoint = moto().endpoint();
     let out = run_in(
         &home,
