@@ -238,3 +238,112 @@ async fn another_image_deployed_while_ours_is_waited_for_is_exit_3() {
             .ends_with(&target)
     );
 }
+
+/// A function on Lambda Managed Instances (FIDELITY.md, L14) whose instances take
+/// `provision_seconds` to run a new version: (repository, function, image URI,
+/// target digest).
+async fn managed_instances_setup(provision_seconds: f64) -> (String, String, String, String) {
+    let repo = unique("app");
+    let function = unique("mi");
+    let case = load_case("buildx-single");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &case).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
+    lambda_behaviour(
+        &function,
+        json!({"update_seconds": 1.0, "provision_seconds": provision_seconds}),
+    );
+    use aws_sdk_lambda::types::{
+        CapacityProviderConfig, FunctionCode, LambdaManagedInstancesCapacityProviderConfig,
+        PackageType,
+    };
+    let capacity = LambdaManagedInstancesCapacityProviderConfig::builder()
+        .capacity_provider_arn(format!(
+            "arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:cp"
+        ))
+        .build()
+        .unwrap();
+    lambda()
+        .await
+        .create_function()
+        .function_name(&function)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(FunctionCode::builder().image_uri(uri(&repo, ":base")).build())
+        .capacity_provider_config(
+            CapacityProviderConfig::builder()
+                .lambda_managed_instances_capacity_provider_config(capacity)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let target = case.child("image-amd64.json").digest.clone();
+    (repo.clone(), function, uri(&repo, ":v1"), target)
+}
+
+#[tokio::test]
+async fn a_deploy_to_managed_instances_publishes_latest_published_and_waits_for_it() {
+    // Its $LATEST is never invoked: what runs without a qualifier is
+    // $LATEST.PUBLISHED, which runs the new image only once its instances do.
+    let (_, function, image, target) = managed_instances_setup(2.5).await;
+    let out = deploy(&image, &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["status"], "successful", "{report}");
+    assert_eq!(report["update"]["version"], "$LATEST.PUBLISHED", "{report}");
+    // The 1 s update of $LATEST, then the 2.5 s provisioning: read once a second,
+    // the deploy cannot have seen it end before 3 s.
+    let waited = report["update"]["waited_ms"].as_u64().unwrap();
+    assert!(waited >= 2_500, "{report}");
+    let (_, published) = version_image(&function, Some("$LATEST.PUBLISHED")).await;
+    assert!(published.unwrap().ends_with(&target));
+    // An invocation without a qualifier runs the new image's version.
+    lambda()
+        .await
+        .invoke()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let invoked = invocations(&function);
+    assert_eq!(invoked.last().unwrap()["executed_version"], "$LATEST.PUBLISHED");
+}
+
+#[tokio::test]
+async fn a_deploy_with_publish_to_managed_instances_waits_for_the_version_and_leaves_latest_published()
+ {
+    // --publish asks for a numbered version: $LATEST.PUBLISHED is not touched.
+    let (_, function, image, target) = managed_instances_setup(0.0).await;
+    let out = deploy(&image, &function, &["--publish"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["update"]["version"], "1", "{report}");
+    let (_, version) = version_image(&function, Some("1")).await;
+    assert!(version.unwrap().ends_with(&target));
+    let missing = lambda()
+        .await
+        .get_function()
+        .function_name(&function)
+        .qualifier("$LATEST.PUBLISHED")
+        .send()
+        .await;
+    assert!(missing.is_err(), "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_deploy_to_an_ordinary_function_publishes_nothing() {
+    let (_, function, image, _) = setup(json!({"update_seconds": 0.5})).await;
+    let out = deploy(&image, &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(json(&out)["update"]["version"].is_null());
+    let versions = lambda()
+        .await
+        .list_versions_by_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    // $LATEST only.
+    assert_eq!(versions.versions().len(), 1, "{versions:?}");
+}

@@ -163,6 +163,10 @@ pub struct FunctionState {
     pub running_digest: Option<Digest>,
     /// Where it pulls that image from: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY`.
     pub running_repository: Option<String>,
+    /// The capacity provider's ARN of a function on Lambda Managed Instances
+    /// (`CapacityProviderConfig`): its `$LATEST` is not invocable, and an unqualified
+    /// invocation runs `$LATEST.PUBLISHED`.
+    pub capacity_provider: Option<String>,
 }
 
 impl FunctionState {
@@ -336,6 +340,10 @@ impl FunctionState {
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
             running_digest: resolved.and_then(|(_, digest)| digest.parse().ok()),
             running_repository: resolved.map(|(repository, _)| repository.to_owned()),
+            capacity_provider: config
+                .and_then(|c| c.capacity_provider_config())
+                .and_then(|c| c.lambda_managed_instances_capacity_provider_config())
+                .map(|c| c.capacity_provider_arn().to_owned()),
         }
     }
 }
@@ -429,6 +437,39 @@ pub async fn get_qualified(
     Ok(FunctionState::from_output(&out, region))
 }
 
+/// The version of a function on Lambda Managed Instances that unqualified invocations
+/// run (Lambda Developer Guide, *$LATEST.PUBLISHED version in Lambda Managed
+/// Instances*).
+pub const LATEST_PUBLISHED: &str = "$LATEST.PUBLISHED";
+
+/// What UpdateFunctionCode publishes along with the new code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// Nothing: `$LATEST` runs the new code.
+    Nothing,
+    /// A new numbered version (`Publish: true`).
+    Version,
+    /// `$LATEST.PUBLISHED` anew (`Publish: true, PublishTo: LATEST_PUBLISHED`): what
+    /// a function on Lambda Managed Instances runs when invoked without a qualifier.
+    LatestPublished,
+}
+
+impl Publish {
+    /// What a code update of `function` publishes: a numbered version when one is
+    /// asked for (`--publish`, `--alias`), else `$LATEST.PUBLISHED` for a function on
+    /// Lambda Managed Instances (its `$LATEST` is never invoked, so updating it alone
+    /// would change nothing that runs), else nothing.
+    pub fn for_update(function: &FunctionState, version_wanted: bool) -> Publish {
+        if version_wanted {
+            Publish::Version
+        } else if function.capacity_provider.is_some() {
+            Publish::LatestPublished
+        } else {
+            Publish::Nothing
+        }
+    }
+}
+
 /// What UpdateFunctionCode answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Updated {
@@ -451,14 +492,18 @@ pub async fn update_code(
     function: &FunctionRef,
     image_uri: &str,
     revision_id: Option<&str>,
-    publish: bool,
+    publish: Publish,
 ) -> Result<Updated, AwsError> {
     let out = client
         .update_function_code()
         .function_name(&function.id)
         .image_uri(image_uri)
         .set_revision_id(revision_id.map(str::to_owned))
-        .publish(publish)
+        .publish(publish != Publish::Nothing)
+        .set_publish_to(
+            (publish == Publish::LatestPublished)
+                .then_some(aws_sdk_lambda::types::FunctionVersionLatestPublished::LatestPublished),
+        )
         .send()
         .await
         .map_err(|err| {

@@ -7,7 +7,7 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error};
-use crate::lambda::{self, FunctionRef, FunctionState, Waited};
+use crate::lambda::{self, FunctionRef, FunctionState, Publish, Waited};
 use crate::ops::{Analysis, Clients, DeployRequest};
 use crate::output::{UpdateReport, UpdateStatus};
 
@@ -114,6 +114,72 @@ pub(crate) async fn update_and_wait(
             "interrupted before the update of {fref}; it was not updated"
         )));
     }
+    let publish = Publish::for_update(function, req.publish || req.alias.is_some());
+    let report = update_latest(clients, req, fref, function, target, publish).await?;
+    if publish != Publish::LatestPublished
+        || report.status != UpdateStatus::Successful
+        || !req.wait
+    {
+        return Ok(report);
+    }
+    latest_published(clients, req, fref, target, report).await
+}
+
+/// A function on Lambda Managed Instances runs `$LATEST.PUBLISHED` when invoked
+/// without a qualifier, and that version turns Successful only once its instances
+/// run the new code: waited for and judged like the update of `$LATEST` itself.
+async fn latest_published(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    target: &Target,
+    mut report: UpdateReport,
+) -> Result<UpdateReport, Error> {
+    report.version = Some(lambda::LATEST_PUBLISHED.to_owned());
+    let what = "publication of $LATEST.PUBLISHED";
+    let waited = match wait(clients, req.patience(), fref, Some(lambda::LATEST_PUBLISHED), what).await
+    {
+        Ok(waited) => waited,
+        Err(Error::Interrupted(message)) => {
+            tracing::warn!("{message}");
+            report.status = UpdateStatus::InProgress;
+            report.reason = Some(message);
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    report.polls += waited.polls;
+    report.waited_ms = report
+        .waited_ms
+        .saturating_add(u64::try_from(waited.elapsed.as_millis()).unwrap_or(u64::MAX));
+    if waited.timed_out {
+        report.status = UpdateStatus::InProgress;
+        report.reason = Some(format!(
+            "$LATEST.PUBLISHED still in progress after {} s; check it with \
+             `aws lambda get-function --function-name {fref} --qualifier '$LATEST.PUBLISHED'`",
+            req.wait_timeout.as_secs(),
+        ));
+        return Ok(report);
+    }
+    let published = waited.state;
+    if let Some(why) = published.not_invocable() {
+        report.status = UpdateStatus::Failed;
+        report.reason = Some(format!("$LATEST.PUBLISHED is not invocable: {why}"));
+        return Ok(report);
+    }
+    judge(report, published, target, fref)
+}
+
+/// UpdateFunctionCode of `$LATEST` (publishing as `publish` says), and the wait for
+/// it.
+async fn update_latest(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    function: &FunctionState,
+    target: &Target,
+    publish: Publish,
+) -> Result<UpdateReport, Error> {
     // A refused retry whose function had already settled: judged as it is.
     let mut settled_after_refusal: Option<FunctionState> = None;
     let updated = match lambda::update_code(
@@ -121,7 +187,7 @@ pub(crate) async fn update_and_wait(
         fref,
         &target.uri,
         function.revision_id.as_deref(),
-        req.publish || req.alias.is_some(),
+        publish,
     )
     .await
     {

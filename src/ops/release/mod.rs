@@ -599,6 +599,7 @@ mod tests {
             image_uri: None,
             running_digest: None,
             running_repository: None,
+            capacity_provider: None,
         }
     }
 

@@ -234,6 +234,75 @@ class Emulator(RetentionTests, unittest.TestCase):
                                              Architectures=["arm64"])
         self.assertEqual(resp["Architectures"], ["arm64"])
 
+    # -- L14 ------------------------------------------------------------------
+
+    CAPACITY = {"LambdaManagedInstancesCapacityProviderConfig": {
+        "CapacityProviderArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:cp"}}
+
+    def test_L14_latest_is_not_invocable_and_latest_published_is(self) -> None:
+        self.repo_with_image("app", "v1", "one")
+        d2 = self.repo_with_image("app", "v2", "two")[0]
+        self.create_function("mi", f"{REGISTRY}/app:v1", CapacityProviderConfig=self.CAPACITY)
+        latest = self.config("mi")
+        self.assertEqual(latest["State"], "ActiveNonInvocable")
+        self.assertEqual(
+            latest["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"]
+            ["PerExecutionEnvironmentMaxConcurrency"], 16)
+        with self.assertRaises(ClientError) as ctx:
+            self.config("mi", "$LATEST.PUBLISHED")
+        self.assertEqual(self.error(ctx)[:2], (404, "ResourceNotFoundException"))
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.invoke(FunctionName="mi")
+        self.assertEqual(self.error(ctx)[:2], (400, "NoPublishedVersionException"))
+
+        self.control("POST", "/_emulator/lambda/functions/mi", {"provision_seconds": 1.0})
+        answer = self.lam.update_function_code(
+            FunctionName="mi", ImageUri=f"{REGISTRY}/app:v2", Publish=True, PublishTo="LATEST_PUBLISHED")
+        self.assertEqual((answer["Version"], answer["State"], answer["LastUpdateStatus"]),
+                         ("$LATEST.PUBLISHED", "Active", "InProgress"))
+        self.assertTrue(answer["FunctionArn"].endswith(":mi:$LATEST.PUBLISHED"))
+        self.assertEqual(self.config("mi")["LastUpdateStatus"], "InProgress")
+        time.sleep(UPDATE + 0.1)
+        # $LATEST has settled; $LATEST.PUBLISHED waits for its instances.
+        self.assertEqual(self.config("mi")["LastUpdateStatus"], "Successful")
+        self.assertEqual(self.config("mi", "$LATEST.PUBLISHED")["LastUpdateStatus"], "InProgress")
+        time.sleep(1.0)
+        published = self.lam.get_function(FunctionName="mi", Qualifier="$LATEST.PUBLISHED")
+        self.assertEqual(published["Configuration"]["LastUpdateStatus"], "Successful")
+        self.assertTrue(published["Code"]["ResolvedImageUri"].endswith(d2))
+        # An unqualified invoke runs $LATEST.PUBLISHED; $LATEST is refused.
+        self.assertEqual(self.lam.invoke(FunctionName="mi")["ExecutedVersion"], "$LATEST.PUBLISHED")
+        with self.assertRaises(ClientError) as ctx:
+            self.lam.invoke(FunctionName="mi", Qualifier="$LATEST")
+        self.assertEqual(self.error(ctx)[:2], (400, "InvalidParameterValueException"))
+        # A later update of $LATEST alone leaves $LATEST.PUBLISHED as it was.
+        self.lam.update_function_code(FunctionName="mi", ImageUri=f"{REGISTRY}/app:v1")
+        time.sleep(UPDATE + 0.1)
+        self.assertTrue(self.lam.get_function(FunctionName="mi", Qualifier="$LATEST.PUBLISHED")
+                        ["Code"]["ResolvedImageUri"].endswith(d2))
+
+    def test_L14_numbered_versions_wait_for_instances(self) -> None:
+        self.repo_with_image("app", "v1", "one")
+        self.repo_with_image("app", "v2", "two")
+        self.create_function("mi", f"{REGISTRY}/app:v1", CapacityProviderConfig=self.CAPACITY)
+        self.control("POST", "/_emulator/lambda/functions/mi", {"provision_seconds": 1.0})
+        answer = self.lam.update_function_code(FunctionName="mi", ImageUri=f"{REGISTRY}/app:v2", Publish=True)
+        self.assertEqual((answer["Version"], answer["State"]), ("1", "Pending"))
+        time.sleep(UPDATE + 0.1)
+        self.assertEqual(self.config("mi", "1")["State"], "Pending")
+        time.sleep(1.0)
+        self.assertEqual(self.config("mi", "1")["State"], "Active")
+
+    def test_L14_bad_capacity_provider_and_publish_to_refused(self) -> None:
+        self.repo_with_image("app", "v1", "one")
+        with self.assertRaises(ClientError) as ctx:
+            self.create_function("mi", f"{REGISTRY}/app:v1", CapacityProviderConfig={
+                "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": "cp"}})
+        self.assertEqual(self.error(ctx)[:2], (400, "ValidationException"))
+        self.create_function("fn", f"{REGISTRY}/app:v1")
+        self.assertNotIn("CapacityProviderConfig", self.config("fn"))
+        self.assertEqual(self.config("fn")["State"], "Active")
+
     # -- L2 -------------------------------------------------------------------
 
     def test_L2_new_function_pending_then_active(self) -> None:

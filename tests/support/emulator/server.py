@@ -87,6 +87,7 @@ SETTING_KEYS = {
     "reason_code",
     "reason",
     "image_while_updating",
+    "provision_seconds",
 }
 
 
@@ -101,6 +102,9 @@ def initial_defaults() -> dict[str, Any]:
         # [L1] What GetFunction's Code shows while an update is InProgress: the new
         # image ("new") or the one before the update ("old"). Undocumented, so both.
         "image_while_updating": "new",
+        # [L14] How long a version of a function on Lambda Managed Instances waits
+        # for its instances before it runs (real Lambda: minutes).
+        "provision_seconds": float(os.environ.get("EMULATOR_PROVISION_SECONDS", "0")),
     }
 
 
@@ -1931,7 +1935,7 @@ class Emulator:
         if unknown:
             raise BadRequest(f"unknown settings: {sorted(unknown)}")
         out: dict[str, Any] = {}
-        for key in ("update_seconds", "pending_seconds"):
+        for key in ("update_seconds", "pending_seconds", "provision_seconds"):
             if key in body:
                 try:
                     out[key] = float(body[key])
@@ -2109,12 +2113,14 @@ class BadRequest(Exception):
 
 
 import lambda_versions  # noqa: E402  (next to this file) [L12] [L13]
+import managed_instances  # noqa: E402  (next to this file) [L14]
 import preview  # noqa: E402  (next to this file) [E16] [E17]
 import retention  # noqa: E402  (next to this file) [E13]-[E15] [E18] [L11]
 
 retention.install(sys.modules[__name__])
 preview.install()
 lambda_versions.install(sys.modules[__name__])
+managed_instances.install(sys.modules[__name__])
 
 
 def main() -> None:
