@@ -23,6 +23,13 @@ pub const MAX_PREFIX_LEN: usize = 40;
 /// version number can be `latest`.
 pub const LATEST_TAG: &str = "latest";
 
+/// What `$LATEST.PUBLISHED` (the version a function on Lambda Managed Instances runs
+/// when invoked without a qualifier) is called in a protective tag.
+pub const LATEST_PUBLISHED_TAG: &str = "latest-published";
+
+/// `$LATEST.PUBLISHED`, as Lambda names the version.
+const LATEST_PUBLISHED: &str = "$LATEST.PUBLISHED";
+
 /// ECR's storage state of an image (DescribeImages `imageStatus`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -174,7 +181,12 @@ pub fn validate_prefix(prefix: &str) -> Result<(), PrefixError> {
 /// (letters, digits, '-', '_', at most 64) are all valid in an ECR tag as they are,
 /// so nothing needs escaping.
 pub fn protective_tag(prefix: &str, function: &str, version: Option<&str>) -> String {
-    format!("{prefix}{function}.{}", version.unwrap_or(LATEST_TAG))
+    let version = match version {
+        None => LATEST_TAG,
+        Some(LATEST_PUBLISHED) => LATEST_PUBLISHED_TAG,
+        Some(number) => number,
+    };
+    format!("{prefix}{function}.{version}")
 }
 
 /// The function and version (`None`: `$LATEST`) a protective tag names, if it is one.
@@ -183,6 +195,7 @@ pub fn parse_protective_tag<'a>(prefix: &str, tag: &'a str) -> Option<(&'a str, 
     let (function, version) = rest.rsplit_once('.')?;
     match version {
         LATEST_TAG => Some((function, None)),
+        LATEST_PUBLISHED_TAG => Some((function, Some(LATEST_PUBLISHED))),
         v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some((function, Some(v))),
         _ => None,
     }
@@ -399,6 +412,7 @@ mod tests {
             ("my-fn", Some("42")),
             ("my_fn", None),
             (&*longest, Some("4294967295")),
+            (&*longest, Some("$LATEST.PUBLISHED")),
         ] {
             let prefix = "p".repeat(MAX_PREFIX_LEN);
             for prefix in [DEFAULT_TAG_PREFIX, prefix.as_str()] {
@@ -413,6 +427,10 @@ mod tests {
         assert_eq!(
             protective_tag("lambda.", "my-fn", None),
             "lambda.my-fn.latest"
+        );
+        assert_eq!(
+            protective_tag("lambda.", "my-fn", Some("$LATEST.PUBLISHED")),
+            "lambda.my-fn.latest-published"
         );
         assert_eq!(parse_protective_tag("lambda.", "lambda.my-fn.beta"), None);
         assert_eq!(parse_protective_tag("lambda.", "latest"), None);

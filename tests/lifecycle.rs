@@ -253,31 +253,7 @@ async fn managed_instances_setup(provision_seconds: f64) -> (String, String, Str
         &function,
         json!({"update_seconds": 1.0, "provision_seconds": provision_seconds}),
     );
-    use aws_sdk_lambda::types::{
-        CapacityProviderConfig, FunctionCode, LambdaManagedInstancesCapacityProviderConfig,
-        PackageType,
-    };
-    let capacity = LambdaManagedInstancesCapacityProviderConfig::builder()
-        .capacity_provider_arn(format!(
-            "arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:cp"
-        ))
-        .build()
-        .unwrap();
-    lambda()
-        .await
-        .create_function()
-        .function_name(&function)
-        .role(ROLE_ARN)
-        .package_type(PackageType::Image)
-        .code(FunctionCode::builder().image_uri(uri(&repo, ":base")).build())
-        .capacity_provider_config(
-            CapacityProviderConfig::builder()
-                .lambda_managed_instances_capacity_provider_config(capacity)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_managed_instances_function(&function, &uri(&repo, ":base")).await;
     let target = case.child("image-amd64.json").digest.clone();
     (repo.clone(), function, uri(&repo, ":v1"), target)
 }
@@ -307,7 +283,10 @@ async fn a_deploy_to_managed_instances_publishes_latest_published_and_waits_for_
         .await
         .unwrap();
     let invoked = invocations(&function);
-    assert_eq!(invoked.last().unwrap()["executed_version"], "$LATEST.PUBLISHED");
+    assert_eq!(
+        invoked.last().unwrap()["executed_version"],
+        "$LATEST.PUBLISHED"
+    );
 }
 
 #[tokio::test]

@@ -803,3 +803,51 @@ async fn prune_refuses_a_durable_function() {
     assert_eq!(report["deleted"], json!([]));
     assert_eq!(versions(&function).await.len(), 3);
 }
+
+/// A function on Lambda Managed Instances runs `$LATEST.PUBLISHED` when invoked
+/// without a qualifier (FIDELITY L14): once `$LATEST` has moved on, the image of
+/// `$LATEST.PUBLISHED` is the one that runs, and `--protect` keeps it.
+#[tokio::test]
+async fn latest_published_of_managed_instances_is_pinned_and_protected() {
+    let (repo, function) = setup().await;
+    let old = push_image(&repo, Some("v1"), "old").await;
+    let new = push_image(&repo, Some("v2"), "new").await;
+    create_managed_instances_function(&function, &uri(&repo, ":v1")).await;
+    let lambda = lambda().await;
+    lambda
+        .update_function_code()
+        .function_name(&function)
+        .image_uri(uri(&repo, &format!("@{old}")))
+        .publish(true)
+        .publish_to(aws_sdk_lambda::types::FunctionVersionLatestPublished::LatestPublished)
+        .send()
+        .await
+        .unwrap();
+    // $LATEST alone moves on; what runs stays `old`.
+    lambda
+        .update_function_code()
+        .function_name(&function)
+        .image_uri(uri(&repo, &format!("@{new}")))
+        .send()
+        .await
+        .unwrap();
+
+    let out = retain(&["--function", &function, "--protect"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(
+        image(&report, &old)["used_by"],
+        json!([format!("{function}:$LATEST.PUBLISHED")])
+    );
+    assert_eq!(
+        image(&report, &new)["used_by"],
+        json!([format!("{function}:$LATEST")])
+    );
+    assert_eq!(
+        tags_of(&repo, &old).await,
+        vec![
+            format!("lambda.{function}.latest-published"),
+            "v1".to_owned()
+        ]
+    );
+}

@@ -20,7 +20,7 @@ pub const VERSION_READS: usize = 8;
 pub struct Pin {
     /// `$LATEST`, a version number, or an alias name.
     pub qualifier: String,
-    /// The version that runs: `$LATEST` or a number (an alias's version, or its
+    /// The version that runs: `$LATEST`, `$LATEST.PUBLISHED` or a number (an alias's version, or its
     /// weighted version).
     pub version: String,
     /// The image's digest (`None`: Lambda named none, a .zip function say).
@@ -143,6 +143,16 @@ pub async fn read(
         version: "$LATEST".into(),
         ..pin("$LATEST", &latest)
     }];
+    // A function on Lambda Managed Instances runs `$LATEST.PUBLISHED` when invoked
+    // without a qualifier; ListVersionsByFunction's numbers do not name it.
+    if latest.capacity_provider.is_some()
+        && let Some(published) = latest_published(client, function, region).await?
+    {
+        pins.push(Pin {
+            version: super::LATEST_PUBLISHED.into(),
+            ..pin(super::LATEST_PUBLISHED, &published)
+        });
+    }
     let version_pins: Vec<Pin> = versions
         .iter()
         .zip(states.iter().flatten())
@@ -173,6 +183,19 @@ pub async fn read(
         pins,
         aliases,
     })
+}
+
+/// GetFunction of `$LATEST.PUBLISHED`; `None` before anything was published there.
+async fn latest_published(
+    client: &Client,
+    function: &FunctionRef,
+    region: &str,
+) -> Result<Option<FunctionState>, AwsError> {
+    match super::get_qualified(client, function, Some(super::LATEST_PUBLISHED), region).await {
+        Ok(state) => Ok(Some(state)),
+        Err(e) if e.kind == AwsErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// DeleteFunction of one published version (`Qualifier`): never `$LATEST`.

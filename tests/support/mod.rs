@@ -652,6 +652,35 @@ pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
     create_function_with(name, image_uri, arch, None).await;
 }
 
+/// An image function on Lambda Managed Instances (a `CapacityProviderConfig`;
+/// FIDELITY.md, L14).
+pub async fn create_managed_instances_function(name: &str, image_uri: &str) {
+    use aws_sdk_lambda::types::{
+        CapacityProviderConfig, LambdaManagedInstancesCapacityProviderConfig,
+    };
+    let capacity = LambdaManagedInstancesCapacityProviderConfig::builder()
+        .capacity_provider_arn(format!(
+            "arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:cp"
+        ))
+        .build()
+        .expect("the ARN is set");
+    lambda()
+        .await
+        .create_function()
+        .function_name(name)
+        .role(ROLE_ARN)
+        .package_type(PackageType::Image)
+        .code(FunctionCode::builder().image_uri(image_uri).build())
+        .capacity_provider_config(
+            CapacityProviderConfig::builder()
+                .lambda_managed_instances_capacity_provider_config(capacity)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
+}
+
 /// [`create_function`] with the function's own command in its image configuration.
 pub async fn create_function_with(
     name: &str,

@@ -116,9 +116,7 @@ pub(crate) async fn update_and_wait(
     }
     let publish = Publish::for_update(function, req.publish || req.alias.is_some());
     let report = update_latest(clients, req, fref, function, target, publish).await?;
-    if publish != Publish::LatestPublished
-        || report.status != UpdateStatus::Successful
-        || !req.wait
+    if publish != Publish::LatestPublished || report.status != UpdateStatus::Successful || !req.wait
     {
         return Ok(report);
     }
@@ -137,7 +135,14 @@ async fn latest_published(
 ) -> Result<UpdateReport, Error> {
     report.version = Some(lambda::LATEST_PUBLISHED.to_owned());
     let what = "publication of $LATEST.PUBLISHED";
-    let waited = match wait(clients, req.patience(), fref, Some(lambda::LATEST_PUBLISHED), what).await
+    let waited = match wait(
+        clients,
+        req.patience(),
+        fref,
+        Some(lambda::LATEST_PUBLISHED),
+        what,
+    )
+    .await
     {
         Ok(waited) => waited,
         Err(Error::Interrupted(message)) => {
