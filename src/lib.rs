@@ -139,6 +139,7 @@ pub mod reference;
 pub mod retention;
 pub mod strategy;
 pub mod text;
+pub mod timeline;
 
 pub use error::{Error, ExitCode};
 pub use ops::{

@@ -21,7 +21,8 @@ use aws_sdk_lambda::types::{
     Architecture, FunctionCodeLocation, FunctionConfiguration, LastUpdateStatus,
     LastUpdateStatusReasonCode, PackageType, State,
 };
-use aws_smithy_async::test_util::{InstantSleep, ManualTimeSource, instant_time_and_sleep};
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
+use aws_smithy_async::test_util::{ManualTimeSource, instant_time_and_sleep};
 use aws_smithy_async::time::TimeSource;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::retry::RetryConfig;
@@ -41,7 +42,7 @@ fn clients(ecr_rules: &[&Rule], lambda_rules: &[&Rule]) -> Clients {
 fn clients_with_clock(
     ecr_rules: &[&Rule],
     lambda_rules: &[&Rule],
-    clock: (ManualTimeSource, InstantSleep),
+    clock: (ManualTimeSource, impl AsyncSleep + 'static),
 ) -> Clients {
     clients_with_alarms(ecr_rules, lambda_rules, &[], clock)
 }
@@ -51,8 +52,9 @@ fn clients_with_alarms(
     ecr_rules: &[&Rule],
     lambda_rules: &[&Rule],
     cloudwatch_rules: &[&Rule],
-    (time, sleep): (ManualTimeSource, InstantSleep),
+    (time, sleep): (ManualTimeSource, impl AsyncSleep + 'static),
 ) -> Clients {
+    let sleep = SharedAsyncSleep::new(sleep);
     let (time2, sleep2) = (time.clone(), sleep.clone());
     let (time3, sleep3) = (time.clone(), sleep.clone());
     // Config blobs are fetched for real, from a loopback server of the fixtures.
@@ -599,14 +601,34 @@ async fn a_failed_function_is_named_and_still_updated() {
     assert!(warning.message.contains("Failed"), "{}", warning.message);
 }
 
+/// A sleeper that returns at once and moves the test clock by the waits between
+/// two status reads only (at most a second each, on the wait's schedule). The
+/// SDK's own timers share the sleeper (100 ms beside each call, 21.6 s beside
+/// others): they run alongside a request, not before it, so on a real clock they
+/// take no time of their own, and here they do not move the clock either.
+#[derive(Clone, Debug)]
+struct Sequential(ManualTimeSource);
+
+impl AsyncSleep for Sequential {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        if (Duration::from_millis(500)..=Duration::from_millis(1_010)).contains(&duration) {
+            self.0.advance(duration);
+        }
+        Sleep::new(async {})
+    }
+}
+
 /// An update that Lambda finishes `seconds` after UpdateFunctionCode, on the test
-/// clock: (seconds waited, status reads).
+/// clock: (how long after its end, on that clock, the read that saw it ended came;
+/// status reads).
 async fn wait_for_update_lasting(seconds: f64) -> (f64, u32) {
     let (read, digest) = ready_image();
-    let clock = instant_time_and_sleep(UNIX_EPOCH);
-    let time = clock.0.clone();
+    let time = ManualTimeSource::new(UNIX_EPOCH);
+    let clock = (time.clone(), Sequential(time.clone()));
     let started = Arc::new(Mutex::new(None));
-    let (started_get, started_update) = (started.clone(), started.clone());
+    let noticed = Arc::new(Mutex::new(None));
+    let (started_get, started_update, noticed_get) =
+        (started.clone(), started.clone(), noticed.clone());
     let time_update = time.clone();
     let get = mock!(aws_sdk_lambda::Client::get_function).then_compute_output(move |_| {
         let Some(start) = *started_get.lock().unwrap() else {
@@ -616,6 +638,7 @@ async fn wait_for_update_lasting(seconds: f64) -> (f64, u32) {
         let status = if since < seconds {
             LastUpdateStatus::InProgress
         } else {
+            noticed_get.lock().unwrap().get_or_insert(since - seconds);
             LastUpdateStatus::Successful
         };
         function(status, "rev-2", &digest)
@@ -633,15 +656,20 @@ async fn wait_for_update_lasting(seconds: f64) -> (f64, u32) {
     let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
     let report = outcome.report.update.unwrap();
     assert_eq!(report.status, UpdateStatus::Successful);
-    (report.waited_ms as f64 / 1000.0, report.polls)
+    let lag = noticed
+        .lock()
+        .unwrap()
+        .expect("a read saw the update ended");
+    (lag, report.polls)
 }
 
 #[tokio::test]
 async fn the_end_of_an_update_is_noticed_within_a_second_at_one_read_a_second() {
     // The SDK waiter's backoff noticed these 3.5-17 s late; the AWS CLI within 1 s.
+    // (The lag is measured on the fake Lambda's own clock, which the SDK's internal
+    // timers move too; the wait measures itself on a monotonic timeline.)
     for seconds in [0.4, 3.5, 12.5, 30.5, 299.5] {
-        let (waited, polls) = wait_for_update_lasting(seconds).await;
-        let lag = waited - seconds;
+        let (lag, polls) = wait_for_update_lasting(seconds).await;
         assert!(
             (0.0..=1.0).contains(&lag),
             "a {seconds} s update noticed {lag:.2} s after it ended"
@@ -1074,4 +1102,48 @@ async fn a_download_url_off_loopback_must_be_https() {
         .expect("config-unreadable");
     assert!(warning.message.contains("not https"), "{}", warning.message);
     assert!(!warning.message.contains("X-Amz-Signature"));
+}
+
+#[tokio::test]
+async fn a_wall_clock_that_jumps_does_not_end_the_wait_for_an_update() {
+    // Every status read finds the wall clock a day further on (NTP stepping it, a
+    // laptop waking up). The wait is measured on a monotonic clock, so it still
+    // reads once a second until Lambda says the update has ended.
+    let (read, digest) = ready_image();
+    let clock = instant_time_and_sleep(UNIX_EPOCH);
+    let time = clock.0.clone();
+    let reads = Arc::new(Mutex::new(0u32));
+    let updated = Arc::new(Mutex::new(false));
+    let (reads_get, updated_get, updated_update) =
+        (reads.clone(), updated.clone(), updated.clone());
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_compute_output(move |_| {
+        if !*updated_get.lock().unwrap() {
+            return function(LastUpdateStatus::Successful, "rev-1", OLD);
+        }
+        time.advance(Duration::from_secs(86_400));
+        let mut n = reads_get.lock().unwrap();
+        *n += 1;
+        let status = if *n < 4 {
+            LastUpdateStatus::InProgress
+        } else {
+            LastUpdateStatus::Successful
+        };
+        function(status, "rev-2", &digest)
+    });
+    let update =
+        mock!(aws_sdk_lambda::Client::update_function_code).then_compute_output(move |_| {
+            *updated_update.lock().unwrap() = true;
+            UpdateFunctionCodeOutput::builder()
+                .last_update_status(LastUpdateStatus::InProgress)
+                .build()
+        });
+    let c = clients_with_clock(&[&read], &[&get, &update], clock);
+    let mut req = deploy_request();
+    req.wait_timeout = Duration::from_secs(600);
+    let outcome = ecr_lambda::deploy(&c, &req).await.unwrap();
+    let report = outcome.report.update.unwrap();
+    assert_eq!(report.status, UpdateStatus::Successful, "{report:?}");
+    assert_eq!(report.polls, 4);
+    // Four one-second slots, not four days.
+    assert!((4_000..5_000).contains(&report.waited_ms), "{report:?}");
 }

@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::config::AsyncSleep;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
 use aws_sdk_lambda::types::{
@@ -16,6 +15,7 @@ use aws_sdk_lambda::types::{
 use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::manifest::{FunctionFacts, LambdaArch};
+use crate::timeline::Timeline;
 
 mod invoke;
 pub mod pins;
@@ -552,12 +552,15 @@ pub struct Waited {
     pub elapsed: Duration,
 }
 
-/// Reads the function (or the published version `qualifier`) once every [`POLL_INTERVAL`], on a fixed schedule (a slow read
-/// does not push the next one back), until it is [settled](FunctionState::settled)
-/// or `timeout` has passed; `on_poll` sees each state read and the time waited so far.
+/// Reads the function (or the published version `qualifier`) once every
+/// [`POLL_INTERVAL`], on a fixed schedule (a slow read does not push the next one
+/// back), until it is [settled](FunctionState::settled) or `timeout` has passed;
+/// `on_poll` sees each state read and the time waited so far.
 ///
-/// Time and sleeps come from the client's own configuration, so a client built with
-/// a test clock waits without real time passing.
+/// Time is measured on a monotonic [`Timeline`] (a step of the wall clock neither
+/// ends the wait at once nor stretches it), and sleeps come from the client's own
+/// configuration, so a client built with a test sleeper waits without real time
+/// passing.
 pub async fn wait_settled(
     client: &Client,
     function: &FunctionRef,
@@ -566,27 +569,25 @@ pub async fn wait_settled(
     timeout: Duration,
     mut on_poll: impl FnMut(&FunctionState, Duration),
 ) -> Result<Waited, AwsError> {
-    let config = client.config();
-    let clock = config
-        .time_source()
-        .ok_or_else(|| no_runtime("time source"))?;
-    let sleep = config.sleep_impl().ok_or_else(|| no_runtime("sleep"))?;
-    let start = clock.now();
-    let elapsed = || clock.now().duration_since(start).unwrap_or_default();
+    let sleep = client
+        .config()
+        .sleep_impl()
+        .ok_or_else(|| no_runtime("sleep"))?;
+    let mut timeline = Timeline::start(sleep);
     let mut polls = 0u32;
     loop {
         // The next slot of the schedule still ahead: a read slower than the interval
         // skips the slots it overran rather than reading again at once.
-        let now = elapsed();
+        let now = timeline.elapsed();
         let slot = (now.as_nanos() / POLL_INTERVAL.as_nanos()) as u32 + 1;
         let next = POLL_INTERVAL * slot.max(polls + 1);
         let wake = next.min(timeout);
         if wake > now {
-            sleep.sleep(wake - now).await;
+            timeline.sleep(wake - now).await;
         }
         let state = get_qualified(client, function, qualifier, region).await?;
         polls += 1;
-        let elapsed = elapsed();
+        let elapsed = timeline.elapsed();
         on_poll(&state, elapsed);
         let timed_out = !state.settled() && elapsed >= timeout;
         if state.settled() || timed_out {

@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ecr::config::AsyncSleep;
-
 use super::{Clients, Outcome};
 use crate::digest::Digest;
 use crate::ecr::retention::{self as ecr_ret, ImageFacts, Preview};
@@ -347,22 +345,22 @@ pub(crate) async fn wait_restored(
     digests: &[Digest],
     timeout: Duration,
 ) -> Result<(), AwsError> {
-    let config = client.config();
-    let (Some(clock), Some(sleep)) = (config.time_source(), config.sleep_impl()) else {
+    let Some(sleep) = client.config().sleep_impl() else {
         return Err(AwsError::new(
             "DescribeImages",
             AwsErrorKind::Service,
-            "the ECR client has no clock to wait with",
+            "the ECR client has no sleeper to wait with",
         ));
     };
-    let start = clock.now();
+    // Measured on a monotonic clock: a step of the wall clock does not end the wait.
+    let mut timeline = crate::timeline::Timeline::start(sleep);
     let mut delay = Duration::from_secs(1);
     loop {
-        let waited = clock.now().duration_since(start).unwrap_or_default();
+        let waited = timeline.elapsed();
         if waited >= timeout {
             return Ok(());
         }
-        sleep.sleep(delay.min(timeout - waited)).await;
+        timeline.sleep(delay.min(timeout - waited)).await;
         delay = (delay * 2).min(Duration::from_secs(15));
         let facts = ecr_ret::describe(client, repo, digests).await?;
         if facts.values().all(|f| f.state != ImageState::Activating) {

@@ -21,7 +21,8 @@ use crate::strategy::{self, Strategy, Weight};
 mod command;
 mod walk;
 
-use walk::{Slept, Timeline, Walk};
+use crate::timeline::Timeline;
+use walk::{Slept, Walk};
 
 pub use command::{ReleaseAction, ReleaseRequest, release};
 
@@ -321,11 +322,9 @@ pub(crate) async fn run(
         )
         .into());
     };
-    let timeline = Timeline {
-        start: std::time::Instant::now(),
-        slept: Duration::ZERO,
-        sleep,
-    };
+    // Holds are measured on the monotonic timeline; the wall clock only stamps the
+    // report.
+    let timeline = Timeline::start(sleep);
     let mut walk = Walk {
         clients,
         functions: shifts.iter().map(|s| s.function.clone()).collect(),

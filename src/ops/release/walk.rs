@@ -10,6 +10,7 @@ use crate::lambda::FunctionRef;
 use crate::ops::Clients;
 use crate::output::ReleaseReport;
 use crate::strategy;
+use crate::timeline::Timeline;
 
 /// The least time between two alarm reads.
 const MIN_READ_GAP: Duration = Duration::from_millis(500);
@@ -18,29 +19,6 @@ const MIN_READ_GAP: Duration = Duration::from_millis(500);
 pub(super) enum Slept {
     Done,
     Interrupted,
-}
-
-/// The release's own monotonic time: holds are measured on it, so that a step of
-/// the wall clock (NTP, a suspended laptop's catch-up) neither ends every hold at
-/// once nor stretches one. It is the time passed since the walk began (a monotonic
-/// `Instant`), and never less than the time the walk asked its sleeper for: with
-/// the SDK's sleeper, that is the same thing; with a test's instant sleeper, only
-/// the second moves, and the walk runs on it without real time passing.
-pub(super) struct Timeline {
-    pub(super) start: std::time::Instant,
-    pub(super) slept: Duration,
-    pub(super) sleep: aws_sdk_lambda::config::SharedAsyncSleep,
-}
-
-impl Timeline {
-    pub(super) fn elapsed(&self) -> Duration {
-        self.start.elapsed().max(self.slept)
-    }
-
-    async fn sleep(&mut self, duration: Duration) {
-        aws_sdk_lambda::config::AsyncSleep::sleep(&self.sleep, duration).await;
-        self.slept = self.elapsed().max(self.slept + duration);
-    }
 }
 
 /// The release, as it goes: the clocks, Ctrl-C, the progress line and the report.
