@@ -161,6 +161,29 @@ async fn smoke_run_with_a_temporary_function_passes_and_deletes_what_it_created(
         "Successful",
         "{doc}"
     );
+    // The open questions, as the emulator answers them (FIDELITY E13, L14): what a
+    // user's run sends back is what settles them.
+    let described = &seen["describe_images_ids_and_status_filter"];
+    assert_eq!(described["accepted"], true, "{doc}");
+    assert_eq!(
+        described["statuses"],
+        serde_json::json!(["ACTIVE"]),
+        "{doc}"
+    );
+    assert_eq!(
+        seen["publish_to_on_an_ordinary_function"]["accepted"], true,
+        "{doc}"
+    );
+    let managed = &seen["managed_instances_image_function"];
+    assert_eq!(
+        (&managed["accepted"], &managed["deleted"]),
+        (&serde_json::json!(true), &serde_json::json!(true)),
+        "{doc}"
+    );
+    assert!(
+        seen["put_image_without_blobs"]["accepted"].is_boolean(),
+        "{doc}"
+    );
     let release = &seen["alias_release"];
     assert_eq!(release["alias_now"], release["versions"][0], "{doc}");
     // The canary: from the first version, 10 % on the second while it baked (as
