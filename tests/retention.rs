@@ -898,6 +898,26 @@ async fn release_promote_warns_and_abort_refuses_when_the_way_back_is_not_safe()
         alias_state(&other, "live").await,
         (w1.clone(), vec![(w2.clone(), 0.1)])
     );
+    // `rollback --alias` of an alias mid-release is an abort: refused alike.
+    let out = run(&[
+        "rollback",
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        json(&out)["reason"].as_str().unwrap().contains("ARCHIVED"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        alias_state(&function, "live").await,
+        (v1.clone(), vec![(v2.clone(), 0.1)])
+    );
     // The text says why, and the dry run is refused alike.
     let out = release("abort", &[&function], "text");
     assert_eq!(code(&out), 1, "{}", stderr(&out));

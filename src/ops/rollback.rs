@@ -129,6 +129,12 @@ pub async fn rollback(
         )
         .await?;
         report.to.as_mut().expect("set above").image_uri = Some(version_state.running());
+        // As `release abort`: all the traffic back to a version Lambda can pull.
+        if let Some(back) = Image::of(&version_state)
+            && let Some(why) = way_back_refused(clients, req, &back, &alias.version).await?
+        {
+            return not_usable(report, why);
+        }
         report.weights_removed = Some(alias.weights.clone());
         report.status = if req.dry_run {
             RollbackStatus::Planned
