@@ -1412,3 +1412,33 @@ async fn a_canary_rolled_back_with_protect_keeps_the_way_back_protected() {
         vec![format!("lambda.{f}.2"), format!("lambda.{f}.latest")]
     );
 }
+
+/// Ctrl-C mid-bake with `--protect`: no further write starts, tags included; the
+/// report says what was not done and how to do it.
+#[tokio::test]
+async fn ctrl_c_mid_release_writes_no_protective_tag() {
+    use support::retention::protective_tags;
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m", "--protect"]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    assert!(seen.is_some());
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report.get("protected"), None, "{report:#}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("--protect wrote no tag"),
+        "{report:#}"
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.base).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.target).await,
+        Vec::<String>::new()
+    );
+}

@@ -126,6 +126,18 @@ pub(crate) async fn finish(
         else {
             continue;
         };
+        // After Ctrl-C no further write starts, tags included: say what was not done.
+        if crate::interrupt::heard() {
+            analysis.assessment.warnings.push(Finding::new(
+                Code::RollbackTargetAtRisk,
+                format!(
+                    "interrupted: --protect wrote no tag; `ecr-lambda retain --function {} \
+                     --protect` tags what the function runs",
+                    deployment.function.name
+                ),
+            ));
+            continue;
+        }
         let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
         let name = deployment.function.name.clone();
         if let Some(target) = &analysis.assessment.target {
