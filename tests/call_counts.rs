@@ -195,7 +195,8 @@ async fn release_paths_make_the_minimum_calls() {
 /// `release status|promote|abort` on an alias carrying a weight: GetAlias, then the
 /// two versions at once; promote and abort judge the alias's own version's image as
 /// the way back (one DescribeImages, its image being tagged: no GetLifecyclePolicy),
-/// then UpdateAlias. Before the way back was judged they made 4 calls each.
+/// then UpdateAlias. Before the way back was judged they made 4 calls each (GetAlias,
+/// GetFunction 2, UpdateAlias), and the rollback 5 (no DescribeImages).
 #[tokio::test]
 async fn release_promote_and_abort_read_the_way_back_once() {
     let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
@@ -246,6 +247,24 @@ async fn release_promote_and_abort_read_the_way_back_once() {
         }
         assert_eq!(proxy.counts(), counts(&expected), "{action}");
     }
+    // `rollback --alias` of an alias mid-release is an abort, and judged as one.
+    weigh().await;
+    proxy.clear_log();
+    let out = run_at(
+        &endpoint,
+        &["rollback", "--function", &function, "--alias", "live"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        proxy.counts(),
+        counts(&[
+            ("DescribeImages", 1),
+            ("GetAlias", 1),
+            ("GetFunction", 2),
+            ("ListVersionsByFunction", 1),
+            ("UpdateAlias", 1),
+        ])
+    );
 }
 
 /// A canary of 1 s with one alarm and a probe, from an alias at version 1: the
