@@ -58,43 +58,15 @@ pub async fn release(
         let action = req.action;
         reads.spawn(async move { (i, read_alias_state(&clients, &f, &name, action).await) });
     }
-    let mut states: Vec<Option<(Alias, AliasState)>> = vec![None; req.functions.len()];
+    let mut states: Vec<Read> = vec![None; req.functions.len()];
     while let Some(done) = reads.join_next().await {
         let (i, state) = done.expect("alias reads do not panic");
         states[i] = Some(state?);
     }
-    // An abort returns each alias to its own version: when one of them runs an image
-    // Lambda cannot pull, nothing is written anywhere (all or nothing, as a deploy).
-    let refused: Vec<String> = states
-        .iter()
-        .flatten()
-        .filter(|(_, s)| s.refused.is_some())
-        .map(|(_, s)| format!("{} alias {}", s.function, s.alias))
-        .collect();
-    if !refused.is_empty() {
-        let aliases = states
-            .into_iter()
-            .flatten()
-            .map(|(_, mut state)| {
-                state.action = AliasAction::Refused;
-                state.refused.get_or_insert_with(|| {
-                    format!(
-                        "not written: the abort of {} was refused, and an abort writes all \
-                         or nothing",
-                        refused.join(", ")
-                    )
-                });
-                state
-            })
-            .collect();
-        return Ok(Outcome {
-            report: ReleaseCommandReport {
-                command: req.action.name(),
-                aliases,
-            },
-            exit: ExitCode::NotUsable,
-        });
-    }
+    let states = match all_or_nothing(req, states) {
+        Ok(states) => states,
+        Err(refused) => return Ok(refused),
+    };
     let mut aliases = Vec::new();
     let mut first_error: Option<Error> = None;
     let mut interrupted = false;
@@ -185,6 +157,49 @@ pub async fn release(
         } else {
             ExitCode::Success
         },
+    })
+}
+
+/// One alias as read, with what was found of it (`None` until read).
+type Read = Option<(Alias, AliasState)>;
+
+/// An abort returns each alias to its own version: when one of them runs an image
+/// Lambda cannot pull, nothing is written anywhere (all or nothing, as a deploy), and
+/// every alias is reported refused (exit 1).
+fn all_or_nothing(
+    req: &ReleaseRequest,
+    states: Vec<Read>,
+) -> Result<Vec<Read>, Outcome<ReleaseCommandReport>> {
+    let refused: Vec<String> = states
+        .iter()
+        .flatten()
+        .filter(|(_, s)| s.refused.is_some())
+        .map(|(_, s)| format!("{} alias {}", s.function, s.alias))
+        .collect();
+    if refused.is_empty() {
+        return Ok(states);
+    }
+    let aliases = states
+        .into_iter()
+        .flatten()
+        .map(|(_, mut state)| {
+            state.action = AliasAction::Refused;
+            state.refused.get_or_insert_with(|| {
+                format!(
+                    "not written: the abort of {} was refused, and an abort writes all or \
+                     nothing",
+                    refused.join(", ")
+                )
+            });
+            state
+        })
+        .collect();
+    Err(Outcome {
+        report: ReleaseCommandReport {
+            command: req.action.name(),
+            aliases,
+        },
+        exit: ExitCode::NotUsable,
     })
 }
 
