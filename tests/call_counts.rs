@@ -192,6 +192,81 @@ async fn release_paths_make_the_minimum_calls() {
     );
 }
 
+/// `release status|promote|abort` on an alias carrying a weight: GetAlias, then the
+/// two versions at once; promote and abort judge the alias's own version's image as
+/// the way back (one DescribeImages, its image being tagged: no GetLifecyclePolicy),
+/// then UpdateAlias. Before the way back was judged they made 4 calls each (GetAlias,
+/// GetFunction 2, UpdateAlias), and the rollback 5 (no DescribeImages).
+#[tokio::test]
+async fn release_promote_and_abort_read_the_way_back_once() {
+    let (repo, function, _) = buildx_setup("buildx-single", "v1", Architecture::X8664).await;
+    quick(&function);
+    for (image, extra) in [
+        (":base", ["--alias", "live"].as_slice()),
+        (":v1", &["--publish"]),
+    ] {
+        let out = deploy(&uri(&repo, image), &function, extra);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let weigh = || async {
+        lambda()
+            .await
+            .update_alias()
+            .function_name(&function)
+            .name("live")
+            .function_version("1")
+            .routing_config(
+                aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                    .additional_version_weights("2", 0.1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    let proxy = proxy();
+    let endpoint = proxy.endpoint();
+    for (action, judged) in [("status", false), ("promote", true), ("abort", true)] {
+        weigh().await;
+        proxy.clear_log();
+        let out = run_at(
+            &endpoint,
+            &[
+                "release",
+                action,
+                "--function",
+                &function,
+                "--alias",
+                "live",
+            ],
+        );
+        assert_eq!(code(&out), 0, "{action}: {}", stderr(&out));
+        let mut expected = vec![("GetAlias", 1), ("GetFunction", 2)];
+        if judged {
+            expected.extend([("DescribeImages", 1), ("UpdateAlias", 1)]);
+        }
+        assert_eq!(proxy.counts(), counts(&expected), "{action}");
+    }
+    // `rollback --alias` of an alias mid-release is an abort, and judged as one.
+    weigh().await;
+    proxy.clear_log();
+    let out = run_at(
+        &endpoint,
+        &["rollback", "--function", &function, "--alias", "live"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        proxy.counts(),
+        counts(&[
+            ("DescribeImages", 1),
+            ("GetAlias", 1),
+            ("GetFunction", 2),
+            ("ListVersionsByFunction", 1),
+            ("UpdateAlias", 1),
+        ])
+    );
+}
+
 /// A canary of 1 s with one alarm and a probe, from an alias at version 1: the
 /// deploy's calls, then the release's own. (The bake's length sets the alarm reads:
 /// one per 5 s slice, tests/release_boundary.rs.)

@@ -1315,3 +1315,130 @@ async fn the_rules_are_checked_again_against_the_version_actually_chosen() {
             .contains("no traffic moved")
     );
 }
+
+/// `--protect`'s tags in a deploy's report, as (tag, digest), sorted.
+fn protected(report: &Value) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = report["protected"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no protected in {report:#}"))
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// `--protect` with a gradual release, once it is judged: the new image (`$LATEST`
+/// and its version 2) and the way back (version 1, the base image) get their tags.
+/// Promoted here (a linear release); rolled back in the next test.
+#[tokio::test]
+async fn a_linear_release_promoted_with_protect_tags_the_new_image_and_the_way_back() {
+    use support::retention::protective_tags;
+    let world = World::new().await;
+    let out = world.release(&["--linear", "50", "--every", "1s", "--protect"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "promoted", "{report:#}");
+    let f = &world.function;
+    assert_eq!(
+        protected(&report),
+        vec![
+            (format!("lambda.{f}.1"), world.base.clone()),
+            (format!("lambda.{f}.2"), world.target.clone()),
+            (format!("lambda.{f}.latest"), world.target.clone()),
+        ]
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.base).await,
+        vec![format!("lambda.{f}.1")]
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.target).await,
+        vec![format!("lambda.{f}.2"), format!("lambda.{f}.latest")]
+    );
+}
+
+/// A canary rolled back by its alarm, with `--protect`: the way back (version 1,
+/// which the alias runs again) keeps its tag, and the rejected image is tagged for
+/// what still runs it, `$LATEST` and its own version 2, never with version 1's tag
+/// (the alias report says version 1 after the rollback).
+#[tokio::test]
+async fn a_canary_rolled_back_with_protect_keeps_the_way_back_protected() {
+    use support::retention::protective_tags;
+    let world = World::new().await;
+    let alarm_name = unique("errors");
+    alarm(&alarm_name, "OK", "fine").await;
+    let child = world.spawn(&[
+        "--canary",
+        "20",
+        "--bake",
+        "1m",
+        "--alarm",
+        &alarm_name,
+        "--protect",
+    ]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    // Nothing is tagged while the release is being judged.
+    assert_eq!(
+        protective_tags(&world.repo, &world.base).await,
+        Vec::<String>::new()
+    );
+    set_alarm(&alarm_name, "ALARM", "Threshold Crossed: 3 errors").await;
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(seen, Some(("1".to_owned(), vec![("2".to_owned(), 0.2)])));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["alias"]["status"], "rolled-back", "{report:#}");
+    let f = &world.function;
+    assert_eq!(
+        protected(&report),
+        vec![
+            (format!("lambda.{f}.1"), world.base.clone()),
+            (format!("lambda.{f}.2"), world.target.clone()),
+            (format!("lambda.{f}.latest"), world.target.clone()),
+        ]
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.base).await,
+        vec![format!("lambda.{f}.1")]
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.target).await,
+        vec![format!("lambda.{f}.2"), format!("lambda.{f}.latest")]
+    );
+}
+
+/// Ctrl-C mid-bake with `--protect`: no further write starts, tags included; the
+/// report says what was not done and how to do it.
+#[tokio::test]
+async fn ctrl_c_mid_release_writes_no_protective_tag() {
+    use support::retention::protective_tags;
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m", "--protect"]);
+    let seen = until_weighted(&world.function, Duration::from_secs(20)).await;
+    assert!(seen.is_some());
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report.get("protected"), None, "{report:#}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("--protect wrote no tag"),
+        "{report:#}"
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.base).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        protective_tags(&world.repo, &world.target).await,
+        Vec::<String>::new()
+    );
+}

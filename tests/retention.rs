@@ -5,7 +5,7 @@ mod support;
 
 use aws_sdk_lambda::types::Architecture;
 use serde_json::{Value, json};
-use support::retention::{publish, push_image};
+use support::retention::{publish, push_image, tags_of};
 use support::*;
 
 /// A repository and a function whose updates end at once.
@@ -68,29 +68,6 @@ fn image<'a>(report: &'a Value, digest: &str) -> &'a Value {
         .iter()
         .find(|i| i["digest"] == digest)
         .unwrap_or_else(|| panic!("{digest} not in {report:#}"))
-}
-
-async fn tags_of(repo: &str, digest: &str) -> Vec<String> {
-    let out = ecr()
-        .await
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_digest(digest)
-                .build(),
-        )
-        .filter(
-            aws_sdk_ecr::types::DescribeImagesFilter::builder()
-                .image_status(aws_sdk_ecr::types::ImageStatusFilter::Any)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut tags = out.image_details()[0].image_tags().to_vec();
-    tags.sort();
-    tags
 }
 
 fn retain(args: &[&str]) -> std::process::Output {
@@ -850,4 +827,158 @@ async fn latest_published_of_managed_instances_is_pinned_and_protected() {
             "v1".to_owned()
         ]
     );
+}
+
+async fn archive(repo: &str, digest: &str) {
+    ecr()
+        .await
+        .update_image_storage_class()
+        .repository_name(repo)
+        .image_id(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
+        .target_storage_class(aws_sdk_ecr::types::TargetStorageClass::Archive)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn reweigh(function: &str, version: &str, weighted: &str) {
+    lambda()
+        .await
+        .update_alias()
+        .function_name(function)
+        .name("live")
+        .function_version(version)
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights(weighted, 0.1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `release promote` leaves the alias's own version behind as the way back: it warns
+/// when that version's image is at risk, as `deploy --alias` does. `release abort`
+/// returns the alias to it: refused when its image is archived (exit 1, the way out
+/// named), and nothing is written on any alias given (all or nothing).
+#[tokio::test]
+async fn release_promote_warns_and_abort_refuses_when_the_way_back_is_not_safe() {
+    let (repo, function) = setup().await;
+    put_policy(
+        &repo,
+        json!([{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1}, "action": {"type": "expire"}}]),
+    )
+    .await;
+    let first = push_image(&repo, Some("latest"), "1").await;
+    create_function(&function, &uri(&repo, ":latest"), Architecture::X8664).await;
+    let v1 = publish(&function, &repo, &first).await;
+    // `latest` moves: the image of version 1 is left untagged.
+    let second = push_image(&repo, Some("latest"), "2").await;
+    let v2 = publish(&function, &repo, &second).await;
+    alias(&function, "live", &v1, Some((&v2, 0.1))).await;
+    let release = |action: &str, functions: &[&str], output: &str| {
+        let mut args = vec!["release", action];
+        for f in functions {
+            args.extend(["--function", f]);
+        }
+        args.extend(["--alias", "live", "--output", output]);
+        run(&args)
+    };
+
+    let out = release("promote", &[&function], "json");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let state = json(&out)["aliases"][0].clone();
+    assert_eq!(state["action"], "promoted", "{state:#}");
+    let warnings = state["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{state:#}");
+    assert_eq!(warnings[0]["code"], "rollback-target-at-risk");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&first) && message.contains("version 1"),
+        "{message}"
+    );
+    assert_eq!(alias_state(&function, "live").await, (v2.clone(), vec![]));
+
+    // Back to a release under way on version 1, whose image is then archived; a
+    // second function's release is healthy.
+    reweigh(&function, &v1, &v2).await;
+    archive(&repo, &first).await;
+    let other = unique("fn");
+    lambda_behaviour(&other, json!({"update_seconds": 0}));
+    let third = push_image(&repo, Some("v3"), "3").await;
+    create_function(&other, &uri(&repo, ":v3"), Architecture::X8664).await;
+    let w1 = publish(&other, &repo, &third).await;
+    let w2 = publish(&other, &repo, &second).await;
+    alias(&other, "live", &w1, Some((&w2, 0.1))).await;
+
+    let out = release("abort", &[&function, &other], "json");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    let mine = &report["aliases"][0];
+    assert_eq!(mine["action"], "refused", "{report:#}");
+    let why = mine["refused"].as_str().unwrap();
+    assert!(why.contains("ARCHIVED"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "ecr-lambda retain --function {function} --restore"
+        )),
+        "{why}"
+    );
+    assert_eq!(report["aliases"][1]["action"], "refused", "{report:#}");
+    assert!(
+        report["aliases"][1]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not written"),
+        "{report:#}"
+    );
+    // Nothing was written: both releases are still under way.
+    assert_eq!(
+        alias_state(&function, "live").await,
+        (v1.clone(), vec![(v2.clone(), 0.1)])
+    );
+    assert_eq!(
+        alias_state(&other, "live").await,
+        (w1.clone(), vec![(w2.clone(), 0.1)])
+    );
+    // `rollback --alias` of an alias mid-release is an abort: refused alike.
+    let out = run(&[
+        "rollback",
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        json(&out)["reason"].as_str().unwrap().contains("ARCHIVED"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        alias_state(&function, "live").await,
+        (v1.clone(), vec![(v2.clone(), 0.1)])
+    );
+    // The text says why, and the dry run is refused alike.
+    let out = release("abort", &[&function], "text");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("refused:   version 1 runs"), "{text}");
+    let out = run(&[
+        "release",
+        "abort",
+        "--function",
+        &function,
+        "--alias",
+        "live",
+        "--dry-run",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
 }

@@ -85,9 +85,9 @@ pub enum Code {
     /// A warning: the config blob could not be read; the message says why (a missing
     /// `ecr:GetDownloadUrlForLayer`, say). The rules that need it are not applied.
     ConfigUnreadable,
-    /// `deploy --alias`: the way back (the alias's version before the deploy) runs an
-    /// image that is gone, archived, or untagged under a policy that expires untagged
-    /// images.
+    /// `deploy --alias` and `release promote`: the way back (the alias's version
+    /// before the deploy or promotion) runs an image that is gone, archived, or
+    /// untagged under a policy that expires untagged images.
     RollbackTargetAtRisk,
 }
 

@@ -12,6 +12,7 @@ mod retain;
 mod retain_write;
 mod rollback;
 mod scan;
+pub(crate) mod way_back;
 
 use std::time::Duration;
 

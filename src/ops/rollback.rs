@@ -4,17 +4,15 @@
 
 use std::time::Duration;
 
-use crate::digest::Digest;
-use crate::ecr::Repository;
 use crate::error::{Error, ExitCode};
 use crate::lambda::releases::{self, Version};
 use crate::lambda::{self, FunctionRef};
 use crate::ops::deploy::{Patience, Target, settle_first, update_and_wait};
+use crate::ops::way_back::{self, Image};
 use crate::ops::{Clients, DeployRequest, Outcome};
 use crate::output::{
     FunctionReport, RollbackReport, RollbackStatus, UpdateReport, UpdateStatus, VersionReport,
 };
-use crate::reference::{ImageRef, Selector};
 
 /// What `rollback` is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +129,12 @@ pub async fn rollback(
         )
         .await?;
         report.to.as_mut().expect("set above").image_uri = Some(version_state.running());
+        // As `release abort`: all the traffic back to a version Lambda can pull.
+        if let Some(back) = Image::of(&version_state)
+            && let Some(why) = way_back_refused(clients, req, &back, &alias.version).await?
+        {
+            return not_usable(report, why);
+        }
         report.weights_removed = Some(alias.weights.clone());
         report.status = if req.dry_run {
             RollbackStatus::Planned
@@ -220,18 +224,12 @@ pub async fn rollback(
     if let Some(from) = from? {
         report.from.image_uri = Some(from.running());
     }
-    let image: Option<ImageRef> = match (&to.running_repository, &to.running_digest) {
-        (Some(repository), Some(digest)) => format!("{repository}@{digest}").parse().ok(),
-        _ => None,
-    };
+    let back = Image::of(&to);
     report.to = Some(VersionReport {
         version: Some(chosen.version.clone()),
-        image_uri: image.as_ref().map(ToString::to_string),
+        image_uri: back.as_ref().map(|b| b.image.to_string()),
     });
-    let Some((image, digest)) = image.and_then(|i| match &i.selector {
-        Selector::Digest(d) => Some((i.clone(), d.clone())),
-        Selector::Tag(_) => None,
-    }) else {
+    let Some(back) = back else {
         return not_usable(
             report,
             format!(
@@ -242,9 +240,10 @@ pub async fn rollback(
     };
     // A version whose image is gone cannot run (Lambda's ImageDeleted), nor one
     // whose image is archived or being restored (Lambda cannot pull it).
-    if let Some(why) = way_back_refused(clients, req, &image, &digest, &chosen.version).await? {
+    if let Some(why) = way_back_refused(clients, req, &back, &chosen.version).await? {
         return not_usable(report, why);
     }
+    let (image, digest) = (back.image, back.digest);
 
     if let (Some(name), Some(alias)) = (&req.alias, &alias) {
         // An alias mid-release moved with --to: its weights go too, and are reported.
@@ -327,45 +326,24 @@ pub async fn rollback(
 }
 
 /// Why the target version's image cannot be rolled back to, if it cannot: gone, or
-/// archived or being restored. One DescribeImages (every image status included).
+/// archived or being restored (the way back's own judgment, shared with `release
+/// abort`). One DescribeImages (every image status included).
 async fn way_back_refused(
     clients: &Clients,
     req: &RollbackRequest,
-    image: &ImageRef,
-    digest: &Digest,
+    image: &Image,
     version: &str,
 ) -> Result<Option<String>, Error> {
-    let repo = Repository {
-        registry_id: image.registry.as_ref().map(|r| r.account.clone()),
-        name: image.repository.clone(),
-        region: clients.ecr_region.clone(),
-    };
-    let state =
-        match crate::ecr::retention::describe(&clients.ecr, &repo, std::slice::from_ref(digest))
-            .await
-        {
-            Ok(found) => found.get(digest).map(|f| f.state),
-            // The repository itself is gone: so is the image.
-            Err(e) if e.kind == crate::error::AwsErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-    Ok(match state {
-        None => Some(format!(
-            "version {version} runs {image}, which is no longer in ECR: Lambda would fail it \
-             (ImageDeleted); roll back to another version (--to)"
-        )),
-        Some(crate::retention::ImageState::Active) => None,
-        Some(status) => Some(format!(
-            "version {version} runs {image}, which ECR holds {}: Lambda cannot pull it until it \
-             is restored; nothing was written. Restore it with `ecr-lambda retain --function {} \
-             --restore`, or roll back to another version (--to)",
-            match status {
-                crate::retention::ImageState::Archived => "ARCHIVED",
-                _ => "ACTIVATING (being restored)",
-            },
-            req.function
-        )),
-    })
+    let facts = way_back::describe(clients, image).await?;
+    Ok(way_back::unpullable(facts.as_ref()).map(|why| {
+        way_back::refusal(
+            why,
+            version,
+            image,
+            &req.function.to_string(),
+            "roll back to another version (--to)",
+        )
+    }))
 }
 
 /// The alias's description after a rollback: the image it runs now, and what the

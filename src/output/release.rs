@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::alarms::Alarm;
+use crate::manifest::findings::Finding;
 
 /// How a gradual release ended: `release.outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -246,6 +247,9 @@ pub enum AliasAction {
     Unchanged,
     /// `--dry-run`: would be written.
     Planned,
+    /// `abort`: not written, because an alias's own version runs an image Lambda
+    /// cannot pull (archived, being restored, or gone); see `refused`.
+    Refused,
 }
 
 /// One alias as `release status|promote|abort` found and left it.
@@ -273,6 +277,12 @@ pub struct AliasState {
     pub action: AliasAction,
     /// The weights before the command, when it changed them.
     pub weights_removed: Option<BTreeMap<String, f64>>,
+    /// `promote`: `rollback-target-at-risk` when the version left behind (the way
+    /// back from now on) runs an image that is gone, archived, or untagged under a
+    /// policy that expires untagged images.
+    pub warnings: Vec<Finding>,
+    /// `abort`: why nothing was written (exit 1), and the way out.
+    pub refused: Option<String>,
     /// The error that stopped this alias's write (the others went on).
     pub error: Option<super::ErrorDetail>,
 }
@@ -326,9 +336,16 @@ impl fmt::Display for ReleaseCommandReport {
                 AliasAction::Aborted => Some("aborted: the weights are cleared"),
                 AliasAction::Unchanged => Some("unchanged: no release is under way on this alias"),
                 AliasAction::Planned => Some("would be written (dry run)"),
+                AliasAction::Refused => Some("refused: nothing was written"),
             };
             if let Some(did) = did {
                 say!(f, "{:<11}{did}", format!("{}:", self.command))?;
+            }
+            for w in &a.warnings {
+                say!(f, "warning:   [{}] {}", w.code, w.message)?;
+            }
+            if let Some(why) = &a.refused {
+                say!(f, "refused:   {why}")?;
             }
             if let Some(error) = &a.error {
                 say!(f, "error:     {}", error.message)?;

@@ -52,3 +52,36 @@ pub async fn publish(function: &str, repo: &str, digest: &str) -> String {
         .unwrap_or_else(|e| panic!("publish {function}: {e:?}"));
     out.version().unwrap().to_owned()
 }
+
+/// The image's tags, sorted (DescribeImages, every storage state).
+pub async fn tags_of(repo: &str, digest: &str) -> Vec<String> {
+    let out = ecr()
+        .await
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
+        .filter(
+            aws_sdk_ecr::types::DescribeImagesFilter::builder()
+                .image_status(aws_sdk_ecr::types::ImageStatusFilter::Any)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut tags = out.image_details()[0].image_tags().to_vec();
+    tags.sort();
+    tags
+}
+
+/// The image's protective tags (`lambda.`), sorted.
+pub async fn protective_tags(repo: &str, digest: &str) -> Vec<String> {
+    tags_of(repo, digest)
+        .await
+        .into_iter()
+        .filter(|t| t.starts_with("lambda."))
+        .collect()
+}

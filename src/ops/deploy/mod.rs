@@ -120,6 +120,7 @@ async fn release(
         mut deployments,
         mut exit,
     } = updated;
+    let holding = way_back::holding(&deployments);
     let mut release_report = None;
     if let Some(gradual) = &req.gradual {
         let (report, release_exit) = gradual::release_gradually(
@@ -151,6 +152,7 @@ async fn release(
         req,
         &mut plan.analyses,
         &deployments,
+        &holding,
     )
     .await;
     let mut outcome = report::report(

@@ -4,16 +4,14 @@
 //! once the aliases are read, [`finish`] before the report.
 
 use super::release::Release;
-use crate::digest::Digest;
-use crate::ecr::retention as ecr_ret;
 use crate::ecr::{self, Repository};
 use crate::manifest::RawManifest;
 use crate::manifest::findings::{Code, Finding};
+use crate::ops::way_back::{self, Image};
 use crate::ops::{Analysis, Clients, DeployRequest};
 use crate::output::retain::TagWrite;
-use crate::output::{DeploymentReport, ErrorDetail};
-use crate::reference::ImageRef;
-use crate::retention::{self, ImageState};
+use crate::output::{AliasStatus, DeploymentReport, ErrorDetail};
+use crate::retention;
 
 /// What was found of one function's way back.
 #[derive(Debug, Default)]
@@ -31,7 +29,7 @@ pub(crate) type Found = tokio::task::JoinHandle<Vec<WayBack>>;
 /// untagged image, GetLifecyclePolicy; with `--protect`, BatchGetImage of its bytes).
 /// It runs alongside the deploy's own calls.
 pub(crate) fn spawn(clients: &Clients, req: &DeployRequest, releases: &[Option<Release>]) -> Found {
-    let backs: Vec<Option<(String, Repository, Digest)>> = releases
+    let backs: Vec<Option<(String, Image)>> = releases
         .iter()
         .map(|r| {
             let r = r.as_ref()?;
@@ -39,20 +37,7 @@ pub(crate) fn spawn(clients: &Clients, req: &DeployRequest, releases: &[Option<R
             if r.runs_target {
                 return None;
             }
-            let digest = state.running_digest.clone()?;
-            let image: ImageRef = format!("{}@{digest}", state.running_repository.as_ref()?)
-                .parse()
-                .ok()?;
-            let registry = image.registry?;
-            Some((
-                alias.version.clone(),
-                Repository {
-                    registry_id: Some(registry.account),
-                    name: image.repository,
-                    region: registry.region,
-                },
-                digest,
-            ))
+            Some((alias.version.clone(), Image::of(state)?))
         })
         .collect();
     let (clients, protect) = (clients.clone(), req.protect && !req.dry_run);
@@ -60,9 +45,7 @@ pub(crate) fn spawn(clients: &Clients, req: &DeployRequest, releases: &[Option<R
         let mut found = Vec::new();
         for back in backs {
             found.push(match back {
-                Some((version, repo, digest)) => {
-                    read(&clients, version, repo, digest, protect).await
-                }
+                Some((version, image)) => read(&clients, version, image, protect).await,
                 None => WayBack::default(),
             });
         }
@@ -70,70 +53,65 @@ pub(crate) fn spawn(clients: &Clients, req: &DeployRequest, releases: &[Option<R
     })
 }
 
-async fn read(
-    clients: &Clients,
-    version: String,
-    repo: Repository,
-    digest: Digest,
-    protect: bool,
-) -> WayBack {
-    let client = crate::ops::retain::ecr_client(clients, &repo.region);
-    let (facts, bytes) = tokio::join!(
-        ecr_ret::describe(&client, &repo, std::slice::from_ref(&digest)),
-        async {
-            if protect {
-                ecr::read_by_digest(&client, &repo, std::slice::from_ref(&digest))
-                    .await
-                    .ok()
-            } else {
-                None
-            }
+async fn read(clients: &Clients, version: String, image: Image, protect: bool) -> WayBack {
+    let client = crate::ops::retain::ecr_client(clients, &image.repo.region);
+    let (facts, bytes) = tokio::join!(way_back::describe(clients, &image), async {
+        if protect {
+            ecr::read_by_digest(&client, &image.repo, std::slice::from_ref(&image.digest))
+                .await
+                .ok()
+        } else {
+            None
         }
-    );
-    let at_risk = |why: String| {
-        Some(Finding::new(
-            Code::RollbackTargetAtRisk,
-            format!(
-                "the way back, version {version} ({}@{digest}), {why}: `ecr-lambda retain` says \
-                 more, and --protect tags it",
-                repo.name
-            ),
-        ))
-    };
+    });
     let warning = match facts {
         // Not readable: nothing is said (the deploy does not depend on it).
         Err(_) => None,
-        Ok(found) => match found.get(&digest) {
-            None => at_risk("is no longer in ECR".into()),
-            Some(f) if f.state != ImageState::Active => {
-                at_risk("is archived: Lambda cannot pull it until it is restored".into())
-            }
-            Some(f) if f.tags.is_empty() => match ecr_ret::lifecycle_policy(&client, &repo).await {
-                Ok(Some(policy)) if retention::has_untagged_rule(&policy) => at_risk(
-                    "is untagged, and the repository's lifecycle policy expires untagged images"
-                        .into(),
-                ),
-                _ => None,
-            },
-            Some(_) => None,
-        },
+        Ok(facts) => way_back::at_risk(clients, &version, &image, facts.as_ref()).await,
     };
     let protect = bytes
-        .and_then(|mut b| b.remove(&digest))
+        .and_then(|mut b| b.remove(&image.digest))
         .filter(|m| m.verify().is_ok())
-        .map(|m| (version, repo, m));
+        .map(|m| (version, image.repo, m));
     WayBack { warning, protect }
 }
 
+/// The version that holds the deployed image, one per function, as the update
+/// phase reported it (`None`: no alias, or it was not moved). Read before a gradual
+/// release, which rewrites each alias report with where the release left the alias:
+/// after a rollback that is the alias's own version, which runs the way back, not
+/// the deployed image.
+pub(crate) fn holding(deployments: &[DeploymentReport]) -> Vec<Option<String>> {
+    deployments
+        .iter()
+        .map(|d| {
+            d.alias
+                .as_ref()
+                .filter(|a| {
+                    matches!(
+                        a.status,
+                        AliasStatus::Moved | AliasStatus::Unchanged | AliasStatus::Planned
+                    )
+                })
+                .and_then(|a| a.version.clone())
+        })
+        .collect()
+}
+
 /// Adds each function's warning to its analysis, and with `--protect` tags the
-/// deployed image (its new version, and `$LATEST`) and the way back: what was
-/// written, and a warning for what could not be.
+/// deployed image (`$LATEST`, and the version that holds it: `holding`) and the way
+/// back: what was written, and a warning for what could not be. A gradual release
+/// rolled back still protects both: the way back is what the alias runs again, and
+/// the rejected image is what `$LATEST` and its published version run (Lambda
+/// fails them, and refuses the next update, if it is deleted); `prune` is what
+/// retires that version and its tag.
 pub(crate) async fn finish(
     found: Found,
     clients: &Clients,
     req: &DeployRequest,
     analyses: &mut [Analysis],
     deployments: &[DeploymentReport],
+    holding: &[Option<String>],
 ) -> Vec<TagWrite> {
     let found = found.await.unwrap_or_default();
     let mut written = Vec::new();
@@ -148,11 +126,23 @@ pub(crate) async fn finish(
         else {
             continue;
         };
+        // After Ctrl-C no further write starts, tags included: say what was not done.
+        if crate::interrupt::heard() {
+            analysis.assessment.warnings.push(Finding::new(
+                Code::RollbackTargetAtRisk,
+                format!(
+                    "interrupted: --protect wrote no tag; `ecr-lambda retain --function {} \
+                     --protect` tags what the function runs",
+                    deployment.function.name
+                ),
+            ));
+            continue;
+        }
         let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
         let name = deployment.function.name.clone();
         if let Some(target) = &analysis.assessment.target {
             let mut versions = vec![None];
-            if let Some(v) = deployment.alias.as_ref().and_then(|a| a.version.clone()) {
+            if let Some(v) = holding.get(i).cloned().flatten() {
                 versions.push(Some(v));
             }
             for v in versions {

@@ -5,8 +5,9 @@ use crate::digest::Digest;
 use crate::error::{AwsError, AwsErrorKind, Error, ExitCode};
 use crate::lambda::releases::{self, Alias};
 use crate::lambda::{self, FunctionRef};
+use crate::manifest::findings::Finding;
 use crate::manifest::statement::alias_description;
-use crate::ops::{Clients, Outcome};
+use crate::ops::{Clients, Outcome, way_back};
 use crate::output::{AliasAction, AliasState, ReleaseCommandReport};
 
 /// `release status|promote|abort`.
@@ -54,13 +55,18 @@ pub async fn release(
     let mut reads = tokio::task::JoinSet::new();
     for (i, f) in req.functions.iter().cloned().enumerate() {
         let (clients, name) = (clients.clone(), req.alias.clone());
-        reads.spawn(async move { (i, read_alias_state(&clients, &f, &name).await) });
+        let action = req.action;
+        reads.spawn(async move { (i, read_alias_state(&clients, &f, &name, action).await) });
     }
-    let mut states: Vec<Option<(Alias, AliasState)>> = vec![None; req.functions.len()];
+    let mut states: Vec<Read> = vec![None; req.functions.len()];
     while let Some(done) = reads.join_next().await {
         let (i, state) = done.expect("alias reads do not panic");
         states[i] = Some(state?);
     }
+    let states = match all_or_nothing(req, states) {
+        Ok(states) => states,
+        Err(refused) => return Ok(refused),
+    };
     let mut aliases = Vec::new();
     let mut first_error: Option<Error> = None;
     let mut interrupted = false;
@@ -154,10 +160,54 @@ pub async fn release(
     })
 }
 
+/// One alias as read, with what was found of it (`None` until read).
+type Read = Option<(Alias, AliasState)>;
+
+/// An abort returns each alias to its own version: when one of them runs an image
+/// Lambda cannot pull, nothing is written anywhere (all or nothing, as a deploy), and
+/// every alias is reported refused (exit 1).
+fn all_or_nothing(
+    req: &ReleaseRequest,
+    states: Vec<Read>,
+) -> Result<Vec<Read>, Outcome<ReleaseCommandReport>> {
+    let refused: Vec<String> = states
+        .iter()
+        .flatten()
+        .filter(|(_, s)| s.refused.is_some())
+        .map(|(_, s)| format!("{} alias {}", s.function, s.alias))
+        .collect();
+    if refused.is_empty() {
+        return Ok(states);
+    }
+    let aliases = states
+        .into_iter()
+        .flatten()
+        .map(|(_, mut state)| {
+            state.action = AliasAction::Refused;
+            state.refused.get_or_insert_with(|| {
+                format!(
+                    "not written: the abort of {} was refused, and an abort writes all or \
+                     nothing",
+                    refused.join(", ")
+                )
+            });
+            state
+        })
+        .collect();
+    Err(Outcome {
+        report: ReleaseCommandReport {
+            command: req.action.name(),
+            aliases,
+        },
+        exit: ExitCode::NotUsable,
+    })
+}
+
 async fn read_alias_state(
     clients: &Clients,
     function: &FunctionRef,
     name: &str,
+    action: ReleaseAction,
 ) -> Result<(Alias, AliasState), Error> {
     let (client, region) = clients.lambda_for(function);
     let alias = releases::get_alias(&client, function, name)
@@ -174,31 +224,86 @@ async fn read_alias_state(
     let image_of = |version: String| {
         let (client, region) = (client.clone(), region.clone());
         let function = function.clone();
-        async move {
-            lambda::get_qualified(&client, &function, Some(&version), &region)
-                .await
-                .map(|s| s.running_digest.map(|d| d.to_string()))
-        }
+        async move { lambda::get_qualified(&client, &function, Some(&version), &region).await }
     };
     let weighted_version = weighted.as_ref().map(|(v, _)| v.clone());
-    let (image, weighted_image) = tokio::join!(image_of(alias.version.clone()), async {
+    // A promotion leaves the alias's own version behind as the way back, and an abort
+    // returns to it: either way its image is judged, as a deploy's way back and a
+    // rollback's target are (one DescribeImages, read as soon as the version's image
+    // is known, alongside the weighted version's GetFunction).
+    let judged = weighted.is_some() && action != ReleaseAction::Status;
+    let own = async {
+        let state = image_of(alias.version.clone()).await?;
+        let back = match way_back::Image::of(&state).filter(|_| judged) {
+            Some(image) => {
+                Some(judge_way_back(clients, function, &alias.version, image, action).await?)
+            }
+            None => None,
+        };
+        Ok::<_, Error>((state.running_digest.map(|d| d.to_string()), back))
+    };
+    let (own, weighted_image) = tokio::join!(own, async {
         match weighted_version {
-            Some(v) => image_of(v).await.map(Some),
+            Some(v) => image_of(v)
+                .await
+                .map(|s| s.running_digest.map(|d| d.to_string())),
             None => Ok(None),
         }
     });
+    let (image_digest, back) = own?;
+    let (warnings, refused) = back.unwrap_or_default();
     let state = AliasState {
         function: function.to_string(),
         alias: name.to_owned(),
         version: alias.version.clone(),
-        image_digest: image?,
+        image_digest,
         weighted_version: weighted.as_ref().map(|(v, _)| v.clone()),
         weight: weighted.as_ref().map(|(_, w)| *w),
-        weighted_image_digest: weighted_image?.flatten(),
+        weighted_image_digest: weighted_image?,
         description: alias.description.clone(),
         action: AliasAction::Read,
         weights_removed: None,
+        warnings,
+        refused,
         error: None,
     };
     Ok((alias, state))
+}
+
+/// The alias's own version judged as the way back: for `promote`, a warning when
+/// its image is at risk (a DescribeImages that fails says nothing, as in a deploy);
+/// for `abort`, the refusal when Lambda cannot pull it (a DescribeImages that fails
+/// is the command's error, as in a rollback).
+async fn judge_way_back(
+    clients: &Clients,
+    function: &FunctionRef,
+    version: &str,
+    image: way_back::Image,
+    action: ReleaseAction,
+) -> Result<(Vec<Finding>, Option<String>), Error> {
+    Ok(match action {
+        ReleaseAction::Abort => {
+            let facts = way_back::describe(clients, &image).await?;
+            let refused = way_back::unpullable(facts.as_ref()).map(|why| {
+                way_back::refusal(
+                    why,
+                    version,
+                    &image,
+                    &function.to_string(),
+                    "promote the release instead (`ecr-lambda release promote`)",
+                )
+            });
+            (Vec::new(), refused)
+        }
+        _ => match way_back::describe(clients, &image).await {
+            Ok(facts) => (
+                way_back::at_risk(clients, version, &image, facts.as_ref())
+                    .await
+                    .into_iter()
+                    .collect(),
+                None,
+            ),
+            Err(_) => (Vec::new(), None),
+        },
+    })
 }
