@@ -40,9 +40,10 @@ async fn seed_repository(repo: &str, layout: &Layout, counter: &mut usize) {
     let multi = load_case("buildx-multi");
     let windows = load_case("windows");
     let attestations = load_case("attestations-only");
-    let ready = load_case("docker-v2").root;
-    // The config blobs, as buildx pushes them before the manifests.
-    for case in [&single, &multi, &windows, &attestations] {
+    let docker = load_case("docker-v2");
+    let ready = docker.root.clone();
+    // The blobs, as buildx pushes them before the manifests.
+    for case in [&single, &multi, &windows, &attestations, &docker] {
         for blob in &case.blobs {
             upload_blob(repo, &blob.bytes).await;
         }
