@@ -145,8 +145,8 @@ async fn scan_of_2014_tags_across_50_repositories() {
         .await
         .unwrap();
     let single = load_case("buildx-single");
-    for (_, child) in &single.children {
-        put(fns, None, child).await;
+    for (file, _) in &single.children {
+        seed_manifest(fns, None, &single, file).await;
     }
     put(fns, Some("later"), &variant(&single.root, 100_001)).await;
     put(fns, Some("arm"), &variant(&single.root, 100_002)).await;
