@@ -36,6 +36,7 @@ round trips and 1 s.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -114,15 +115,26 @@ POLICY = json.dumps({"rules": [{"rulePriority": 1, "selection": {
 
 
 def image(repo, n):
-    """A distinct single-platform manifest (the emulator does not check its blobs)."""
+    """A distinct single-platform manifest, and the blobs it names (the emulator, as
+    ECR, refuses it until they are uploaded)."""
     config = json.dumps({"architecture": "amd64", "os": "linux", "n": n}, separators=(",", ":"))
+    layer = f"{repo} {n}"
     doc = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                       "size": len(config), "digest": sha256(config)},
            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                       "size": 1, "digest": sha256(f"{repo} {n}")}]}
+                       "size": len(layer), "digest": sha256(layer)}]}
     text = json.dumps(doc, separators=(",", ":"))
-    return text, sha256(text)
+    return text, sha256(text), [config.encode(), layer.encode()]
+
+
+def upload(bench, repo, data):
+    """One blob through ECR's layer-upload API, as docker pushes it."""
+    upload_id = bench.ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    bench.ecr.upload_layer_part(repositoryName=repo, uploadId=upload_id, partFirstByte=0,
+                                partLastByte=len(data) - 1, layerPartBlob=data)
+    bench.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
+                                    layerDigests=["sha256:" + hashlib.sha256(data).hexdigest()])
 
 
 def seed(bench, functions, versions, repositories):
@@ -136,7 +148,9 @@ def seed(bench, functions, versions, repositories):
         name = f"retain-fn-{f}"
         digests = []
         for v in range(versions + 1):
-            text, digest = image(repo, f"{f}-{v}")
+            text, digest, blobs = image(repo, f"{f}-{v}")
+            for data in blobs:
+                upload(bench, repo, data)
             bench.ecr.put_image(repositoryName=repo, imageManifest=text, imageDigest=digest,
                                 imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
                                 imageTag=f"f{f}-v{v}")

@@ -26,9 +26,9 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-# Push the way buildx does: the blobs through ECR's layer-upload API (here the
-# image config and the attestation's in-toto statement, which ecr-lambda reads: ECR
-# refuses a manifest whose blobs were not pushed), then the children by digest, then
+# Push the way buildx does: the blobs through ECR's layer-upload API (every config,
+# layer and in-toto statement the manifests name: ECR refuses a manifest whose blobs
+# were not pushed, and so does the emulator), then the children by digest, then
 # the index under a tag; and a plain image the function starts from. The image is a
 # GitHub Actions build with SLSA provenance, so `check` shows its source and revision.
 python3 - <<'PY'

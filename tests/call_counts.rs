@@ -45,10 +45,14 @@ async fn each_command_makes_the_minimum_calls() {
         pairs.iter().copied().chain(CONFIG).collect()
     };
     // check also reads the attestation's statement: its URL, asked together with the
-    // config's (the fixture's statement blob is not in the repository: no GET).
+    // config's, and its GET.
     measure(
         &["check", &image],
-        &with_config(&[("BatchGetImage", 2), ("GetDownloadUrlForLayer", 1)]),
+        &with_config(&[
+            ("BatchGetImage", 2),
+            ("GetDownloadUrlForLayer", 1),
+            ("GetBlob", 1),
+        ]),
     );
     // The function is read alongside.
     measure(
@@ -56,6 +60,7 @@ async fn each_command_makes_the_minimum_calls() {
         &with_config(&[
             ("BatchGetImage", 2),
             ("GetDownloadUrlForLayer", 1),
+            ("GetBlob", 1),
             ("GetFunction", 1),
         ]),
     );
@@ -458,7 +463,7 @@ async fn what_the_provenance_read_costs() {
 /// until COMPLETE), one GetFunction per qualifier (issue 21, section 8).
 #[tokio::test]
 async fn retain_reads_each_repository_in_bounded_calls() {
-    use support::retention::{publish, push_image_with};
+    use support::retention::{publish, push_image};
     let policy = serde_json::json!({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}).to_string();
     let mut functions = Vec::new();
     for (n, versions) in [(0, 105), (1, 2)] {
@@ -474,7 +479,7 @@ async fn retain_reads_each_repository_in_bounded_calls() {
             .unwrap();
         let function = unique("fn");
         quick(&function);
-        let first = push_image_with(&repo, Some("v0"), &format!("{n}-0"), false).await;
+        let first = push_image(&repo, Some("v0"), &format!("{n}-0")).await;
         create_function(
             &function,
             &uri(&repo, &format!("@{first}")),
@@ -482,8 +487,7 @@ async fn retain_reads_each_repository_in_bounded_calls() {
         )
         .await;
         for v in 1..=versions {
-            let digest =
-                push_image_with(&repo, Some(&format!("v{v}")), &format!("{n}-{v}"), false).await;
+            let digest = push_image(&repo, Some(&format!("v{v}")), &format!("{n}-{v}")).await;
             publish(&function, &repo, &digest).await;
         }
         functions.push(function);

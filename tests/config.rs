@@ -210,7 +210,8 @@ async fn the_pre_signed_url_appears_in_no_output_at_the_highest_verbosity() {
     .output()
     .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(count(&proxy, "GetBlob"), 2);
+    // check reads the config and the attestation's statement.
+    assert_eq!(count(&proxy, "GetBlob"), 3);
     let everything = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(everything.contains("GetDownloadUrlForLayer"));
     assert!(

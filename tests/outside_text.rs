@@ -24,6 +24,10 @@ async fn seed_evil() -> String {
     create_repository(&repo, false).await;
     let case = load_case("provenance-referrer");
     seed_manifest(&repo, Some("v1"), &case, "image-arm64.json").await;
+    // The attestation's own blobs (its empty config), as buildx pushes them.
+    for blob in case.blobs_of("attestation-arm64.json") {
+        upload_blob(&repo, &blob.bytes).await;
+    }
     let intoto = case.blob("intoto-arm64.json");
     let mut statement: serde_json::Value = serde_json::from_slice(&intoto.bytes).unwrap();
     let run = &mut statement["predicate"]["runDetails"];

@@ -26,7 +26,11 @@ async fn a_function_in_another_region_is_read_there_and_refused_before_any_write
         .send()
         .await
         .unwrap();
-    let base = load_case("docker-v2").root;
+    let docker = load_case("docker-v2");
+    for blob in docker.blobs_of("root.json") {
+        upload_blob_with(&ecr, &eu_repo, &blob.bytes).await;
+    }
+    let base = docker.root;
     ecr.put_image()
         .repository_name(&eu_repo)
         .image_manifest(&base.bytes)

@@ -298,7 +298,12 @@ async fn a_hung_endpoint_is_given_up_on_with_exit_3() {
 async fn a_tag_moved_by_someone_else_is_not_overwritten() {
     let world = World::new("v1").await;
     let repo = world.repo.clone();
-    let newer = load_case("oci-manifest").root;
+    let newer_case = load_case("oci-manifest");
+    let newer = newer_case.root.clone();
+    // Its blobs are there already (the other party's push uploaded them first).
+    for blob in newer_case.blobs_of("root.json") {
+        upload_blob(&repo, &blob.bytes).await;
+    }
     // Someone pushes to the tag just before the guard read (the third BatchGetImage).
     let pushed = newer.clone();
     world.proxy.on(

@@ -40,9 +40,10 @@ async fn seed_repository(repo: &str, layout: &Layout, counter: &mut usize) {
     let multi = load_case("buildx-multi");
     let windows = load_case("windows");
     let attestations = load_case("attestations-only");
-    let ready = load_case("docker-v2").root;
-    // The config blobs, as buildx pushes them before the manifests.
-    for case in [&single, &multi, &windows, &attestations] {
+    let docker = load_case("docker-v2");
+    let ready = docker.root.clone();
+    // The blobs, as buildx pushes them before the manifests.
+    for case in [&single, &multi, &windows, &attestations, &docker] {
         for blob in &case.blobs {
             upload_blob(repo, &blob.bytes).await;
         }
@@ -144,8 +145,8 @@ async fn scan_of_2014_tags_across_50_repositories() {
         .await
         .unwrap();
     let single = load_case("buildx-single");
-    for (_, child) in &single.children {
-        put(fns, None, child).await;
+    for (file, _) in &single.children {
+        seed_manifest(fns, None, &single, file).await;
     }
     put(fns, Some("later"), &variant(&single.root, 100_001)).await;
     put(fns, Some("arm"), &variant(&single.root, 100_002)).await;

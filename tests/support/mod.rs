@@ -320,7 +320,10 @@ pub struct Manifest {
     pub media_type: String,
 }
 
-/// A blob file of a fixture case: an image manifest's config (`config-amd64.json`).
+/// A blob file of a fixture case: a config (`config-amd64.json`, `att-config-amd64.json`,
+/// `empty.json`), a layer (`amd64-layer0.tar.gz`) or an in-toto statement
+/// (`intoto-amd64.json`). Every blob a fixture manifest names is one (but a Windows
+/// foreign layer, which no client pushes).
 #[derive(Clone, Debug)]
 pub struct Blob {
     pub file: String,
@@ -334,7 +337,7 @@ pub struct Case {
     pub root: Manifest,
     /// By file name (`image-amd64.json`).
     pub children: Vec<(String, Manifest)>,
-    /// The config blobs of its image manifests, in `case.json` order.
+    /// Every blob its manifests name, in `case.json` order.
     pub blobs: Vec<Blob>,
 }
 
@@ -364,8 +367,8 @@ impl Case {
             .unwrap_or_else(|| panic!("no blob {file}"))
     }
 
-    /// The blobs the manifest in `file` names (its config), none for an index, an
-    /// attestation or a manifest that does not parse.
+    /// The blobs the manifest in `file` names (its config and layers), none for an
+    /// index or a manifest that does not parse.
     pub fn blobs_of(&self, file: &str) -> Vec<&Blob> {
         let Ok(doc) = serde_json::from_str::<serde_json::Value>(&self.manifest(file).bytes) else {
             return vec![];
@@ -462,6 +465,10 @@ pub async fn create_repository(repo: &str, immutable: bool) {
         .expect("create repository");
 }
 
+/// PutImage of `m` alone: the repository must already hold the blobs (and, for an
+/// index, the manifests) it names, or the emulator refuses it as ECR does
+/// (`LayersNotFoundException`, `ReferencedImagesNotFoundException`; FIDELITY.md E19)
+/// unless the repository was opted out with [`allow_missing`].
 pub async fn put(repo: &str, tag: Option<&str>, m: &Manifest) {
     ecr()
         .await
@@ -575,16 +582,55 @@ pub async fn seed_manifest(repo: &str, tag: Option<&str>, case: &Case, file: &st
     put(repo, tag, case.manifest(file)).await;
 }
 
-/// Pushes a case as buildx does: every blob, then the children by digest, then the
-/// root under `tag`.
+/// Pushes a case as buildx does: every blob, then the children by digest (an index
+/// after the manifests it names), then the root under `tag`.
 pub async fn seed(repo: &str, tag: &str, case: &Case) {
     for blob in &case.blobs {
         upload_blob(repo, &blob.bytes).await;
     }
-    for (_, child) in &case.children {
+    for child in children_in_push_order(case) {
         put(repo, None, child).await;
     }
     put(repo, Some(tag), &case.root).await;
+}
+
+/// A case's children, each after every child it names (a nested index after its
+/// images), as ECR wants them pushed.
+pub fn children_in_push_order(case: &Case) -> Vec<&Manifest> {
+    let names = |m: &Manifest| -> Vec<String> {
+        serde_json::from_str::<serde_json::Value>(&m.bytes)
+            .ok()
+            .and_then(|doc| doc["manifests"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e["digest"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut left: Vec<&Manifest> = case.children.iter().map(|(_, m)| m).collect();
+    let mut order: Vec<&Manifest> = Vec::new();
+    while !left.is_empty() {
+        let ready = left
+            .iter()
+            .position(|m| {
+                names(m)
+                    .iter()
+                    .all(|d| !left.iter().any(|other| &other.digest == d))
+            })
+            .expect("no cycle among a case's children");
+        order.push(left.remove(ready));
+    }
+    order
+}
+
+/// From now on the emulator stores whatever PutImage sends to `repo`, blobs or child
+/// manifests missing or not (FIDELITY.md E19; the default refuses as ECR does): for
+/// a test whose point is a registry holding what ECR would refuse.
+pub fn allow_missing(repo: &str) {
+    emulator(
+        "POST",
+        &format!("/_emulator/ecr/repositories/{repo}/allow-missing"),
+        serde_json::Value::Null,
+    );
 }
 
 /// An image read straight from the emulator, by tag or digest.

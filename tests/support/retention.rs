@@ -5,26 +5,12 @@ use super::*;
 /// A distinct single-platform image in `repo` (its own config and layer blobs),
 /// pushed under `tag` or by digest only: its digest.
 pub async fn push_image(repo: &str, tag: Option<&str>, n: &str) -> String {
-    push_image_with(repo, tag, n, true).await
-}
-
-/// [`push_image`]; without `blobs`, the manifest only (the emulator does not check
-/// that layers exist: FIDELITY, Not done), for tests that push many.
-pub async fn push_image_with(repo: &str, tag: Option<&str>, n: &str, blobs: bool) -> String {
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["handler"],"Labels":{{"n":"{n}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
     );
-    let config_digest = if blobs {
-        upload_blob(repo, config.as_bytes()).await
-    } else {
-        sha256(config.as_bytes())
-    };
+    let config_digest = upload_blob(repo, config.as_bytes()).await;
     let layer = format!("layer {repo} {n}");
-    let layer_digest = if blobs {
-        upload_blob(repo, layer.as_bytes()).await
-    } else {
-        sha256(layer.as_bytes())
-    };
+    let layer_digest = upload_blob(repo, layer.as_bytes()).await;
     let bytes = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{config_digest}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{layer_digest}"}}]}}"#,
         config.len(),

@@ -43,11 +43,20 @@ def sha(data: bytes | str) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# The bytes of every blob image_manifest names, by digest: put() pushes them first,
+# as a client does, since PutImage refuses a manifest whose blobs are missing [E19].
+# One table however often this file is imported (as __main__, and as `selftest` by
+# selftest_retention).
+BLOBS: dict[str, bytes] = sys.modules["__main__"].__dict__.setdefault("_selftest_blobs", {})
+
+
 def image_manifest(seed: str, subject: str | None = None, artifact_type: str | None = None,
                    config_type: str = OCI_CONFIG, layer_type: str = OCI_LAYER,
                    annotations: dict | None = None) -> str:
     config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
     layer = f"layer {seed}".encode()
+    BLOBS[sha(config)] = config
+    BLOBS[sha(layer)] = layer
     doc: dict = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -116,7 +125,18 @@ class Emulator(RetentionTests, unittest.TestCase):
             self.assertEqual(resp.status, 200)
             return json.loads(resp.read() or b"{}")
 
-    def put(self, repo: str, manifest: str, tag: str | None = None, **kw) -> str:
+    def put(self, repo: str, manifest: str, tag: str | None = None, blobs: bool = True,
+            **kw) -> str:
+        """PutImage, after uploading the blobs it names that image_manifest made
+        (unless `blobs` is false), as docker and buildx push."""
+        try:
+            doc = json.loads(manifest)
+        except ValueError:
+            doc = None
+        if blobs and isinstance(doc, dict):
+            for entry in [doc.get("config")] + list(doc.get("layers") or []):
+                if isinstance(entry, dict) and entry.get("digest") in BLOBS:
+                    self.upload_once(repo, BLOBS[entry["digest"]])
         args = dict(repositoryName=repo, imageManifest=manifest, **kw)
         if tag:
             args["imageTag"] = tag
@@ -931,7 +951,8 @@ class Emulator(RetentionTests, unittest.TestCase):
         old, _ = self.repo_with_image("app", "latest", "old")
         index = index_manifest([old])
         old_index = self.put("app", index, "multi", imageDigest=sha(index))
-        index2 = index_manifest([old, "sha256:" + "2" * 64])
+        second, _ = self.repo_with_image("app", "second", "second")
+        index2 = index_manifest([old, second])
         self.put("app", index2, "multi", imageDigest=sha(index2))
         details = {d["imageDigest"]: d for d in self.ecr.describe_images(repositoryName="app")["imageDetails"]}
         self.assertIn(old_index, details)
@@ -1101,18 +1122,21 @@ class Emulator(RetentionTests, unittest.TestCase):
         return self.ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id,
                                               layerDigests=[digest or sha(data)])["layerDigest"]
 
-    def test_E19_put_image_refuses_missing_blobs_when_asked(self) -> None:
+    def upload_once(self, repo: str, data: bytes) -> None:
+        try:
+            self.upload(repo, data)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "LayerAlreadyExistsException":
+                raise
+
+    def test_E19_put_image_refuses_missing_blobs_by_default(self) -> None:
         self.ecr.create_repository(repositoryName="strict")
-        self.ecr.create_repository(repositoryName="loose")
         config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
         layer = b"a layer's bytes"
         manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                                "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
                                "layers": [{"mediaType": "application/vnd.in-toto+json",
                                            "digest": sha(layer), "size": len(layer)}]})
-        # Off by default: the fixtures name layers they do not carry.
-        self.put("loose", manifest, "v1", imageDigest=sha(manifest))
-        self.control("POST", "/_emulator/ecr/repositories/strict/require-blobs")
         self.upload("strict", config)
         with self.assertRaises(ClientError) as ctx:
             self.put("strict", manifest, "v1", imageDigest=sha(manifest))
@@ -1120,8 +1144,63 @@ class Emulator(RetentionTests, unittest.TestCase):
         self.assertIn(sha(layer), self.error(ctx)[2])
         self.assertNotIn(sha(config), self.error(ctx)[2])
         self.assertEqual(self.ecr.list_images(repositoryName="strict")["imageIds"], [])
+        # A blob of another repository does not count: blobs are per repository.
+        self.ecr.create_repository(repositoryName="other")
+        self.upload("other", layer)
+        with self.assertRaises(ClientError) as ctx:
+            self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
         self.upload("strict", layer)
         self.put("strict", manifest, "v1", imageDigest=sha(manifest))
+
+    def test_E19_foreign_layers_are_not_required(self) -> None:
+        self.ecr.create_repository(repositoryName="win")
+        config = json.dumps({"architecture": "amd64", "os": "windows"}).encode()
+        base = "sha256:" + "b" * 64
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                               "layers": [{"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                                           "digest": base, "size": 1_400_000_000,
+                                           "urls": ["https://mcr.microsoft.com/v2/windows/servercore/blobs/" + base]}]})
+        self.upload("win", config)
+        self.put("win", manifest, "v1", imageDigest=sha(manifest))
+
+    def test_E19_index_refuses_missing_children_by_default(self) -> None:
+        self.ecr.create_repository(repositoryName="team/app")
+        child = image_manifest("child")
+        index = index_manifest([sha(child)])
+        with self.assertRaises(ClientError) as ctx:
+            self.put("team/app", index, "v1", imageDigest=sha(index))
+        self.assertEqual(self.error(ctx)[:2], (400, "ReferencedImagesNotFoundException"))
+        self.assertIn(sha(child), self.error(ctx)[2])
+        self.assertEqual(self.ecr.list_images(repositoryName="team/app")["imageIds"], [])
+        self.put("team/app", child, None, imageDigest=sha(child))
+        self.put("team/app", index, "v1", imageDigest=sha(index))
+
+    def test_E19_a_repository_opted_out_stores_what_ecr_refuses(self) -> None:
+        self.ecr.create_repository(repositoryName="team/loose")
+        self.ecr.create_repository(repositoryName="strict")
+        manifest = image_manifest("never uploaded")
+        index = index_manifest(["sha256:" + "c" * 64])
+        # The name holds a "/": the control path takes every segment up to the verb.
+        self.control("POST", "/_emulator/ecr/repositories/team/loose/allow-missing")
+        self.put("team/loose", manifest, "v1", blobs=False, imageDigest=sha(manifest))
+        self.put("team/loose", index, "v2", imageDigest=sha(index))
+        # Only that repository.
+        with self.assertRaises(ClientError) as ctx:
+            self.put("strict", manifest, "v1", blobs=False, imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
+        # require-blobs turns the check back on; a reset forgets the opt-out.
+        self.control("POST", "/_emulator/ecr/repositories/team/loose/require-blobs")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("team/loose", index_manifest(["sha256:" + "d" * 64]), "v3")
+        self.assertEqual(self.error(ctx)[:2], (400, "ReferencedImagesNotFoundException"))
+        self.control("POST", "/_emulator/ecr/repositories/team/loose/allow-missing")
+        self.control("POST", "/_emulator/reset")
+        self.ecr.create_repository(repositoryName="team/loose")
+        with self.assertRaises(ClientError) as ctx:
+            self.put("team/loose", manifest, "v1", blobs=False, imageDigest=sha(manifest))
+        self.assertEqual(self.error(ctx)[:2], (400, "LayersNotFoundException"))
 
     def test_E11_layer_blobs(self) -> None:
         self.ecr.create_repository(repositoryName="team/app")

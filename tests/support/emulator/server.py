@@ -122,10 +122,12 @@ READ_KEYS = (
 class State:
     def __init__(self) -> None:
         self.defaults = initial_defaults()
-        # [E19] PutImage refuses a manifest whose blobs were never uploaded: in every
-        # repository (EMULATOR_REQUIRE_BLOBS=1), or in those named here.
-        self.require_blobs_everywhere = os.environ.get("EMULATOR_REQUIRE_BLOBS") == "1"
-        self.require_blobs: set[str] = set()
+        # [E19] PutImage refuses a manifest whose blobs or child manifests the
+        # repository does not hold, as ECR does: in every repository unless
+        # EMULATOR_REQUIRE_BLOBS=0, and never in those named here (a test that needs
+        # a registry holding what ECR would refuse opts its own repository out).
+        self.require_blobs_everywhere = os.environ.get("EMULATOR_REQUIRE_BLOBS", "1") != "0"
+        self.allow_missing: set[str] = set()
         self.per_function: dict[str, dict[str, Any]] = {}
         self.reads: dict[str, dict[str, int]] = {}
         # function name -> every update begun, in order, with wall-clock times
@@ -1208,6 +1210,10 @@ class LayersNotFoundException(ServiceException):
     code = "LayersNotFoundException"
 
 
+class ReferencedImagesNotFoundException(ServiceException):
+    code = "ReferencedImagesNotFoundException"
+
+
 class LayerInaccessibleException(ServiceException):
     code = "LayerInaccessibleException"
 
@@ -1266,7 +1272,7 @@ def put_image(
                 "The specified image digest does not match the digest that "
                 "Amazon ECR calculated for the image."
             )
-        require_missing_blobs(repository, repository_name, parsed)
+        require_references(repository, repository_name, parsed)
         existing = next((i for i in repository.images if i.get_image_digest() == computed), None)
         if existing is not None and image_tag in existing.image_tags:
             raise ImageAlreadyExistsException(
@@ -1614,19 +1620,46 @@ def complete_layer_upload(
 ECRBackend.complete_layer_upload = complete_layer_upload
 
 
-def require_missing_blobs(repository: Any, repository_name: str, manifest: dict[str, Any]) -> None:
-    """[E19] An image manifest whose config or layer blobs were never uploaded to
-    the repository is refused with LayersNotFoundException, as ECR refuses it.
-    Off unless asked (EMULATOR_REQUIRE_BLOBS=1, or per repository through the
-    control API): the fixtures name layer blobs they do not carry."""
-    if not (STATE.require_blobs_everywhere or repository_name in STATE.require_blobs):
+# Layers a client never pushes: their bytes live at the URLs their descriptor names
+# (Windows base layers). [E19]
+NON_DISTRIBUTABLE = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+}
+
+
+def require_references(repository: Any, repository_name: str, manifest: dict[str, Any]) -> None:
+    """[E19] ECR refuses a PutImage of an image manifest whose config or layer blobs
+    were never uploaded to the repository (LayersNotFoundException), and of an index
+    / manifest list naming a manifest the repository does not hold
+    (ReferencedImagesNotFoundException). In every repository but those a test opted
+    out (control API), unless EMULATOR_REQUIRE_BLOBS=0."""
+    if not STATE.require_blobs_everywhere or repository_name in STATE.allow_missing:
+        return
+    if isinstance(manifest.get("manifests"), list):
+        held = {image.get_image_digest() for image in repository.images}
+        absent = [
+            entry["digest"]
+            for entry in manifest["manifests"]
+            if isinstance(entry, dict) and entry.get("digest") and entry["digest"] not in held
+        ]
+        if absent:
+            raise ReferencedImagesNotFoundException(
+                f"The manifest list is referencing an image that does not exist: "
+                f"[{', '.join(absent)}]"
+            )
         return
     blobs = getattr(repository, "_emu_blobs", {})
     wanted = [manifest.get("config") or {}] + list(manifest.get("layers") or [])
     missing = [
         entry["digest"]
         for entry in wanted
-        if isinstance(entry, dict) and entry.get("digest") and entry["digest"] not in blobs
+        if isinstance(entry, dict)
+        and entry.get("digest")
+        and entry.get("mediaType") not in NON_DISTRIBUTABLE
+        and entry["digest"] not in blobs
     ]
     if missing:
         raise LayersNotFoundException(
@@ -1994,10 +2027,20 @@ class Emulator:
         if method == "POST" and parts == ["reset"]:
             reset()
             return 200, "{}", "application/json"
-        if len(parts) == 4 and parts[:2] == ["ecr", "repositories"] and parts[3] == "require-blobs" and method == "POST":
-            # [E19] This repository's PutImage refuses manifests whose blobs are missing.
+        if (
+            len(parts) >= 4
+            and parts[:2] == ["ecr", "repositories"]
+            and parts[-1] in ("require-blobs", "allow-missing")
+            and method == "POST"
+        ):
+            # [E19] Whether this repository's PutImage refuses manifests whose blobs or
+            # children are missing (the default) or stores them. The name may hold "/".
+            name = "/".join(parts[2:-1])
             with LOCK:
-                STATE.require_blobs.add(parts[2])
+                if parts[-1] == "allow-missing":
+                    STATE.allow_missing.add(name)
+                else:
+                    STATE.allow_missing.discard(name)
             return 200, "{}", "application/json"
         if method == "POST" and parts == ["lambda", "defaults"]:
             settings = self.validate_settings(self.read_json(environ))
