@@ -1357,7 +1357,10 @@ async fn protect_never_tags_the_image_with_a_version_that_does_not_run_it() {
         format!("lambda.{}.latest", world.function),
         format!("lambda.{}.1", world.function),
     );
-    assert!(written.contains(&(latest, world.target.clone())), "{written:?}");
+    assert!(
+        written.contains(&(latest, world.target.clone())),
+        "{written:?}"
+    );
     // Version 1's tag is written once, on version 1's image.
     let ones: Vec<&(String, String)> = written.iter().filter(|(t, _)| *t == one).collect();
     assert_eq!(ones, [&(one.clone(), world.base.clone())], "{written:?}");

@@ -11,7 +11,7 @@ use crate::manifest::RawManifest;
 use crate::manifest::findings::{Code, Finding};
 use crate::ops::{Analysis, Clients, DeployRequest};
 use crate::output::retain::TagWrite;
-use crate::output::{DeploymentReport, ErrorDetail};
+use crate::output::{AliasStatus, DeploymentReport, ErrorDetail};
 use crate::reference::ImageRef;
 use crate::retention::{self, ImageState};
 
@@ -152,7 +152,15 @@ pub(crate) async fn finish(
         let name = deployment.function.name.clone();
         if let Some(target) = &analysis.assessment.target {
             let mut versions = vec![None];
-            if let Some(v) = deployment.alias.as_ref().and_then(|a| a.version.clone()) {
+            // The alias's version only when it runs the image: an alias left where it
+            // was (not moved, refused, rolled back, still shifting) names a version
+            // that runs another image, whose tag belongs to the way back.
+            if let Some(v) = deployment
+                .alias
+                .as_ref()
+                .filter(|a| matches!(a.status, AliasStatus::Moved | AliasStatus::Unchanged))
+                .and_then(|a| a.version.clone())
+            {
                 versions.push(Some(v));
             }
             for v in versions {
