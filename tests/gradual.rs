@@ -1366,3 +1366,24 @@ async fn protect_never_tags_the_image_with_a_version_that_does_not_run_it() {
     assert_eq!(ones, [&(one.clone(), world.base.clone())], "{written:?}");
     assert_tag(&world.repo, &one, &world.base).await;
 }
+
+/// Ctrl-C mid-bake with `--protect`: no protective tag is written after it (no
+/// further write starts once Ctrl-C is heard).
+#[tokio::test]
+async fn ctrl_c_mid_bake_with_protect_writes_no_tag_after_it() {
+    let world = World::new().await;
+    let child = world.spawn(&["--canary", "10", "--bake", "1m", "--protect"]);
+    assert!(
+        until_weighted(&world.function, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+    interrupt(&child);
+    let out = finish(child, Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "interrupted", "{report:#}");
+    assert_eq!(report["protected"], serde_json::json!([]), "{report:#}");
+    let latest = format!("lambda.{}.latest", world.function);
+    assert_eq!(tag_digest(&world.repo, &latest).await, None);
+}
