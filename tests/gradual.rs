@@ -1383,7 +1383,13 @@ async fn ctrl_c_mid_bake_with_protect_writes_no_tag_after_it() {
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["release"]["outcome"], "interrupted", "{report:#}");
-    assert_eq!(report["protected"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["protected"], Value::Null, "{report:#}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("--protect wrote no tag"),
+        "{report:#}"
+    );
     let latest = format!("lambda.{}.latest", world.function);
     assert_eq!(tag_digest(&world.repo, &latest).await, None);
 }

@@ -127,7 +127,7 @@ async fn read(
 
 /// Adds each function's warning to its analysis, and with `--protect` tags the
 /// deployed image (its new version, and `$LATEST`) and the way back: what was
-/// written, and a warning for what could not be.
+/// written, and a warning for what could not be (or, after Ctrl-C, was not tried).
 pub(crate) async fn finish(
     found: Found,
     clients: &Clients,
@@ -148,6 +148,18 @@ pub(crate) async fn finish(
         else {
             continue;
         };
+        // After Ctrl-C no further write starts: the tags are left to `retain`.
+        if crate::interrupt::heard() {
+            analysis.assessment.warnings.push(Finding::new(
+                Code::RollbackTargetAtRisk,
+                format!(
+                    "interrupted: --protect wrote no tag; `ecr-lambda retain --function {} \
+                     --protect` writes them",
+                    deployment.function.name
+                ),
+            ));
+            continue;
+        }
         let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
         let name = deployment.function.name.clone();
         if let Some(target) = &analysis.assessment.target {
