@@ -690,6 +690,12 @@ async fn a_failing_probe_moves_no_traffic_and_reports_the_error_and_log_tail() {
         .await
         .unwrap();
     assert_eq!(outcome.exit, ExitCode::NotUsable);
+    // Nothing needed updating; the release left the alias where it was, and the text
+    // says no more than that.
+    let text = outcome.report.to_string();
+    assert!(text.contains("update:    unchanged"), "{text}");
+    assert!(text.contains("live not moved from version 1"), "{text}");
+    assert!(!text.contains("did not succeed"), "{text}");
     let release = outcome.report.release.unwrap();
     assert_eq!(release.outcome, ReleaseOutcome::Refused);
     let probe = release.probe.unwrap();
