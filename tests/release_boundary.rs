@@ -140,6 +140,8 @@ struct Options {
     /// Version 1 (the alias's) holds the image too, pulled from another repository,
     /// and is the only version that does.
     image_elsewhere: bool,
+    /// The alias routes 10 % to version 2 (a release under way).
+    weighted: bool,
 }
 
 /// Records the host of every request a client sends (the region is in it).
@@ -171,6 +173,7 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
         clock,
         default_region,
         image_elsewhere,
+        weighted,
     } = options;
     let root = load_case("docker-v2").root;
     let target = root.digest.clone();
@@ -211,11 +214,16 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
             None => state(&running, "$LATEST"),
         }
     });
-    let get_alias = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| {
+    let get_alias = mock!(aws_sdk_lambda::Client::get_alias).then_output(move || {
         GetAliasOutput::builder()
             .name("live")
             .function_version("1")
             .revision_id("alias-rev-0")
+            .set_routing_config(weighted.then(|| {
+                AliasRoutingConfiguration::builder()
+                    .additional_version_weights("2", 0.1)
+                    .build()
+            }))
             .build()
     });
     let hex = target.trim_start_matches("sha256:").to_owned();
@@ -1028,4 +1036,51 @@ async fn a_plain_alias_move_never_goes_to_an_inactive_reused_version() {
         "{message}"
     );
     assert!(f.writes.lock().unwrap().is_empty());
+}
+
+/// `release promote` gives the weighted version all the traffic only when it is
+/// Active: a Failed one (its image deleted) is refused with its state, and the alias
+/// is not written; `release abort` (back to the alias's own version) still goes.
+#[tokio::test]
+async fn release_promote_never_moves_the_traffic_to_a_version_that_is_not_active() {
+    use ecr_lambda::ops::{ReleaseAction, ReleaseRequest, release};
+    let target = load_case("docker-v2").root.digest;
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            weighted: true,
+            version_2: Some(state_as(
+                &target,
+                "2",
+                State::Failed,
+                Some((
+                    StateReasonCode::ImageDeleted,
+                    "The function's image has been deleted.",
+                )),
+            )),
+            ..Options::default()
+        },
+    );
+    let mut req = ReleaseRequest {
+        action: ReleaseAction::Promote,
+        functions: vec!["fn".parse().unwrap()],
+        alias: "live".into(),
+        dry_run: false,
+    };
+    let (exit, message) = match release(&f.clients, &req).await {
+        Ok(outcome) => (outcome.exit, format!("{:?}", outcome.report)),
+        Err(e) => (e.exit_code(), format!("{e}: {:?}", e.hint())),
+    };
+    assert_eq!(exit, ExitCode::Aws, "{message}");
+    assert!(
+        message.contains("version 2 of fn") && message.contains("Failed: ImageDeleted"),
+        "{message}"
+    );
+    assert!(f.writes.lock().unwrap().is_empty());
+    req.action = ReleaseAction::Abort;
+    let outcome = release(&f.clients, &req).await.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Success);
+    let writes = f.writes.lock().unwrap().clone();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!((writes[0].0.as_str(), writes[0].1.len()), ("1", 0));
 }
