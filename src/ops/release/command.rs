@@ -56,7 +56,7 @@ pub async fn release(
         let (clients, name) = (clients.clone(), req.alias.clone());
         reads.spawn(async move { (i, read_alias_state(&clients, &f, &name).await) });
     }
-    let mut states: Vec<Option<(Alias, AliasState)>> = vec![None; req.functions.len()];
+    let mut states: Vec<Option<AliasRead>> = vec![None; req.functions.len()];
     while let Some(done) = reads.join_next().await {
         let (i, state) = done.expect("alias reads do not panic");
         states[i] = Some(state?);
@@ -65,7 +65,7 @@ pub async fn release(
     let mut first_error: Option<Error> = None;
     let mut interrupted = false;
     for (function, state) in req.functions.iter().zip(states) {
-        let (alias, mut state) = state.expect("every alias was read");
+        let (alias, mut state, weighted_not_invocable) = state.expect("every alias was read");
         let weighted = alias.weighted().map(|(v, _)| v.to_owned());
         let write = match (req.action, &weighted) {
             (ReleaseAction::Status, _) => None,
@@ -78,7 +78,17 @@ pub async fn release(
         };
         if let Some((version, action)) = write {
             state.weights_removed = Some(alias.weights.clone());
-            if req.dry_run {
+            // Only an Active version takes all of an alias's traffic (an abort goes
+            // back to the version that already had the rest of it).
+            let refused = (action == AliasAction::Promoted)
+                .then_some(weighted_not_invocable)
+                .flatten();
+            if let Some(why) = refused {
+                state.weights_removed = None;
+                let e = Error::from(not_promoted(function, &alias, &version, &why));
+                state.error = Some((&e).into());
+                first_error.get_or_insert(e);
+            } else if req.dry_run {
                 state.action = AliasAction::Planned;
             } else if crate::interrupt::heard() {
                 interrupted = true;
@@ -154,11 +164,33 @@ pub async fn release(
     })
 }
 
+/// An alias as read, its state for the report, and why its weighted version cannot
+/// take all the traffic (its state, when it is not Active).
+type AliasRead = (Alias, AliasState, Option<String>);
+
+/// A promotion refused: the weighted version is not Active.
+fn not_promoted(function: &FunctionRef, alias: &Alias, version: &str, why: &str) -> AwsError {
+    let name = &alias.name;
+    AwsError::new(
+        "GetFunction",
+        AwsErrorKind::Conflict,
+        format!(
+            "version {version} of {function} is {why}; only an Active version takes all of an \
+             alias's traffic, and alias {name} was not promoted"
+        ),
+    )
+    .with_hint(format!(
+        "an Inactive version turns Active again once invoked (`aws lambda invoke \
+         --function-name {function} --qualifier {version} out.json`); a Failed one cannot \
+         take the traffic: `ecr-lambda release abort --function {function} --alias {name}`"
+    ))
+}
+
 async fn read_alias_state(
     clients: &Clients,
     function: &FunctionRef,
     name: &str,
-) -> Result<(Alias, AliasState), Error> {
+) -> Result<AliasRead, Error> {
     let (client, region) = clients.lambda_for(function);
     let alias = releases::get_alias(&client, function, name)
         .await?
@@ -177,7 +209,12 @@ async fn read_alias_state(
         async move {
             lambda::get_qualified(&client, &function, Some(&version), &region)
                 .await
-                .map(|s| s.running_digest.map(|d| d.to_string()))
+                .map(|s| {
+                    (
+                        s.running_digest.as_ref().map(|d| d.to_string()),
+                        s.not_invocable(),
+                    )
+                })
         }
     };
     let weighted_version = weighted.as_ref().map(|(v, _)| v.clone());
@@ -187,18 +224,19 @@ async fn read_alias_state(
             None => Ok(None),
         }
     });
+    let (weighted_image, weighted_not_invocable) = weighted_image?.unwrap_or_default();
     let state = AliasState {
         function: function.to_string(),
         alias: name.to_owned(),
         version: alias.version.clone(),
-        image_digest: image?,
+        image_digest: image?.0,
         weighted_version: weighted.as_ref().map(|(v, _)| v.clone()),
         weight: weighted.as_ref().map(|(_, w)| *w),
-        weighted_image_digest: weighted_image?.flatten(),
+        weighted_image_digest: weighted_image,
         description: alias.description.clone(),
         action: AliasAction::Read,
         weights_removed: None,
         error: None,
     };
-    Ok((alias, state))
+    Ok((alias, state, weighted_not_invocable))
 }
