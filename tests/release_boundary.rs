@@ -1084,3 +1084,54 @@ async fn release_promote_never_moves_the_traffic_to_a_version_that_is_not_active
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert_eq!((writes[0].0.as_str(), writes[0].1.len()), ("1", 0));
 }
+
+/// An alarm fires mid-bake and the write that moves the traffic back is refused:
+/// the report still names the alarm that fired, and at which weight, beside the
+/// error that left the alias weighted.
+#[tokio::test]
+async fn an_alarm_whose_rollback_write_fails_is_still_reported() {
+    let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .output(|| alarms_answer(StateValue::Ok))
+        .times(3)
+        .output(|| alarms_answer(StateValue::Alarm))
+        .repeatedly()
+        .build();
+    let update_alias = mock!(aws_sdk_lambda::Client::update_alias)
+        .sequence()
+        .output(|| {
+            UpdateAliasOutput::builder()
+                .name("live")
+                .function_version("1")
+                .routing_config(
+                    AliasRoutingConfiguration::builder()
+                        .additional_version_weights("2", 0.1)
+                        .build(),
+                )
+                .revision_id("alias-rev-1")
+                .build()
+        })
+        .times(1)
+        .error(|| {
+            UpdateAliasError::generic(
+                aws_sdk_lambda::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: lambda:UpdateAlias")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build();
+    let f = fake(alarms, Some(update_alias), None);
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, ExitCode::Aws);
+    let release = outcome.report.release.unwrap();
+    assert_eq!(release.outcome, ReleaseOutcome::Stopped, "{release:?}");
+    let fired = release.fired.as_ref().expect("the alarm that fired");
+    assert_eq!((fired.alarm.as_str(), fired.weight), ("errors", 0.1));
+    let reason = release.reason.clone().unwrap();
+    assert!(reason.contains("alarm errors entered ALARM"), "{reason}");
+    assert!(reason.contains("NOT moved back"), "{reason}");
+}
