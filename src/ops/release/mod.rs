@@ -397,7 +397,14 @@ async fn stopped(clients: &Clients, shifts: &mut [Shift], report: &mut ReleaseRe
     } else {
         ReleaseOutcome::Stopped
     };
-    let mut reason = format!("the release stopped: {e}");
+    let mut reason = match &report.fired {
+        Some(fired) => format!(
+            "alarm {} entered ALARM at {} of the traffic, and moving it back stopped: {e}",
+            fired.alarm,
+            Weight::from_fraction(fired.weight)
+        ),
+        None => format!("the release stopped: {e}"),
+    };
     if !back.is_empty() {
         reason.push_str(&format!(
             "; moved back to the previous version alone: {}",
@@ -510,13 +517,15 @@ async fn walk_release(
             // and run() moves the traffic back.
             let fired = walk.read_alarms(&gradual.alarms).await?;
             if let Some(alarm) = fired {
-                write_all(walk.clients, shifts, false, None).await?;
-                walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
+                // Recorded before the write back, which may fail: the report names the
+                // alarm whatever becomes of it.
                 walk.report.fired = Some(FiredReport {
                     alarm: alarm.name.clone(),
                     reason: alarm.reason.clone(),
                     weight: step.weight.fraction(),
                 });
+                write_all(walk.clients, shifts, false, None).await?;
+                walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
                 walk.report.outcome = ReleaseOutcome::RolledBack;
                 walk.report.reason = Some(format!(
                     "alarm {} entered ALARM at {} of the traffic{}: the weights were cleared, \
