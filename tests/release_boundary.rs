@@ -939,6 +939,12 @@ async fn an_alarm_insufficient_data_all_along_is_a_warning() {
     assert_eq!(release.warnings.len(), 1, "{:?}", release.warnings);
     assert!(release.warnings[0].contains("alarm errors was INSUFFICIENT_DATA at every read"));
     assert!(release.to_string().contains("warning:   alarm errors"));
+    // A warning names an alarm, whose name CloudWatch takes as any text: shown
+    // escaped, as every other line is.
+    let mut release = release;
+    release.warnings[0] = "alarm x\u{1b}]0;pwned\u{7}\u{1b}[2J was INSUFFICIENT_DATA".into();
+    let text = release.to_string();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
 }
 
 #[tokio::test]
