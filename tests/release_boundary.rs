@@ -1141,3 +1141,34 @@ async fn an_alarm_whose_rollback_write_fails_is_still_reported() {
     assert!(reason.contains("alarm errors entered ALARM"), "{reason}");
     assert!(reason.contains("NOT moved back"), "{reason}");
 }
+
+/// The wait for a new version is timed on a monotonic clock, as the holds are: a
+/// wall clock that jumps a day at every reading neither ends it at the first read
+/// nor stretches it; it reads about once a second until `--wait-timeout` (60 s).
+#[tokio::test]
+async fn a_wall_clock_that_jumps_does_not_end_a_wait() {
+    let target = load_case("docker-v2").root.digest;
+    let slept = Counted::default();
+    let f = fake_with(
+        always(StateValue::Ok),
+        Options {
+            version_2: Some(state_as(&target, "2", State::Pending, None)),
+            clock: Some((
+                SharedTimeSource::new(Jumping::default()),
+                SharedAsyncSleep::new(slept.clone()),
+            )),
+            ..Options::default()
+        },
+    );
+    let outcome = ecr_lambda::deploy(&f.clients, &request(canary("10", 60), false))
+        .await
+        .unwrap();
+    let release = outcome.report.release.unwrap();
+    assert_eq!(outcome.exit, ExitCode::Aws, "{release:?}");
+    let reason = release.reason.unwrap();
+    assert!(reason.contains("still Pending after 60 s"), "{reason}");
+    // Every read of version 2 but the alias's own: once a second for the minute.
+    let polls = f.rule(3).num_calls();
+    assert!((55..=65).contains(&polls), "{polls} reads");
+    assert!(f.writes.lock().unwrap().is_empty());
+}
