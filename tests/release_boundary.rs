@@ -772,8 +772,12 @@ async fn a_wall_clock_that_jumps_does_not_end_the_bake() {
         ReleaseOutcome::Promoted
     );
     // The whole bake was slept, in the 5 s slices between two alarm reads, although
-    // every reading of the wall clock was a day past the last. (The SDK's own timers
-    // share the sleeper: stalled-stream grace periods, 100 ms polls.)
+    // every reading of the wall clock was a day past the last (a wall-clock hold ends
+    // at once: no slice at all). (The SDK's own timers share the sleeper:
+    // stalled-stream grace periods, 100 ms polls.) The holds are timed on the real
+    // monotonic clock too, so the real time the walk takes before its first hold
+    // (more than half a second on a loaded machine) shortens the first slice or two:
+    // at least 55 of the 60 are whole.
     let slices = slept
         .0
         .lock()
@@ -781,7 +785,7 @@ async fn a_wall_clock_that_jumps_does_not_end_the_bake() {
         .iter()
         .filter(|d| **d == Duration::from_secs(5))
         .count();
-    assert_eq!(slices, 60);
+    assert!((55..=60).contains(&slices), "{slices} slices of 5 s");
     assert_eq!(f.rule(0).num_calls(), 62);
 }
 
