@@ -238,3 +238,25 @@ async fn another_image_deployed_while_ours_is_waited_for_is_exit_3() {
             .ends_with(&target)
     );
 }
+
+/// CreateAlias goes through and its answer is lost: the SDK's retry is refused (the
+/// alias exists, made by this very request); the alias is read, and being exactly
+/// what was sent, the deploy succeeds.
+#[tokio::test]
+async fn a_lost_create_alias_answer_is_recognised_as_this_deploys_own_alias() {
+    let (_, function, image, _) = setup(json!({"update_seconds": 0})).await;
+    let proxy = proxy();
+    proxy.on("CreateAlias", Some(1), Fault::LoseAnswer);
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["alias"]["status"], "moved", "{report:#}");
+    assert_eq!(report["alias"]["created"], true, "{report:#}");
+    assert_eq!(report["alias"]["version"], "1", "{report:#}");
+    let calls = proxy.log();
+    assert_eq!(count(&calls, "CreateAlias"), 2, "{calls:?}");
+    assert_eq!(
+        alias_state(&function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+}
