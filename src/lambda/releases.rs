@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_lambda::Client;
+use aws_sdk_lambda::operation::create_alias::CreateAliasError;
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -124,31 +125,67 @@ pub async fn point_alias(
     description: Option<&str>,
 ) -> Result<Alias, AwsError> {
     match existing {
-        None => client
-            .create_alias()
-            .function_name(&function.id)
-            .name(name)
-            .function_version(version)
-            .set_description(description.map(str::to_owned))
-            .send()
-            .await
-            .map(|out| {
-                Alias::from_parts(
-                    name,
-                    out.function_version(),
-                    out.revision_id(),
-                    out.routing_config(),
-                    out.description(),
-                )
-            })
-            .map_err(|e| {
-                AwsError::from_sdk("CreateAlias", e, |e| {
-                    conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-                })
-            }),
+        None => create_alias(client, function, name, version, description).await,
         Some(alias) => {
             update_alias_described(client, function, alias, version, None, description).await
         }
+    }
+}
+
+/// CreateAlias. Refused because the alias exists: when an earlier attempt of this
+/// very request went through and only its answer was lost, the SDK's retry meets our
+/// own alias, which is then exactly what was sent; anything else is someone else's
+/// alias, not overwritten.
+async fn create_alias(
+    client: &Client,
+    function: &FunctionRef,
+    name: &str,
+    version: &str,
+    description: Option<&str>,
+) -> Result<Alias, AwsError> {
+    let err = match client
+        .create_alias()
+        .function_name(&function.id)
+        .name(name)
+        .function_version(version)
+        .set_description(description.map(str::to_owned))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            return Ok(Alias::from_parts(
+                name,
+                out.function_version(),
+                out.revision_id(),
+                out.routing_config(),
+                out.description(),
+            ));
+        }
+        Err(err) => err,
+    };
+    let exists = matches!(
+        err.as_service_error(),
+        Some(CreateAliasError::ResourceConflictException(_))
+    );
+    let e = AwsError::from_sdk("CreateAlias", err, |e| {
+        conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+    });
+    if !exists {
+        return Err(e);
+    }
+    match get_alias(client, function, name).await? {
+        Some(now)
+            if now.version == version
+                && now.weights.is_empty()
+                && now.description.as_deref() == description.filter(|d| !d.is_empty()) =>
+        {
+            Ok(now)
+        }
+        _ => Err(e.with_hint(format!(
+            "alias {name} of {function} was created by someone else since it was read; \
+             nothing was overwritten: see `ecr-lambda release status --function {function} \
+             --alias {name}`, then run the command again"
+        ))),
     }
 }
 
