@@ -1074,6 +1074,13 @@ async fn an_alarm_insufficient_data_all_along_is_a_warning() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let release = json(&out)["release"].clone();
     assert_eq!(release["outcome"], "promoted");
+    assert_eq!(
+        world.history()[1..],
+        [
+            ("1".to_owned(), weights(&[("2", 0.1)])),
+            ("2".to_owned(), weights(&[])),
+        ]
+    );
     let warnings = release["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{release}");
     assert!(
@@ -1342,6 +1349,7 @@ async fn protect_never_tags_the_image_with_a_version_that_does_not_run_it() {
     let report = json(&out);
     assert_eq!(report["release"]["outcome"], "refused", "{report:#}");
     assert_eq!(report["alias"]["version"], "1", "{report:#}");
+    assert_eq!(world.history().len(), 1);
     let written: Vec<(String, String)> = report["protected"]
         .as_array()
         .unwrap_or_else(|| panic!("{report:#}"))
@@ -1383,6 +1391,10 @@ async fn ctrl_c_mid_bake_with_protect_writes_no_tag_after_it() {
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["release"]["outcome"], "interrupted", "{report:#}");
+    assert_eq!(
+        alias_state(&world.function, "live").await,
+        ("1".to_owned(), vec![("2".to_owned(), 0.1)])
+    );
     assert_eq!(report["protected"], Value::Null, "{report:#}");
     assert!(
         report["warnings"]
