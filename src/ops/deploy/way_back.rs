@@ -160,32 +160,7 @@ pub(crate) async fn finish(
             ));
             continue;
         }
-        let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
-        let name = deployment.function.name.clone();
-        if let Some(target) = &analysis.assessment.target {
-            let mut versions = vec![None];
-            // The alias's version only when it runs the image: an alias left where it
-            // was (not moved, refused, rolled back, still shifting) names a version
-            // that runs another image, whose tag belongs to the way back.
-            if let Some(v) = deployment
-                .alias
-                .as_ref()
-                .filter(|a| matches!(a.status, AliasStatus::Moved | AliasStatus::Unchanged))
-                .and_then(|a| a.version.clone())
-            {
-                versions.push(Some(v));
-            }
-            for v in versions {
-                let tag =
-                    retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, v.as_deref());
-                tags.push((analysis.repo.clone(), target.manifest.clone(), tag));
-            }
-        }
-        if let Some((version, repo, manifest)) = back.and_then(|b| b.protect.clone()) {
-            let tag =
-                retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, Some(&version));
-            tags.push((repo, manifest, tag));
-        }
+        let tags = tags_to_write(analysis, deployment, back);
         for (repo, manifest, tag) in tags {
             let client = crate::ops::retain::ecr_client(clients, &repo.region);
             let result = match ecr::put(&client, &repo, Some(&tag), &manifest).await {
@@ -208,4 +183,38 @@ pub(crate) async fn finish(
         }
     }
     written
+}
+
+/// The protective tags of one function's deploy: the deployed image's for `$LATEST`
+/// and for the alias's version when the alias runs it, and the way back's.
+fn tags_to_write(
+    analysis: &Analysis,
+    deployment: &DeploymentReport,
+    back: Option<&WayBack>,
+) -> Vec<(Repository, RawManifest, String)> {
+    let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
+    let name = deployment.function.name.clone();
+    if let Some(target) = &analysis.assessment.target {
+        let mut versions = vec![None];
+        // The alias's version only when it runs the image: an alias left where it
+        // was (not moved, refused, rolled back, still shifting) names a version
+        // that runs another image, whose tag belongs to the way back.
+        if let Some(v) = deployment
+            .alias
+            .as_ref()
+            .filter(|a| matches!(a.status, AliasStatus::Moved | AliasStatus::Unchanged))
+            .and_then(|a| a.version.clone())
+        {
+            versions.push(Some(v));
+        }
+        for v in versions {
+            let tag = retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, v.as_deref());
+            tags.push((analysis.repo.clone(), target.manifest.clone(), tag));
+        }
+    }
+    if let Some((version, repo, manifest)) = back.and_then(|b| b.protect.clone()) {
+        let tag = retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, Some(&version));
+        tags.push((repo, manifest, tag));
+    }
+    tags
 }

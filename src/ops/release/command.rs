@@ -97,46 +97,12 @@ pub async fn release(
                     (&Error::Interrupted("interrupted before this alias was written".into()))
                         .into(),
                 );
-            } else {
-                // A promotion records what the alias now runs in its description, as
-                // the deploy's own promotion and rollback do; an abort leaves it (the
-                // alias's version, which it describes, takes the traffic back).
-                let description = match action {
-                    AliasAction::Promoted => state
-                        .weighted_image_digest
-                        .as_deref()
-                        .and_then(|d| d.parse::<Digest>().ok())
-                        .map(|d| alias_description(&d, None)),
-                    _ => None,
-                };
-                match releases::update_alias_described(
-                    &clients.lambda_for(function).0,
-                    function,
-                    &alias,
-                    &version,
-                    None,
-                    description.as_deref(),
-                )
-                .await
-                {
-                    Ok(after) => {
-                        state.action = action;
-                        if action == AliasAction::Promoted {
-                            state.image_digest = state.weighted_image_digest.take();
-                        }
-                        state.version = after.version;
-                        state.description = after.description;
-                        state.weighted_version = None;
-                        state.weight = None;
-                        state.weighted_image_digest = None;
-                    }
-                    Err(e) => {
-                        state.weights_removed = None;
-                        let e = Error::from(e);
-                        state.error = Some((&e).into());
-                        first_error.get_or_insert(e);
-                    }
-                }
+            } else if let Err(e) =
+                write_alias(clients, function, &alias, &mut state, &version, action).await
+            {
+                state.weights_removed = None;
+                state.error = Some((&e).into());
+                first_error.get_or_insert(e);
             }
         }
         aliases.push(state);
@@ -162,6 +128,48 @@ pub async fn release(
             ExitCode::Success
         },
     })
+}
+
+/// UpdateAlias with the RevisionId read: `version` takes all the traffic; the
+/// alias's state then says what it runs.
+async fn write_alias(
+    clients: &Clients,
+    function: &FunctionRef,
+    alias: &Alias,
+    state: &mut AliasState,
+    version: &str,
+    action: AliasAction,
+) -> Result<(), Error> {
+    // A promotion records what the alias now runs in its description, as the
+    // deploy's own promotion and rollback do; an abort leaves it (the alias's
+    // version, which it describes, takes the traffic back).
+    let description = match action {
+        AliasAction::Promoted => state
+            .weighted_image_digest
+            .as_deref()
+            .and_then(|d| d.parse::<Digest>().ok())
+            .map(|d| alias_description(&d, None)),
+        _ => None,
+    };
+    let after = releases::update_alias_described(
+        &clients.lambda_for(function).0,
+        function,
+        alias,
+        version,
+        None,
+        description.as_deref(),
+    )
+    .await?;
+    state.action = action;
+    if action == AliasAction::Promoted {
+        state.image_digest = state.weighted_image_digest.take();
+    }
+    state.version = after.version;
+    state.description = after.description;
+    state.weighted_version = None;
+    state.weight = None;
+    state.weighted_image_digest = None;
+    Ok(())
 }
 
 /// An alias as read, its state for the report, and why its weighted version cannot
