@@ -317,10 +317,22 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
                 .build()
         },
     );
+    // The way back (version 1's image): in ECR, tagged, ACTIVE.
+    let way_back = mock!(aws_sdk_ecr::Client::describe_images).then_output(|| {
+        aws_sdk_ecr::operation::describe_images::DescribeImagesOutput::builder()
+            .image_details(
+                aws_sdk_ecr::types::ImageDetail::builder()
+                    .image_digest(OLD)
+                    .image_tags("v1")
+                    .image_status(aws_sdk_ecr::types::ImageStatus::Active)
+                    .build(),
+            )
+            .build()
+    });
     let ecr = mock_client!(
         aws_sdk_ecr,
         RuleMode::MatchAny,
-        [&read, &config],
+        [&read, &config, &way_back],
         move |c| c
             .retry_config(r1.clone())
             .sleep_impl(s1.clone())
@@ -359,8 +371,8 @@ fn fake_with(alarms: Rule, options: Options) -> Fake {
         time,
         writes,
         hosts,
-        // alarms, UpdateAlias, Invoke, GetFunction, GetAlias
-        rules: vec![alarms, update_alias, invoke, get, get_alias],
+        // alarms, UpdateAlias, Invoke, GetFunction, GetAlias, DescribeImages
+        rules: vec![alarms, update_alias, invoke, get, get_alias, way_back],
     }
 }
 
@@ -463,6 +475,13 @@ async fn a_canary_writes_its_weight_then_promotes_reading_the_alarms_every_5_s()
     assert_eq!(release.steps.len(), 1);
     assert!(release.steps[0].started_at.is_some() && release.steps[0].ended_at.is_some());
     assert!(release.promoted_at.is_some());
+    // The way back was read once, and is safe: no warning.
+    assert_eq!(f.rule(5).num_calls(), 1);
+    assert!(
+        outcome.report.fix.check.warnings.is_empty(),
+        "{:?}",
+        outcome.report.fix.check.warnings
+    );
     // The bake was held on the client's clock (the test clock also moves with the
     // SDK's own timers, so only a floor is exact).
     assert!(
