@@ -270,14 +270,25 @@ pub async fn update_alias_described(
             false => e,
         });
     }
-    // Refused with the RevisionId it was read at. When an earlier attempt of this
-    // very write went through and only its answer was lost, the SDK's retry meets
-    // our own change: the alias then is exactly what was sent, and goes on from
-    // there. Anything else is someone else's change, not overwritten.
-    let now = get_alias(client, function, name).await?;
+    moved_by_whom(client, function, alias, version, weight, e).await
+}
+
+/// UpdateAlias refused with the RevisionId it was read at (412). When an earlier
+/// attempt of this very write went through and only its answer was lost, the SDK's
+/// retry meets our own change: the alias then is exactly what was sent, and goes on
+/// from there. Anything else is someone else's change, not overwritten.
+async fn moved_by_whom(
+    client: &Client,
+    function: &FunctionRef,
+    alias: &Alias,
+    version: &str,
+    weight: Option<(&str, f64)>,
+    refused: AwsError,
+) -> Result<Alias, AwsError> {
+    let name = &alias.name;
     let wanted: BTreeMap<String, f64> =
         weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect();
-    match now {
+    match get_alias(client, function, name).await? {
         Some(now)
             if now.revision_id != alias.revision_id
                 && now.version == version
@@ -285,7 +296,7 @@ pub async fn update_alias_described(
         {
             Ok(now)
         }
-        _ => Err(e.with_hint(format!(
+        _ => Err(refused.with_hint(format!(
             "alias {name} of {function} was changed by someone else since it was \
              read; nothing was overwritten: see `ecr-lambda release status \
              --function {function} --alias {name}`, then run the command again"
