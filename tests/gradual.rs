@@ -1074,6 +1074,13 @@ async fn an_alarm_insufficient_data_all_along_is_a_warning() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let release = json(&out)["release"].clone();
     assert_eq!(release["outcome"], "promoted");
+    assert_eq!(
+        world.history()[1..],
+        [
+            ("1".to_owned(), weights(&[("2", 0.1)])),
+            ("2".to_owned(), weights(&[])),
+        ]
+    );
     let warnings = release["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{release}");
     assert!(
@@ -1441,4 +1448,56 @@ async fn ctrl_c_mid_release_writes_no_protective_tag() {
         protective_tags(&world.repo, &world.target).await,
         Vec::<String>::new()
     );
+}
+
+/// `--protect` on a release that never moved the alias (its probe failed): the
+/// deployed image gets the tag of `$LATEST`, which runs it, and never the tag of
+/// the alias's version, which runs another image (that tag belongs to the way back).
+#[tokio::test]
+async fn protect_never_tags_the_image_with_a_version_that_does_not_run_it() {
+    let world = World::new().await;
+    invoke_answer(
+        &world.function,
+        "2",
+        serde_json::json!({"function_error": "Unhandled", "payload": {"errorType": "KeyError"}}),
+    );
+    let probe = scratch_path("probe");
+    std::fs::write(&probe, b"{}").unwrap();
+    let out = world.release(&[
+        "--canary",
+        "10",
+        "--bake",
+        "1s",
+        "--probe",
+        probe.to_str().unwrap(),
+        "--protect",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["release"]["outcome"], "refused", "{report:#}");
+    assert_eq!(report["alias"]["version"], "1", "{report:#}");
+    assert_eq!(world.history().len(), 1);
+    let written: Vec<(String, String)> = report["protected"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let (latest, one) = (
+        format!("lambda.{}.latest", world.function),
+        format!("lambda.{}.1", world.function),
+    );
+    assert!(
+        written.contains(&(latest, world.target.clone())),
+        "{written:?}"
+    );
+    // Version 1's tag is written once, on version 1's image.
+    let ones: Vec<&(String, String)> = written.iter().filter(|(t, _)| *t == one).collect();
+    assert_eq!(ones, [&(one.clone(), world.base.clone())], "{written:?}");
+    assert_tag(&world.repo, &one, &world.base).await;
 }

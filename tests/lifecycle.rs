@@ -326,3 +326,59 @@ async fn a_deploy_to_an_ordinary_function_publishes_nothing() {
     // $LATEST only.
     assert_eq!(versions.versions().len(), 1, "{versions:?}");
 }
+
+/// CreateAlias goes through and its answer is lost: the SDK's retry is refused (the
+/// alias exists, made by this very request); the alias is read, and being exactly
+/// what was sent, the deploy succeeds.
+#[tokio::test]
+async fn a_lost_create_alias_answer_is_recognised_as_this_deploys_own_alias() {
+    let (_, function, image, _) = setup(json!({"update_seconds": 0})).await;
+    let proxy = proxy();
+    proxy.on("CreateAlias", Some(1), Fault::LoseAnswer);
+    let out = deploy_at(&proxy.endpoint(), &image, &function, &["--alias", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["alias"]["status"], "moved", "{report:#}");
+    assert_eq!(report["alias"]["created"], true, "{report:#}");
+    assert_eq!(report["alias"]["version"], "1", "{report:#}");
+    let calls = proxy.log();
+    assert_eq!(count(&calls, "CreateAlias"), 2, "{calls:?}");
+    assert_eq!(
+        alias_state(&function, "live").await,
+        ("1".to_owned(), vec![])
+    );
+}
+
+/// `--tag` for functions that need different images from one index is a usage error
+/// (exit 2) said before anything is waited for: a function still being created is
+/// not waited on first (the wait could last up to --wait-timeout).
+#[tokio::test]
+async fn a_tag_that_cannot_name_both_images_is_refused_before_any_wait() {
+    let repo = unique("app");
+    create_repository(&repo, false).await;
+    seed(&repo, "v1", &load_case("buildx-multi")).await;
+    seed_manifest(&repo, Some("base"), &load_case("docker-v2"), "root.json").await;
+    let (amd, arm) = (unique("fn-amd"), unique("fn-arm"));
+    create_function(&amd, &uri(&repo, ":base"), Architecture::X8664).await;
+    // Being created for the next 20 s.
+    lambda_behaviour(&arm, json!({"pending_seconds": 20}));
+    create_function(&arm, &uri(&repo, ":base"), Architecture::Arm64).await;
+    let reads = lambda_reads(&arm)["get_function"].as_u64().unwrap();
+    let out = deploy_all_at(
+        &moto().endpoint(),
+        &uri(&repo, ":v1"),
+        &[&amd, &arm],
+        &["--tag", "release"],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--tag names one tag"),
+        "{}",
+        stderr(&out)
+    );
+    // Read once (the analysis), never polled.
+    assert_eq!(
+        lambda_reads(&arm)["get_function"].as_u64().unwrap(),
+        reads + 1
+    );
+}

@@ -305,5 +305,27 @@ async fn a_failed_update_moves_no_alias() {
         .name("live")
         .send()
         .await;
-    assert!(alias.is_err(), "the alias was not created: {alias:?}");
+    assert!(
+        alias
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "the alias was not created: {alias:?}"
+    );
+    // The text says why: the update, not the release.
+    let out = run(&[
+        "deploy",
+        &uri(&repo, ":v1"),
+        "--function",
+        &function,
+        "--alias",
+        "live",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("alias:     live not created: the update did not succeed"),
+        "{text}"
+    );
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_lambda::Client;
+use aws_sdk_lambda::operation::create_alias::CreateAliasError;
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -124,31 +125,67 @@ pub async fn point_alias(
     description: Option<&str>,
 ) -> Result<Alias, AwsError> {
     match existing {
-        None => client
-            .create_alias()
-            .function_name(&function.id)
-            .name(name)
-            .function_version(version)
-            .set_description(description.map(str::to_owned))
-            .send()
-            .await
-            .map(|out| {
-                Alias::from_parts(
-                    name,
-                    out.function_version(),
-                    out.revision_id(),
-                    out.routing_config(),
-                    out.description(),
-                )
-            })
-            .map_err(|e| {
-                AwsError::from_sdk("CreateAlias", e, |e| {
-                    conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
-                })
-            }),
+        None => create_alias(client, function, name, version, description).await,
         Some(alias) => {
             update_alias_described(client, function, alias, version, None, description).await
         }
+    }
+}
+
+/// CreateAlias. Refused because the alias exists: when an earlier attempt of this
+/// very request went through and only its answer was lost, the SDK's retry meets our
+/// own alias, which is then exactly what was sent; anything else is someone else's
+/// alias, not overwritten.
+async fn create_alias(
+    client: &Client,
+    function: &FunctionRef,
+    name: &str,
+    version: &str,
+    description: Option<&str>,
+) -> Result<Alias, AwsError> {
+    let err = match client
+        .create_alias()
+        .function_name(&function.id)
+        .name(name)
+        .function_version(version)
+        .set_description(description.map(str::to_owned))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            return Ok(Alias::from_parts(
+                name,
+                out.function_version(),
+                out.revision_id(),
+                out.routing_config(),
+                out.description(),
+            ));
+        }
+        Err(err) => err,
+    };
+    let exists = matches!(
+        err.as_service_error(),
+        Some(CreateAliasError::ResourceConflictException(_))
+    );
+    let e = AwsError::from_sdk("CreateAlias", err, |e| {
+        conflict_kind(aws_sdk_lambda::error::ProvideErrorMetadata::code(e))
+    });
+    if !exists {
+        return Err(e);
+    }
+    match get_alias(client, function, name).await? {
+        Some(now)
+            if now.version == version
+                && now.weights.is_empty()
+                && now.description.as_deref() == description.filter(|d| !d.is_empty()) =>
+        {
+            Ok(now)
+        }
+        _ => Err(e.with_hint(format!(
+            "alias {name} of {function} was created by someone else since it was read; \
+             nothing was overwritten: see `ecr-lambda release status --function {function} \
+             --alias {name}`, then run the command again"
+        ))),
     }
 }
 
@@ -233,14 +270,25 @@ pub async fn update_alias_described(
             false => e,
         });
     }
-    // Refused with the RevisionId it was read at. When an earlier attempt of this
-    // very write went through and only its answer was lost, the SDK's retry meets
-    // our own change: the alias then is exactly what was sent, and goes on from
-    // there. Anything else is someone else's change, not overwritten.
-    let now = get_alias(client, function, name).await?;
+    moved_by_whom(client, function, alias, version, weight, e).await
+}
+
+/// UpdateAlias refused with the RevisionId it was read at (412). When an earlier
+/// attempt of this very write went through and only its answer was lost, the SDK's
+/// retry meets our own change: the alias then is exactly what was sent, and goes on
+/// from there. Anything else is someone else's change, not overwritten.
+async fn moved_by_whom(
+    client: &Client,
+    function: &FunctionRef,
+    alias: &Alias,
+    version: &str,
+    weight: Option<(&str, f64)>,
+    refused: AwsError,
+) -> Result<Alias, AwsError> {
+    let name = &alias.name;
     let wanted: BTreeMap<String, f64> =
         weight.map(|(v, w)| (v.to_owned(), w)).into_iter().collect();
-    match now {
+    match get_alias(client, function, name).await? {
         Some(now)
             if now.revision_id != alias.revision_id
                 && now.version == version
@@ -248,7 +296,7 @@ pub async fn update_alias_described(
         {
             Ok(now)
         }
-        _ => Err(e.with_hint(format!(
+        _ => Err(refused.with_hint(format!(
             "alias {name} of {function} was changed by someone else since it was \
              read; nothing was overwritten: see `ecr-lambda release status \
              --function {function} --alias {name}`, then run the command again"

@@ -168,7 +168,9 @@ pub enum AliasStatus {
     Moved,
     /// It already pointed at a version running the target.
     Unchanged,
-    /// Left where it was because the update did not succeed (failed or unfinished).
+    /// Left where it was: the update did not succeed (failed or unfinished), or it
+    /// did and the alias was not moved (a gradual release refused, stopped or
+    /// interrupted before any weight, as its reason says; or Ctrl-C).
     NotMoved,
     /// `--dry-run`: would be created or moved.
     Planned,
@@ -518,7 +520,19 @@ impl fmt::Display for DeploymentReport {
             }
         }
         if let Some(alias) = &self.alias {
-            say!(f, "alias:     {alias}")?;
+            // An alias left where it was after an update that succeeded: a release
+            // refused, stopped or interrupted (its reason says which), or Ctrl-C.
+            let why = match (alias.status, self.update.as_ref().map(|u| u.status)) {
+                (AliasStatus::NotMoved, Some(UpdateStatus::Successful)) => {
+                    ": the update succeeded, and the alias was left where it was"
+                }
+                (AliasStatus::NotMoved, Some(UpdateStatus::Unchanged)) => {
+                    ": nothing to update, and the alias was left where it was"
+                }
+                (AliasStatus::NotMoved, _) => ": the update did not succeed",
+                _ => "",
+            };
+            say!(f, "alias:     {alias}{why}")?;
         }
         if let Some(error) = &self.error {
             say!(f, "error:     {}", error.message)?;
@@ -542,15 +556,9 @@ impl fmt::Display for AliasReport {
             (AliasStatus::Moved, None) => write!(f, "{name} created, pointing at version {to}"),
             (AliasStatus::Moved, Some(p)) => write!(f, "{name} moved from version {p} to {to}"),
             (AliasStatus::Unchanged, _) => write!(f, "{name} unchanged at version {to}"),
-            (AliasStatus::NotMoved, None) => {
-                write!(f, "{name} not created: the update did not succeed")
-            }
-            (AliasStatus::NotMoved, Some(p)) => {
-                write!(
-                    f,
-                    "{name} not moved from version {p}: the update did not succeed"
-                )
-            }
+            // Why is the deployment's to say: it knows how the update ended.
+            (AliasStatus::NotMoved, None) => write!(f, "{name} not created"),
+            (AliasStatus::NotMoved, Some(p)) => write!(f, "{name} not moved from version {p}"),
             (AliasStatus::Planned, None) => {
                 write!(
                     f,

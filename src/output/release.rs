@@ -226,7 +226,7 @@ impl fmt::Display for ReleaseReport {
             say!(f, "reason:    {reason}")?;
         }
         for warning in &self.warnings {
-            writeln!(f, "warning:   {warning}")?;
+            say!(f, "warning:   {warning}")?;
         }
         Ok(())
     }

@@ -90,28 +90,7 @@ pub(super) async fn release_gradually(
     alarms: Vec<crate::alarms::Alarm>,
     updates_exit: ExitCode,
 ) -> Result<(ReleaseReport, ExitCode), Error> {
-    let mut shifts: Vec<(usize, Shift)> = Vec::new();
-    for (i, (release, deployment)) in releases.iter().zip(deployments.iter()).enumerate() {
-        let Some(release) = release.as_ref().filter(|r| !r.runs_target) else {
-            continue;
-        };
-        let Some(alias) = release.before.clone() else {
-            continue;
-        };
-        shifts.push((
-            i,
-            Shift {
-                function: req.functions[i].clone(),
-                previous: alias.version.clone(),
-                alias,
-                new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
-                // Lambda's default timeout, until the new version is read.
-                runs_for: std::time::Duration::from_secs(3),
-                moved: false,
-                description: release.description.clone(),
-            },
-        ));
-    }
+    let shifts = shifts_of(req, releases, deployments);
     let mut only: Vec<Shift> = shifts.iter().map(|(_, s)| s.clone()).collect();
     let stop = |outcome: ReleaseOutcome, reason: String, exit: ExitCode, alarms| {
         let mut report = gradual_release::plan(gradual, &[], alarms);
@@ -167,11 +146,59 @@ pub(super) async fn release_gradually(
             }
         }
     };
-    for ((i, _), shift) in shifts.iter().zip(&only) {
+    leave_aliases(&shifts, &only, &outcome.report, deployments);
+    // An alarm that fired is a gate that failed (exit 1); an AWS error that stopped
+    // the release keeps its exit code (3).
+    if outcome.report.outcome == ReleaseOutcome::RolledBack && outcome.report.error.is_none() {
+        outcome.exit = ExitCode::NotUsable;
+    }
+    Ok((outcome.report, outcome.exit))
+}
+
+/// The shifts of the aliases that do not run the target yet, each with the index of
+/// its function.
+fn shifts_of(
+    req: &DeployRequest,
+    releases: &[Option<Release>],
+    deployments: &[DeploymentReport],
+) -> Vec<(usize, Shift)> {
+    let mut shifts: Vec<(usize, Shift)> = Vec::new();
+    for (i, (release, deployment)) in releases.iter().zip(deployments.iter()).enumerate() {
+        let Some(release) = release.as_ref().filter(|r| !r.runs_target) else {
+            continue;
+        };
+        let Some(alias) = release.before.clone() else {
+            continue;
+        };
+        shifts.push((
+            i,
+            Shift {
+                function: req.functions[i].clone(),
+                previous: alias.version.clone(),
+                alias,
+                new: deployment.alias.as_ref().and_then(|a| a.version.clone()),
+                // Lambda's default timeout, until the new version is read.
+                runs_for: std::time::Duration::from_secs(3),
+                moved: false,
+                description: release.description.clone(),
+            },
+        ));
+    }
+    shifts
+}
+
+/// Each deployment's alias report: where the release left it.
+fn leave_aliases(
+    shifts: &[(usize, Shift)],
+    only: &[Shift],
+    release: &ReleaseReport,
+    deployments: &mut [DeploymentReport],
+) {
+    for ((i, _), shift) in shifts.iter().zip(only) {
         let Some(alias) = deployments[*i].alias.as_mut() else {
             continue;
         };
-        match outcome.report.outcome {
+        match release.outcome {
             ReleaseOutcome::Promoted => {
                 alias.status = AliasStatus::Moved;
                 alias.version = shift.new.clone();
@@ -185,7 +212,7 @@ pub(super) async fn release_gradually(
                 alias.status = AliasStatus::RolledBack;
                 alias.version = Some(shift.alias.version.clone());
                 alias.weights = shift.alias.weights.clone();
-                alias.rolled_back_by = outcome.report.fired.as_ref().map(|f| f.alarm.clone());
+                alias.rolled_back_by = release.fired.as_ref().map(|f| f.alarm.clone());
             }
             ReleaseOutcome::Interrupted if !shift.alias.weights.is_empty() => {
                 alias.status = AliasStatus::Shifting;
@@ -199,12 +226,47 @@ pub(super) async fn release_gradually(
             }
         }
     }
-    // An alarm that fired is a gate that failed (exit 1); an AWS error that stopped
-    // the release keeps its exit code (3).
-    if outcome.report.outcome == ReleaseOutcome::RolledBack && outcome.report.error.is_none() {
-        outcome.exit = ExitCode::NotUsable;
+}
+
+/// The version that holds the image is the alias's own for some function: the
+/// release's end (nothing to shift anywhere, or a refusal), before any traffic moves.
+fn own_version(only: &[Shift]) -> Option<(ReleaseOutcome, String, ExitCode)> {
+    // The version that holds the image may be the alias's own (the same image by
+    // digest, pushed to another repository): Lambda refuses an alias weighted to its
+    // own version, and there is no traffic to shift.
+    let own: Vec<&Shift> = only
+        .iter()
+        .filter(|s| s.new.as_deref() == Some(s.previous.as_str()))
+        .collect();
+    if own.is_empty() {
+        return None;
     }
-    Ok((outcome.report, outcome.exit))
+    let which: Vec<String> = own
+        .iter()
+        .map(|s| format!("{} (version {})", s.function, s.previous))
+        .collect();
+    Some(if own.len() == only.len() {
+        (
+            ReleaseOutcome::Unchanged,
+            format!(
+                "the version that holds the image is already the alias's own: {}; \
+                 no traffic to shift",
+                which.join(", ")
+            ),
+            ExitCode::Success,
+        )
+    } else {
+        (
+            ReleaseOutcome::Refused,
+            format!(
+                "the version that holds the image is already the alias's own for {}, \
+                 and a weighted alias cannot route to its own version; release those \
+                 functions apart; no traffic moved",
+                which.join(", ")
+            ),
+            ExitCode::NotUsable,
+        )
+    })
 }
 
 /// Waits for each new version to leave Pending (the probe and the alias need it
@@ -218,40 +280,8 @@ async fn published(
     shifts: &[(usize, Shift)],
     only: &mut [Shift],
 ) -> Result<Option<(ReleaseOutcome, String, ExitCode)>, Error> {
-    // The version that holds the image may be the alias's own (the same image by
-    // digest, pushed to another repository): Lambda refuses an alias weighted to its
-    // own version, and there is no traffic to shift.
-    let own: Vec<&Shift> = only
-        .iter()
-        .filter(|s| s.new.as_deref() == Some(s.previous.as_str()))
-        .collect();
-    if !own.is_empty() {
-        let which: Vec<String> = own
-            .iter()
-            .map(|s| format!("{} (version {})", s.function, s.previous))
-            .collect();
-        return Ok(Some(if own.len() == only.len() {
-            (
-                ReleaseOutcome::Unchanged,
-                format!(
-                    "the version that holds the image is already the alias's own: {}; \
-                     no traffic to shift",
-                    which.join(", ")
-                ),
-                ExitCode::Success,
-            )
-        } else {
-            (
-                ReleaseOutcome::Refused,
-                format!(
-                    "the version that holds the image is already the alias's own for {}, \
-                     and a weighted alias cannot route to its own version; release those \
-                     functions apart; no traffic moved",
-                    which.join(", ")
-                ),
-                ExitCode::NotUsable,
-            )
-        }));
+    if let Some(stop) = own_version(only) {
+        return Ok(Some(stop));
     }
     for ((i, _), shift) in shifts.iter().zip(only.iter_mut()) {
         let version = shift.new.clone().unwrap_or_default();

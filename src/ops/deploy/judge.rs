@@ -11,8 +11,8 @@ use crate::ops::fix::{Fixed, tag_for};
 use crate::ops::{Analysis, Clients, DeployRequest, Outcome, provenance};
 use crate::output::DeployReport;
 
-/// Whether every function can run the image; then the aliases, the alarms and
-/// whether a release can start; then every function settled; then the tags named.
+/// Whether every function can run the image; then the tags named; then the aliases,
+/// the alarms and whether a release can start; then every function settled.
 /// A function that cannot run the image, or a release that cannot start, ends the
 /// deploy with its report ([`ControlFlow::Break`]) while nothing is written.
 pub(super) async fn judge(
@@ -24,6 +24,23 @@ pub(super) async fn judge(
     let usable = |a: &Analysis| a.assessment.lambda_ready() || a.assessment.fixable();
     if !analyses.iter().all(usable) {
         return Ok(ControlFlow::Break(refused(&analyses, None)));
+    }
+    // What the user typed is judged before anything is read or waited for: the tags,
+    // once per image, every one named (and validated) before the first is written.
+    let targets: Vec<Digest> = analyses.iter().map(target_digest).collect();
+    if req.tag.is_some() && targets.iter().any(|t| *t != targets[0]) {
+        return Err(Error::Usage(
+            "the functions need different images (architectures) from this index, and --tag \
+             names one tag: leave --tag out to write <tag>-<arch> for each"
+                .into(),
+        ));
+    }
+    let mut tags = Vec::new();
+    for (i, analysis) in analyses.iter().enumerate() {
+        let first_of_image = !targets[..i].contains(&targets[i]);
+        if first_of_image && !analysis.assessment.lambda_ready() {
+            tags.push((i, tag_for(analysis, req.tag.as_deref())?));
+        }
     }
 
     // Everything an alias needs is read before the first write: the alias, its
@@ -50,23 +67,6 @@ pub(super) async fn judge(
     // anything is written: Lambda would refuse the update, and a function that stays
     // busy past --wait-timeout stops the deploy while it has written nothing.
     let settled = settle_all(clients, req, &analyses).await?;
-    let targets: Vec<Digest> = analyses.iter().map(target_digest).collect();
-    if req.tag.is_some() && targets.iter().any(|t| *t != targets[0]) {
-        return Err(Error::Usage(
-            "the functions need different images (architectures) from this index, and --tag \
-             names one tag: leave --tag out to write <tag>-<arch> for each"
-                .into(),
-        ));
-    }
-    // The tags, once per image, every one named (and validated) before the first is
-    // written.
-    let mut tags = Vec::new();
-    for (i, analysis) in analyses.iter().enumerate() {
-        let first_of_image = !targets[..i].contains(&targets[i]);
-        if first_of_image && !analysis.assessment.lambda_ready() {
-            tags.push((i, tag_for(analysis, req.tag.as_deref())?));
-        }
-    }
     Ok(ControlFlow::Continue(Plan {
         analyses,
         targets,

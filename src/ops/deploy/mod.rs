@@ -7,8 +7,8 @@
 //! - [`read()`]: the image, once, as each function sees it (its config and
 //!   provenance), and the functions;
 //! - [`judge::judge`]: all or nothing before the first write: every function can run
-//!   the image, every alias and alarm is read and a release can start, every
-//!   function is settled, every tag is named;
+//!   the image, every tag is named, every alias and alarm is read and a release can
+//!   start, every function is settled;
 //! - [`write::write`]: the tags and referrers, once per image;
 //! - [`run::update_all`]: the functions' updates, concurrently, each reported
 //!   whatever the others did;

@@ -51,9 +51,6 @@ impl UpdateReport {
     }
 }
 
-/// Lambda refuses a code update while the function is being created (Pending) or an
-/// earlier update runs: waits for that first (a failed earlier update does not block
-/// this one), and returns the state to update from (its RevisionId comes from there).
 /// How long a wait may last, and whether a spinner shows it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Patience {
@@ -70,6 +67,9 @@ impl DeployRequest {
     }
 }
 
+/// Lambda refuses a code update while the function is being created (Pending) or an
+/// earlier update runs: waits for that first (a failed earlier update does not block
+/// this one), and returns the state to update from (its RevisionId comes from there).
 pub(crate) async fn settle_first(
     clients: &Clients,
     patience: Patience,
@@ -186,8 +186,7 @@ async fn update_latest(
     publish: Publish,
 ) -> Result<UpdateReport, Error> {
     // A refused retry whose function had already settled: judged as it is.
-    let mut settled_after_refusal: Option<FunctionState> = None;
-    let updated = match lambda::update_code(
+    let (updated, settled_after_refusal) = match lambda::update_code(
         &clients.lambda,
         fref,
         &target.uri,
@@ -196,37 +195,9 @@ async fn update_latest(
     )
     .await
     {
-        Ok(updated) => updated,
-        // Refused because the function is busy or changed since it was read. When an
-        // earlier attempt of this very request went through and only its answer was
-        // lost, the SDK's retry meets our own update. A refusal while the RevisionId
-        // has not moved is not ours. When it has moved, whose change it was is judged
-        // by the image the function runs once the update in progress has ended
-        // (whether GetFunction shows the new image during an update is not
-        // documented, so nothing is decided on it): the target is ours, and this
-        // deploy goes on; another image is someone else's change (exit 3, after the
-        // wait below).
+        Ok(updated) => (updated, None),
         Err(refused) if refused.kind == AwsErrorKind::Conflict => {
-            let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
-            let ours_possible = now.revision_id != function.revision_id
-                && (req.wait || now.runs(&target.repository, &target.digest));
-            if !ours_possible {
-                return Err(conflict(refused, fref, &now).into());
-            }
-            tracing::info!(
-                "{fref} changed since it was read (a lost answer of this update's own first \
-                 attempt, or someone else's change): judged by the image it runs once settled"
-            );
-            if now.settled() {
-                settled_after_refusal = Some(now.clone());
-            }
-            lambda::Updated {
-                status: now.last_update.clone(),
-                // A version published by that attempt is not named by the function's
-                // state; ListVersionsByFunction would find it.
-                version: None,
-                reason: now.last_update_reason.clone(),
-            }
+            after_refusal(clients, req, fref, function, target, refused).await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -274,6 +245,43 @@ async fn update_latest(
         return Ok(report);
     }
     judge(report, state, target, fref)
+}
+
+/// UpdateFunctionCode refused because the function is busy or changed since it was
+/// read. When an earlier attempt of this very request went through and only its
+/// answer was lost, the SDK's retry meets our own update. A refusal while the
+/// RevisionId has not moved is not ours. When it has moved, whose change it was is
+/// judged by the image the function runs once the update in progress has ended
+/// (whether GetFunction shows the new image during an update is not documented, so
+/// nothing is decided on it): the target is ours, and this deploy goes on; another
+/// image is someone else's change (exit 3, after the wait). The update as it stands,
+/// and the function when it has already settled.
+async fn after_refusal(
+    clients: &Clients,
+    req: &DeployRequest,
+    fref: &FunctionRef,
+    function: &FunctionState,
+    target: &Target,
+    refused: AwsError,
+) -> Result<(lambda::Updated, Option<FunctionState>), Error> {
+    let now = lambda::get_function(&clients.lambda, fref, &clients.lambda_region).await?;
+    let ours_possible = now.revision_id != function.revision_id
+        && (req.wait || now.runs(&target.repository, &target.digest));
+    if !ours_possible {
+        return Err(conflict(refused, fref, &now).into());
+    }
+    tracing::info!(
+        "{fref} changed since it was read (a lost answer of this update's own first \
+         attempt, or someone else's change): judged by the image it runs once settled"
+    );
+    let updated = lambda::Updated {
+        status: now.last_update.clone(),
+        // A version published by that attempt is not named by the function's
+        // state; ListVersionsByFunction would find it.
+        version: None,
+        reason: now.last_update_reason.clone(),
+    };
+    Ok((updated, now.settled().then_some(now)))
 }
 
 /// How an update ended, from the function settled after it: Failed with Lambda's

@@ -138,24 +138,8 @@ pub(crate) async fn finish(
             ));
             continue;
         }
-        let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
-        let name = deployment.function.name.clone();
-        if let Some(target) = &analysis.assessment.target {
-            let mut versions = vec![None];
-            if let Some(v) = holding.get(i).cloned().flatten() {
-                versions.push(Some(v));
-            }
-            for v in versions {
-                let tag =
-                    retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, v.as_deref());
-                tags.push((analysis.repo.clone(), target.manifest.clone(), tag));
-            }
-        }
-        if let Some((version, repo, manifest)) = back.and_then(|b| b.protect.clone()) {
-            let tag =
-                retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, Some(&version));
-            tags.push((repo, manifest, tag));
-        }
+        let holds = holding.get(i).cloned().flatten();
+        let tags = tags_to_write(analysis, deployment, holds, back);
         for (repo, manifest, tag) in tags {
             let client = crate::ops::retain::ecr_client(clients, &repo.region);
             let result = match ecr::put(&client, &repo, Some(&tag), &manifest).await {
@@ -178,4 +162,28 @@ pub(crate) async fn finish(
         }
     }
     written
+}
+
+/// The protective tags of one function's deploy: the deployed image's for `$LATEST`
+/// and for the version that holds it (`holds`, read before a gradual release
+/// rewrote the alias report), and the way back's.
+fn tags_to_write(
+    analysis: &Analysis,
+    deployment: &DeploymentReport,
+    holds: Option<String>,
+    back: Option<&WayBack>,
+) -> Vec<(Repository, RawManifest, String)> {
+    let mut tags: Vec<(Repository, RawManifest, String)> = Vec::new();
+    let name = deployment.function.name.clone();
+    if let Some(target) = &analysis.assessment.target {
+        for v in std::iter::once(None).chain(holds.map(Some)) {
+            let tag = retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, v.as_deref());
+            tags.push((analysis.repo.clone(), target.manifest.clone(), tag));
+        }
+    }
+    if let Some((version, repo, manifest)) = back.and_then(|b| b.protect.clone()) {
+        let tag = retention::protective_tag(retention::DEFAULT_TAG_PREFIX, &name, Some(&version));
+        tags.push((repo, manifest, tag));
+    }
+    tags
 }

@@ -71,7 +71,7 @@ pub async fn release(
     let mut first_error: Option<Error> = None;
     let mut interrupted = false;
     for (function, state) in req.functions.iter().zip(states) {
-        let (alias, mut state) = state.expect("every alias was read");
+        let (alias, mut state, weighted_not_invocable) = state.expect("every alias was read");
         let weighted = alias.weighted().map(|(v, _)| v.to_owned());
         let write = match (req.action, &weighted) {
             (ReleaseAction::Status, _) => None,
@@ -84,7 +84,17 @@ pub async fn release(
         };
         if let Some((version, action)) = write {
             state.weights_removed = Some(alias.weights.clone());
-            if req.dry_run {
+            // Only an Active version takes all of an alias's traffic (an abort goes
+            // back to the version that already had the rest of it).
+            let refused = (action == AliasAction::Promoted)
+                .then_some(weighted_not_invocable)
+                .flatten();
+            if let Some(why) = refused {
+                state.weights_removed = None;
+                let e = Error::from(not_promoted(function, &alias, &version, &why));
+                state.error = Some((&e).into());
+                first_error.get_or_insert(e);
+            } else if req.dry_run {
                 state.action = AliasAction::Planned;
             } else if crate::interrupt::heard() {
                 interrupted = true;
@@ -93,46 +103,12 @@ pub async fn release(
                     (&Error::Interrupted("interrupted before this alias was written".into()))
                         .into(),
                 );
-            } else {
-                // A promotion records what the alias now runs in its description, as
-                // the deploy's own promotion and rollback do; an abort leaves it (the
-                // alias's version, which it describes, takes the traffic back).
-                let description = match action {
-                    AliasAction::Promoted => state
-                        .weighted_image_digest
-                        .as_deref()
-                        .and_then(|d| d.parse::<Digest>().ok())
-                        .map(|d| alias_description(&d, None)),
-                    _ => None,
-                };
-                match releases::update_alias_described(
-                    &clients.lambda_for(function).0,
-                    function,
-                    &alias,
-                    &version,
-                    None,
-                    description.as_deref(),
-                )
-                .await
-                {
-                    Ok(after) => {
-                        state.action = action;
-                        if action == AliasAction::Promoted {
-                            state.image_digest = state.weighted_image_digest.take();
-                        }
-                        state.version = after.version;
-                        state.description = after.description;
-                        state.weighted_version = None;
-                        state.weight = None;
-                        state.weighted_image_digest = None;
-                    }
-                    Err(e) => {
-                        state.weights_removed = None;
-                        let e = Error::from(e);
-                        state.error = Some((&e).into());
-                        first_error.get_or_insert(e);
-                    }
-                }
+            } else if let Err(e) =
+                write_alias(clients, function, &alias, &mut state, &version, action).await
+            {
+                state.weights_removed = None;
+                state.error = Some((&e).into());
+                first_error.get_or_insert(e);
             }
         }
         aliases.push(state);
@@ -161,7 +137,7 @@ pub async fn release(
 }
 
 /// One alias as read, with what was found of it (`None` until read).
-type Read = Option<(Alias, AliasState)>;
+type Read = Option<AliasRead>;
 
 /// An abort returns each alias to its own version: when one of them runs an image
 /// Lambda cannot pull, nothing is written anywhere (all or nothing, as a deploy), and
@@ -173,8 +149,8 @@ fn all_or_nothing(
     let refused: Vec<String> = states
         .iter()
         .flatten()
-        .filter(|(_, s)| s.refused.is_some())
-        .map(|(_, s)| format!("{} alias {}", s.function, s.alias))
+        .filter(|(_, s, _)| s.refused.is_some())
+        .map(|(_, s, _)| format!("{} alias {}", s.function, s.alias))
         .collect();
     if refused.is_empty() {
         return Ok(states);
@@ -182,7 +158,7 @@ fn all_or_nothing(
     let aliases = states
         .into_iter()
         .flatten()
-        .map(|(_, mut state)| {
+        .map(|(_, mut state, _)| {
             state.action = AliasAction::Refused;
             state.refused.get_or_insert_with(|| {
                 format!(
@@ -203,12 +179,76 @@ fn all_or_nothing(
     })
 }
 
+/// UpdateAlias with the RevisionId read: `version` takes all the traffic; the
+/// alias's state then says what it runs.
+async fn write_alias(
+    clients: &Clients,
+    function: &FunctionRef,
+    alias: &Alias,
+    state: &mut AliasState,
+    version: &str,
+    action: AliasAction,
+) -> Result<(), Error> {
+    // A promotion records what the alias now runs in its description, as the
+    // deploy's own promotion and rollback do; an abort leaves it (the alias's
+    // version, which it describes, takes the traffic back).
+    let description = match action {
+        AliasAction::Promoted => state
+            .weighted_image_digest
+            .as_deref()
+            .and_then(|d| d.parse::<Digest>().ok())
+            .map(|d| alias_description(&d, None)),
+        _ => None,
+    };
+    let after = releases::update_alias_described(
+        &clients.lambda_for(function).0,
+        function,
+        alias,
+        version,
+        None,
+        description.as_deref(),
+    )
+    .await?;
+    state.action = action;
+    if action == AliasAction::Promoted {
+        state.image_digest = state.weighted_image_digest.take();
+    }
+    state.version = after.version;
+    state.description = after.description;
+    state.weighted_version = None;
+    state.weight = None;
+    state.weighted_image_digest = None;
+    Ok(())
+}
+
+/// An alias as read, its state for the report, and why its weighted version cannot
+/// take all the traffic (its state, when it is not Active).
+type AliasRead = (Alias, AliasState, Option<String>);
+
+/// A promotion refused: the weighted version is not Active.
+fn not_promoted(function: &FunctionRef, alias: &Alias, version: &str, why: &str) -> AwsError {
+    let name = &alias.name;
+    AwsError::new(
+        "GetFunction",
+        AwsErrorKind::Conflict,
+        format!(
+            "version {version} of {function} is {why}; only an Active version takes all of an \
+             alias's traffic, and alias {name} was not promoted"
+        ),
+    )
+    .with_hint(format!(
+        "an Inactive version turns Active again once invoked (`aws lambda invoke \
+         --function-name {function} --qualifier {version} out.json`); a Failed one cannot \
+         take the traffic: `ecr-lambda release abort --function {function} --alias {name}`"
+    ))
+}
+
 async fn read_alias_state(
     clients: &Clients,
     function: &FunctionRef,
     name: &str,
     action: ReleaseAction,
-) -> Result<(Alias, AliasState), Error> {
+) -> Result<AliasRead, Error> {
     let (client, region) = clients.lambda_for(function);
     let alias = releases::get_alias(&client, function, name)
         .await?
@@ -244,14 +284,18 @@ async fn read_alias_state(
     };
     let (own, weighted_image) = tokio::join!(own, async {
         match weighted_version {
-            Some(v) => image_of(v)
-                .await
-                .map(|s| s.running_digest.map(|d| d.to_string())),
+            Some(v) => image_of(v).await.map(|s| {
+                Some((
+                    s.running_digest.as_ref().map(|d| d.to_string()),
+                    s.not_invocable(),
+                ))
+            }),
             None => Ok(None),
         }
     });
     let (image_digest, back) = own?;
     let (warnings, refused) = back.unwrap_or_default();
+    let (weighted_image, weighted_not_invocable) = weighted_image?.unwrap_or_default();
     let state = AliasState {
         function: function.to_string(),
         alias: name.to_owned(),
@@ -259,7 +303,7 @@ async fn read_alias_state(
         image_digest,
         weighted_version: weighted.as_ref().map(|(v, _)| v.clone()),
         weight: weighted.as_ref().map(|(_, w)| *w),
-        weighted_image_digest: weighted_image?,
+        weighted_image_digest: weighted_image,
         description: alias.description.clone(),
         action: AliasAction::Read,
         weights_removed: None,
@@ -267,7 +311,7 @@ async fn read_alias_state(
         refused,
         error: None,
     };
-    Ok((alias, state))
+    Ok((alias, state, weighted_not_invocable))
 }
 
 /// The alias's own version judged as the way back: for `promote`, a warning when

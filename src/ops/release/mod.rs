@@ -396,7 +396,14 @@ async fn stopped(clients: &Clients, shifts: &mut [Shift], report: &mut ReleaseRe
     } else {
         ReleaseOutcome::Stopped
     };
-    let mut reason = format!("the release stopped: {e}");
+    let mut reason = match &report.fired {
+        Some(fired) => format!(
+            "alarm {} entered ALARM at {} of the traffic, and moving it back stopped: {e}",
+            fired.alarm,
+            Weight::from_fraction(fired.weight)
+        ),
+        None => format!("the release stopped: {e}"),
+    };
     if !back.is_empty() {
         reason.push_str(&format!(
             "; moved back to the previous version alone: {}",
@@ -427,53 +434,10 @@ async fn walk_release(
         Ok(ExitCode::NotUsable)
     };
 
-    // The probes: each new version invoked once, before any traffic reaches it.
-    if let Some(probe) = &gradual.probe {
-        for (i, shift) in shifts.iter().enumerate() {
-            let version = shift.new.clone().unwrap_or_default();
-            if let Some(bar) = &walk.progress {
-                bar.set_message(format!("probing {} version {version}", shift.function));
-            }
-            // An Invoke may take the function's whole timeout: Ctrl-C is heard during
-            // it, and nothing has moved yet.
-            let client = walk.clients.lambda_for(&shift.function).0;
-            let invoked = tokio::select! {
-                invoked = lambda::invoke(
-                    &client,
-                    &shift.function,
-                    &version,
-                    &probe.payload,
-                    shift.runs_for,
-                ) => invoked?,
-                _ = crate::interrupt::ctrl_c() => {
-                    return Ok(interrupted(walk, shifts, 0, &flags));
-                }
-            };
-            let report = &mut walk.report.probes[i];
-            report.status = Some(invoked.status);
-            report.passed = Some(invoked.passed());
-            report.function_error = invoked.function_error.clone();
-            report.error_type = invoked.error_type.clone();
-            report.error_message = invoked.error_message.clone();
-            report.log_tail = invoked.log_tail.clone();
-        }
-        if walk.report.probes.len() == 1 {
-            walk.report.probe = walk.report.probes.first().cloned();
-        }
-        if let Some(failed) = walk.report.probes.iter().find(|p| p.passed == Some(false)) {
-            let reason = format!(
-                "the probe of {} version {} failed{}; no traffic moved",
-                failed.function,
-                failed.version.as_deref().unwrap_or("?"),
-                failed
-                    .error_type
-                    .as_deref()
-                    .or(failed.function_error.as_deref())
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            );
-            return refused(walk, reason);
-        }
+    if let Some(probe) = &gradual.probe
+        && let Some(exit) = probe_all(walk, probe, shifts, &flags).await?
+    {
+        return Ok(exit);
     }
     if walk.interrupted() {
         return Ok(interrupted(walk, shifts, 0, &flags));
@@ -509,26 +473,7 @@ async fn walk_release(
             // and run() moves the traffic back.
             let fired = walk.read_alarms(&gradual.alarms).await?;
             if let Some(alarm) = fired {
-                write_all(walk.clients, shifts, false, None).await?;
-                walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
-                walk.report.fired = Some(FiredReport {
-                    alarm: alarm.name.clone(),
-                    reason: alarm.reason.clone(),
-                    weight: step.weight.fraction(),
-                });
-                walk.report.outcome = ReleaseOutcome::RolledBack;
-                walk.report.reason = Some(format!(
-                    "alarm {} entered ALARM at {} of the traffic{}: the weights were cleared, \
-                     every alias is back on its previous version alone",
-                    alarm.name,
-                    step.weight,
-                    alarm
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ));
-                return Ok(ExitCode::NotUsable);
+                return roll_back(walk, shifts, i, step.weight, &alarm).await;
             }
         }
         walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
@@ -540,6 +485,95 @@ async fn walk_release(
     walk.report.promoted_at = Some(timestamp(walk.now()));
     walk.report.outcome = ReleaseOutcome::Promoted;
     Ok(ExitCode::Success)
+}
+
+/// The probes: each new version invoked once, before any traffic reaches it. `Some`
+/// ends the release with no traffic moved: Ctrl-C, or a probe that failed (refused).
+async fn probe_all(
+    walk: &mut Walk<'_>,
+    probe: &Probe,
+    shifts: &[Shift],
+    flags: &str,
+) -> Result<Option<ExitCode>, Error> {
+    for (i, shift) in shifts.iter().enumerate() {
+        let version = shift.new.clone().unwrap_or_default();
+        if let Some(bar) = &walk.progress {
+            bar.set_message(format!("probing {} version {version}", shift.function));
+        }
+        // An Invoke may take the function's whole timeout: Ctrl-C is heard during
+        // it, and nothing has moved yet.
+        let client = walk.clients.lambda_for(&shift.function).0;
+        let invoked = tokio::select! {
+            invoked = lambda::invoke(
+                &client,
+                &shift.function,
+                &version,
+                &probe.payload,
+                shift.runs_for,
+            ) => invoked?,
+            _ = crate::interrupt::ctrl_c() => {
+                return Ok(Some(interrupted(walk, shifts, 0, flags)));
+            }
+        };
+        let report = &mut walk.report.probes[i];
+        report.status = Some(invoked.status);
+        report.passed = Some(invoked.passed());
+        report.function_error = invoked.function_error.clone();
+        report.error_type = invoked.error_type.clone();
+        report.error_message = invoked.error_message.clone();
+        report.log_tail = invoked.log_tail.clone();
+    }
+    if walk.report.probes.len() == 1 {
+        walk.report.probe = walk.report.probes.first().cloned();
+    }
+    let Some(failed) = walk.report.probes.iter().find(|p| p.passed == Some(false)) else {
+        return Ok(None);
+    };
+    let reason = format!(
+        "the probe of {} version {} failed{}; no traffic moved",
+        failed.function,
+        failed.version.as_deref().unwrap_or("?"),
+        failed
+            .error_type
+            .as_deref()
+            .or(failed.function_error.as_deref())
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    );
+    walk.report.outcome = ReleaseOutcome::Refused;
+    walk.report.reason = Some(reason);
+    Ok(Some(ExitCode::NotUsable))
+}
+
+/// An alarm in ALARM during step `i`: every alias back on its previous version alone.
+async fn roll_back(
+    walk: &mut Walk<'_>,
+    shifts: &mut [Shift],
+    i: usize,
+    weight: Weight,
+    alarm: &Alarm,
+) -> Result<ExitCode, Error> {
+    // Recorded before the write back, which may fail: the report names the alarm
+    // whatever becomes of it.
+    walk.report.fired = Some(FiredReport {
+        alarm: alarm.name.clone(),
+        reason: alarm.reason.clone(),
+        weight: weight.fraction(),
+    });
+    write_all(walk.clients, shifts, false, None).await?;
+    walk.report.steps[i].ended_at = Some(timestamp(walk.now()));
+    walk.report.outcome = ReleaseOutcome::RolledBack;
+    walk.report.reason = Some(format!(
+        "alarm {} entered ALARM at {weight} of the traffic{}: the weights were cleared, \
+         every alias is back on its previous version alone",
+        alarm.name,
+        alarm
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    ));
+    Ok(ExitCode::NotUsable)
 }
 
 /// Ctrl-C: the aliases are left as they are, and the report says how to go on.
@@ -573,79 +607,4 @@ fn interrupted(walk: &mut Walk<'_>, shifts: &[Shift], written: usize, flags: &st
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state(role: &str, dlq: Option<&str>) -> FunctionState {
-        FunctionState {
-            name: "f".into(),
-            arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
-            region: "us-east-1".into(),
-            architectures: vec!["x86_64".into()],
-            is_image: true,
-            overrides_command: false,
-            state: None,
-            state_reason: None,
-            state_reason_code: None,
-            last_update_reason_code: None,
-            last_update: None,
-            last_update_reason: None,
-            revision_id: None,
-            role: Some(role.into()),
-            dead_letter_target: dlq.map(str::to_owned),
-            version: None,
-            timeout: None,
-            image_uri: None,
-            running_digest: None,
-            running_repository: None,
-            capacity_provider: None,
-        }
-    }
-
-    fn alias(version: &str, weights: &[(&str, f64)]) -> Alias {
-        Alias {
-            name: "live".into(),
-            version: version.into(),
-            revision_id: Some("r1".into()),
-            weights: weights.iter().map(|(v, w)| ((*v).to_owned(), *w)).collect(),
-            description: None,
-        }
-    }
-
-    #[test]
-    fn a_release_starts_only_from_a_plain_alias_on_a_compatible_version() {
-        let f: FunctionRef = "f".parse().unwrap();
-        let same = state("role-a", None);
-        let refuse = |a: Option<&Alias>, current: &FunctionState, latest: &FunctionState| {
-            refusal(&f, "live", a, Some(current), latest)
-        };
-        assert_eq!(refuse(Some(&alias("3", &[])), &same, &same), None);
-        assert!(
-            refuse(None, &same, &same)
-                .unwrap()
-                .contains("plain `ecr-lambda deploy")
-        );
-        assert!(
-            refuse(Some(&alias("3", &[("4", 0.1)])), &same, &same)
-                .unwrap()
-                .contains("already routes 10% to version 4")
-        );
-        assert!(
-            refuse(Some(&alias("$LATEST", &[])), &same, &same)
-                .unwrap()
-                .contains("$LATEST")
-        );
-        let role = refuse(Some(&alias("3", &[])), &same, &state("role-b", None)).unwrap();
-        assert!(
-            role.contains("execution roles (role-a and role-b)"),
-            "{role}"
-        );
-        let dlq = refuse(
-            Some(&alias("3", &[])),
-            &state("role-a", Some("arn:aws:sqs:us-east-1:123456789012:dlq")),
-            &same,
-        )
-        .unwrap();
-        assert!(dlq.contains("dead-letter queues"), "{dlq}");
-    }
-}
+mod tests;
