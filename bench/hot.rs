@@ -10,7 +10,8 @@
 //! cargo build --release --example hot && target/release/examples/hot [ROUNDS]
 //! ```
 //!
-//! Prints the median and the range over ROUNDS (default 15) of each, as one line each.
+//! Prints the median and the range over ROUNDS (default 15) of each, as one line each:
+//! time on the CPU (Linux), else wall time.
 //! `bench/size.py` runs it for every build it compares.
 
 use std::time::Instant;
@@ -67,18 +68,33 @@ fn main() {
     );
 }
 
-/// Median, minimum and maximum seconds of `rounds` runs of `f`, after one warm-up run.
+/// Median, minimum and maximum seconds of `rounds` runs of `f`, after one warm-up run:
+/// the time the thread spent on a CPU where Linux tells it (the first field of
+/// /proc/thread-self/schedstat, in ns), so that other processes on a shared machine
+/// do not count; the wall time elsewhere.
 fn timed(rounds: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     f();
     let mut times: Vec<f64> = (0..rounds.max(1))
         .map(|_| {
-            let start = Instant::now();
+            let (start, on_cpu) = (Instant::now(), on_cpu_ns());
             f();
-            start.elapsed().as_secs_f64()
+            match (on_cpu, on_cpu_ns()) {
+                (Some(before), Some(after)) => (after - before) as f64 / 1e9,
+                _ => start.elapsed().as_secs_f64(),
+            }
         })
         .collect();
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], times[0], times[times.len() - 1])
+}
+
+fn on_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// An index the way buildx writes one for many platforms: an image entry and its

@@ -3,29 +3,32 @@
 
     pip install "moto[server]==5.2.5"
     python3 bench/size.py LABEL=DIR [LABEL=DIR ...] [--runs 9] [--rtt-ms 0] [--startups 100]
-                          [--hot-rounds 15]
+                          [--hot-runs 5] [--hot-rounds 5]
 
 Each DIR is a cargo release output directory (`target/release`, or
 `$CARGO_TARGET_DIR/release` of a build with another profile) holding `ecr-lambda` and
-`examples/hot` (`cargo build --release --bin ecr-lambda --example hot`). For each build
-it prints:
+`examples/hot`: `cargo build --release --bin ecr-lambda`, then `cargo build --release
+--example hot`, as two commands (an example brings the dev-dependencies, whose features,
+built in the same command, would also enter the binary). For each build it prints:
 
 - the size of the binary, in bytes;
 - `examples/hot` (bench/hot.rs): sha256 of a 64 MiB blob and the parse of a 1,000-entry
-  index, the library's two hot paths, under that build's profile;
-- startup: `ecr-lambda --version`, STARTUPS times, median wall time of one run;
+  index, the library's two hot paths, under that build's profile (HOT_RUNS runs of
+  HOT_ROUNDS rounds each: the median of the runs' medians);
+- startup: `ecr-lambda --version`, STARTUPS times, median wall and CPU time of one run;
 - `check` (exit 1: a buildx index, not ready) and `deploy` (the index's image to a
   function whose update has ended by the first status read) of a freshly seeded image,
   against the tests' emulator behind the benchmark's proxy at RTT_MS (bench/run.py's
   seeding and proxy): median wall time and median CPU time (user + system of the
   process, which machine load disturbs less than wall time) over RUNS runs.
 
-The builds take turns, run by run (and the startups in blocks of 10), so that the load
+The builds take turns, run by run (the startups in blocks of 10), so that the load
 of a shared machine falls on all of them alike. Figures are printed, not asserted.
 """
 
 import argparse
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -34,6 +37,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import ACCOUNT, REGION, Bench  # noqa: E402  (bench/run.py: emulator, proxy, seeding)
+
+
+HOT_MEDIAN = re.compile(r"median ([0-9.]+) (?:ms|us)")
 
 
 def cpu_of_children():
@@ -64,7 +70,8 @@ def main():
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--rtt-ms", type=int, default=0)
     parser.add_argument("--startups", type=int, default=100)
-    parser.add_argument("--hot-rounds", type=int, default=15)
+    parser.add_argument("--hot-rounds", type=int, default=5)
+    parser.add_argument("--hot-runs", type=int, default=5)
     opts = parser.parse_args()
     builds = []
     for spec in opts.builds:
@@ -78,22 +85,33 @@ def main():
     print("size, bytes:")
     for label, binary, _ in builds:
         print(f"  {label:<12} {os.path.getsize(binary):>12,}")
-    print(f"hot paths (bench/hot.rs, {opts.hot_rounds} rounds):")
-    for label, _, hot in builds:
-        out = subprocess.run([hot, str(opts.hot_rounds)], capture_output=True, text=True, check=True)
-        for line in out.stdout.splitlines():
-            print(f"  {label:<12} {line}")
-        sys.stdout.flush()
+    # The hot paths' medians, build after build, HOT_RUNS times over.
+    hot_medians = {label: {"sha256": [], "parse": []} for label, _, _ in builds}
+    for _ in range(opts.hot_runs):
+        for label, _, hot in builds:
+            out = subprocess.run([hot, str(opts.hot_rounds)], capture_output=True, text=True, check=True)
+            for line in out.stdout.splitlines():
+                kind = "sha256" if line.startswith("sha256") else "parse"
+                hot_medians[label][kind].append(float(HOT_MEDIAN.search(line).group(1)))
+    print(f"hot paths (bench/hot.rs): median (min-max) of {opts.hot_runs} runs' medians of "
+          f"{opts.hot_rounds} rounds each")
+    for label, kinds in hot_medians.items():
+        sha = kinds["sha256"]
+        print(f"  {label:<12} sha256 of 64 MiB: {fmt(sha, scale=1, digits=1)} ms, "
+              f"{64 / (statistics.median(sha) / 1000):.0f} MiB/s; "
+              f"parse of a 1,000-entry index: {fmt(kinds['parse'], scale=1, digits=0)} us")
+    sys.stdout.flush()
 
     env = dict(os.environ)
     startups = {label: [] for label, _, _ in builds}
     for _ in range(max(1, opts.startups // 10)):
         for label, binary, _ in builds:
             for _ in range(10):
-                startups[label].append(timed_run([binary, "--version"], env, (0,))[0])
+                startups[label].append(timed_run([binary, "--version"], env, (0,)))
     print(f"startup, `ecr-lambda --version` x {opts.startups}: median (min-max), ms")
-    for label, times in startups.items():
-        print(f"  {label:<12} {fmt(times, digits=2)}")
+    for label, runs in startups.items():
+        print(f"  {label:<12} wall {fmt([w for w, _ in runs], digits=2)}, "
+              f"cpu {fmt([c for _, c in runs], digits=2)}")
     sys.stdout.flush()
 
     bench = Bench(opts.rtt_ms)
