@@ -102,7 +102,7 @@ fn on_cpu_ns() -> Option<u64> {
 fn index(entries: usize) -> String {
     let entry = |i: usize| {
         let digest = format!("sha256:{:064x}", i);
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             format!(
                 r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{},"platform":{{"architecture":"amd64","os":"linux","variant":"v{}"}}}}"#,
                 700 + i,
