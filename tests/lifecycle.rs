@@ -382,3 +382,28 @@ async fn a_tag_that_cannot_name_both_images_is_refused_before_any_wait() {
         reads + 1
     );
 }
+
+#[tokio::test]
+async fn a_rollback_on_managed_instances_puts_latest_published_back() {
+    // Version 1 runs the target; a plain deploy then makes $LATEST.PUBLISHED run the
+    // base image; `rollback` (no alias) goes back to version 1's image, and what
+    // unqualified invocations run goes back with it.
+    let (repo, function, image, target) = managed_instances_setup(0.0).await;
+    let out = deploy(&image, &function, &["--publish"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["update"]["version"], "1");
+    let out = deploy(&uri(&repo, ":base"), &function, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["update"]["version"], "$LATEST.PUBLISHED");
+    let (_, published) = version_image(&function, Some("$LATEST.PUBLISHED")).await;
+    assert!(!published.unwrap().ends_with(&target));
+
+    let out = run(&["rollback", "--function", &function, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (_, published) = version_image(&function, Some("$LATEST.PUBLISHED")).await;
+    assert!(
+        published.unwrap().ends_with(&target),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
