@@ -494,12 +494,12 @@ async fn observe(
     Ok(())
 }
 
-/// Step 6 (a temporary function only): `deploy --alias`, twice, and `rollback --alias`
-/// through the library: the alias moves forward, then back to the first version.
-async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
-    let deploy = |image: ImageRef| DeployRequest {
+/// `deploy --alias smoke` of `image` to the function, waiting for it, as the smoke
+/// run's releases all are.
+fn alias_deploy(function: &FunctionRef, image: ImageRef) -> DeployRequest {
+    DeployRequest {
         image,
-        functions: vec![s.function.clone()],
+        functions: vec![function.clone()],
         concurrency: 1,
         platform: None,
         tag: None,
@@ -513,7 +513,13 @@ async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
         gradual: None,
         provenance: Default::default(),
         protect: false,
-    };
+    }
+}
+
+/// Step 6 (a temporary function only): `deploy --alias`, twice, and `rollback --alias`
+/// through the library: the alias moves forward, then back to the first version.
+async fn release(s: &mut Smoke, image_ref: ImageRef) -> Result<(), String> {
+    let deploy = |image: ImageRef| alias_deploy(&s.function, image);
     let base = ImageRef {
         selector: Selector::Tag("base".into()),
         ..image_ref.clone()
@@ -613,18 +619,6 @@ async fn canary(s: &mut Smoke, base: ImageRef) -> Result<(), String> {
         .map_err(sdk("PutMetricAlarm"))?;
     s.created_alarm = Some(alarm.clone());
     let request = DeployRequest {
-        image: base,
-        functions: vec![s.function.clone()],
-        concurrency: 1,
-        platform: None,
-        tag: None,
-        publish: false,
-        alias: Some("smoke".into()),
-        wait: true,
-        wait_timeout: Duration::from_secs(600),
-        dry_run: false,
-        keep_provenance: true,
-        progress: false,
         gradual: Some(Gradual {
             strategy: Strategy::Canary {
                 weight: Weight::from_fraction(0.1),
@@ -633,8 +627,7 @@ async fn canary(s: &mut Smoke, base: ImageRef) -> Result<(), String> {
             alarms: vec![alarm.clone()],
             probe: None,
         }),
-        provenance: Default::default(),
-        protect: false,
+        ..alias_deploy(&s.function, base)
     };
     // The alias as any other client sees it while the release runs: every routing
     // configuration GetAlias showed, in order.

@@ -213,22 +213,7 @@ async fn release_promote_and_abort_read_the_way_back_once() {
         let out = deploy(&uri(&repo, image), &function, extra);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
-    let weigh = || async {
-        lambda()
-            .await
-            .update_alias()
-            .function_name(&function)
-            .name("live")
-            .function_version("1")
-            .routing_config(
-                aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                    .additional_version_weights("2", 0.1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    };
+    let weigh = || weigh_alias(&function, "live", "1", "2", 0.1);
     let proxy = proxy();
     let endpoint = proxy.endpoint();
     for (action, judged) in [("status", false), ("promote", true), ("abort", true)] {

@@ -479,22 +479,7 @@ async fn a_concurrent_alias_move_stops_the_release_with_exit_3_and_keeps_their_m
                     .enable_all()
                     .build()
                     .unwrap()
-                    .block_on(async {
-                        lambda()
-                            .await
-                            .update_alias()
-                            .function_name(&function)
-                            .name("live")
-                            .function_version("1")
-                            .routing_config(
-                                aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                                    .additional_version_weights("2", 0.25)
-                                    .build(),
-                            )
-                            .send()
-                            .await
-                            .expect("their move")
-                    });
+                    .block_on(weigh_alias(&function, "live", "1", "2", 0.25));
             })
             .join()
             .unwrap();

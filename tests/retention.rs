@@ -845,23 +845,6 @@ async fn archive(repo: &str, digest: &str) {
         .unwrap();
 }
 
-async fn reweigh(function: &str, version: &str, weighted: &str) {
-    lambda()
-        .await
-        .update_alias()
-        .function_name(function)
-        .name("live")
-        .function_version(version)
-        .routing_config(
-            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-                .additional_version_weights(weighted, 0.1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 /// `release promote` leaves the alias's own version behind as the way back: it warns
 /// when that version's image is at risk, as `deploy --alias` does. `release abort`
 /// returns the alias to it: refused when its image is archived (exit 1, the way out
@@ -906,7 +889,7 @@ async fn release_promote_warns_and_abort_refuses_when_the_way_back_is_not_safe()
 
     // Back to a release under way on version 1, whose image is then archived; a
     // second function's release is healthy.
-    reweigh(&function, &v1, &v2).await;
+    weigh_alias(&function, "live", &v1, &v2, 0.1).await;
     archive(&repo, &first).await;
     let other = unique("fn");
     lambda_behaviour(&other, json!({"update_seconds": 0}));

@@ -698,6 +698,25 @@ pub async fn create_function(name: &str, image_uri: &str, arch: Architecture) {
     create_function_with(name, image_uri, arch, None).await;
 }
 
+/// UpdateAlias of `alias`: `version` takes the traffic but for `weight` on `weighted`
+/// (another party's move, or a release set up by hand).
+pub async fn weigh_alias(function: &str, alias: &str, version: &str, weighted: &str, weight: f64) {
+    lambda()
+        .await
+        .update_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(version)
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights(weighted, weight)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("weigh alias {alias} of {function}: {e:?}"));
+}
+
 /// An image function on Lambda Managed Instances (a `CapacityProviderConfig`;
 /// FIDELITY.md, L14).
 pub async fn create_managed_instances_function(name: &str, image_uri: &str) {
