@@ -133,6 +133,13 @@ pub async fn read(
             (i, state)
         });
     }
+    // A function on Lambda Managed Instances runs `$LATEST.PUBLISHED` when invoked
+    // without a qualifier; ListVersionsByFunction's numbers do not name it. Read
+    // alongside the versions.
+    let published = latest.capacity_provider.is_some().then(|| {
+        let (client, function, region) = (client.clone(), function.clone(), region.to_owned());
+        tokio::spawn(async move { latest_published(&client, &function, &region).await })
+    });
     let mut states: Vec<Option<FunctionState>> = vec![None; versions.len()];
     while let Some(done) = reads.join_next().await {
         let (i, state) = done.expect("GetFunction tasks do not panic");
@@ -143,10 +150,8 @@ pub async fn read(
         version: "$LATEST".into(),
         ..pin("$LATEST", &latest)
     }];
-    // A function on Lambda Managed Instances runs `$LATEST.PUBLISHED` when invoked
-    // without a qualifier; ListVersionsByFunction's numbers do not name it.
-    if latest.capacity_provider.is_some()
-        && let Some(published) = latest_published(client, function, region).await?
+    if let Some(task) = published
+        && let Some(published) = task.await.expect("GetFunction tasks do not panic")?
     {
         pins.push(Pin {
             version: super::LATEST_PUBLISHED.into(),

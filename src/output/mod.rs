@@ -461,7 +461,7 @@ impl fmt::Display for DeployReport {
             write!(f, "{release}")?;
         }
         for t in &self.protected {
-            writeln!(
+            say!(
                 f,
                 "protect:   {}:{} -> {}",
                 t.repository,

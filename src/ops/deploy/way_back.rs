@@ -113,7 +113,12 @@ pub(crate) async fn finish(
     deployments: &[DeploymentReport],
     holding: &[Option<String>],
 ) -> Vec<TagWrite> {
-    let found = found.await.unwrap_or_default();
+    // The way back is a warning, never the deploy's failure: a read that panicked is
+    // logged, not hidden, and the deploy's report still printed.
+    let found = found.await.unwrap_or_else(|e| {
+        tracing::warn!("the way back could not be read: {e}");
+        Vec::new()
+    });
     let mut written = Vec::new();
     for (i, analysis) in analyses.iter_mut().enumerate() {
         let back = found.get(i);
@@ -126,21 +131,28 @@ pub(crate) async fn finish(
         else {
             continue;
         };
-        // After Ctrl-C no further write starts, tags included: say what was not done.
-        if crate::interrupt::heard() {
-            analysis.assessment.warnings.push(Finding::new(
-                Code::RollbackTargetAtRisk,
-                format!(
-                    "interrupted: --protect wrote no tag; `ecr-lambda retain --function {} \
-                     --protect` tags what the function runs",
-                    deployment.function.name
-                ),
-            ));
-            continue;
-        }
         let holds = holding.get(i).cloned().flatten();
         let tags = tags_to_write(analysis, deployment, holds, back);
+        let before = written.len();
         for (repo, manifest, tag) in tags {
+            // After Ctrl-C no further write starts, tags included (a Ctrl-C during one
+            // tag's write stops the rest): say what was not done.
+            if crate::interrupt::heard() {
+                analysis.assessment.warnings.push(Finding::new(
+                    Code::RollbackTargetAtRisk,
+                    format!(
+                        "interrupted: --protect wrote no {}tag; `ecr-lambda retain \
+                         --function {} --protect` tags what the function runs",
+                        if written.len() > before {
+                            "further "
+                        } else {
+                            ""
+                        },
+                        deployment.function.name
+                    ),
+                ));
+                break;
+            }
             let client = crate::ops::retain::ecr_client(clients, &repo.region);
             let result = match ecr::put(&client, &repo, Some(&tag), &manifest).await {
                 Ok(outcome) => crate::ops::retain::put_result(outcome),

@@ -325,10 +325,10 @@ async fn judge_way_back(
     image: way_back::Image,
     action: ReleaseAction,
 ) -> Result<(Vec<Finding>, Option<String>), Error> {
+    let described = way_back::describe(clients, &image).await;
     Ok(match action {
         ReleaseAction::Abort => {
-            let facts = way_back::describe(clients, &image).await?;
-            let refused = way_back::unpullable(facts.as_ref()).map(|why| {
+            let refused = way_back::unpullable(described?.as_ref()).map(|why| {
                 way_back::refusal(
                     why,
                     version,
@@ -339,7 +339,8 @@ async fn judge_way_back(
             });
             (Vec::new(), refused)
         }
-        _ => match way_back::describe(clients, &image).await {
+        // A read that fails says nothing for a promotion, as in a deploy.
+        _ => match described {
             Ok(facts) => (
                 way_back::at_risk(clients, version, &image, facts.as_ref())
                     .await
